@@ -16,7 +16,7 @@ Exceptions, all subclasses of :class:`ZaloError`::
         └── ZaloRateLimited     429: quota exceeded
 
 The token is part of every URL path, so the client never lets it reach a log line or
-an exception message: requests are built with a masked path (``bot12***``) and the
+an exception message: requests are built with a masked path (``bot1234:***``) and the
 real token is put in only by the transport, below httpx's own request logging.
 """
 
@@ -51,8 +51,9 @@ EVENT_UNSUPPORTED = "message.unsupported.received"
 
 
 def mask_token(token: str) -> str:
-    """A form of ``token`` safe to print: its first 4 characters, then ``***``."""
-    return f"{token[:4]}***" if len(token) > 8 else "***"
+    """A form of ``token`` safe to print: the bot id before ``:`` kept, the secret hidden."""
+    bot_id, sep, _ = token.partition(":")
+    return f"{bot_id}:***" if sep and bot_id.isdigit() else "***"
 
 
 class ZaloError(Exception):

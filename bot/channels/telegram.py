@@ -1,0 +1,429 @@
+"""The Telegram channel: python-telegram-bot's Application inside ``motcua run``'s event loop.
+
+Updates arrive by long polling, or by webhook when ``channels.telegram.webhook.url`` is
+set. Each message or button press becomes an :class:`bot.messages.Incoming` for the
+engine; its replies go back as plain text (never a parse mode, so user text cannot break
+markup) with choices as inline buttons. Follow notifications are delivered by the app's
+notifier in a background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, TelegramError
+from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler
+from telegram.ext import filters
+
+from bot.channels.base import Channel
+from bot.channels.render import split_text
+from bot.channels.telegram_incoming import COMMANDS, callback_to_incoming, message_to_incoming
+from bot.config import TelegramConfig
+from bot.errors import ChannelError, RecipientBlocked
+from bot.messages import Incoming, Reply
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+#: Telegram's limit on the text of one message.
+MAX_MESSAGE_CHARS = 4096
+#: Said when handling an update failed; never a traceback.
+SORRY = "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử lại sau ít phút."
+
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_T = TypeVar("_T")
+
+
+def mask_token(token: str) -> str:
+    """The token as it may appear in logs and errors: the bot id, the secret part hidden."""
+    bot_id, sep, _ = token.partition(":")
+    return f"{bot_id}:***" if sep and bot_id.isdigit() else "***"
+
+
+class _MaskToken(logging.Filter):
+    """Hides the bot token in log records (httpx logs every request URL, token included)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+        self._masked = mask_token(token)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg = message.replace(self._token, self._masked)
+            record.args = None
+        return True
+
+
+class _ChatLocks:
+    """One lock per chat, so a chat's messages are answered in order while different
+    chats are served concurrently. Locks nobody holds or waits for are dropped."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, chat_id: str) -> asyncio.Lock:
+        lock = self._locks.get(chat_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[chat_id] = lock
+        return lock
+
+
+def file_url_for(base_url: str) -> str:
+    """The file download base URL matching an API ``base_url`` (``…/bot`` → ``…/file/bot``)."""
+    head, sep, tail = base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{tail}" if sep else f"{base_url}/file"
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """The reply's choices as inline buttons, one per row (labels stay readable on small phones)."""
+    if not reply.choices:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(c.label, callback_data=c.data)] for c in reply.choices]
+    )
+
+
+def chunks(text: str) -> list[str]:
+    """``text`` cut into messages Telegram accepts, at line boundaries where possible."""
+    out: list[str] = []
+    for chunk in split_text(text, MAX_MESSAGE_CHARS):
+        # Telegram counts UTF-16 code units: text with many emoji may need a finer cut.
+        if len(chunk.encode("utf-16-le")) // 2 > MAX_MESSAGE_CHARS:
+            out.extend(split_text(chunk, MAX_MESSAGE_CHARS // 2))
+        else:
+            out.append(chunk)
+    return [c for c in out if c.strip()]
+
+
+class TelegramChannel(Channel):
+    """Serves the engine on Telegram.
+
+    ``poll_timeout`` is the long-polling wait in seconds, ``retry_delays`` the pauses
+    before retrying a send that failed on the network, ``notify_interval`` how often the
+    notifier looks for pending notifications. The defaults suit production.
+    """
+
+    name = "telegram"
+
+    def __init__(
+        self,
+        config: TelegramConfig,
+        app: App,
+        *,
+        poll_timeout: float = 30.0,
+        retry_delays: Sequence[float] = (1.0, 3.0, 10.0),
+        notify_interval: float = 5.0,
+    ) -> None:
+        self._config = config
+        self._app = app
+        self._poll_timeout = poll_timeout
+        self._retry_delays = tuple(retry_delays)
+        self._notify_interval = notify_interval
+        self._application: Application | None = None
+        self._stop_notifier = asyncio.Event()
+        self._notifier_task: asyncio.Task[None] | None = None
+        self._locks = _ChatLocks()
+        self._mask: _MaskToken | None = None
+        self._conflict_logged = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the token with getMe, register the commands, start polling or the webhook
+        server and the notification task. Raises :class:`ChannelError` when it cannot."""
+        token = self._config.token.strip()
+        if not token:
+            raise ChannelError(
+                "channels.telegram.token: missing; create a bot with @BotFather and set its token"
+            )
+        if self._application is not None:
+            return
+        self._mask = _MaskToken(token)
+        logging.getLogger("httpx").addFilter(self._mask)
+        application = self._build(token)
+        self._application = application
+        try:
+            await self._initialize(application, token)
+            await application.start()
+            await self._register_commands(application)
+            await self._start_updates(application, token)
+        except BaseException:
+            await self.stop()
+            raise
+        notifier = getattr(self._app, "notifier", None)
+        if notifier is not None:
+            self._stop_notifier.clear()
+            self._notifier_task = asyncio.create_task(
+                notifier.run(self.name, self.send, self._stop_notifier, self._notify_interval),
+                name="telegram-notifier",
+            )
+        log.info("Telegram channel started as @%s (%s)", application.bot.username, self._mode())
+
+    async def stop(self) -> None:
+        """Stop the notification task, the updater and the application; safe to repeat."""
+        if self._notifier_task is not None:
+            self._stop_notifier.set()
+            try:
+                await asyncio.wait_for(self._notifier_task, timeout=30)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+            except Exception:
+                log.exception("Telegram notifier ended with an error")
+            self._notifier_task = None
+        application, self._application = self._application, None
+        if application is not None:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+            await application.shutdown()
+            await application.bot.shutdown()  # also when start failed before initialize ended
+            log.info("Telegram channel stopped")
+        if self._mask is not None:
+            logging.getLogger("httpx").removeFilter(self._mask)
+            self._mask = None
+
+    def _build(self, token: str) -> Application:
+        base_url = self._config.base_url.rstrip("/")
+        application = (
+            Application.builder()
+            .token(token)
+            .base_url(base_url)
+            .base_file_url(file_url_for(base_url))
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            .concurrent_updates(True)
+            .connect_timeout(10.0)
+            .read_timeout(20.0)
+            .write_timeout(20.0)
+            .get_updates_read_timeout(self._poll_timeout + 10.0)
+            .job_queue(None)
+            .build()
+        )
+        # Only new messages: edits and channel posts are not questions to answer.
+        application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        application.add_handler(CallbackQueryHandler(self._on_button))
+        application.add_error_handler(self._on_error)
+        return application
+
+    async def _initialize(self, application: Application, token: str) -> None:
+        """``application.initialize()`` (getMe), retrying network failures, token errors → ChannelError."""
+        masked = mask_token(token)
+        for attempt, delay in enumerate((*self._retry_delays, None)):
+            try:
+                await application.initialize()
+                return
+            except InvalidToken:
+                raise ChannelError(
+                    f"channels.telegram.token: Telegram rejected the token {masked} "
+                    "(check it with @BotFather, /mybots → API Token)"
+                ) from None
+            except (NetworkError, TelegramError) as exc:
+                if delay is None or isinstance(exc, BadRequest):
+                    raise ChannelError(
+                        f"channels.telegram: cannot reach the Bot API at {self._config.base_url} "
+                        f"with token {masked}: {_safe(exc, token)}"
+                    ) from None
+                log.warning("Telegram getMe failed (attempt %d), retrying in %.0fs", attempt + 1, delay)
+                await asyncio.sleep(delay)
+
+    async def _register_commands(self, application: Application) -> None:
+        """Show our commands in Telegram's menu (a failure only costs the menu)."""
+        commands = [BotCommand(name, description) for name, description in COMMANDS]
+        try:
+            await self._retrying(lambda: application.bot.set_my_commands(commands))
+        except TelegramError as exc:
+            log.warning("Telegram setMyCommands failed: %s", type(exc).__name__)
+
+    async def _start_updates(self, application: Application, token: str) -> None:
+        updater = application.updater
+        assert updater is not None
+        webhook = self._config.webhook
+        try:
+            if webhook.url:
+                secret = webhook.secret_token or secrets.token_urlsafe(32)
+                if not _SECRET_TOKEN.fullmatch(secret):
+                    raise ChannelError(
+                        "channels.telegram.webhook.secret_token: use 1-256 letters, digits, _ or -"
+                    )
+                await updater.start_webhook(
+                    listen=webhook.listen,
+                    port=webhook.port,
+                    url_path=urlsplit(webhook.url).path or "/",
+                    webhook_url=webhook.url,
+                    secret_token=secret,
+                    allowed_updates=["message", "callback_query"],
+                    bootstrap_retries=len(self._retry_delays),
+                )
+            else:
+                await updater.start_polling(
+                    timeout=self._poll_timeout,
+                    allowed_updates=["message", "callback_query"],
+                    bootstrap_retries=len(self._retry_delays),
+                    error_callback=self._on_polling_error,
+                )
+        except TelegramError as exc:
+            what = "set the webhook" if webhook.url else "start polling"
+            raise ChannelError(f"channels.telegram: cannot {what}: {_safe(exc, token)}") from None
+        except OSError as exc:
+            raise ChannelError(
+                f"channels.telegram.webhook: cannot listen on {webhook.listen}:{webhook.port} "
+                f"({exc.strerror or exc})"
+            ) from None
+
+    def _mode(self) -> str:
+        webhook = self._config.webhook
+        return f"webhook on {webhook.listen}:{webhook.port}" if webhook.url else "long polling"
+
+    def _on_polling_error(self, exc: TelegramError) -> None:
+        """Polling errors (the updater retries by itself); a conflict is said once, clearly."""
+        if isinstance(exc, Conflict):
+            if not self._conflict_logged:
+                self._conflict_logged = True
+                log.error(
+                    "Telegram: another program is receiving updates for this bot token; "
+                    "stop it (only one `motcua run` per bot)"
+                )
+            return
+        log.warning("Telegram polling error: %s", _safe(exc, self._config.token))
+
+    # -- handlers --------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        bot = context.bot
+        incoming = message_to_incoming(message, bot.id, bot.username)
+        if incoming is None:
+            return
+        quote = message.message_id if message.chat.type != message.chat.PRIVATE else None
+        await self._answer(incoming, quote)
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        # Answer first: it stops the button's spinner even if the engine fails below.
+        try:
+            await query.answer()
+        except TelegramError as exc:  # e.g. a query older than Telegram allows
+            log.info("Telegram answerCallbackQuery failed: %s", type(exc).__name__)
+        incoming = callback_to_incoming(query)
+        if incoming is not None:
+            await self._answer(incoming, None)
+
+    async def _answer(self, incoming: Incoming, quote: int | None) -> None:
+        async with self._locks(incoming.chat_id):
+            response = await self._app.engine.handle(incoming)
+            for reply in response.replies:
+                await self._deliver(incoming.chat_id, reply, quote)
+                quote = None
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the failure with its context (no message text) and apologise to the user."""
+        error = context.error
+        update_id = update.update_id if isinstance(update, Update) else None
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if isinstance(error, TelegramError):  # Telegram's own words carry no user data
+            log.error(
+                "Telegram update %s in chat %s failed: %s: %s",
+                update_id,
+                chat.id if chat else None,
+                type(error).__name__,
+                _safe(error, self._config.token),
+            )
+        else:
+            log.error(
+                "Telegram update %s in chat %s failed: %s",
+                update_id,
+                chat.id if chat else None,
+                type(error).__name__,
+                exc_info=error,
+            )
+        if chat is None or isinstance(error, Forbidden):
+            return
+        try:
+            await context.bot.send_message(chat.id, SORRY)
+        except TelegramError:
+            pass
+
+    # -- delivery --------------------------------------------------------------------
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Deliver one reply (a notification) to ``chat_id``.
+
+        Raises :class:`RecipientBlocked` when the user blocked the bot (or it was removed
+        from the group), so that the notifier forgets that subscription.
+        """
+        try:
+            await self._deliver(chat_id, reply, None)
+        except Forbidden:
+            raise RecipientBlocked(f"telegram chat {chat_id} blocked the bot") from None
+
+    async def _deliver(self, chat_id: str, reply: Reply, quote: int | None) -> list[Message]:
+        """Send ``reply`` as plain text, split if long, buttons on the last part."""
+        application = self._application
+        if application is None:
+            raise ChannelError("telegram channel is not running")
+        bot = application.bot
+        parts = chunks(reply.text)
+        sent: list[Message] = []
+        for i, part in enumerate(parts):
+            markup = keyboard(reply) if i == len(parts) - 1 else None
+            reply_to = (
+                ReplyParameters(message_id=quote, allow_sending_without_reply=True)
+                if quote is not None and i == 0
+                else None
+            )
+
+            def call(part: str = part, markup: InlineKeyboardMarkup | None = markup,
+                     reply_to: ReplyParameters | None = reply_to) -> Awaitable[Message]:
+                return bot.send_message(
+                    chat_id=chat_id,
+                    text=part,
+                    reply_markup=markup,
+                    reply_parameters=reply_to,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+
+            sent.append(await self._retrying(call))
+        return sent
+
+    async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``call``, retrying network failures after ``retry_delays`` (flood limits'
+        RetryAfter is honoured by the rate limiter before it gets here)."""
+        for delay in self._retry_delays:
+            try:
+                return await call()
+            except BadRequest:
+                raise
+            except NetworkError as exc:
+                log.warning("Telegram request failed (%s), retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+        return await call()
+
+
+def _safe(exc: BaseException, token: str) -> str:
+    """An exception's message with the token masked."""
+    return str(exc).replace(token, mask_token(token)) if token else str(exc)

@@ -1,0 +1,228 @@
+"""Ranking catalogue entries for a question, and deciding whether to answer.
+
+Each entry is known by phrases: its official name and its aliases. A question is
+normalised (see :mod:`bot.normalize`), stripped of fillers and aspect cues (see
+:mod:`bot.lexicon`), and its words are spell-corrected against the catalogue's
+vocabulary with rapidfuzz. An entry then scores by how completely one of its phrases
+appears in the question (rare words weigh more, word order helps) and by how much of the
+question its phrases and body explain. Scores run from 0 to 100.
+
+The decision is deliberately cautious: one clear winner is answered, close rivals are
+offered as choices, and weak matches are refused. A wrong confident answer costs a
+citizen a wasted trip; a "which one?" costs a tap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from enum import Enum
+
+from rapidfuzz import fuzz, process
+
+from bot.catalogue import Catalogue, Procedure
+from bot.config import MatchingConfig
+from bot.lexicon import Lexicon
+from bot.normalize import Normalizer
+
+#: Only the start of a very long message is matched ("answer from the start").
+MAX_QUESTION_CHARS = 1000
+#: A word typed with a typo must be at least this similar to a catalogue word (0-100).
+TYPO_CUTOFF = 75.0
+#: A word found in more phrases than this pulls in candidates only if it is among the
+#: question's rarest words (keeps look-ups fast on very large catalogues).
+MAX_POSTINGS = 2000
+#: Body words (documents, summary) explain a question only this much, relative to aliases.
+BODY_WEIGHT = 0.5
+#: Weight of a question word the catalogue never uses: probably a filler we don't know.
+UNKNOWN_WEIGHT = 0.6
+
+
+#: Similarity given to a sound-alike spelling ("xinh" for "sinh").
+SOUND_ALIKE = 0.9
+
+# Initial consonants (and a final) that people in different regions spell
+# interchangeably when typing without diacritics.
+_SOUND_ALIKE_INITIALS = (("tr", "ch"), ("gi", "d"), ("r", "d"), ("x", "s"), ("l", "n"), ("v", "d"))
+
+
+def sound_key(token: str) -> str:
+    """A key equal for Vietnamese sound-alike spellings (x/s, tr/ch, gi/d/r, l/n, final y/i)."""
+    for written, said in _SOUND_ALIKE_INITIALS:
+        if token.startswith(written):
+            token = said + token[len(written) :]
+            break
+    if token.endswith("y") and len(token) > 1:
+        token = token[:-1] + "i"
+    return token
+
+
+class Decision(Enum):
+    """What to do with a ranking."""
+
+    ANSWER = "answer"
+    CHOOSE = "choose"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Match:
+    """A catalogue entry and its 0-100 score for one question."""
+
+    procedure: Procedure
+    score: float
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    proc_index: int
+    tokens: tuple[str, ...]
+    total: float
+    bigrams: frozenset[tuple[str, str]]
+
+
+class Matcher:
+    """Ranks catalogue entries for questions; built once per catalogue."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        normalizer: Normalizer,
+        lexicon: Lexicon,
+        config: MatchingConfig,
+    ) -> None:
+        self.config = config
+        self._normalizer = normalizer
+        self._lexicon = lexicon
+        self._procs: list[Procedure] = list(catalogue)
+        self._typo_cache: dict[str, tuple[str, float] | None] = {}
+
+        phrase_tokens: list[tuple[int, tuple[str, ...]]] = []
+        df: dict[str, int] = defaultdict(int)
+        for i, proc in enumerate(self._procs):
+            seen: set[tuple[str, ...]] = set()
+            for text in (proc.name, *proc.aliases):
+                toks = tuple(lexicon.strip_cues(normalizer.tokens(text)))
+                if toks and toks not in seen:
+                    seen.add(toks)
+                    phrase_tokens.append((i, toks))
+            for tok in {t for p in seen for t in p}:
+                df[tok] += 1
+        n = max(len(self._procs), 1)
+        self._idf: dict[str, float] = {t: math.log(1 + n / c) for t, c in df.items()}
+
+        self._phrases: list[_Phrase] = []
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        self._alias_vocab: list[set[str]] = [set() for _ in self._procs]
+        for i, toks in phrase_tokens:
+            idx = len(self._phrases)
+            self._phrases.append(
+                _Phrase(
+                    proc_index=i,
+                    tokens=toks,
+                    total=sum(self._idf[t] for t in toks),
+                    bigrams=frozenset(zip(toks, toks[1:])),
+                )
+            )
+            for tok in set(toks):
+                self._postings[tok].append(idx)
+            self._alias_vocab[i].update(toks)
+
+        self._body_vocab: list[set[str]] = []
+        for proc in self._procs:
+            body = " ".join((proc.summary or "", *proc.documents, proc.field))
+            self._body_vocab.append(set(lexicon.strip_cues(normalizer.tokens(body))))
+        self._vocab = sorted(set(self._idf) | {t for v in self._body_vocab for t in v})
+        self._vocab_set = set(self._vocab)
+        # Sound-alike spellings, most frequent catalogue word first.
+        self._sounds: dict[str, str] = {}
+        for tok in sorted(self._vocab, key=lambda t: (-df.get(t, 0), t)):
+            self._sounds.setdefault(sound_key(tok), tok)
+
+    def query_tokens(self, text: str) -> list[str]:
+        """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
+        return self._lexicon.strip_cues(self._normalizer.tokens(text[:MAX_QUESTION_CHARS]))
+
+    def _correct(self, token: str) -> tuple[str, float] | None:
+        """The catalogue word ``token`` stands for, with a similarity in 0-1, or None."""
+        if token in self._vocab_set:
+            return token, 1.0
+        if len(token) < 3 or token.isdigit():
+            return None
+        if token not in self._typo_cache:
+            alike = self._sounds.get(sound_key(token))
+            if alike is not None:
+                self._typo_cache[token] = (alike, SOUND_ALIKE)
+            else:
+                best = process.extractOne(token, self._vocab, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
+                self._typo_cache[token] = (best[0], best[1] / 100.0) if best else None
+        return self._typo_cache[token]
+
+    def rank(self, text: str, limit: int = 5) -> list[Match]:
+        """The best entries for ``text``, best first, with 0-100 scores (may be empty)."""
+        words: list[tuple[str, float]] = []  # (catalogue word or raw word, similarity; 0 = unknown)
+        for tok in self.query_tokens(text):
+            fixed = self._correct(tok)
+            words.append(fixed if fixed else (tok, 0.0))
+        known = {w: s for w, s in words if s > 0}
+        if not known:
+            return []
+
+        candidates: set[int] = set()
+        by_rarity = sorted(known, key=lambda w: len(self._postings.get(w, ())))
+        for rank, w in enumerate(by_rarity):
+            postings = self._postings.get(w, ())
+            if rank < 2 or len(postings) <= MAX_POSTINGS:
+                candidates.update(postings)
+        if not candidates:
+            return []
+
+        sequence = [w for w, _ in words]
+        q_bigrams = set(zip(sequence, sequence[1:]))
+        q_weights = {
+            w: (self._idf.get(w, 1.0) if s > 0 else UNKNOWN_WEIGHT) for w, s in words
+        }
+        q_total = sum(q_weights.values())
+
+        best: dict[int, float] = {}
+        for idx in candidates:
+            ph = self._phrases[idx]
+            got = sum(self._idf[t] * known.get(t, 0.0) for t in ph.tokens)
+            coverage = got / ph.total if ph.total else 0.0
+            if coverage < 0.34:
+                continue
+            order = (len(ph.bigrams & q_bigrams) / len(ph.bigrams)) if ph.bigrams else coverage
+            score = coverage**1.5 * (0.85 + 0.15 * order)
+            if score > best.get(ph.proc_index, 0.0):
+                best[ph.proc_index] = score
+
+        top = sorted(best.items(), key=lambda kv: -kv[1])[: max(limit, 10)]
+        results: list[Match] = []
+        for i, phrase_score in top:
+            aliases, body = self._alias_vocab[i], self._body_vocab[i]
+            explained = sum(
+                q_weights[w] * (known.get(w, 0.0) if w in aliases else BODY_WEIGHT * known.get(w, 0.0))
+                for w in q_weights
+                if w in aliases or w in body
+            )
+            share = explained / q_total if q_total else 0.0
+            results.append(Match(self._procs[i], round(100.0 * phrase_score * (0.6 + 0.4 * share), 1)))
+        results.sort(key=lambda m: (-m.score, m.procedure.id))
+        return results[:limit]
+
+    def decide(self, matches: list[Match]) -> Decision:
+        """Answer, offer a choice, or refuse, from a ranking."""
+        cfg = self.config
+        if not matches or matches[0].score < cfg.candidate:
+            return Decision.NONE
+        if matches[0].score >= cfg.confident and (
+            len(matches) == 1 or matches[0].score - matches[1].score >= cfg.margin
+        ):
+            return Decision.ANSWER
+        return Decision.CHOOSE
+
+    def candidates(self, matches: list[Match], limit: int = 4) -> list[Match]:
+        """The matches worth offering as choices."""
+        floor = max(self.config.candidate, matches[0].score - 25.0) if matches else 0.0
+        return [m for m in matches if m.score >= floor][:limit]

@@ -1,0 +1,656 @@
+"""The dossier database: one SQLite file in WAL mode.
+
+Tables: ``dossiers`` (one row per code), ``status_history`` (every status a dossier has
+had, the first one with ``old_status`` NULL), ``sync_runs`` (one row per successful
+sync), ``follows`` (who wants to hear about which dossier, on which channel) and
+``outbox`` (one row per notification to deliver). The schema is versioned with
+``PRAGMA user_version``; :meth:`Store.open` applies missing migrations.
+
+The bot reads and writes through :class:`Store` (aiosqlite). A sync writes through a
+:class:`SyncWriter`, its own plain sqlite3 connection used from a worker thread, in a
+single transaction: readers on the bot's connection keep seeing the previous data (WAL)
+until it commits, and a run that fails or is killed leaves no trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import NamedTuple
+
+import aiosqlite
+
+from bot.errors import MotcuaError
+from bot.statuses import Status
+
+
+class StoreError(MotcuaError):
+    """The database file cannot be opened or has an unknown schema (the message names it)."""
+
+
+#: Schema migrations; migration ``i`` (0-based) brings the file to ``user_version`` i+1.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE dossiers (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        procedure TEXT NOT NULL DEFAULT '',
+        procedure_id TEXT,
+        applicant TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL DEFAULT '',
+        address TEXT NOT NULL DEFAULT '',
+        received TEXT,
+        appointment TEXT,
+        returned TEXT,
+        status TEXT NOT NULL,
+        row_hash INTEGER NOT NULL,
+        changed_at TEXT NOT NULL
+    );
+    CREATE INDEX dossiers_status ON dossiers (status);
+    CREATE TABLE status_history (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL,
+        old_status TEXT,
+        new_status TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        run_id INTEGER
+    );
+    CREATE INDEX status_history_code ON status_history (code);
+    CREATE TABLE sync_runs (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        read INTEGER NOT NULL DEFAULT 0,
+        inserted INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE follows (
+        channel TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (channel, user_id, code)
+    );
+    CREATE INDEX follows_code ON follows (code);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        history_id INTEGER NOT NULL REFERENCES status_history (id),
+        channel TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (history_id, channel, user_id)
+    );
+    CREATE INDEX outbox_due ON outbox (channel, state, next_attempt_at);
+    """,
+)
+
+_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 60000",
+)
+
+
+def _now_iso() -> str:
+    return datetime.now().isoformat(timespec="seconds")
+
+
+def _to_date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+class DossierRow(NamedTuple):
+    """One dossier as a sync writes it: normalised text, dates as ISO ``YYYY-MM-DD``."""
+
+    code: str
+    procedure: str
+    procedure_id: str | None
+    applicant: str
+    phone: str
+    address: str
+    received: str | None
+    appointment: str | None
+    returned: str | None
+    status: str
+
+
+def row_hash(row: DossierRow) -> int:
+    """A stable 64-bit fingerprint of every field, to skip unchanged rows on re-sync."""
+    text = "\x1f".join("\x1e" if v is None else v for v in row)
+    return int.from_bytes(
+        hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True
+    )
+
+
+@dataclass(frozen=True)
+class Dossier:
+    """A dossier as stored (personal fields included: mask before showing)."""
+
+    code: str
+    procedure: str
+    procedure_id: str | None
+    applicant: str
+    phone: str
+    address: str
+    received: date | None
+    appointment: date | None
+    returned: date | None
+    status: Status
+    changed_at: str
+
+
+_DOSSIER_COLUMNS = (
+    "code, procedure, procedure_id, applicant, phone, address, received, appointment, "
+    "returned, status, changed_at"
+)
+
+
+def _dossier(row: Sequence) -> Dossier:
+    return Dossier(
+        code=row[0],
+        procedure=row[1],
+        procedure_id=row[2],
+        applicant=row[3],
+        phone=row[4],
+        address=row[5],
+        received=_to_date(row[6]),
+        appointment=_to_date(row[7]),
+        returned=_to_date(row[8]),
+        status=Status(row[9]),
+        changed_at=row[10],
+    )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One status a dossier took, and when (``old_status`` is None for the first)."""
+
+    code: str
+    old_status: Status | None
+    new_status: Status
+    changed_at: str
+    run_id: int | None
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """One successful sync as logged."""
+
+    id: int
+    source: str
+    started_at: str
+    finished_at: str | None
+    read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class Follower:
+    """Someone following a dossier, and where to tell them."""
+
+    channel: str
+    user_id: str
+    chat_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A due outbox row with what is needed to word it."""
+
+    id: int
+    channel: str
+    user_id: str
+    chat_id: str
+    attempts: int
+    code: str
+    old_status: Status | None
+    new_status: Status
+    changed_at: str
+    procedure: str
+    appointment: date | None
+
+
+@dataclass
+class WriteCounts:
+    """What a :class:`SyncWriter` did so far."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    status_changes: int = 0
+    notifications: int = 0
+    run_id: int = 0
+
+
+def _connect_sync(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in _PRAGMAS:
+            conn.execute(pragma)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot open the dossier database ({exc})") from None
+    return conn
+
+
+class SyncWriter:
+    """Applies one sync run to the database in a single transaction.
+
+    Use from one thread, as a context manager: the transaction begins on entry, commits
+    when the block ends normally (after :meth:`finish`), and rolls back on any exception.
+    """
+
+    #: Codes looked up per query when comparing a batch with what is stored.
+    LOOKUP_CHUNK = 2000
+
+    def __init__(self, path: Path, source: str) -> None:
+        self._path = path
+        self._source = source
+        self._conn: sqlite3.Connection | None = None
+        self._followed: set[str] = set()
+        self._now = _now_iso()
+        self.counts = WriteCounts()
+
+    def __enter__(self) -> SyncWriter:
+        conn = _connect_sync(self._path)
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._conn = conn
+        self._followed = {c for (c,) in conn.execute("SELECT DISTINCT code FROM follows")}
+        cur = conn.execute(
+            "INSERT INTO sync_runs (source, started_at) VALUES (?, ?)", (self._source, self._now)
+        )
+        self.counts.run_id = int(cur.lastrowid or 0)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn = self._conn
+        assert conn is not None
+        self._conn = None
+        try:
+            if exc_type is None:
+                conn.execute("COMMIT")
+            else:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    def write(self, rows: Sequence[DossierRow]) -> None:
+        """Insert new codes, update changed ones, skip identical ones; record status changes
+        in the history and queue a notification for each follower of a changed dossier."""
+        conn = self._conn
+        assert conn is not None, "SyncWriter used outside its with-block"
+        existing: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(rows), self.LOOKUP_CHUNK):
+            part = [r.code for r in rows[start : start + self.LOOKUP_CHUNK]]
+            sql = (
+                "SELECT code, row_hash, status FROM dossiers WHERE code IN "
+                f"({','.join('?' * len(part))})"
+            )
+            for code, h, status in conn.execute(sql, part):
+                existing[code] = (h, status)
+        now = self._now
+        run_id = self.counts.run_id
+        inserts: list[tuple] = []
+        updates: list[tuple] = []
+        history: list[tuple] = []
+        watched: list[tuple] = []  # history of followed dossiers: needs the row id for the outbox
+        for row in rows:
+            h = row_hash(row)
+            old = existing.get(row.code)
+            if old is None:
+                inserts.append((*row, h, now))
+                entry = (row.code, None, row.status, now, run_id)
+            elif old[0] == h:
+                self.counts.unchanged += 1
+                continue
+            else:
+                updates.append((*row[1:], h, now, row.code))
+                if old[1] == row.status:
+                    continue
+                self.counts.status_changes += 1
+                entry = (row.code, old[1], row.status, now, run_id)
+            (watched if row.code in self._followed else history).append(entry)
+        if inserts:
+            conn.executemany(
+                "INSERT INTO dossiers (code, procedure, procedure_id, applicant, phone, address, "
+                "received, appointment, returned, status, row_hash, changed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                inserts,
+            )
+            self.counts.inserted += len(inserts)
+        if updates:
+            conn.executemany(
+                "UPDATE dossiers SET procedure = ?, procedure_id = ?, applicant = ?, phone = ?, "
+                "address = ?, received = ?, appointment = ?, returned = ?, status = ?, "
+                "row_hash = ?, changed_at = ? WHERE code = ?",
+                updates,
+            )
+            self.counts.updated += len(updates)
+        insert_history = (
+            "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
+            "VALUES (?, ?, ?, ?, ?)"
+        )
+        if history:
+            conn.executemany(insert_history, history)
+        for entry in watched:
+            history_id = conn.execute(insert_history, entry).lastrowid
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO outbox (history_id, channel, user_id, chat_id, "
+                "next_attempt_at, created_at) "
+                "SELECT ?, channel, user_id, chat_id, 0, ? FROM follows WHERE code = ?",
+                (history_id, now, entry[0]),
+            )
+            self.counts.notifications += cur.rowcount
+
+    def finish(self, *, read: int, rejected: int) -> WriteCounts:
+        """Log the run in ``sync_runs`` (committed with everything else on exit)."""
+        conn = self._conn
+        assert conn is not None, "SyncWriter used outside its with-block"
+        c = self.counts
+        conn.execute(
+            "UPDATE sync_runs SET finished_at = ?, read = ?, inserted = ?, updated = ?, "
+            "unchanged = ?, rejected = ? WHERE id = ?",
+            (_now_iso(), read, c.inserted, c.updated, c.unchanged, rejected, c.run_id),
+        )
+        return c
+
+
+class Store:
+    """Asynchronous access to the dossier database (one connection, opened by :meth:`open`)."""
+
+    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._tx_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open (creating it and its directory if needed) the database at ``path``,
+        switch it to WAL mode and apply missing schema migrations."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path.parent}: cannot create the directory ({exc.strerror})") from None
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the dossier database ({exc})") from None
+        try:
+            for pragma in _PRAGMAS:
+                await conn.execute(pragma)
+            await cls._migrate(conn, path)
+        except sqlite3.DatabaseError as exc:
+            await conn.close()
+            raise StoreError(f"{path}: not a usable dossier database ({exc})") from None
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(path, conn)
+
+    @staticmethod
+    async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
+        async with conn.execute("PRAGMA user_version") as cur:
+            (version,) = await cur.fetchone()  # type: ignore[misc]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{path}: schema version {version} is newer than this program knows "
+                f"({len(MIGRATIONS)}); upgrade motcua-bot"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            # user_version lives in the file header, so it commits atomically with the DDL.
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
+            )
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        await self._conn.close()
+
+    async def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return await self._scalar("PRAGMA user_version")
+
+    async def _scalar(self, sql: str, params: Sequence = ()) -> int:
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def sync_writer(self, source: str) -> SyncWriter:
+        """A writer for one sync run (use it in a worker thread, as a context manager)."""
+        return SyncWriter(self.path, source)
+
+    # --- dossiers -------------------------------------------------------------------
+
+    async def is_empty(self) -> bool:
+        """Whether no dossier is stored."""
+        async with self._conn.execute("SELECT 1 FROM dossiers LIMIT 1") as cur:
+            return await cur.fetchone() is None
+
+    async def count(self) -> int:
+        """How many dossiers are stored."""
+        return await self._scalar("SELECT count(*) FROM dossiers")
+
+    async def get(self, code: str) -> Dossier | None:
+        """The dossier with exactly this code, or None."""
+        async with self._conn.execute(
+            f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE code = ?", (code,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _dossier(row) if row else None
+
+    async def codes_ending_with(self, tail: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` stored codes ending with ``-<tail>`` (to complete a code typed
+        without its prefix)."""
+        escaped = tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        async with self._conn.execute(
+            "SELECT code FROM dossiers WHERE code LIKE ? ESCAPE '\\' LIMIT ?",
+            (f"%-{escaped}", limit),
+        ) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    async def in_statuses(self, statuses: Iterable[Status]) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses``, by code."""
+        keys = [s.value for s in statuses]
+        async with self._conn.execute(
+            f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE status IN "
+            f"({','.join('?' * len(keys))}) ORDER BY code",
+            keys,
+        ) as cur:
+            return [_dossier(r) for r in await cur.fetchall()]
+
+    async def history(self, code: str) -> list[HistoryEntry]:
+        """The statuses this dossier has had, oldest first."""
+        async with self._conn.execute(
+            "SELECT code, old_status, new_status, changed_at, run_id FROM status_history "
+            "WHERE code = ? ORDER BY id",
+            (code,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            HistoryEntry(r[0], Status(r[1]) if r[1] else None, Status(r[2]), r[3], r[4]) for r in rows
+        ]
+
+    async def sync_runs(self, limit: int = 10) -> list[SyncRun]:
+        """The latest successful sync runs, newest first."""
+        async with self._conn.execute(
+            "SELECT id, source, started_at, finished_at, read, inserted, updated, unchanged, "
+            "rejected FROM sync_runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [SyncRun(*r) for r in await cur.fetchall()]
+
+    # --- follows --------------------------------------------------------------------
+
+    async def follow(self, channel: str, user_id: str, chat_id: str, code: str) -> bool:
+        """Record that this user follows ``code`` (updating the chat); False if they already did."""
+        async with self._tx_lock:
+            existed = await self.is_following(channel, user_id, code)
+            await self._conn.execute(
+                "INSERT INTO follows (channel, user_id, chat_id, code, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, user_id, code) "
+                "DO UPDATE SET chat_id = excluded.chat_id",
+                (channel, user_id, chat_id, code, _now_iso()),
+            )
+        return not existed
+
+    async def unfollow(self, channel: str, user_id: str, code: str) -> bool:
+        """Stop this user following ``code``; False if they did not."""
+        cur = await self._conn.execute(
+            "DELETE FROM follows WHERE channel = ? AND user_id = ? AND code = ?",
+            (channel, user_id, code),
+        )
+        return cur.rowcount > 0
+
+    async def is_following(self, channel: str, user_id: str, code: str) -> bool:
+        """Whether this user follows ``code``."""
+        return bool(
+            await self._scalar(
+                "SELECT count(*) FROM follows WHERE channel = ? AND user_id = ? AND code = ?",
+                (channel, user_id, code),
+            )
+        )
+
+    async def follows_of(self, channel: str, user_id: str) -> list[str]:
+        """The codes this user follows, in the order they followed them."""
+        async with self._conn.execute(
+            "SELECT code FROM follows WHERE channel = ? AND user_id = ? ORDER BY created_at, code",
+            (channel, user_id),
+        ) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    async def followers(self, code: str) -> list[Follower]:
+        """Everyone following ``code``."""
+        async with self._conn.execute(
+            "SELECT channel, user_id, chat_id, code FROM follows WHERE code = ? "
+            "ORDER BY channel, user_id",
+            (code,),
+        ) as cur:
+            return [Follower(*r) for r in await cur.fetchall()]
+
+    # --- outbox ---------------------------------------------------------------------
+
+    async def due_notifications(self, channel: str, now: float, limit: int = 50) -> list[Notification]:
+        """Pending notifications for ``channel`` whose time has come, oldest first."""
+        async with self._conn.execute(
+            "SELECT o.id, o.channel, o.user_id, o.chat_id, o.attempts, h.code, h.old_status, "
+            "h.new_status, h.changed_at, coalesce(d.procedure, ''), d.appointment "
+            "FROM outbox o JOIN status_history h ON h.id = o.history_id "
+            "LEFT JOIN dossiers d ON d.code = h.code "
+            "WHERE o.channel = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
+            "ORDER BY o.id LIMIT ?",
+            (channel, now, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            Notification(
+                id=r[0],
+                channel=r[1],
+                user_id=r[2],
+                chat_id=r[3],
+                attempts=r[4],
+                code=r[5],
+                old_status=Status(r[6]) if r[6] else None,
+                new_status=Status(r[7]),
+                changed_at=r[8],
+                procedure=r[9],
+                appointment=_to_date(r[10]),
+            )
+            for r in rows
+        ]
+
+    async def claim_notification(self, notification_id: int) -> bool:
+        """Mark a pending notification as being sent; False if someone else took it.
+
+        A notification left in this state by a crash is never sent again (no duplicates).
+        """
+        cur = await self._conn.execute(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 "
+            "WHERE id = ? AND state = 'pending'",
+            (notification_id,),
+        )
+        return cur.rowcount == 1
+
+    async def notification_sent(self, notification_id: int) -> None:
+        """Record a successful delivery."""
+        await self._conn.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+            (_now_iso(), notification_id),
+        )
+
+    async def notification_retry(self, notification_id: int, next_attempt_at: float, error: str) -> None:
+        """Put a failed notification back in the queue, due at ``next_attempt_at``."""
+        await self._conn.execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ?",
+            (next_attempt_at, error[:500], notification_id),
+        )
+
+    async def notification_failed(self, notification_id: int, error: str) -> None:
+        """Give up on a notification after too many failures."""
+        await self._conn.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ?",
+            (error[:500], notification_id),
+        )
+
+    async def drop_recipient(self, channel: str, user_id: str) -> int:
+        """Unsubscribe a user who blocked the bot: delete their follows and drop their
+        undelivered notifications. Returns how many follows were removed."""
+        async with self._tx_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._conn.execute(
+                    "DELETE FROM follows WHERE channel = ? AND user_id = ?", (channel, user_id)
+                )
+                removed = cur.rowcount
+                await self._conn.execute(
+                    "UPDATE outbox SET state = 'dropped', last_error = 'blocked' "
+                    "WHERE channel = ? AND user_id = ? AND state IN ('pending', 'sending')",
+                    (channel, user_id),
+                )
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+        return removed
+
+    async def outbox_counts(self, channel: str | None = None) -> dict[str, int]:
+        """How many outbox rows are in each state (for one channel, or all)."""
+        sql = "SELECT state, count(*) FROM outbox"
+        params: tuple = ()
+        if channel is not None:
+            sql += " WHERE channel = ?"
+            params = (channel,)
+        async with self._conn.execute(sql + " GROUP BY state", params) as cur:
+            return {r[0]: r[1] for r in await cur.fetchall()}
