@@ -1,0 +1,409 @@
+"""The Zalo channel: Zalo Bot API updates in, the engine's replies out as plain text.
+
+Updates arrive by long polling (``getUpdates``, one update per call) or, when
+``channels.zalo.webhook.url`` is set, by webhook: a small aiohttp server on
+``webhook.listen:port`` at the URL's path, registered with ``setWebhook``. Zalo has no
+buttons, so choices are rendered as a numbered list (the engine maps a typed "2" back to
+the second choice) and long replies are split at 2,000 characters on line boundaries.
+
+Text messages go to the engine as they are; images (their caption, if any), stickers and
+other kinds go as empty text, which the engine answers with what the bot can do. In
+group chats the bot answers only when addressed: a command (``/thutuc``) or a mention
+of its name. Every update is handled in its own task, one chat at a time in order, so
+one failing chat never holds up the others. Follow notifications are delivered by the
+app's notifier with :meth:`ZaloChannel.send`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Coroutine
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from bot.channels.base import Channel
+from bot.channels.render import numbered_choices, split_text
+from bot.channels.zalo_api import (
+    EVENT_IMAGE,
+    MAX_TEXT_LENGTH,
+    BotInfo,
+    RetryPolicy,
+    Update,
+    ZaloApiError,
+    ZaloBotClient,
+    ZaloError,
+    ZaloForbidden,
+    ZaloNetworkError,
+    ZaloRateLimited,
+    mask_token,
+)
+from bot.config import ZaloConfig
+from bot.errors import ChannelError, RecipientBlocked
+from bot.messages import Incoming, Reply
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+#: The header Zalo sends the webhook secret in.
+SECRET_HEADER = "X-Bot-Api-Secret-Token"
+#: Said when handling a message failed; never a traceback.
+SORRY = "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử lại sau ít phút."
+#: Webhook bodies above this size are refused (a message update is a few hundred bytes).
+_MAX_BODY = 256 * 1024
+
+
+class _Seen:
+    """The most recent ``capacity`` keys, to drop redelivered updates."""
+
+    def __init__(self, capacity: int) -> None:
+        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._capacity = capacity
+
+    def add(self, key: tuple[str, str]) -> bool:
+        """Remember ``key``; False if it was already there."""
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._capacity:
+            self._keys.popitem(last=False)
+        return True
+
+
+def addressed_text(text: str, bot_names: tuple[str, ...]) -> str | None:
+    """In a group chat: the text meant for the bot, or None when the bot is not addressed.
+
+    A command (``/tracuu ...``) is addressed to the bot; so is a message mentioning one
+    of its names as ``@name``, which is removed from the text.
+    """
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        return stripped
+    for name in bot_names:
+        mention = re.compile(rf"@{re.escape(name)}\b[\s,:]*", re.IGNORECASE)
+        if mention.search(stripped):
+            return mention.sub(" ", stripped).strip()
+    return None
+
+
+class ZaloChannel(Channel):
+    """The Zalo messenger channel, served by ``motcua run``.
+
+    ``ZaloChannel(config.channels.zalo, app)``; the keyword arguments exist for tests and
+    tuning: ``poll_timeout`` (seconds a ``getUpdates`` long poll is held), ``retry``
+    (429/network retries of each API call), ``error_backoff`` (first and longest pause
+    after a failed poll), ``notify_interval`` (seconds between outbox checks) and
+    ``seen_capacity`` (how many message ids are remembered to drop redeliveries).
+    """
+
+    name = "zalo"
+
+    def __init__(
+        self,
+        config: ZaloConfig,
+        app: App,
+        *,
+        poll_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        error_backoff: tuple[float, float] = (1.0, 60.0),
+        notify_interval: float = 5.0,
+        seen_capacity: int = 2048,
+    ) -> None:
+        self._config = config
+        self._app = app
+        self._poll_timeout = poll_timeout
+        self._retry = retry or RetryPolicy()
+        self._backoff_first, self._backoff_max = error_backoff
+        self._notify_interval = notify_interval
+        self._seen = _Seen(seen_capacity)
+        self._client: ZaloBotClient | None = None
+        self._me: BotInfo | None = None
+        self._stop = asyncio.Event()
+        self._poll_task: asyncio.Task[None] | None = None
+        self._notify_task: asyncio.Task[None] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._chat_pending: dict[str, int] = {}
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def bot_info(self) -> BotInfo | None:
+        """The bot's account as reported by ``getMe`` (None before :meth:`start`)."""
+        return self._me
+
+    @property
+    def webhook_port(self) -> int | None:
+        """The port the webhook server listens on (None in polling mode)."""
+        if self._runner is None or not self._runner.addresses:
+            return None
+        return int(self._runner.addresses[0][1])
+
+    async def start(self) -> None:
+        """Check the token with ``getMe``, then serve updates and notifications in the
+        background. Raises :class:`ChannelError` for a missing or rejected token, a bad
+        webhook setting, or an unreachable API."""
+        if self._client is not None:
+            return
+        token = self._config.token.strip()
+        if not token:
+            raise ChannelError(
+                "channels.zalo.token: missing (create a bot with Zalo Bot Creator and "
+                "give its token here, e.g. token: ${ZALO_BOT_TOKEN})"
+            )
+        webhook = self._config.webhook
+        if webhook.url and not 8 <= len(webhook.secret_token) <= 256:
+            raise ChannelError(
+                "channels.zalo.webhook.secret_token: required in webhook mode, 8 to 256 characters"
+            )
+        try:
+            client = ZaloBotClient(token, base_url=self._config.base_url, retry=self._retry)
+        except ValueError as exc:
+            raise ChannelError(f"channels.zalo.token: {exc}") from None
+        try:
+            self._me = await self._check_token(client, token)
+            if webhook.url:
+                await self._serve_webhook(client)
+            else:
+                await self._prepare_polling(client)
+        except BaseException:
+            await client.aclose()
+            await self._stop_webhook_server()
+            raise
+        self._client = client
+        self._stop.clear()
+        if not webhook.url:
+            self._poll_task = self._spawn(self._poll_loop(), "polling")
+        notifier = getattr(self._app, "notifier", None)
+        if notifier is not None:
+            self._notify_task = self._spawn(
+                notifier.run(self.name, self.send, self._stop, interval=self._notify_interval),
+                "notifications",
+            )
+        mode = f"webhook on port {self.webhook_port}" if webhook.url else "long polling"
+        log.info("zalo: started (%s)", mode)
+
+    async def stop(self) -> None:
+        """Stop receiving, let running handlers finish briefly, and close connections."""
+        if self._client is None:
+            return
+        self._stop.set()
+        await self._stop_webhook_server()
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+        # The notifier ends by itself once it sees the stop event; handlers get to finish
+        # the answer they are sending. Both within a bound.
+        waiting = {t for t in (self._poll_task, self._notify_task) if t is not None} | self._handlers
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+        self._poll_task = self._notify_task = None
+        client, self._client = self._client, None
+        await client.aclose()
+        log.info("zalo: stopped")
+
+    async def _check_token(self, client: ZaloBotClient, token: str) -> BotInfo:
+        try:
+            return await client.get_me()
+        except ZaloNetworkError as exc:
+            raise ChannelError(f"channels.zalo.base_url: cannot reach the Zalo Bot API ({exc})") from None
+        except ZaloApiError as exc:
+            if 400 <= exc.error_code < 500 and not isinstance(exc, ZaloRateLimited):
+                raise ChannelError(
+                    f"channels.zalo.token: Zalo rejected the bot token {mask_token(token)} ({exc})"
+                ) from None
+            raise ChannelError(f"channels.zalo: the Zalo Bot API is not available ({exc})") from None
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=f"zalo {what}")
+        task.add_done_callback(self._background_done)
+        return task
+
+    @staticmethod
+    def _background_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("zalo: %s stopped by %s", task.get_name(), type(task.exception()).__name__)
+
+    async def _sleep_or_stop(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    # -- receiving: polling --------------------------------------------------------------
+
+    async def _prepare_polling(self, client: ZaloBotClient) -> None:
+        # A webhook left from an earlier run would swallow the updates getUpdates waits for.
+        try:
+            await client.delete_webhook()
+        except ZaloError as exc:
+            log.warning("zalo: could not delete a previous webhook (%s); polling anyway", exc)
+
+    async def _poll_loop(self) -> None:
+        assert self._client is not None
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                update = await self._client.get_updates(self._poll_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = min(self._backoff_max, self._backoff_first * 2 ** min(failures, 16))
+                failures += 1
+                reason = str(exc) if isinstance(exc, ZaloError) else type(exc).__name__
+                log.warning("zalo: polling failed (%s); retrying in %.1fs", reason, delay)
+                await self._sleep_or_stop(delay)
+                continue
+            failures = 0
+            if update is not None:
+                self._dispatch(update)
+
+    # -- receiving: webhook --------------------------------------------------------------
+
+    async def _serve_webhook(self, client: ZaloBotClient) -> None:
+        webhook = self._config.webhook
+        path = urlsplit(webhook.url).path or "/"
+        server = web.Application(client_max_size=_MAX_BODY)
+        server.router.add_post(path, self._on_webhook)
+        self._runner = web.AppRunner(server, access_log=None)
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, webhook.listen, webhook.port).start()
+        except OSError as exc:
+            raise ChannelError(
+                f"channels.zalo.webhook: cannot listen on {webhook.listen}:{webhook.port} ({exc.strerror})"
+            ) from None
+        try:
+            await client.set_webhook(webhook.url, webhook.secret_token)
+        except ZaloApiError as exc:
+            raise ChannelError(f"channels.zalo.webhook.url: Zalo refused the webhook ({exc})") from None
+        except ZaloNetworkError as exc:
+            raise ChannelError(f"channels.zalo.base_url: cannot reach the Zalo Bot API ({exc})") from None
+
+    async def _stop_webhook_server(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        expected = self._config.webhook.secret_token.encode("utf-8")
+        if not hmac.compare_digest(given, expected):
+            log.warning("zalo: webhook request refused: wrong or missing secret token")
+            return web.Response(status=403, text="forbidden")
+        try:
+            update = Update.from_json(await request.json())
+        except (ValueError, UnicodeDecodeError):
+            return web.Response(status=400, text="not a Zalo update")
+        self._dispatch(update)
+        return web.json_response({"ok": True})
+
+    # -- handling ------------------------------------------------------------------------
+
+    def _dispatch(self, update: Update) -> None:
+        """Handle ``update`` in its own task, unless it was seen before."""
+        message = update.message
+        if message is None:
+            log.debug("zalo: ignoring a %s event without a message", update.event_name)
+            return
+        if message.message_id and not self._seen.add((message.chat.id, message.message_id)):
+            log.debug("zalo: ignoring a redelivered update")
+            return
+        task = asyncio.create_task(self._handle(update))
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    def to_incoming(self, update: Update) -> Incoming | None:
+        """The engine's view of ``update``, or None when the bot should stay silent
+        (its own messages, group chatter not addressed to it)."""
+        message = update.message
+        if message is None or message.sender.is_bot or not message.chat.id:
+            return None
+        if update.is_text:
+            text = message.text
+        elif update.event_name == EVENT_IMAGE:
+            text = message.caption
+        else:
+            text = ""  # a sticker, voice, file…: the engine answers empty text with help
+        if message.chat.is_group:
+            names = self._me.names if self._me else ()
+            addressed = addressed_text(text, names)
+            if addressed is None:
+                return None
+            text = addressed
+        return Incoming(
+            channel=self.name, user_id=message.sender.id, chat_id=message.chat.id, text=text
+        )
+
+    async def _handle(self, update: Update) -> None:
+        incoming = self.to_incoming(update)
+        if incoming is None:
+            return
+        chat_id = incoming.chat_id
+        # One chat at a time, in order: a "2" must reach the engine after the question
+        # that offered the choices.
+        lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
+        self._chat_pending[chat_id] = self._chat_pending.get(chat_id, 0) + 1
+        try:
+            async with lock:
+                await self._answer(incoming, update.event_name)
+        finally:
+            self._chat_pending[chat_id] -= 1
+            if not self._chat_pending[chat_id]:
+                del self._chat_pending[chat_id]
+                del self._chat_locks[chat_id]
+
+    async def _answer(self, incoming: Incoming, event_name: str) -> None:
+        try:
+            response = await self._app.engine.handle(incoming)
+            for reply in response.replies:
+                await self._send(incoming.chat_id, reply)
+        except asyncio.CancelledError:
+            raise
+        except ZaloForbidden as exc:
+            log.info("zalo: could not answer a user (%s)", exc)
+        except Exception as exc:
+            # Neither the user's text nor ids go to the log: only what kind of failure.
+            reason = str(exc) if isinstance(exc, ZaloError) else type(exc).__name__
+            log.error(
+                "zalo: answering a %s failed (%s)",
+                event_name,
+                reason,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            with suppress(Exception):
+                await self._send(incoming.chat_id, Reply(SORRY))
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def _send(self, chat_id: str, reply: Reply) -> None:
+        if self._client is None:
+            raise ChannelError("the Zalo channel is not started")
+        for chunk in split_text(numbered_choices(reply), MAX_TEXT_LENGTH):
+            await self._client.send_message(chat_id, chunk)
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Deliver ``reply`` to ``chat_id`` (choices numbered, split at 2,000 characters).
+
+        The notifier's send function. Raises :class:`RecipientBlocked` when Zalo answers
+        403 (the user blocked the bot or cannot be messaged; the Zalo Bot API documents
+        no narrower code), and :class:`bot.channels.zalo_api.ZaloError` for other failures
+        after retries.
+        """
+        try:
+            await self._send(chat_id, reply)
+        except ZaloForbidden as exc:
+            raise RecipientBlocked(f"zalo: the user cannot be messaged ({exc})") from None
+
+
+__all__ = ["SECRET_HEADER", "SORRY", "ZaloChannel", "addressed_text"]

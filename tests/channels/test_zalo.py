@@ -1,0 +1,365 @@
+"""The Zalo channel end to end: the channel against a local fake Zalo Bot API.
+
+Tests of the adapter's own behaviour (addressing, de-duplication, webhook security,
+failures) use a tiny engine double with predictable answers, so that a failure points
+at the adapter; the tests in the second half run the real app (catalogue, engine,
+dossier store, notifier) behind the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from bot.channels.render import numbered_choices
+from bot.channels.zalo import SORRY, ZaloChannel, addressed_text
+from bot.channels.zalo_api import RetryPolicy
+from bot.config import WebhookConfig, ZaloConfig
+from bot.errors import ChannelError, RecipientBlocked
+from bot.messages import Choice, Incoming, Intent, Reply, Response
+from tests.fakes.zalo_api import BOT_DISPLAY_NAME, FakeZaloApi
+
+TOKEN = "1234567890:aBcDeFgHiJkLmNoPqRsTuVwXyZ"
+SECRET = "webhook-secret-123"
+HELP = "Tôi có thể giúp: hỏi thủ tục hành chính, tra cứu hồ sơ (/tracuu <mã>)."
+
+
+# -- an engine double -------------------------------------------------------------------
+
+
+class EngineDouble:
+    """Predictable answers: empty text → help; "dài" → a 3,000-character reply;
+    "chọn" → two choices; "hỏng" → an exception; anything else is echoed."""
+
+    def __init__(self) -> None:
+        self.seen: list[Incoming] = []
+
+    async def handle(self, msg: Incoming) -> Response:
+        self.seen.append(msg)
+        if not msg.text.strip():
+            return Response(Intent.HELP, [Reply(HELP)])
+        if msg.text == "dài":
+            lines = [f"{i:03d}. Giấy tờ cần mang theo khi nộp hồ sơ tại bộ phận một cửa." for i in range(1, 51)]
+            return Response(Intent.PROCEDURE, [Reply("\n".join(lines))])
+        if msg.text == "chọn":
+            choices = (Choice("Khai sinh", "p:khai-sinh"), Choice("Khai tử", "p:khai-tu"))
+            return Response(Intent.PROCEDURE, [Reply("Ông/bà hỏi thủ tục nào?", choices)])
+        if msg.text == "hỏng":
+            raise RuntimeError("engine bug")
+        return Response(Intent.UNKNOWN, [Reply(f"Đã nhận: {msg.text}")])
+
+
+@dataclass
+class AppDouble:
+    """What the channel uses of :class:`bot.app.App`: the engine and the notifier."""
+
+    engine: EngineDouble = field(default_factory=EngineDouble)
+    notifier: object | None = None
+
+
+# -- fixtures ---------------------------------------------------------------------------
+
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
+
+ChannelFactory = Callable[..., Awaitable[ZaloChannel]]
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeZaloApi]:
+    async with FakeZaloApi(TOKEN, max_poll_wait=0.2) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def start_channel(api: FakeZaloApi) -> AsyncIterator[ChannelFactory]:
+    """Start a channel against the fake API; every channel is stopped at the end."""
+    started: list[ZaloChannel] = []
+
+    async def start(
+        app: object | None = None, *, token: str = TOKEN, webhook: WebhookConfig | None = None
+    ) -> ZaloChannel:
+        config = ZaloConfig(token=token, base_url=api.base_url, webhook=webhook or WebhookConfig())
+        channel = ZaloChannel(
+            config,
+            app or AppDouble(),  # type: ignore[arg-type]
+            poll_timeout=0.2,
+            retry=FAST,
+            error_backoff=(0.01, 0.05),
+            notify_interval=0.05,
+        )
+        await channel.start()
+        started.append(channel)
+        return channel
+
+    yield start
+    for channel in started:
+        await channel.stop()
+
+
+def webhook_config(port: int = 0) -> WebhookConfig:
+    return WebhookConfig(
+        url="https://motcua.tanhoa.example.vn/zalo/webhook", listen="127.0.0.1", port=port, secret_token=SECRET
+    )
+
+
+def hook_url(channel: ZaloChannel) -> str:
+    return f"http://127.0.0.1:{channel.webhook_port}/zalo/webhook"
+
+
+# -- starting ---------------------------------------------------------------------------
+
+
+async def test_a_rejected_token_is_a_clear_channel_error(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    with pytest.raises(ChannelError) as info:
+        await start_channel(token="999:not-the-right-token")
+    message = str(info.value)
+    assert "channels.zalo.token" in message and "rejected" in message
+    assert "not-the-right-token" not in message
+    assert api.methods() == ["getMe"]
+
+
+async def test_a_missing_token_fails_before_any_request(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    with pytest.raises(ChannelError, match="channels.zalo.token"):
+        await start_channel(token="  ")
+    assert api.calls == []
+
+
+async def test_webhook_mode_needs_a_secret_of_8_to_256_characters(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    for secret in ("", "short", "x" * 257):
+        webhook = WebhookConfig(url="https://example.vn/zalo", port=0, secret_token=secret)
+        with pytest.raises(ChannelError, match="secret_token"):
+            await start_channel(webhook=webhook)
+    assert api.calls == []
+
+
+async def test_an_unreachable_api_is_a_channel_error() -> None:
+    config = ZaloConfig(token=TOKEN, base_url="http://127.0.0.1:9")  # discard port: refused
+    channel = ZaloChannel(config, AppDouble(), retry=FAST)  # type: ignore[arg-type]
+    with pytest.raises(ChannelError, match="cannot reach"):
+        await channel.start()
+    await channel.stop()  # harmless when never started
+
+
+# -- polling ----------------------------------------------------------------------------
+
+
+async def test_polling_answers_one_update_per_call_with_timeouts_between(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    app = AppDouble()
+    await start_channel(app)
+    await api.push(api.message("chat-1", "xin chào"))
+    await api.wait_sent(1)
+    await api.wait_for(lambda: api.poll_timeouts >= 1)  # a long poll ended empty (408)
+    await api.push(api.message("chat-1", "cảm ơn"))
+    sent = await api.wait_sent(2)
+    assert [s.text for s in sent] == ["Đã nhận: xin chào", "Đã nhận: cảm ơn"]
+    assert {s.chat_id for s in sent} == {"chat-1"}
+    assert app.engine.seen[0] == Incoming(channel="zalo", user_id="chat-1", chat_id="chat-1", text="xin chào")
+    methods = api.methods()
+    assert methods[:2] == ["getMe", "deleteWebhook"]  # no stale webhook swallows updates
+    assert methods.count("getUpdates") >= 3
+
+
+async def test_a_long_reply_is_split_at_line_boundaries(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    await start_channel()
+    await api.push(api.message("chat-1", "dài"))
+    sent = await api.wait_sent(2)
+    assert len(sent) == 2
+    assert all(len(s.text) <= 2000 for s in sent)
+    assert sent[0].text.endswith("một cửa.") and sent[1].text.startswith("0")
+    assert "\n".join(s.text for s in sent).count("\n") == 49
+
+
+async def test_choices_are_a_numbered_list(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    await start_channel()
+    await api.push(api.message("chat-1", "chọn"))
+    (sent,) = await api.wait_sent(1)
+    assert sent.text == "Ông/bà hỏi thủ tục nào?\n\n1. Khai sinh\n2. Khai tử\n(Trả lời 1 hoặc 2 để chọn.)"
+
+
+async def test_a_sticker_goes_to_the_engine_as_empty_text(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    app = AppDouble()
+    await start_channel(app)
+    await api.push(api.message("chat-1", event="message.sticker.received", sticker="s-123"))
+    await api.push(api.message("chat-2", event="message.unsupported.received"))
+    await api.push(api.message("chat-3", event="message.image.received", caption="giấy này là gì"))
+    sent = await api.wait_sent(3)
+    by_chat = {s.chat_id: s.text for s in sent}
+    assert by_chat == {"chat-1": HELP, "chat-2": HELP, "chat-3": "Đã nhận: giấy này là gì"}
+
+
+async def test_a_429_is_retried_and_the_reply_arrives(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    api.fail("sendMessage", 429, "Quota exceeded")
+    await start_channel()
+    await api.push(api.message("chat-1", "xin chào"))
+    (sent,) = await api.wait_sent(1)
+    assert sent.text == "Đã nhận: xin chào"
+    assert api.methods().count("sendMessage") == 2
+
+
+async def test_polling_survives_api_failures(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    api.fail("getUpdates", 500, "Internal error", times=FAST.attempts * 2)
+    api.fail("getUpdates", 502, http_status=502, raw_body="Bad Gateway")
+    await start_channel()
+    await api.push(api.message("chat-1", "xin chào"))
+    (sent,) = await api.wait_sent(1)
+    assert sent.text == "Đã nhận: xin chào"
+
+
+async def test_a_failing_chat_does_not_stop_the_others(
+    api: FakeZaloApi, start_channel: ChannelFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    await start_channel()
+    api.blocked_chats.add("chat-blocked")
+    await api.push(api.message("chat-bug", "hỏng", display_name="Trần Thị Bé"))
+    await api.push(api.message("chat-blocked", "xin chào"))
+    await api.push(api.message("chat-ok", "xin chào"))
+    sent = await api.wait_sent(2)
+    assert {s.chat_id: s.text for s in sent} == {"chat-bug": SORRY, "chat-ok": "Đã nhận: xin chào"}
+    assert "Trần Thị Bé" not in caplog.text and "hỏng" not in caplog.text
+    assert "chat-bug" not in caplog.text
+
+
+async def test_messages_of_one_chat_are_answered_in_order(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    await start_channel()
+    for i in range(5):
+        await api.push(api.message("chat-1", f"tin {i}"))
+    sent = await api.wait_sent(5)
+    assert [s.text for s in sent] == [f"Đã nhận: tin {i}" for i in range(5)]
+
+
+async def test_the_bot_ignores_messages_from_bots(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    app = AppDouble()
+    await start_channel(app)
+    bot_message = api.message("chat-1", "xin chào")
+    bot_message["message"]["from"]["is_bot"] = True
+    await api.push(bot_message)
+    await api.push(api.message("chat-1", "người thật"))
+    (sent,) = await api.wait_sent(1)
+    assert sent.text == "Đã nhận: người thật"
+    assert [m.text for m in app.engine.seen] == ["người thật"]
+
+
+# -- group chats ------------------------------------------------------------------------
+
+
+def test_addressed_text() -> None:
+    names = (BOT_DISPLAY_NAME, "bot.MotCuaTanHoa")
+    assert addressed_text("/tracuu 250312-0007", names) == "/tracuu 250312-0007"
+    assert addressed_text(f"@{BOT_DISPLAY_NAME} làm khai sinh cần gì?", names) == "làm khai sinh cần gì?"
+    assert addressed_text("@bot.motcuatanhoa, lệ phí bao nhiêu", names) == "lệ phí bao nhiêu"
+    assert addressed_text("chiều nay họp thôn nhé", names) is None
+    assert addressed_text("", names) is None
+
+
+async def test_in_a_group_the_bot_answers_only_when_addressed(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    app = AppDouble()
+    await start_channel(app)
+    group = {"chat_type": "GROUP", "user_id": "user-7"}
+    await api.push(api.message("group-1", "chiều nay họp thôn nhé", **group))
+    await api.push(api.message("group-1", event="message.sticker.received", **group))
+    await api.push(api.message("group-1", f"@{BOT_DISPLAY_NAME} khai sinh cần gì", **group))
+    await api.push(api.message("group-1", "/thon", **group))
+    sent = await api.wait_sent(2)
+    assert [s.text for s in sent] == ["Đã nhận: khai sinh cần gì", "Đã nhận: /thon"]
+    assert [(m.user_id, m.chat_id) for m in app.engine.seen] == [("user-7", "group-1")] * 2
+
+
+# -- webhook ----------------------------------------------------------------------------
+
+
+async def test_webhook_registers_and_accepts_both_body_shapes(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    channel = await start_channel(webhook=webhook_config())
+    assert api.webhook == {"url": "https://motcua.tanhoa.example.vn/zalo/webhook", "secret_token": SECRET}
+    assert "getUpdates" not in api.methods()
+    flat = api.message("chat-1", "tin phẳng")
+    wrapped = {"ok": True, "result": api.message("chat-2", "tin bọc")}
+    assert (await api.post_webhook(hook_url(channel), flat, SECRET))[0] == 200
+    assert (await api.post_webhook(hook_url(channel), wrapped, SECRET))[0] == 200
+    sent = await api.wait_sent(2)
+    assert {s.chat_id: s.text for s in sent} == {"chat-1": "Đã nhận: tin phẳng", "chat-2": "Đã nhận: tin bọc"}
+
+
+async def test_webhook_refuses_a_wrong_or_missing_secret(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    app = AppDouble()
+    channel = await start_channel(app, webhook=webhook_config())
+    update = api.message("chat-1", "giả mạo")
+    assert (await api.post_webhook(hook_url(channel), update, "wrong-secret-456"))[0] == 403
+    assert (await api.post_webhook(hook_url(channel), update, None))[0] == 403
+    assert (await api.post_webhook(hook_url(channel), update, "ẩn-bí-mật-sai"))[0] == 403
+    assert (await api.post_webhook(hook_url(channel), "{not json", SECRET))[0] == 400
+    assert (await api.post_webhook(hook_url(channel), {"hello": "world"}, SECRET))[0] == 400
+    # Only a genuine update gets through.
+    assert (await api.post_webhook(hook_url(channel), api.message("chat-1", "thật"), SECRET))[0] == 200
+    (sent,) = await api.wait_sent(1)
+    assert sent.text == "Đã nhận: thật"
+    assert [m.text for m in app.engine.seen] == ["thật"]
+
+
+async def test_a_redelivered_update_is_answered_once(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    channel = await start_channel(webhook=webhook_config())
+    update = api.message("chat-1", "xin chào", message_id="dup-1")
+    for _ in range(3):
+        assert (await api.post_webhook(hook_url(channel), update, SECRET))[0] == 200
+    await api.post_webhook(hook_url(channel), api.message("chat-1", "tiếp"), SECRET)
+    sent = await api.wait_sent(2)
+    assert [s.text for s in sent] == ["Đã nhận: xin chào", "Đã nhận: tiếp"]
+
+
+async def test_a_refused_webhook_is_a_channel_error(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    api.fail("setWebhook", 400, "Bad Request: url must be https")
+    with pytest.raises(ChannelError, match="webhook.url"):
+        await start_channel(webhook=webhook_config())
+
+
+# -- sending for the notifier -----------------------------------------------------------
+
+
+async def test_send_renders_choices_and_reports_a_blocked_recipient(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    channel = await start_channel()
+    reply = Reply("Hồ sơ đã có kết quả.", (Choice("Xem chi tiết", "s:1"),))
+    await channel.send("chat-1", reply)
+    assert api.sent[-1].text == numbered_choices(reply)
+    api.blocked_chats.add("chat-2")
+    with pytest.raises(RecipientBlocked):
+        await channel.send("chat-2", reply)
+
+
+async def test_stop_is_safe_twice_and_ends_polling(api: FakeZaloApi, start_channel: ChannelFactory) -> None:
+    channel = await start_channel()
+    await api.wait_for(lambda: "getUpdates" in api.methods())
+    await channel.stop()
+    await channel.stop()
+    calls = len(api.calls)
+    await api.push(api.message("chat-1", "sau khi dừng"))
+    await asyncio.sleep(0)  # nothing is polling any more
+    assert len(api.calls) == calls
+    assert api.sent == []
+
+
+async def test_logging_never_shows_the_token(
+    api: FakeZaloApi, start_channel: ChannelFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    api.fail("getUpdates", 429, "Quota exceeded", times=4)
+    await start_channel()
+    await api.push(api.message("chat-1", "xin chào"))
+    await api.wait_sent(1)
+    assert TOKEN not in caplog.text
