@@ -1,14 +1,24 @@
 """Finding dossier codes (số biên nhận) in free text.
 
 A full code looks like ``000.00.14.H56-250312-0007``. People type it with other case,
-with spaces, or only the tail ``250312-0007``; the tail is completed with the commune's
-own prefix from the config.
+with spaces, or only the tail ``250312-0007`` (also ``250312 0007``, or after a mangled
+prefix such as ``H56-250312-0007``); the tail is completed with the commune's own prefix
+from the config. :meth:`CodeFinder.search` also reports the tail, so that a caller can
+look for the one stored code with that tail when the completed code is not stored.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FoundCode:
+    """A code found in text; ``tail`` is set (``"250312-0007"``) when only the tail was typed."""
+
+    code: str
+    tail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -20,21 +30,31 @@ class CodeFinder:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_full", re.compile(self.pattern, re.IGNORECASE))
-        # The date-and-sequence tail of a code, typed alone or after a mangled prefix.
-        object.__setattr__(self, "_tail", re.compile(r"(?<![\d.-])(\d{6})\s*-\s*(\d{4})(?!\d)"))
+        # The yymmdd-and-sequence tail of a code, typed alone or after a mangled prefix.
+        object.__setattr__(
+            self,
+            "_tail",
+            re.compile(r"(?<![\d])(\d{2})(\d{2})(\d{2})(?:\s*[-./_]\s*|\s+)(\d{4})(?![\d])"),
+        )
 
-    def find(self, text: str) -> list[str]:
-        """Every distinct code in ``text``, normalised (upper case, no spaces), in order."""
-        found: list[str] = []
+    def search(self, text: str) -> list[FoundCode]:
+        """Every distinct code in ``text`` in order, normalised (upper case, no spaces)."""
+        found: dict[str, FoundCode] = {}
         squeezed = re.sub(r"\s*([.\-])\s*", r"\1", text)
         for m in self._full.finditer(squeezed):  # type: ignore[attr-defined]
             code = m.group(0).upper()
-            if code not in found:
-                found.append(code)
+            found.setdefault(code, FoundCode(code))
         rest = self._full.sub(" ", squeezed)  # type: ignore[attr-defined]
         if self.prefix:
             for m in self._tail.finditer(rest):  # type: ignore[attr-defined]
-                code = f"{self.prefix}-{m.group(1)}-{m.group(2)}".upper()
-                if code not in found:
-                    found.append(code)
-        return found
+                yy, mm, dd, seq = m.groups()
+                if not (1 <= int(mm) <= 12 and 1 <= int(dd) <= 31):
+                    continue  # not a date: a phone number or some other figure
+                tail = f"{yy}{mm}{dd}-{seq}"
+                code = f"{self.prefix}-{tail}".upper()
+                found.setdefault(code, FoundCode(code, tail))
+        return list(found.values())
+
+    def find(self, text: str) -> list[str]:
+        """Every distinct code in ``text``, normalised (upper case, no spaces), in order."""
+        return [f.code for f in self.search(text)]
