@@ -92,7 +92,8 @@ class Lexicon:
     def strip_cues(self, tokens: list[str]) -> list[str]:
         """``tokens`` without aspect cue phrases and filler words: what names a procedure."""
         drop: set[int] = set()
-        for phrase in (*(p for ps in self.aspects.values() for p in ps), *self.filler_phrases):
+        cues = (*(p for ps in self.aspects.values() for p in ps), *self.filler_phrases, *self.followup_cues)
+        for phrase in cues:
             start = _find(tokens, phrase)
             while start >= 0:
                 drop.update(range(start, start + len(phrase)))

@@ -1,0 +1,235 @@
+"""The ``motcua`` command line.
+
+``motcua chat`` talks to the bot in the terminal; ``motcua ask`` answers one message or
+one per line (``--json`` gives the stable machine-readable contract); ``motcua
+validate`` checks a catalogue; ``motcua sync`` loads a dossier export; ``motcua run``
+serves the configured messenger channels; ``motcua eval`` measures matching accuracy.
+
+Operator errors (bad config, bad catalogue, unreadable export) print one clear line
+each and exit with status 2; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from bot.catalogue import load_catalogue
+from bot.config import Config, load_config
+from bot.errors import CatalogueError, MotcuaError
+
+log = logging.getLogger("motcua")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="motcua",
+        description="Chatbot for a commune's one-stop desk (bộ phận một cửa).",
+    )
+    parser.add_argument("--config", type=Path, help="config file (default: built-in demo settings)")
+    parser.add_argument("--catalogue", type=Path, help="procedure catalogue folder (overrides config)")
+    parser.add_argument("--db", type=Path, help="dossier database file (overrides config)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("chat", help="chat with the bot in this terminal")
+
+    ask = sub.add_parser("ask", help="answer one message as the bot would")
+    ask.add_argument("text", help="the message, or - to read one message per line from stdin")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per message")
+    ask.add_argument(
+        "--session", action="store_true", help="with -: the lines are one conversation of one user"
+    )
+
+    validate = sub.add_parser("validate", help="check a procedure catalogue")
+    validate.add_argument("dir", nargs="?", type=Path, help="catalogue folder (default: configured)")
+
+    sync = sub.add_parser("sync", help="load a dossier export (CSV, XLSX, JSON file or http URL)")
+    sync.add_argument("source", help="file path or http(s) URL")
+
+    sub.add_parser("run", help="serve the channels configured in the config file")
+
+    ev = sub.add_parser("eval", help="measure matching accuracy on labelled questions")
+    ev.add_argument("files", nargs="+", type=Path, help="evaluation YAML files")
+    ev.add_argument("--failures", action="store_true", help="list every question answered wrongly")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    if args.catalogue is not None:
+        config = replace(config, catalogue=replace(config.catalogue, dir=args.catalogue.resolve()))
+    if args.db is not None:
+        config = replace(config, database=replace(config.database, path=args.db.resolve()))
+    return config
+
+
+def _read_lines() -> list[tuple[int, str]]:
+    """Standard input as text lines; invalid UTF-8 is replaced (and reported) per line."""
+    lines = []
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            print(f"motcua: stdin line {number}: not valid UTF-8; undecodable bytes replaced", file=sys.stderr)
+            text = raw.decode("utf-8", errors="replace")
+        lines.append((number, text.rstrip("\r\n")))
+    return lines
+
+
+async def _ask(config: Config, args: argparse.Namespace) -> int:
+    from bot.app import App
+    from bot.channels.render import numbered_choices
+    from bot.messages import Incoming
+
+    app = await App.open(config)
+    try:
+        messages = _read_lines() if args.text == "-" else [(1, args.text)]
+        for number, text in messages:
+            chat_id = "ask" if args.session else f"ask-{number}"
+            response = await app.engine.handle(Incoming("cli", chat_id, chat_id, text))
+            if args.json:
+                print(json.dumps(response.to_json(), ensure_ascii=False), flush=True)
+            else:
+                print("\n\n".join(numbered_choices(r) for r in response.replies), end="\n\n", flush=True)
+    finally:
+        await app.close()
+    return 0
+
+
+async def _chat(config: Config) -> int:
+    from bot.app import App
+    from bot.channels.console import chat
+
+    app = await App.open(config)
+    try:
+        await chat(app.engine, app.notifier)
+    finally:
+        await app.close()
+    return 0
+
+
+def _validate(config: Config, directory: Path | None) -> int:
+    folder = directory or config.catalogue.dir
+    try:
+        catalogue = load_catalogue(folder)
+    except CatalogueError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"motcua validate: {len(exc.problems)} problem(s) in {folder}", file=sys.stderr)
+        return 1
+    referrals = sum(p.is_referral for p in catalogue)
+    print(f"{folder}: OK, {len(catalogue) - referrals} procedures and {referrals} referrals")
+    return 0
+
+
+async def _sync(config: Config, source: str) -> int:
+    from bot.store import Store
+    from bot.sync import ProgressPrinter, sync_source
+
+    progress = ProgressPrinter(sys.stderr)
+    store = await Store.open(config.database.path)
+    try:
+        report = await sync_source(store, source, config.status.sync.columns, progress=progress)
+    finally:
+        progress.finish()
+        await store.close()
+    for line in report.summary_lines():
+        print(line)
+    return 0
+
+
+async def _run(config: Config) -> int:
+    from bot.app import App
+    from bot.channels.base import Channel
+    from bot.sync import run_scheduled_sync
+
+    telegram, zalo = config.channels.telegram, config.channels.zalo
+    if not (telegram and telegram.token) and not (zalo and zalo.token):
+        raise MotcuaError(
+            "no channel configured: set channels.telegram.token and/or channels.zalo.token "
+            "in the config file (see config.example.yaml)"
+        )
+    app = await App.open(config)
+    channels: list[Channel] = []
+    if telegram is not None and telegram.token:
+        from bot.channels.telegram import TelegramChannel
+
+        channels.append(TelegramChannel(telegram, app))
+    if zalo is not None and zalo.token:
+        from bot.channels.zalo import ZaloChannel
+
+        channels.append(ZaloChannel(zalo, app))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[Channel] = []
+    tasks: list[asyncio.Task] = []
+    try:
+        for channel in channels:
+            await channel.start()
+            started.append(channel)
+            log.info("channel %s started", channel.name)
+        if config.status.sync.source and config.status.sync.interval_minutes > 0:
+            tasks.append(asyncio.create_task(run_scheduled_sync(app.store, config, stop)))
+        print(f"motcua: serving {', '.join(c.name for c in started)}; Ctrl+C to stop", file=sys.stderr)
+        await stop.wait()
+    finally:
+        for channel in reversed(started):
+            await channel.stop()
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.close()
+    return 0
+
+
+def _eval(config: Config, args: argparse.Namespace) -> int:
+    from bot.evaluate import run_evaluation
+
+    return run_evaluation(config, args.files, show_failures=args.failures)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``motcua`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = _config(args)
+        if args.command == "validate":
+            return _validate(config, args.dir)
+        if args.command == "chat":
+            return asyncio.run(_chat(config))
+        if args.command == "ask":
+            return asyncio.run(_ask(config, args))
+        if args.command == "sync":
+            return asyncio.run(_sync(config, args.source))
+        if args.command == "run":
+            return asyncio.run(_run(config))
+        if args.command == "eval":
+            return _eval(config, args)
+    except CatalogueError as exc:
+        for problem in exc.problems:
+            print(f"motcua: {problem}", file=sys.stderr)
+        return 2
+    except MotcuaError as exc:
+        print(f"motcua: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""The dialogue engine: one incoming message in, the replies a person sees out.
+
+It is channel-agnostic (no messenger library here): Telegram, Zalo and the console
+all call :meth:`Engine.handle`. It decides the intent (help, procedure, referral,
+dossier status, unknown), keeps short per-chat memory for follow-ups ("thế còn lệ
+phí?"), corrections ("à không, ý tôi là ...") and numbered choices ("2"), and words the
+answer through :class:`bot.replies.ReplyWriter`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Protocol
+
+from bot.catalogue import Catalogue, Procedure
+from bot.codes import CodeFinder
+from bot.config import Config
+from bot.lexicon import Lexicon
+from bot.matcher import Decision, Match, Matcher
+from bot.messages import Aspect, Incoming, Intent, MatchInfo, Reply, Response
+from bot.normalize import Normalizer, clean
+from bot.replies import CHOICE_MENU, CHOICE_STATUS_HELP, ReplyWriter
+from bot.session import Session, SessionStore
+
+log = logging.getLogger(__name__)
+
+#: Longest message text the engine reads; the rest of a very long message is ignored.
+MAX_TEXT_CHARS = 4000
+#: How much of a forwarded question is quoted back, so the reply stands on its own.
+QUOTE_CHARS = 120
+#: A message that names a procedure this well wins even over a follow-up reading.
+STRONG_MATCH = 90.0
+
+_NUMBER_CHOICE = re.compile(r"^(?:so|chon|cau|muc)?\s*(\d{1,2})$")
+_COMMAND = re.compile(r"^/([a-z_]+)(?:@\S+)?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+class StatusService(Protocol):
+    """What the engine needs from the dossier side (see :class:`bot.status.StatusDesk`)."""
+
+    def find_codes(self, text: str) -> list[str]: ...
+
+    async def answer(self, msg: Incoming, text: str) -> Response: ...
+
+    async def follow(self, msg: Incoming, code: str) -> Response: ...
+
+    async def unfollow(self, msg: Incoming, code: str) -> Response: ...
+
+    async def digest(self, msg: Incoming) -> Response: ...
+
+    async def pending(self, msg: Incoming) -> Response | None: ...
+
+
+def _infos(matches: list[Match]) -> list[MatchInfo]:
+    return [MatchInfo(m.procedure.id, m.procedure.name, m.score) for m in matches[:3]]
+
+
+class Engine:
+    """Answers messages from any channel."""
+
+    def __init__(
+        self,
+        config: Config,
+        catalogue: Catalogue,
+        *,
+        normalizer: Normalizer,
+        lexicon: Lexicon,
+        matcher: Matcher,
+        status: StatusService | None = None,
+        sessions: SessionStore | None = None,
+    ) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.status = status
+        self._normalizer = normalizer
+        self._lexicon = lexicon
+        self._matcher = matcher
+        self._writer = ReplyWriter(config.commune)
+        self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
+        self._sessions = sessions or SessionStore(config.dialogue.session_timeout_minutes * 60)
+
+    @classmethod
+    def build(cls, config: Config, catalogue: Catalogue, status: StatusService | None = None) -> Engine:
+        """An engine with the bundled normaliser and lexicon for ``catalogue``."""
+        normalizer = Normalizer.default()
+        lexicon = Lexicon.load(normalizer)
+        matcher = Matcher(catalogue, normalizer, lexicon, config.matching)
+        return cls(config, catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher, status=status)
+
+    async def handle(self, msg: Incoming) -> Response:
+        """The response to one message. Never raises: failures get an apology."""
+        try:
+            session = self._sessions.get(msg.channel, msg.chat_id)
+            if msg.forwarded:  # someone else's question: no carry-over from this chat
+                session.procedure_id, session.aspects, session.choices = None, [], []
+            response = await self._respond(msg, session)
+        except Exception:
+            log.exception("engine failed on a message from channel %s", msg.channel)
+            return Response(Intent.UNKNOWN, [self._writer.failure()])
+        if msg.forwarded and msg.text.strip():
+            quote = clean(msg.text)
+            quote = quote if len(quote) <= QUOTE_CHARS else quote[: QUOTE_CHARS - 1] + "…"
+            first = response.replies[0]
+            response.replies[0] = Reply(f"Về câu hỏi: «{quote}»\n\n{first.text}", first.choices)
+        if any(r.choices for r in response.replies):
+            session.choices = [c for r in response.replies for c in r.choices]
+        return response
+
+    async def _respond(self, msg: Incoming, session: Session) -> Response:
+        if msg.choice is not None:
+            return await self._on_choice(msg, msg.choice, session)
+        if self.status is not None:
+            pending = await self.status.pending(msg)
+            if pending is not None:
+                return pending
+        text = clean(msg.text[:MAX_TEXT_CHARS])
+        if not text:
+            return Response(Intent.HELP, [self._writer.not_text()])
+        command = _COMMAND.match(text)
+        if command:
+            return await self._on_command(msg, command.group(1).lower(), command.group(2), session)
+
+        tokens = self._normalizer.tokens(text)
+        normalized = " ".join(tokens)
+        number = _NUMBER_CHOICE.match(normalized)
+        if number and session.choices:
+            index = int(number.group(1)) - 1
+            if 0 <= index < len(session.choices):
+                return await self._on_choice(msg, session.choices[index].data, session)
+        follow = re.match(r"^(huy\s+)?theo doi\b", normalized)
+        if follow and self._find_codes(text):
+            return await self._on_command(msg, "huytheodoi" if follow.group(1) else "theodoi", text, session)
+        if self._find_codes(text) or self._lexicon.asks_status(tokens):
+            return await self._status(msg, text)
+        if self._lexicon.is_greeting(normalized) or not normalized:
+            return Response(Intent.HELP, [self._writer.help()])
+        return self._procedure_question(text, tokens, session)
+
+    # -- procedures ---------------------------------------------------------------------
+
+    def _procedure_question(self, text: str, tokens: list[str], session: Session) -> Response:
+        aspects = self._lexicon.detect_aspects(tokens)
+        followup = self._lexicon.is_followup(tokens)
+        matches = self._matcher.rank(text)
+        decision = self._matcher.decide(matches)
+        current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
+
+        # A follow-up about the procedure under discussion: "thế còn lệ phí?", "mất bao lâu?"
+        if current is not None and (aspects or followup) and (
+            decision is Decision.NONE or (matches[0].score < STRONG_MATCH and not self._names_other(matches, current))
+        ):
+            return self._answer(current, aspects or session.aspects, session, matches)
+
+        if decision is Decision.NONE:
+            session.procedure_id = None
+            return Response(Intent.UNKNOWN, [self._writer.unknown()], _infos(matches), aspects[0] if aspects else None)
+
+        several = self._several(tokens, matches)
+        if len(several) > 1:
+            session.procedure_id, session.aspects = several[0].id, aspects
+            reply = self._writer.several(several, aspects)
+            infos = [MatchInfo(p.id, p.name, 100.0) for p in several]
+            return Response(Intent.PROCEDURE, [reply], infos, aspects[0] if aspects else None)
+
+        if not aspects and followup and session.aspects:
+            aspects = session.aspects  # "à không, ý tôi là chứng thực bản sao": same question
+        if decision is Decision.ANSWER:
+            return self._answer(matches[0].procedure, aspects, session, matches)
+
+        options = self._matcher.candidates(matches)
+        session.procedure_id, session.aspects = None, aspects
+        return Response(
+            Intent.PROCEDURE,
+            [self._writer.choose([m.procedure for m in options])],
+            _infos(matches),
+            aspects[0] if aspects else None,
+        )
+
+    @staticmethod
+    def _names_other(matches: list[Match], current: Procedure) -> bool:
+        """Whether the ranking clearly points at a procedure other than ``current``."""
+        return bool(matches) and matches[0].procedure.id != current.id and matches[0].score >= 75.0
+
+    def _answer(
+        self, proc: Procedure, aspects: list[Aspect], session: Session, matches: list[Match]
+    ) -> Response:
+        session.procedure_id, session.aspects = proc.id, list(aspects)
+        infos = _infos(matches) if matches and matches[0].procedure.id == proc.id else [
+            MatchInfo(proc.id, proc.name, 100.0),
+            *(i for i in _infos(matches) if i.id != proc.id),
+        ][:3]
+        aspect = aspects[0] if aspects else None
+        if proc.is_referral:
+            return Response(Intent.REFERRAL, [self._writer.referral(proc)], infos, aspect)
+        return Response(Intent.PROCEDURE, [self._writer.procedure(proc, list(aspects))], infos, aspect)
+
+    def _several(self, tokens: list[str], matches: list[Match]) -> list[Procedure]:
+        """The distinct procedures a message names in separate parts ("A với B"), if more
+        than one and no single entry explains the whole message better."""
+        parts: list[list[str]] = [[]]
+        for tok in tokens:
+            if tok in self._lexicon.conjunctions:
+                parts.append([])
+            else:
+                parts[-1].append(tok)
+        if len(parts) < 2:
+            return []
+        found: list[Procedure] = []
+        best_part = 0.0
+        for part in parts:
+            if not self._matcher.query_tokens(" ".join(part)):
+                continue
+            ranked = self._matcher.rank(" ".join(part))
+            if self._matcher.decide(ranked) is Decision.ANSWER:
+                best_part = max(best_part, ranked[0].score)
+                if ranked[0].procedure not in found:
+                    found.append(ranked[0].procedure)
+        if len(found) < 2 or (matches and matches[0].score >= max(best_part, STRONG_MATCH)):
+            return []
+        return found[:3]
+
+    # -- choices and commands -------------------------------------------------------
+
+    async def _on_choice(self, msg: Incoming, data: str, session: Session) -> Response:
+        kind, _, rest = data.partition(":")
+        if data == CHOICE_MENU:
+            return Response(Intent.HELP, [self._writer.fields_menu(self.catalogue)])
+        if data == CHOICE_STATUS_HELP:
+            return await self._status(msg, "")
+        if kind == "p" and (proc := self.catalogue.get(rest)):
+            return self._answer(proc, session.aspects, session, [])
+        if kind == "a":
+            proc_id, _, aspect = rest.partition(":")
+            proc = self.catalogue.get(proc_id)
+            if proc is not None and aspect in Aspect._value2member_map_:
+                return self._answer(proc, [Aspect(aspect)], session, [])
+        if kind == "f" and rest.isdigit():
+            fields = self.catalogue.fields()
+            if int(rest) < len(fields):
+                name = fields[int(rest)]
+                return Response(Intent.HELP, [self._writer.field_list(name, self.catalogue.in_field(name))])
+        if kind in ("follow", "unfollow") and rest:
+            return await self._on_command(msg, "theodoi" if kind == "follow" else "huytheodoi", rest, session)
+        return Response(Intent.UNKNOWN, [self._writer.stale()])
+
+    async def _on_command(self, msg: Incoming, name: str, arg: str, session: Session) -> Response:
+        if name in ("start", "help", "trogiup", "huongdan"):
+            return Response(Intent.HELP, [self._writer.help()])
+        if name in ("thutuc", "menu"):
+            return Response(Intent.HELP, [self._writer.fields_menu(self.catalogue)])
+        if name == "tracuu":
+            return await self._status(msg, arg)
+        if self.status is None:
+            return Response(Intent.STATUS, [self._writer.status_unavailable()])
+        if name in ("theodoi", "huytheodoi"):
+            codes = self.status.find_codes(arg)
+            if not codes:
+                return await self.status.answer(msg, "")
+            if name == "theodoi":
+                return await self.status.follow(msg, codes[0])
+            return await self.status.unfollow(msg, codes[0])
+        if name == "thon":
+            return await self.status.digest(msg)
+        return Response(Intent.HELP, [self._writer.help()])
+
+    # -- dossier status -----------------------------------------------------------------
+
+    def _find_codes(self, text: str) -> list[str]:
+        return self.status.find_codes(text) if self.status is not None else self._codes.find(text)
+
+    async def _status(self, msg: Incoming, text: str) -> Response:
+        if self.status is None:
+            return Response(Intent.STATUS, [self._writer.status_unavailable()])
+        return await self.status.answer(msg, text)
