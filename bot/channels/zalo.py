@@ -170,6 +170,8 @@ class ZaloChannel(Channel):
             client = ZaloBotClient(token, base_url=self._config.base_url, retry=self._retry)
         except ValueError as exc:
             raise ChannelError(f"channels.zalo.token: {exc}") from None
+        self._client = client  # set first: a webhook update may arrive before start returns
+        self._stop.clear()
         try:
             self._me = await self._check_token(client, token)
             if webhook.url:
@@ -177,11 +179,10 @@ class ZaloChannel(Channel):
             else:
                 await self._prepare_polling(client)
         except BaseException:
-            await client.aclose()
+            self._client = None
             await self._stop_webhook_server()
+            await client.aclose()
             raise
-        self._client = client
-        self._stop.clear()
         if not webhook.url:
             self._poll_task = self._spawn(self._poll_loop(), "polling")
         notifier = getattr(self._app, "notifier", None)
@@ -382,9 +383,13 @@ class ZaloChannel(Channel):
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
             with suppress(Exception):
-                await self._send(incoming.chat_id, Reply(SORRY))
+                await self._send(incoming.chat_id, self._sorry())
 
     # -- sending -------------------------------------------------------------------------
+
+    def _sorry(self) -> Reply:
+        hotline = self._app.config.commune.hotline
+        return Reply(f"{SORRY[:-1]} hoặc gọi {hotline}." if hotline else SORRY)
 
     async def _send(self, chat_id: str, reply: Reply) -> None:
         if self._client is None:

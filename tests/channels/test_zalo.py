@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.channels.render import numbered_choices
-from bot.channels.zalo import SORRY, ZaloChannel, addressed_text
+from bot.channels.zalo import ZaloChannel, addressed_text
 from bot.channels.zalo_api import RetryPolicy
-from bot.config import WebhookConfig, ZaloConfig
+from bot.config import Config, WebhookConfig, ZaloConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Choice, Incoming, Intent, Reply, Response
 from tests.fakes.zalo_api import BOT_DISPLAY_NAME, FakeZaloApi
@@ -57,6 +57,7 @@ class EngineDouble:
 class AppDouble:
     """What the channel uses of :class:`bot.app.App`: the engine and the notifier."""
 
+    config: Config = field(default_factory=Config)
     engine: EngineDouble = field(default_factory=EngineDouble)
     notifier: object | None = None
 
@@ -226,7 +227,8 @@ async def test_a_failing_chat_does_not_stop_the_others(
     await api.push(api.message("chat-blocked", "xin chào"))
     await api.push(api.message("chat-ok", "xin chào"))
     sent = await api.wait_sent(2)
-    assert {s.chat_id: s.text for s in sent} == {"chat-bug": SORRY, "chat-ok": "Đã nhận: xin chào"}
+    sorry = "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử lại sau ít phút hoặc gọi 0210 3800 000."
+    assert {s.chat_id: s.text for s in sent} == {"chat-bug": sorry, "chat-ok": "Đã nhận: xin chào"}
     assert "Trần Thị Bé" not in caplog.text and "hỏng" not in caplog.text
     assert "chat-bug" not in caplog.text
 
