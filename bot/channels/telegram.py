@@ -48,6 +48,8 @@ MAX_MESSAGE_CHARS = 4096
 #: Said when handling an update failed; never a traceback.
 SORRY = "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử lại sau ít phút."
 
+#: Loggers that write the token: httpx logs request URLs, PTB's bot logs its API URL.
+_TOKEN_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _T = TypeVar("_T")
 
@@ -59,7 +61,7 @@ def mask_token(token: str) -> str:
 
 
 class _MaskToken(logging.Filter):
-    """Hides the bot token in log records (httpx logs every request URL, token included)."""
+    """Hides the bot token in log records of the loggers that would write it."""
 
     def __init__(self, token: str) -> None:
         super().__init__()
@@ -160,7 +162,8 @@ class TelegramChannel(Channel):
         if self._application is not None:
             return
         self._mask = _MaskToken(token)
-        logging.getLogger("httpx").addFilter(self._mask)
+        for name in _TOKEN_LOGGERS:
+            logging.getLogger(name).addFilter(self._mask)
         application = self._build(token)
         self._application = application
         try:
@@ -201,7 +204,8 @@ class TelegramChannel(Channel):
             await application.bot.shutdown()  # also when start failed before initialize ended
             log.info("Telegram channel stopped")
         if self._mask is not None:
-            logging.getLogger("httpx").removeFilter(self._mask)
+            for name in _TOKEN_LOGGERS:
+                logging.getLogger(name).removeFilter(self._mask)
             self._mask = None
 
     def _build(self, token: str) -> Application:

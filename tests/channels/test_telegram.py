@@ -1,0 +1,402 @@
+"""End-to-end tests of the Telegram channel against a local fake Bot API server.
+
+The real python-telegram-bot Application talks HTTP to tests/fakes/telegram_api.py on
+127.0.0.1; nothing is mocked. Waits are on conditions (a call seen by the fake) with a
+bounded timeout, never on elapsed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.channels.telegram import MAX_MESSAGE_CHARS, SORRY, TelegramChannel, file_url_for, mask_token
+from bot.channels.telegram_incoming import COMMANDS, strip_mention
+from bot.config import TelegramConfig, WebhookConfig
+from bot.errors import ChannelError, RecipientBlocked
+from bot.messages import Choice, Incoming, Intent, Reply, Response
+from tests.fakes.telegram_api import (
+    BOT_ID,
+    BOT_USERNAME,
+    FakeTelegramApi,
+    callback_query,
+    text_message,
+)
+
+TOKEN = "123456789:AAtest-Token_for_the_fake"
+QUESTION = "lam giay khai sinh can gi"
+GROUP = -1001234567890
+
+
+class DoubleEngine:
+    """A tiny engine: a procedure answer, a menu with choices, an answer per choice."""
+
+    async def handle(self, msg: Incoming) -> Response:
+        if msg.choice:
+            return Response(Intent.PROCEDURE, [Reply(f"Đã chọn: {msg.choice}")])
+        if msg.text.startswith("/thutuc"):
+            return Response(
+                Intent.HELP,
+                [Reply("Chọn lĩnh vực:", (Choice("Hộ tịch", "field:ho-tich"), Choice("Đất đai", "field:dat-dai")))],
+            )
+        if "khai sinh" in msg.text:
+            return Response(Intent.PROCEDURE, [Reply("Đăng ký khai sinh: cần giấy chứng sinh.")])
+        return Response(Intent.UNKNOWN, [Reply("Tôi chưa hiểu câu hỏi.")])
+
+
+@dataclass
+class RecordingEngine:
+    """Passes messages to ``inner`` and keeps them, so tests can see what the engine got.
+
+    ``fail_on`` makes a message with that text raise; ``gate`` holds messages from
+    ``gated_chat`` until set.
+    """
+
+    inner: Any
+    seen: list[Incoming] = field(default_factory=list)
+    fail_on: str | None = None
+    gate: asyncio.Event | None = None
+    gated_chat: str | None = None
+
+    async def handle(self, msg: Incoming) -> Response:
+        self.seen.append(msg)
+        if self.fail_on is not None and msg.text == self.fail_on:
+            raise RuntimeError("engine exploded")
+        if self.gate is not None and msg.chat_id == self.gated_chat:
+            await self.gate.wait()
+        return await self.inner.handle(msg)
+
+
+@dataclass
+class AppDouble:
+    """What the channel needs of :class:`bot.app.App`: an engine and maybe a notifier."""
+
+    engine: RecordingEngine
+    notifier: Any = None
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramApi]:
+    async with FakeTelegramApi(TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def app() -> AppDouble:
+    return AppDouble(RecordingEngine(DoubleEngine()))
+
+
+def config_for(api: FakeTelegramApi, token: str = TOKEN, webhook: WebhookConfig | None = None) -> TelegramConfig:
+    return TelegramConfig(token=token, base_url=api.base_url, webhook=webhook or WebhookConfig())
+
+
+@asynccontextmanager
+async def running(config: TelegramConfig, app: Any) -> AsyncIterator[TelegramChannel]:
+    channel = TelegramChannel(config, app, poll_timeout=1.0, retry_delays=(0.01, 0.02), notify_interval=0.05)
+    await channel.start()
+    try:
+        yield channel
+    finally:
+        await channel.stop()
+
+
+def to_chat(chat_id: int | str):
+    return lambda call: str(call.params.get("chat_id")) == str(chat_id)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- receiving and answering ---------------------------------------------------------
+
+
+async def test_question_gets_the_engines_answer_as_plain_text(api: FakeTelegramApi, app: AppDouble) -> None:
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=111))
+        (sent,) = await api.wait_for("sendMessage", to_chat(111))
+    assert "khai sinh" in sent.params["text"].lower()
+    assert "parse_mode" not in sent.params  # plain text: user words can never break markup
+    assert "reply_parameters" not in sent.params  # no quoting in a private chat
+    (msg,) = app.engine.seen
+    assert msg == Incoming(channel="telegram", user_id="111", chat_id="111", text=QUESTION)
+
+
+async def test_commands_are_registered_in_vietnamese(api: FakeTelegramApi, app: AppDouble) -> None:
+    async with running(config_for(api), app):
+        (call,) = api.calls_of("setMyCommands")
+    commands = {c["command"]: c["description"] for c in call.params["commands"]}
+    assert set(commands) == {"start", "help", "thutuc", "tracuu", "theodoi", "huytheodoi", "thon"}
+    assert commands["tracuu"].startswith("Tra cứu hồ sơ")
+    assert len(COMMANDS) == 7
+
+
+async def test_commands_reach_the_engine_as_text(api: FakeTelegramApi, app: AppDouble) -> None:
+    async with running(config_for(api), app):
+        await api.push(text_message("/start", user_id=111))
+        await api.wait_for("sendMessage", to_chat(111))
+        await api.push(text_message(f"/tracuu@{BOT_USERNAME} 250312-0007", user_id=111, message_id=2))
+        await api.wait_for("sendMessage", to_chat(111), count=2)
+    assert [m.text for m in app.engine.seen] == ["/start", "/tracuu 250312-0007"]
+
+
+async def test_button_press_answers_the_query_and_sends_the_choice(api: FakeTelegramApi, app: AppDouble) -> None:
+    async with running(config_for(api), app):
+        await api.push(text_message("/thutuc", user_id=111))
+        (menu,) = await api.wait_for("sendMessage", to_chat(111))
+        buttons = [row[0] for row in menu.params["reply_markup"]["inline_keyboard"]]
+        assert [b["text"] for b in buttons] == ["Hộ tịch", "Đất đai"]
+        sent_message = {
+            "message_id": 1001,
+            "date": 0,
+            "chat": {"id": 111, "type": "private", "first_name": "Bác Ba"},
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa", "username": BOT_USERNAME},
+            "text": menu.params["text"],
+            "reply_markup": menu.params["reply_markup"],
+        }
+        await api.push(callback_query(buttons[0]["callback_data"], sent_message, query_id="q-7"))
+        (answered,) = await api.wait_for("answerCallbackQuery")
+        _, chosen = await api.wait_for("sendMessage", to_chat(111), count=2)
+    assert answered.params["callback_query_id"] == "q-7"
+    assert app.engine.seen[-1] == Incoming(
+        channel="telegram", user_id="111", chat_id="111", text="Hộ tịch", choice="field:ho-tich"
+    )
+    assert chosen.params["text"] == "Đã chọn: field:ho-tich"
+
+
+async def test_stale_button_still_answers_the_query(api: FakeTelegramApi, app: AppDouble) -> None:
+    old = {"message_id": 5, "date": 0, "chat": {"id": 111, "type": "private"}}  # inaccessible (date 0)
+    async with running(config_for(api), app):
+        await api.push(callback_query("field:gone", old, query_id="q-old"))
+        await api.wait_for("answerCallbackQuery")
+        await api.wait_for("sendMessage", to_chat(111))
+    assert app.engine.seen[-1].choice == "field:gone"
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        {"type": "user", "date": 1700000000, "sender_user": {"id": 5, "is_bot": False, "first_name": "A"}},
+        {"type": "hidden_user", "date": 1700000000, "sender_user_name": "Người giấu tên"},
+        {"type": "chat", "date": 1700000000, "sender_chat": {"id": -100777, "type": "supergroup", "title": "Xóm"}},
+        {
+            "type": "channel",
+            "date": 1700000000,
+            "chat": {"id": -100888, "type": "channel", "title": "Tin xã"},
+            "message_id": 9,
+        },
+    ],
+    ids=["user", "hidden_user", "chat", "channel"],
+)
+async def test_forwarded_message_is_marked(api: FakeTelegramApi, app: AppDouble, origin: dict) -> None:
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=222, forward_origin=origin))
+        await api.wait_for("sendMessage", to_chat(222))
+    (msg,) = app.engine.seen
+    assert msg.forwarded is True
+
+
+async def test_group_answers_only_commands_mentions_and_replies(api: FakeTelegramApi, app: AppDouble) -> None:
+    bot_message = {
+        "message_id": 40,
+        "date": 0,
+        "chat": {"id": GROUP, "type": "supergroup", "title": "Thôn Đông"},
+        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa", "username": BOT_USERNAME},
+        "text": "Đăng ký khai sinh: cần giấy chứng sinh.",
+    }
+    someone_else = {**bot_message, "message_id": 41, "from": {"id": 5, "is_bot": False, "first_name": "A"}}
+    group = {"chat_id": GROUP, "chat_type": "supergroup"}
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=301, message_id=50, **group))  # chatter: ignored
+        await api.push(text_message("/start@other_bot", user_id=301, message_id=51, **group))  # other bot
+        await api.push(text_message("/foo", user_id=301, message_id=52, **group))  # not our command
+        await api.push(
+            text_message("cảm ơn", user_id=301, message_id=53, reply_to_message=someone_else, **group)
+        )
+        await api.push(text_message(f"@{BOT_USERNAME} {QUESTION}", user_id=302, message_id=54, **group))
+        await api.push(text_message("/thutuc", user_id=303, message_id=55, **group))
+        await api.push(
+            text_message("còn lệ phí?", user_id=304, message_id=56, reply_to_message=bot_message, **group)
+        )
+        answers = await api.wait_for("sendMessage", to_chat(GROUP), count=3)
+    # stop() has processed every fetched update: nothing else was answered.
+    assert len(api.calls_of("sendMessage")) == 3
+    assert [(m.user_id, m.text) for m in app.engine.seen] == [
+        ("302", QUESTION),
+        ("303", "/thutuc"),
+        ("304", "còn lệ phí?"),
+    ]
+    # In a group the answer quotes the question, so everyone sees what it answers.
+    quoted = {a.params["reply_parameters"]["message_id"] for a in answers}
+    assert quoted == {54, 55, 56}
+
+
+# -- delivery --------------------------------------------------------------------------
+
+
+async def test_long_reply_is_split_at_lines_with_buttons_on_the_last_part(
+    api: FakeTelegramApi, app: AppDouble
+) -> None:
+    lines = [f"{i}. Giấy tờ số {i}: bản sao có chứng thực hoặc bản chính để đối chiếu." for i in range(200)]
+    text = "\n".join(lines)
+    assert len(text) > 2 * MAX_MESSAGE_CHARS
+    reply = Reply(text, (Choice("Lệ phí", "aspect:fee"),))
+    async with running(config_for(api), app) as channel:
+        await channel.send("111", reply)
+    parts = api.calls_of("sendMessage")
+    assert len(parts) == -(-len(text) // MAX_MESSAGE_CHARS)  # no more parts than needed
+    assert all(len(p.params["text"]) <= MAX_MESSAGE_CHARS for p in parts)
+    assert "\n".join(p.params["text"] for p in parts) == text  # cut only at line ends
+    assert [("reply_markup" in p.params) for p in parts] == [False] * (len(parts) - 1) + [True]
+    assert parts[-1].params["reply_markup"]["inline_keyboard"] == [[{"text": "Lệ phí", "callback_data": "aspect:fee"}]]
+
+
+async def test_flood_limit_retry_after_is_honoured(api: FakeTelegramApi, app: AppDouble) -> None:
+    api.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=111))
+        first, second = await api.wait_for("sendMessage", to_chat(111), count=2)
+    assert first.params["text"] == second.params["text"]
+    assert len(api.calls_of("sendMessage")) == 2  # retried once, not given up, no apology
+
+
+async def test_network_error_is_retried(api: FakeTelegramApi, app: AppDouble) -> None:
+    api.fail("sendMessage", 502, "Bad Gateway")
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=111))
+        first, second = await api.wait_for("sendMessage", to_chat(111), count=2)
+    assert first.params["text"] == second.params["text"]
+
+
+async def test_blocked_recipient_raises_recipient_blocked(api: FakeTelegramApi, app: AppDouble) -> None:
+    api.blocked_chats.add("999")
+    async with running(config_for(api), app) as channel:
+        with pytest.raises(RecipientBlocked):
+            await channel.send("999", Reply("Hồ sơ của ông/bà đã có kết quả."))
+        await channel.send("111", Reply("Hồ sơ của ông/bà đã có kết quả."))
+    assert [c.params["chat_id"] for c in api.calls_of("sendMessage")] == ["999", "111"]
+
+
+async def test_slow_update_does_not_block_other_chats(api: FakeTelegramApi, app: AppDouble) -> None:
+    app.engine.gate = asyncio.Event()
+    app.engine.gated_chat = "111"
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=111))
+        await api.push(text_message(QUESTION, user_id=222))
+        await api.wait_for("sendMessage", to_chat(222))
+        assert api.calls_of("sendMessage")[0].params["chat_id"] == "222"
+        app.engine.gate.set()
+        await api.wait_for("sendMessage", to_chat(111))
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+async def test_engine_failure_gets_a_short_vietnamese_apology(
+    api: FakeTelegramApi, app: AppDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.engine.fail_on = "số điện thoại tôi là 0912345678"
+    async with running(config_for(api), app):
+        update_id = await api.push(text_message(app.engine.fail_on, user_id=111))
+        (sent,) = await api.wait_for("sendMessage", to_chat(111))
+    assert sent.params["text"] == SORRY
+    logged = caplog.text
+    assert f"update {update_id}" in logged and "chat 111" in logged
+    assert "0912345678" not in logged
+
+
+async def test_missing_token_is_a_channel_error(api: FakeTelegramApi, app: AppDouble) -> None:
+    channel = TelegramChannel(config_for(api, token=""), app)
+    with pytest.raises(ChannelError, match="token"):
+        await channel.start()
+
+
+async def test_rejected_token_is_a_channel_error_with_the_token_masked(api: FakeTelegramApi, app: AppDouble) -> None:
+    channel = TelegramChannel(config_for(api, token="42:definitely-wrong"), app, retry_delays=(0.01,))
+    with pytest.raises(ChannelError) as info:
+        await channel.start()
+    assert "42:***" in str(info.value)
+    assert "definitely-wrong" not in str(info.value)
+    await channel.stop()  # harmless after a failed start
+
+
+async def test_token_never_appears_in_logs(api: FakeTelegramApi, app: AppDouble, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=111))
+        await api.wait_for("sendMessage", to_chat(111))
+    assert "getMe" in caplog.text  # httpx did log request URLs...
+    assert TOKEN not in caplog.text  # ...with the token masked
+    assert mask_token(TOKEN) in caplog.text
+
+
+async def test_stop_is_safe_to_repeat(api: FakeTelegramApi, app: AppDouble) -> None:
+    channel = TelegramChannel(config_for(api), app, poll_timeout=1.0)
+    await channel.start()
+    await channel.stop()
+    await channel.stop()
+
+
+# -- webhook mode ----------------------------------------------------------------------
+
+
+async def test_webhook_mode_processes_posts_with_the_secret_only(api: FakeTelegramApi, app: AppDouble) -> None:
+    port = free_port()
+    secret = "motcua-Secret_42"
+    webhook = WebhookConfig(url="https://motcua.example.vn/tg/hook", listen="127.0.0.1", port=port, secret_token=secret)
+    async with running(config_for(api, webhook=webhook), app):
+        (set_call,) = api.calls_of("setWebhook")
+        assert set_call.params["url"] == "https://motcua.example.vn/tg/hook"
+        assert set_call.params["secret_token"] == secret
+        url = f"http://127.0.0.1:{port}/tg/hook"
+        async with aiohttp.ClientSession() as http:
+            update = api.make_update(text_message(QUESTION, user_id=111))
+            async with http.post(url, json=update) as resp:
+                assert resp.status == 403
+            wrong = {"X-Telegram-Bot-Api-Secret-Token": "guess"}
+            async with http.post(url, json=update, headers=wrong) as resp:
+                assert resp.status == 403
+            right = {"X-Telegram-Bot-Api-Secret-Token": secret}
+            async with http.post(url, json=update, headers=right) as resp:
+                assert resp.status == 200
+        await api.wait_for("sendMessage", to_chat(111))
+    assert len(app.engine.seen) == 1
+    assert not api.calls_of("getUpdates")
+
+
+async def test_webhook_without_configured_secret_gets_a_random_one(api: FakeTelegramApi, app: AppDouble) -> None:
+    webhook = WebhookConfig(url="https://motcua.example.vn/tg", port=free_port())
+    async with running(config_for(api, webhook=webhook), app):
+        (set_call,) = api.calls_of("setWebhook")
+    assert len(set_call.params["secret_token"]) >= 32
+
+
+async def test_webhook_with_invalid_secret_is_a_channel_error(api: FakeTelegramApi, app: AppDouble) -> None:
+    webhook = WebhookConfig(url="https://motcua.example.vn/tg", port=free_port(), secret_token="có dấu")
+    channel = TelegramChannel(config_for(api, webhook=webhook), app)
+    with pytest.raises(ChannelError, match="secret_token"):
+        await channel.start()
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def test_strip_mention() -> None:
+    assert strip_mention(f"@{BOT_USERNAME}  hỏi   lệ phí", BOT_USERNAME) == "hỏi lệ phí"
+    assert strip_mention(f"/tracuu@{BOT_USERNAME.upper()} 123", BOT_USERNAME) == "/tracuu 123"
+    assert strip_mention(f"@{BOT_USERNAME}x vẫn giữ", BOT_USERNAME) == f"@{BOT_USERNAME}x vẫn giữ"
+
+
+def test_mask_token_and_file_url() -> None:
+    assert mask_token("123:abc") == "123:***"
+    assert mask_token("garbage") == "***"
+    assert file_url_for("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
