@@ -57,9 +57,9 @@ class MatchingConfig:
     """Score thresholds (0-100) for deciding between an answer, choices and "don't know"."""
 
     #: A top match at or above this score, far enough ahead of the next, is answered directly.
-    confident: float = 75.0
+    confident: float = 72.0
     #: Matches at or above this score are offered as choices when none is confident.
-    candidate: float = 55.0
+    candidate: float = 58.0
     #: How far the top match must lead the second to be answered without asking.
     margin: float = 6.0
 

@@ -32,6 +32,9 @@ QUOTE_CHARS = 120
 #: A message that names a procedure this well wins even over a follow-up reading.
 STRONG_MATCH = 90.0
 
+#: Share of a part's words an entry must use to count as covering that part.
+COVERS_PART = 0.75
+
 _NUMBER_CHOICE = re.compile(r"^(?:so|chon|cau|muc)?\s*(\d{1,2})$")
 _COMMAND = re.compile(r"^/([a-z_]+)(?:@\S+)?\s*(.*)$", re.IGNORECASE | re.DOTALL)
 
@@ -133,7 +136,9 @@ class Engine:
             return await self._on_command(msg, "huytheodoi" if follow.group(1) else "theodoi", text, session)
         if self._find_codes(text) or self._lexicon.asks_status(tokens):
             return await self._status(msg, text)
-        if self._lexicon.is_greeting(normalized) or not normalized:
+        if not normalized:  # only emoji or punctuation
+            return Response(Intent.UNKNOWN, [self._writer.unknown()])
+        if self._lexicon.is_greeting(tokens):
             return Response(Intent.HELP, [self._writer.help()])
         return self._procedure_question(text, tokens, session)
 
@@ -147,7 +152,8 @@ class Engine:
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
 
         # A follow-up about the procedure under discussion: "thế còn lệ phí?", "mất bao lâu?"
-        if current is not None and (aspects or followup) and (
+        # (but not "giá vàng bao nhiêu": words the catalogue never uses mean another topic).
+        if current is not None and (aspects or followup) and not self._matcher.unknown_words(text) and (
             decision is Decision.NONE or (matches[0].score < STRONG_MATCH and not self._names_other(matches, current))
         ):
             return self._answer(current, aspects or session.aspects, session, matches)
@@ -157,6 +163,9 @@ class Engine:
             return Response(Intent.UNKNOWN, [self._writer.unknown()], _infos(matches), aspects[0] if aspects else None)
 
         several = self._several(tokens, matches)
+        if len(several) == 1:  # one procedure covers every part ("liên thông")
+            aspects = aspects or (session.aspects if followup else [])
+            return self._answer(several[0], aspects, session, matches)
         if len(several) > 1:
             session.procedure_id, session.aspects = several[0].id, aspects
             reply = self._writer.several(several, aspects)
@@ -196,8 +205,9 @@ class Engine:
         return Response(Intent.PROCEDURE, [self._writer.procedure(proc, list(aspects))], infos, aspect)
 
     def _several(self, tokens: list[str], matches: list[Match]) -> list[Procedure]:
-        """The distinct procedures a message names in separate parts ("A với B"), if more
-        than one and no single entry explains the whole message better."""
+        """The distinct procedures a message names in separate parts ("A với B"). When
+        one entry covers all those parts (a combined "liên thông" procedure), just that
+        one; empty when the message names one procedure."""
         parts: list[list[str]] = [[]]
         for tok in tokens:
             if tok in self._lexicon.conjunctions:
@@ -207,18 +217,23 @@ class Engine:
         if len(parts) < 2:
             return []
         found: list[Procedure] = []
+        named: list[str] = []
         best_part = 0.0
         for part in parts:
             if not self._matcher.query_tokens(" ".join(part)):
                 continue
             ranked = self._matcher.rank(" ".join(part))
-            if self._matcher.decide(ranked) is Decision.ANSWER:
+            if self._matcher.decide(ranked) in (Decision.ANSWER, Decision.CHOOSE):
                 best_part = max(best_part, ranked[0].score)
+                named.append(" ".join(part))
                 if ranked[0].procedure not in found:
                     found.append(ranked[0].procedure)
         if len(found) < 2 or (matches and matches[0].score >= max(best_part, STRONG_MATCH)):
             return []
-        return found[:3]
+        for m in matches[:5]:
+            if all(self._matcher.explains(m.procedure.id, part) >= COVERS_PART for part in named):
+                return [m.procedure]
+        return [p for p in found if p is not None][:3]
 
     # -- choices and commands -------------------------------------------------------
 

@@ -40,8 +40,11 @@ class Lexicon:
 
     aspects: dict[Aspect, tuple[Phrase, ...]]
     stopwords: frozenset[str]
+    aspect_exclusions: tuple[Phrase, ...]
     filler_phrases: tuple[Phrase, ...]
     greetings: frozenset[str]
+    help_words: frozenset[str]
+    help_core: tuple[Phrase, ...]
     followup_cues: tuple[Phrase, ...]
     conjunctions: frozenset[str]
     status_cues: tuple[Phrase, ...]
@@ -59,8 +62,11 @@ class Lexicon:
         return cls(
             aspects={Aspect(k): phrases(v) for k, v in raw["aspects"].items()},
             stopwords=frozenset(t for w in raw["stopwords"] for t in normalizer.tokens(str(w))),
+            aspect_exclusions=phrases(raw["aspect_exclusions"]),
             filler_phrases=phrases(raw["filler_phrases"]),
             greetings=frozenset(normalizer.normalize(str(g)) for g in raw["greetings"]),
+            help_words=frozenset(t for w in raw["help_words"] for t in normalizer.tokens(str(w))),
+            help_core=phrases(raw["help_core"]),
             followup_cues=phrases(raw["followup_cues"]),
             conjunctions=frozenset(str(c) for c in raw["conjunctions"]),
             status_cues=phrases(raw["status_cues"]),
@@ -70,6 +76,11 @@ class Lexicon:
         """The aspects a question asks about, in the order they are mentioned."""
         found: list[tuple[int, Aspect]] = []
         taken: set[int] = set()
+        for phrase in self.aspect_exclusions:
+            start = _find(tokens, phrase)
+            while start >= 0:
+                taken.update(range(start, start + len(phrase)))
+                start = _find(tokens, phrase, start + 1)
         # Longer cues first, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu".
         cues = sorted(
             ((phrase, aspect) for aspect, ps in self.aspects.items() for phrase in ps),
@@ -104,9 +115,12 @@ class Lexicon:
             if i not in drop and t not in self.stopwords and not t.isdigit()
         ]
 
-    def is_greeting(self, normalized: str) -> bool:
-        """Whether the whole message only greets or asks for help."""
-        return normalized in self.greetings
+    def is_greeting(self, tokens: list[str]) -> bool:
+        """Whether the whole message only greets or asks how to use the bot."""
+        if " ".join(tokens) in self.greetings:
+            return True
+        allowed = self.help_words | self.stopwords
+        return all(t in allowed for t in tokens) and any(contains(tokens, c) for c in self.help_core)
 
     def asks_status(self, tokens: list[str]) -> bool:
         """Whether the message asks about a filed dossier."""

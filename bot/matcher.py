@@ -39,12 +39,25 @@ BODY_WEIGHT = 0.5
 UNKNOWN_WEIGHT = 0.6
 
 
+#: Phrases that only name a paper ("giấy khai sinh") rather than an action on it
+#: ("sao y", "trích lục", "đăng ký lại") weigh a little less, so that in "sao y giấy
+#: khai sinh" the action decides.
+OBJECT_NOUNS = frozenset({"giay", "so"})
+OBJECT_PHRASE_FACTOR = 0.92
+
+#: How much the share of the question an entry explains weighs in its score (0-1).
+SHARE_WEIGHT = 0.4
+#: How much a phrase's matched word weight (specificity) weighs in its score (0-1),
+#: and the weight at which a phrase counts as fully specific.
+SPECIFICITY = 0.1
+SPECIFIC_MASS = 8.0
+
 #: Similarity given to a sound-alike spelling ("xinh" for "sinh").
 SOUND_ALIKE = 0.9
 
 # Initial consonants (and a final) that people in different regions spell
 # interchangeably when typing without diacritics.
-_SOUND_ALIKE_INITIALS = (("tr", "ch"), ("gi", "d"), ("r", "d"), ("x", "s"), ("l", "n"), ("v", "d"))
+_SOUND_ALIKE_INITIALS = (("tr", "ch"), ("gi", "d"), ("r", "d"), ("x", "s"), ("l", "n"))
 
 
 def sound_key(token: str) -> str:
@@ -159,6 +172,18 @@ class Matcher:
                 self._typo_cache[token] = (best[0], best[1] / 100.0) if best else None
         return self._typo_cache[token]
 
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of ``text`` that can name a procedure but that the catalogue never uses."""
+        return [t for t in self.query_tokens(text) if self._correct(t) is None]
+
+    def explains(self, proc_id: str, text: str) -> float:
+        """The share (0-1) of the naming words of ``text`` that ``proc_id``'s name and aliases use."""
+        words = [w for t in self.query_tokens(text) if (w := (self._correct(t) or (t, 0))[0])]
+        index = next((i for i, p in enumerate(self._procs) if p.id == proc_id), None)
+        if index is None or not words:
+            return 0.0
+        return sum(w in self._alias_vocab[index] for w in words) / len(words)
+
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best entries for ``text``, best first, with 0-100 scores (may be empty)."""
         words: list[tuple[str, float]] = []  # (catalogue word or raw word, similarity; 0 = unknown)
@@ -194,6 +219,10 @@ class Matcher:
                 continue
             order = (len(ph.bigrams & q_bigrams) / len(ph.bigrams)) if ph.bigrams else coverage
             score = coverage**1.5 * (0.85 + 0.15 * order)
+            if ph.tokens[0] in OBJECT_NOUNS:
+                score *= OBJECT_PHRASE_FACTOR
+            # More (and rarer) words matched means a more specific phrase.
+            score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got / SPECIFIC_MASS)
             if score > best.get(ph.proc_index, 0.0):
                 best[ph.proc_index] = score
 
@@ -207,7 +236,8 @@ class Matcher:
                 if w in aliases or w in body
             )
             share = explained / q_total if q_total else 0.0
-            results.append(Match(self._procs[i], round(100.0 * phrase_score * (0.6 + 0.4 * share), 1)))
+            factor = 1.0 - SHARE_WEIGHT + SHARE_WEIGHT * share
+            results.append(Match(self._procs[i], round(100.0 * phrase_score * factor, 1)))
         results.sort(key=lambda m: (-m.score, m.procedure.id))
         return results[:limit]
 
