@@ -124,8 +124,10 @@ _ALIASES: dict[Status, tuple[str, ...]] = {
 _BY_FOLDED: dict[str, Status] = {}
 for _status, _names in _ALIASES.items():
     for _name in (*_names, _status.value, _status.value.replace("_", " ")):
-        _BY_FOLDED[fold(_name)] = _status
-del _status, _names, _name
+        _key = fold(_name)
+        _BY_FOLDED[_key] = _status
+        _BY_FOLDED[re.sub(r"\bly\b", "li", _key)] = _status  # "xử lí" is a common spelling
+del _status, _names, _name, _key
 
 
 def parse_status(text: str) -> Status | None:

@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, BinaryIO, TextIO
 from urllib.parse import urljoin
 
 import httpx
@@ -383,9 +383,36 @@ def _detect_encoding(path: Path, head: bytes) -> str:
     return "cp1258"
 
 
-def _nfc_lines(stream: TextIO) -> Iterator[str]:
-    for line in stream:
-        yield line if line.isascii() else unicodedata.normalize("NFC", line)
+class _LineDecoder:
+    """Decodes a byte stream line by line (ASCII-compatible encodings) and NFC-normalises,
+    so that a decoding error names its exact line."""
+
+    def __init__(self, stream: BinaryIO, encoding: str) -> None:
+        self._stream = stream
+        self._encoding = encoding
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        encoding = self._encoding
+        for raw in self._stream:
+            self.line += 1
+            text = raw.decode(encoding)
+            if self.line == 1 and encoding == "utf-8-sig":
+                encoding = "utf-8"
+            yield text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+class _TextLines:
+    """Lines of a text stream (UTF-16), NFC-normalised, counted."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self._stream:
+            self.line += 1
+            yield text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def _open_csv(path: Path, columns: _Columns) -> _Table:
@@ -395,8 +422,14 @@ def _open_csv(path: Path, columns: _Columns) -> _Table:
     sample = head[: 1 << 16].decode(encoding, errors="replace")
     counts = {d: sample.count(d) for d in (",", ";", "\t")}
     delimiter = max(counts, key=lambda d: counts[d])
-    stream = path.open(encoding=encoding, newline="", errors="strict")
-    reader = csv.reader(_nfc_lines(stream), delimiter=delimiter)
+    lines: _LineDecoder | _TextLines
+    if encoding.startswith("utf-16"):
+        stream: IO = path.open(encoding=encoding, newline="", errors="strict")
+        lines = _TextLines(stream)
+    else:
+        stream = path.open("rb")
+        lines = _LineDecoder(stream, encoding)
+    reader = csv.reader(lines, delimiter=delimiter)
     label = {"utf-8-sig": "UTF-8 có BOM", "utf-8": "UTF-8", "cp1258": "Windows-1258"}.get(
         encoding, "UTF-16"
     )
@@ -407,8 +440,7 @@ def _open_csv(path: Path, columns: _Columns) -> _Table:
                 yield reader.line_num, values
         except UnicodeDecodeError:
             raise SyncError(
-                f"{path}: dòng {reader.line_num + 1}: không đọc được theo bảng mã {label}; "
-                "hãy xuất lại tệp"
+                f"{path}: dòng {lines.line}: không đọc được theo bảng mã {label}; hãy xuất lại tệp"
             ) from None
         except csv.Error as exc:
             raise SyncError(f"{path}: dòng {reader.line_num}: lỗi định dạng CSV ({exc})") from None

@@ -1,0 +1,481 @@
+"""Answering dossier status questions: the :class:`StatusDesk`.
+
+A message with codes gets one self-contained reply per code (procedure, dates, status in
+plain words, what to do next, masked applicant), so that a hamlet head can forward it as
+is. Look-ups are rate-limited per user and repeated unknown codes slow the user down; with
+``status.require_phone_digits`` details are shown only after the user sends the last three
+digits of the phone number on file. Hamlet heads listed in the config can ask for a digest
+of their hamlet's dossiers that need attention.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from bot.codes import CodeFinder, FoundCode
+from bot.config import Config
+from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Incoming, Intent, Reply, Response
+from bot.privacy import mask_name, phone_matches
+from bot.statuses import FINAL, PENDING_ON_US, Status, fold, is_overdue, needs_visit, next_step, overdue_note
+from bot.store import Dossier, Store
+
+#: Codes answered from one message; more are ignored (with a note).
+MAX_CODES_PER_MESSAGE = 20
+#: Dossiers one user may follow at a time.
+MAX_FOLLOWS_PER_USER = 50
+#: Seconds over which unknown codes are counted against ``status.max_misses``.
+MISS_WINDOW = 600.0
+#: Seconds over which look-ups are counted against ``status.lookups_per_minute``.
+RATE_WINDOW = 60.0
+#: Seconds a request for phone digits stays open.
+DIGITS_TTL = 600.0
+#: Seconds a dossier stays "verified" for a user (so that they may follow it).
+VERIFIED_TTL = 3600.0
+#: Lines per group in a hamlet digest before "and N more".
+DIGEST_LINES_PER_GROUP = 30
+
+_DIGITS_REPLY = re.compile(r"[^\d]{0,40}?([\d][\d\s.,;/-]*)[\s.!]*")
+_NUMBER = re.compile(r"\d+")
+_LEADING_ZEROS = re.compile(r"\b0+(\d)")
+
+Key = tuple[str, str]
+
+
+def fmt_date(day: date | None) -> str:
+    """A date as users read it: dd/mm/yyyy (empty for None)."""
+    return day.strftime("%d/%m/%Y") if day else ""
+
+
+def _hamlet_key(text: str) -> str:
+    key = _LEADING_ZEROS.sub(r"\1", fold(text))
+    return f"thon {key}" if key.isdigit() else key
+
+
+def matches_hamlet(address: str, hamlet: str) -> bool:
+    """Whether ``address`` lies in ``hamlet`` ("Thôn 3" matches "thon 3, xã Tân Hòa" and
+    "Thôn 03" but not "Thôn 30"), ignoring case and diacritics."""
+    key = _hamlet_key(hamlet)
+    if not key:
+        return False
+    folded = _LEADING_ZEROS.sub(r"\1", fold(address))
+    return re.search(rf"(?<![a-z0-9]){re.escape(key)}(?![a-z0-9])", folded) is not None
+
+
+@dataclass
+class _Pending:
+    """Codes waiting for the user's phone digits."""
+
+    codes: list[FoundCode]
+    deadline: float
+
+
+@dataclass
+class _UserState:
+    """What the desk remembers about one user (in memory only)."""
+
+    lookups: deque[float]
+    misses: deque[float]
+    pending: _Pending | None = None
+    verified: dict[str, float] | None = None
+
+
+class StatusDesk:
+    """Dossier status answers, follows and hamlet digests for the dialogue engine."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        today: Callable[[], date] = date.today,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._today = today
+        self._clock = clock
+        self._finder = CodeFinder(config.status.code_pattern, config.status.code_prefix)
+        self._users: dict[Key, _UserState] = {}
+        self._heads: dict[Key, list[str]] = {}
+        for head in config.hamlet_heads:
+            self._heads.setdefault((head.channel, str(head.user_id)), []).append(head.hamlet)
+
+    # --- public API -------------------------------------------------------------------
+
+    def find_codes(self, text: str) -> list[str]:
+        """The dossier codes in ``text`` (tails completed with the commune's prefix)."""
+        return self._finder.find(text)
+
+    async def answer(self, msg: Incoming, text: str) -> Response:
+        """Answer a status question: one reply per code in ``text``, or ask for a code."""
+        found = self._finder.search(text)
+        if not found:
+            return _response(Reply(self._ask_for_code()))
+        key = (msg.channel, msg.user_id)
+        state = self._state(key)
+        refusal = self._refusal(state)
+        if refusal is not None:
+            return _response(Reply(refusal))
+        state.lookups.append(self._clock())
+        note = None
+        if len(found) > MAX_CODES_PER_MESSAGE:
+            note = (
+                f"Mỗi lần chỉ tra được {MAX_CODES_PER_MESSAGE} mã; ông/bà vui lòng gửi các mã "
+                "còn lại trong tin nhắn sau."
+            )
+            found = found[:MAX_CODES_PER_MESSAGE]
+        replies: list[Reply] = []
+        held: list[FoundCode] = []
+        for item in found:
+            dossier, problem = await self._resolve(item)
+            if dossier is None:
+                replies.append(Reply(self._not_found(item, problem, state)))
+            elif self._must_verify(key, dossier):
+                held.append(FoundCode(dossier.code))
+            else:
+                replies.append(await self._dossier_reply(msg, dossier, state))
+        if held:
+            state.pending = _Pending(held, self._clock() + DIGITS_TTL)
+            replies.append(Reply(self._ask_for_digits(held)))
+        if note:
+            replies.append(Reply(note))
+        return _response(*replies)
+
+    async def pending(self, msg: Incoming) -> Response | None:
+        """The answer to a phone-digits reply when this user was asked for one; else None."""
+        key = (msg.channel, msg.user_id)
+        state = self._users.get(key)
+        if state is None or state.pending is None:
+            return None
+        if state.pending.deadline < self._clock():
+            state.pending = None
+            return None
+        text = msg.text.strip()
+        if self._finder.search(text):
+            state.pending = None  # a new question: the engine answers it afresh
+            return None
+        m = _DIGITS_REPLY.fullmatch(text)
+        if m is None:
+            return None
+        groups = _NUMBER.findall(m.group(1))
+        if any(len(g) < 3 for g in groups):
+            if len(groups) == 1 and len(text) <= 12:
+                return _response(
+                    Reply("Ông/bà vui lòng gửi đúng 3 chữ số cuối của số điện thoại đã khai khi nộp hồ sơ.")
+                )
+            return None
+        refusal = self._refusal(state)
+        if refusal is not None:
+            return _response(Reply(refusal))
+        state.lookups.append(self._clock())
+        held = state.pending.codes
+        state.pending = None
+        tails = [g[-3:] for g in groups]
+        replies: list[Reply] = []
+        for item in held:
+            dossier = await self._store.get(item.code)
+            if dossier is not None and any(phone_matches(dossier.phone, t) for t in tails):
+                self._mark_verified(state, dossier.code)
+                replies.append(await self._dossier_reply(msg, dossier, state))
+            else:
+                state.misses.append(self._clock())
+                replies.append(
+                    Reply(
+                        f"Hồ sơ {item.code}: 3 số cuối điện thoại không khớp với hồ sơ nên chưa thể "
+                        "hiển thị thông tin. Ông/bà vui lòng gửi lại mã hồ sơ và nhập đúng 3 số cuối "
+                        "của số điện thoại đã khai khi nộp, hoặc gọi đường dây nóng "
+                        f"{self._config.commune.hotline}."
+                    )
+                )
+        return _response(*replies)
+
+    async def follow(self, msg: Incoming, code: str) -> Response:
+        """Start notifying this user (on this channel) when the dossier's status changes."""
+        item = self._one_code(code)
+        if item is None:
+            return _response(Reply(self._ask_for_code(action="theo dõi")))
+        key = (msg.channel, msg.user_id)
+        state = self._state(key)
+        refusal = self._refusal(state)
+        if refusal is not None:
+            return _response(Reply(refusal))
+        state.lookups.append(self._clock())
+        dossier, problem = await self._resolve(item)
+        if dossier is None:
+            return _response(Reply(self._not_found(item, problem, state)))
+        if self._must_verify(key, dossier) and not self._is_verified(state, dossier.code):
+            return _response(
+                Reply(
+                    f"Để theo dõi hồ sơ {dossier.code}, ông/bà vui lòng tra cứu hồ sơ trước: gửi mã "
+                    "hồ sơ rồi nhập 3 số cuối của số điện thoại đã khai khi nộp."
+                )
+            )
+        if dossier.status in FINAL:
+            return _response(
+                Reply(
+                    f"Hồ sơ {dossier.code} đã ở trạng thái \"{dossier.status.label}\", sẽ không thay "
+                    "đổi nữa nên không cần theo dõi."
+                )
+            )
+        if await self._store.is_following(msg.channel, msg.user_id, dossier.code):
+            return _response(
+                Reply(
+                    f"Ông/bà đang theo dõi hồ sơ {dossier.code} rồi. Khi trạng thái thay đổi, "
+                    "chúng tôi sẽ nhắn tin tại đây.",
+                    _choices(("Bỏ theo dõi", f"unfollow:{dossier.code}")),
+                )
+            )
+        if len(await self._store.follows_of(msg.channel, msg.user_id)) >= MAX_FOLLOWS_PER_USER:
+            return _response(
+                Reply(
+                    f"Ông/bà đang theo dõi {MAX_FOLLOWS_PER_USER} hồ sơ, là số tối đa. Vui lòng bỏ "
+                    "theo dõi bớt hồ sơ đã xong (gửi /huytheodoi) rồi thử lại."
+                )
+            )
+        await self._store.follow(msg.channel, msg.user_id, msg.chat_id, dossier.code)
+        return _response(
+            Reply(
+                f"Đã đăng ký theo dõi hồ sơ {dossier.code} (hiện: {dossier.status.label}). "
+                "Khi trạng thái hồ sơ thay đổi, ông/bà sẽ nhận được tin nhắn tại đây. "
+                f"Để bỏ theo dõi, gửi: /huytheodoi {dossier.code}",
+                _choices(("Bỏ theo dõi", f"unfollow:{dossier.code}")),
+            )
+        )
+
+    async def unfollow(self, msg: Incoming, code: str) -> Response:
+        """Stop notifying this user about a dossier; with no code, about their only one,
+        or offer the list to choose from."""
+        following = await self._store.follows_of(msg.channel, msg.user_id)
+        item = self._one_code(code)
+        if item is None:
+            if not following:
+                return _response(Reply("Ông/bà hiện không theo dõi hồ sơ nào."))
+            if len(following) > 1:
+                return _response(
+                    Reply(
+                        "Ông/bà đang theo dõi các hồ sơ dưới đây. Chọn hồ sơ muốn bỏ theo dõi, hoặc "
+                        "gửi: /huytheodoi <mã hồ sơ>",
+                        _choices(*((c, f"unfollow:{c}") for c in following[:10])),
+                    )
+                )
+            target = following[0]
+        else:
+            target = item.code
+            if target not in following and item.tail:
+                same_tail = [c for c in following if c.endswith(f"-{item.tail}")]
+                if len(same_tail) == 1:
+                    target = same_tail[0]
+        if await self._store.unfollow(msg.channel, msg.user_id, target):
+            return _response(
+                Reply(f"Đã bỏ theo dõi hồ sơ {target}. Ông/bà sẽ không nhận tin nhắn về hồ sơ này nữa.")
+            )
+        return _response(Reply(f"Ông/bà không theo dõi hồ sơ {target}."))
+
+    async def digest(self, msg: Incoming) -> Response:
+        """For a hamlet head: their hamlet's dossiers that are ready, need papers or fees,
+        or are overdue (masked names). Anyone else gets a kind refusal."""
+        hamlets = self._heads.get((msg.channel, msg.user_id))
+        if not hamlets:
+            return _response(
+                Reply(
+                    "Danh sách hồ sơ theo thôn chỉ dành cho trưởng thôn đã được UBND xã đăng ký. "
+                    "Ông/bà có thể tra cứu từng hồ sơ bằng cách gửi mã in trên giấy biên nhận."
+                )
+            )
+        today = self._today()
+        candidates = await self._store.in_statuses(
+            {Status.DONE, Status.SUPPLEMENT, Status.FINANCIAL, *PENDING_ON_US}
+        )
+        return _response(*(Reply(self._digest_text(h, candidates, today)) for h in hamlets))
+
+    # --- wording ----------------------------------------------------------------------
+
+    def _example_code(self) -> str:
+        prefix = self._config.status.code_prefix
+        return f"{prefix}-251120-0001" if prefix else "251120-0001"
+
+    def _ask_for_code(self, action: str = "tra cứu") -> str:
+        tail_hint = (
+            " Có thể gửi phần cuối của mã, ví dụ 251120-0001." if self._config.status.code_prefix else ""
+        )
+        return (
+            f"Để {action} hồ sơ, ông/bà vui lòng gửi mã hồ sơ (số biên nhận), ví dụ: "
+            f"{self._example_code()}. Mã này in trên giấy biên nhận hồ sơ (giấy tiếp nhận hồ sơ "
+            f"và hẹn trả kết quả), cạnh mã QR.{tail_hint}"
+        )
+
+    def _ask_for_digits(self, held: list[FoundCode]) -> str:
+        codes = ", ".join(f.code for f in held)
+        return (
+            f"Để bảo vệ thông tin cá nhân, trước khi xem hồ sơ {codes}, ông/bà vui lòng gửi "
+            "3 chữ số cuối của số điện thoại đã khai khi nộp hồ sơ."
+        )
+
+    def _not_found(self, item: FoundCode, problem: str, state: _UserState) -> str:
+        if problem == "ambiguous":
+            return (
+                f"Có nhiều hồ sơ kết thúc bằng {item.tail}. Ông/bà vui lòng gửi mã đầy đủ như in "
+                "trên giấy biên nhận."
+            )
+        state.misses.append(self._clock())
+        return (
+            f"Không tìm thấy hồ sơ {item.code}. Ông/bà vui lòng kiểm tra lại mã in trên giấy biên "
+            "nhận (số biên nhận, cạnh mã QR). Hồ sơ vừa nộp có thể chưa cập nhật kịp; cần hỗ trợ "
+            f"xin gọi {self._config.commune.hotline}."
+        )
+
+    async def _dossier_reply(self, msg: Incoming, dossier: Dossier, state: _UserState) -> Reply:
+        self._mark_verified(state, dossier.code)
+        today = self._today()
+        late = is_overdue(dossier.status, dossier.appointment, today)
+        lines = [f"Hồ sơ {dossier.code}"]
+        if dossier.procedure:
+            lines.append(f"Thủ tục: {dossier.procedure}")
+        lines.append(f"Người nộp: {mask_name(dossier.applicant)}")
+        if dossier.received:
+            lines.append(f"Ngày tiếp nhận: {fmt_date(dossier.received)}")
+        if dossier.appointment:
+            lines.append(f"Ngày hẹn trả: {fmt_date(dossier.appointment)}")
+        if dossier.returned:
+            lines.append(f"Ngày trả kết quả: {fmt_date(dossier.returned)}")
+        lines.append(f"Trạng thái: {dossier.status.label}" + (" (quá hạn hẹn trả)" if late else ""))
+        lines.append(next_step(dossier.status))
+        if late and dossier.appointment:
+            lines.append(overdue_note(dossier.appointment, today, self._config.commune.hotline))
+        if needs_visit(dossier.status):
+            commune = self._config.commune
+            lines.append(f"Địa điểm: {commune.office}. Giờ làm việc: {commune.hours}.")
+        choices: tuple[Choice, ...] = ()
+        if dossier.status not in FINAL:
+            if await self._store.is_following(msg.channel, msg.user_id, dossier.code):
+                choices = _choices(("Bỏ theo dõi", f"unfollow:{dossier.code}"))
+            else:
+                choices = _choices(("Theo dõi", f"follow:{dossier.code}"))
+        return Reply("\n".join(lines), choices)
+
+    def _digest_text(self, hamlet: str, candidates: Iterable[Dossier], today: date) -> str:
+        mine = [d for d in candidates if matches_hamlet(d.address, hamlet)]
+        groups: list[tuple[str, list[Dossier]]] = [
+            ("Đã có kết quả, mời đến nhận", [d for d in mine if d.status is Status.DONE]),
+            ("Cần bổ sung giấy tờ", [d for d in mine if d.status is Status.SUPPLEMENT]),
+            ("Cần thực hiện nghĩa vụ tài chính", [d for d in mine if d.status is Status.FINANCIAL]),
+            (
+                "Quá hạn hẹn trả",
+                [d for d in mine if is_overdue(d.status, d.appointment, today)],
+            ),
+        ]
+        header = f"{hamlet}: hồ sơ cần lưu ý (ngày {fmt_date(today)})"
+        if not any(items for _, items in groups):
+            return (
+                f"{hamlet} hiện không có hồ sơ nào đã có kết quả, cần bổ sung giấy tờ, cần nộp "
+                f"nghĩa vụ tài chính hoặc quá hạn (ngày {fmt_date(today)})."
+            )
+        lines = [header]
+        for title, items in groups:
+            if not items:
+                continue
+            lines.append("")
+            lines.append(f"{title} ({len(items)}):")
+            for d in items[:DIGEST_LINES_PER_GROUP]:
+                procedure = d.procedure if len(d.procedure) <= 60 else d.procedure[:59] + "…"
+                extra = f" · hẹn {fmt_date(d.appointment)}" if title == "Quá hạn hẹn trả" else ""
+                parts = [d.code, mask_name(d.applicant), *([procedure] if procedure else [])]
+                lines.append("- " + " · ".join(parts) + extra)
+            if len(items) > DIGEST_LINES_PER_GROUP:
+                lines.append(f"- … và {len(items) - DIGEST_LINES_PER_GROUP} hồ sơ khác")
+        lines.append("")
+        lines.append(
+            "Người dân đến nhận kết quả hoặc bổ sung nhớ mang theo giấy biên nhận. "
+            f"Đường dây nóng: {self._config.commune.hotline}."
+        )
+        return "\n".join(lines)
+
+    # --- limits and verification -------------------------------------------------------
+
+    def _state(self, key: Key) -> _UserState:
+        state = self._users.get(key)
+        if state is None:
+            if len(self._users) >= 10_000:
+                self._prune()
+            state = self._users[key] = _UserState(deque(), deque())
+        return state
+
+    def _prune(self) -> None:
+        now = self._clock()
+        for key in list(self._users):
+            s = self._users[key]
+            _expire(s.lookups, now - RATE_WINDOW)
+            _expire(s.misses, now - MISS_WINDOW)
+            if s.verified:
+                s.verified = {c: t for c, t in s.verified.items() if t > now} or None
+            if s.pending and s.pending.deadline < now:
+                s.pending = None
+            if not (s.lookups or s.misses or s.verified or s.pending):
+                del self._users[key]
+
+    def _refusal(self, state: _UserState) -> str | None:
+        now = self._clock()
+        _expire(state.misses, now - MISS_WINDOW)
+        _expire(state.lookups, now - RATE_WINDOW)
+        if len(state.misses) >= max(1, self._config.status.max_misses):
+            wait = max(1, round((state.misses[0] + MISS_WINDOW - now) / 60))
+            return (
+                "Ông/bà đã gửi nhiều mã hồ sơ không tìm thấy. Để bảo vệ thông tin của người dân, "
+                f"vui lòng thử lại sau khoảng {wait} phút và kiểm tra kỹ mã in trên giấy biên nhận. "
+                f"Cần hỗ trợ xin gọi {self._config.commune.hotline}."
+            )
+        if len(state.lookups) >= max(1, self._config.status.lookups_per_minute):
+            return "Ông/bà đã tra cứu nhiều lần trong một phút. Vui lòng chờ một lát rồi gửi lại."
+        return None
+
+    def _must_verify(self, key: Key, dossier: Dossier) -> bool:
+        if not self._config.status.require_phone_digits:
+            return False
+        hamlets = self._heads.get(key, [])
+        return not any(matches_hamlet(dossier.address, h) for h in hamlets)
+
+    def _mark_verified(self, state: _UserState, code: str) -> None:
+        if state.verified is None:
+            state.verified = {}
+        state.verified[code] = self._clock() + VERIFIED_TTL
+
+    def _is_verified(self, state: _UserState, code: str) -> bool:
+        return bool(state.verified) and state.verified.get(code, 0.0) > self._clock()  # type: ignore[union-attr]
+
+    # --- codes -------------------------------------------------------------------------
+
+    def _one_code(self, text: str) -> FoundCode | None:
+        found = self._finder.search(text)
+        if found:
+            return found[0]
+        raw = re.sub(r"\s+", "", text).upper()
+        return FoundCode(raw) if raw else None
+
+    async def _resolve(self, item: FoundCode) -> tuple[Dossier | None, str]:
+        dossier = await self._store.get(item.code)
+        if dossier is not None or not item.tail:
+            return dossier, "unknown"
+        matches = await self._store.codes_ending_with(item.tail, limit=2)
+        if len(matches) == 1:
+            return await self._store.get(matches[0]), "unknown"
+        return None, "ambiguous" if matches else "unknown"
+
+
+def _expire(times: deque[float], before: float) -> None:
+    while times and times[0] <= before:
+        times.popleft()
+
+
+def _choices(*pairs: tuple[str, str]) -> tuple[Choice, ...]:
+    return tuple(
+        Choice(label, data) for label, data in pairs if len(data.encode("utf-8")) <= MAX_CHOICE_DATA_BYTES
+    )
+
+
+def _response(*replies: Reply) -> Response:
+    return Response(intent=Intent.STATUS, replies=list(replies))
