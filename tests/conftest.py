@@ -1,0 +1,34 @@
+"""Shared fixtures: the bundled catalogue, a config with a database under tmp_path,
+and a ready engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.catalogue import Catalogue, load_catalogue
+from bot.config import Config
+from bot.dialogue import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    """The bundled catalogue (loaded once; it is read-only)."""
+    return load_catalogue(ROOT / "procedures")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """The embedded defaults, with the dossier database in a temporary folder."""
+    base = Config()
+    return replace(base, database=replace(base.database, path=tmp_path / "motcua.sqlite3"))
+
+
+@pytest.fixture
+def engine(config: Config, catalogue: Catalogue) -> Engine:
+    """An engine without a dossier database (status questions get the fallback)."""
+    return Engine.build(config, catalogue)

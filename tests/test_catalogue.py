@@ -1,0 +1,143 @@
+"""The procedure catalogue: the bundled files validate; broken files are reported
+with file, line and key."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.catalogue import Catalogue, load_catalogue
+from bot.errors import CatalogueError
+
+REQUIRED_IDS = {
+    "khai-sinh", "ket-hon", "khai-tu", "nhan-cha-me-con", "khai-sinh-nhan-cha-me-con",
+    "dang-ky-lai-khai-sinh", "dang-ky-lai-ket-hon", "dang-ky-lai-khai-tu",
+    "khai-sinh-nguoi-da-co-giay-to", "cai-chinh-ho-tich", "xac-nhan-tinh-trang-hon-nhan",
+    "giam-ho", "cham-dut-giam-ho", "trich-luc-ho-tich", "khai-sinh-nuoc-ngoai",
+    "ket-hon-nuoc-ngoai", "lien-thong-khai-sinh", "lien-thong-khai-tu", "chung-thuc-ban-sao",
+    "chung-thuc-chu-ky", "chung-thuc-hop-dong", "chung-thuc-di-chuc",
+    "chung-thuc-phan-chia-di-san", "nuoi-con-nuoi", "tro-cap-xa-hoi", "ho-tro-mai-tang",
+}
+
+GOOD = """\
+id: {id}
+name: Đăng ký khai sinh
+field: Hộ tịch
+aliases:
+  - làm giấy khai sinh
+documents:
+  - Tờ khai đăng ký khai sinh.
+time: Trong ngày.
+where: UBND xã.
+source:
+  - Luật Hộ tịch 2014.
+reviewed: 2026-11-29
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / "ho-tich" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems_of(folder: Path) -> list[str]:
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(folder)
+    return info.value.problems
+
+
+def test_bundled_catalogue_has_every_required_procedure(catalogue: Catalogue) -> None:
+    assert REQUIRED_IDS <= set(catalogue.procedures)
+    referrals = [p for p in catalogue if p.is_referral]
+    assert len(referrals) >= 15
+
+
+def test_every_entry_says_where_its_facts_come_from(catalogue: Catalogue) -> None:
+    for proc in catalogue:
+        assert proc.source and proc.reviewed, proc.id
+        assert proc.aliases, proc.id
+        if not proc.is_referral:
+            assert proc.documents and proc.time and proc.where, proc.id
+
+
+def test_fields_are_listed_busiest_first(catalogue: Catalogue) -> None:
+    assert catalogue.fields()[0] == "Hộ tịch"
+    assert all(not p.is_referral for f in catalogue.fields() for p in catalogue.in_field(f))
+
+
+def test_a_valid_file_loads(tmp_path: Path) -> None:
+    write(tmp_path, "khai-sinh", GOOD.format(id="khai-sinh"))
+    catalogue = load_catalogue(tmp_path)
+    proc = catalogue.get("khai-sinh")
+    assert proc is not None and proc.fee is None and proc.documents == ("Tờ khai đăng ký khai sinh.",)
+
+
+def test_missing_required_key_is_named_with_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "khai-sinh", GOOD.format(id="khai-sinh").replace("time: Trong ngày.\n", ""))
+    assert problems_of(tmp_path) == [f"{path}:1: time: missing required key"]
+
+
+def test_unknown_key_and_wrong_type_give_their_lines(tmp_path: Path) -> None:
+    text = GOOD.format(id="khai-sinh").replace("time: Trong ngày.", "time: Trong ngày.\nfees: 5000")
+    text = text.replace("aliases:\n  - làm giấy khai sinh", "aliases: làm giấy khai sinh")
+    path = write(tmp_path, "khai-sinh", text)
+    problems = problems_of(tmp_path)
+    assert f"{path}:4: aliases: expected a list (one '- ' item per line)" in problems
+    assert f"{path}:8: fees: unknown key" in problems
+
+
+def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "khai-sinh", GOOD.format(id="khai-sinh") + "notes: [unclosed\n")
+    (problem,) = problems_of(tmp_path)
+    assert problem.startswith(f"{path}:") and "YAML syntax error" in problem
+
+
+def test_item_with_a_colon_is_explained(tmp_path: Path) -> None:
+    text = GOOD.format(id="khai-sinh").replace("  - Tờ khai đăng ký khai sinh.", "  - Trẻ em: giấy chứng sinh")
+    path = write(tmp_path, "khai-sinh", text)
+    (problem,) = problems_of(tmp_path)
+    assert problem.startswith(f"{path}:6: documents: item 1") and "quotes" in problem
+
+
+def test_duplicate_ids_and_mismatched_file_names(tmp_path: Path) -> None:
+    write(tmp_path, "khai-sinh", GOOD.format(id="khai-sinh"))
+    other = tmp_path / "chung-thuc" / "khai-sinh.yaml"
+    other.parent.mkdir()
+    other.write_text(GOOD.format(id="khai-sinh"), encoding="utf-8")
+    write(tmp_path, "ket-hon", GOOD.format(id="khai-tu"))
+    problems = problems_of(tmp_path)
+    assert any("duplicate id 'khai-sinh'" in p for p in problems)
+    assert any("'khai-tu' differs from the file name 'ket-hon'" in p for p in problems)
+
+
+def test_duplicate_key_in_one_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "khai-sinh", GOOD.format(id="khai-sinh") + "time: Hai ngày.\n")
+    assert any(p.startswith(f"{path}:13: time: duplicate key") for p in problems_of(tmp_path))
+
+
+def test_referral_needs_no_documents_or_time(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "ho-chieu",
+        """\
+        id: ho-chieu
+        kind: referral
+        name: Cấp hộ chiếu
+        field: Xuất nhập cảnh
+        aliases: [làm hộ chiếu]
+        where: Công an tỉnh.
+        source: [Luật Xuất nhập cảnh]
+        reviewed: 2026-11-29
+        """,
+    )
+    proc = load_catalogue(tmp_path).get("ho-chieu")
+    assert proc is not None and proc.is_referral
+
+
+def test_empty_or_missing_folder(tmp_path: Path) -> None:
+    assert "no procedure files" in problems_of(tmp_path)[0]
+    assert "not found" in problems_of(tmp_path / "nowhere")[0]
