@@ -68,9 +68,10 @@ class Notifier:
             lines.append(f"Thủ tục: {item.procedure}")
         if item.appointment:
             lines.append(f"Ngày hẹn trả: {fmt_date(item.appointment)}")
-        lines.append(next_step(item.new_status))
         if is_overdue(item.new_status, item.appointment, today) and item.appointment:
             lines.append(overdue_note(item.appointment, today, commune.hotline))
+        else:
+            lines.append(next_step(item.new_status))
         if needs_visit(item.new_status):
             lines.append(f"Địa điểm: {commune.office}. Giờ làm việc: {commune.hours}.")
         lines.append(f"({commune.name}. Để bỏ theo dõi, gửi: /huytheodoi {item.code})")

@@ -344,9 +344,10 @@ class StatusDesk:
         if dossier.returned:
             lines.append(f"Ngày trả kết quả: {fmt_date(dossier.returned)}")
         lines.append(f"Trạng thái: {dossier.status.label}" + (" (quá hạn hẹn trả)" if late else ""))
-        lines.append(next_step(dossier.status))
-        if late and dossier.appointment:
+        if late and dossier.appointment:  # "wait for the appointment date" no longer applies
             lines.append(overdue_note(dossier.appointment, today, self._config.commune.hotline))
+        else:
+            lines.append(next_step(dossier.status))
         if needs_visit(dossier.status):
             commune = self._config.commune
             lines.append(f"Địa điểm: {commune.office}. Giờ làm việc: {commune.hours}.")

@@ -1,0 +1,165 @@
+"""Delivering follow notifications from the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config
+from bot.errors import RecipientBlocked
+from bot.messages import Reply
+from bot.notify import Notifier
+from bot.store import DossierRow, Store
+
+CODE = "000.00.14.H56-261124-0008"
+OTHER = "000.00.14.H56-261125-0015"
+
+
+def dossier(code: str, status: str) -> DossierRow:
+    return DossierRow(code, "Đăng ký nhận cha, mẹ, con", None, "Bùi Thị Lan", "0397000108",
+                      "Thôn 8, xã Tân Hòa", "2026-11-24", "2026-12-01", None, status)
+
+
+def sync(store: Store, *rows: DossierRow) -> None:
+    with store.sync_writer("test") as w:
+        w.write(list(rows))
+        w.finish(read=len(rows), rejected=0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Outbox:
+    """A send function recording what it sent; fails or blocks on demand."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Reply]] = []
+        self.fail_next = 0
+        self.blocked: set[str] = set()
+
+    async def __call__(self, chat_id: str, reply: Reply) -> None:
+        if chat_id in self.blocked:
+            raise RecipientBlocked(chat_id)
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("network down")
+        self.sent.append((chat_id, reply))
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await Store.open(tmp_path / "motcua.sqlite3")
+    sync(s, dossier(CODE, "processing"), dossier(OTHER, "supplement"))
+    yield s
+    await s.close()
+
+
+async def test_each_follower_gets_one_message_on_their_channel(store: Store) -> None:
+    await store.follow("telegram", "t1", "chat-t1", CODE)
+    await store.follow("zalo", "z1", "chat-z1", CODE)
+    sync(store, dossier(CODE, "done"), dossier(OTHER, "supplement"))
+    notifier = Notifier(store, Config(), clock=Clock())
+    telegram, zalo = Outbox(), Outbox()
+    assert await notifier.deliver_pending("telegram", telegram) == 1
+    assert await notifier.deliver_pending("telegram", telegram) == 0  # never twice
+    assert await notifier.deliver_pending("zalo", zalo) == 1
+    (chat, reply), = telegram.sent
+    assert chat == "chat-t1"
+    assert f"Hồ sơ {CODE} vừa chuyển sang trạng thái: Đã xử lý xong." in reply.text
+    assert "mang theo giấy biên nhận" in reply.text and "/huytheodoi" in reply.text
+    assert reply.choices[0].data == f"unfollow:{CODE}"
+    assert "Bùi" not in reply.text and "0397" not in reply.text and "Thôn 8" not in reply.text
+    assert [c for c, _ in zalo.sent] == ["chat-z1"]
+
+
+async def test_delivery_survives_a_restart_without_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = await Store.open(path)
+    sync(store, dossier(CODE, "processing"))
+    await store.follow("telegram", "t1", "chat-t1", CODE)
+    sync(store, dossier(CODE, "supplement"))
+    await store.close()
+
+    store = await Store.open(path)  # restart: the queue is still there
+    first = Outbox()
+    assert await Notifier(store, Config()).deliver_pending("telegram", first) == 1
+    await store.close()
+
+    store = await Store.open(path)  # restart again: nothing is sent twice
+    second = Outbox()
+    assert await Notifier(store, Config()).deliver_pending("telegram", second) == 0
+    assert len(first.sent) == 1 and second.sent == []
+    await store.close()
+
+
+async def test_failures_are_retried_with_backoff_then_given_up(store: Store) -> None:
+    await store.follow("telegram", "t1", "chat-t1", CODE)
+    sync(store, dossier(CODE, "done"), dossier(OTHER, "supplement"))
+    clock = Clock()
+    notifier = Notifier(store, Config(), clock=clock, base_delay=30, max_delay=100, max_attempts=4)
+    assert [notifier.backoff(n) for n in (1, 2, 3, 4)] == [30, 60, 100, 100]
+    send = Outbox()
+    send.fail_next = 2
+    assert await notifier.deliver_pending("telegram", send) == 0
+    clock.now += 29
+    assert await notifier.deliver_pending("telegram", send) == 0  # not due yet
+    clock.now += 1
+    assert await notifier.deliver_pending("telegram", send) == 0  # second failure
+    clock.now += 60
+    assert await notifier.deliver_pending("telegram", send) == 1
+    assert len(send.sent) == 1
+
+    sync(store, dossier(CODE, "returned"), dossier(OTHER, "supplement"))
+    send.fail_next = 10
+    for _ in range(4):
+        await notifier.deliver_pending("telegram", send)
+        clock.now += 1000
+    assert await store.outbox_counts("telegram") == {"sent": 1, "failed": 1}
+
+
+async def test_blocked_user_is_unsubscribed_and_their_queue_dropped(store: Store) -> None:
+    await store.follow("telegram", "t1", "chat-t1", CODE)
+    await store.follow("telegram", "t1", "chat-t1", OTHER)
+    await store.follow("telegram", "t2", "chat-t2", CODE)
+    sync(store, dossier(CODE, "done"), dossier(OTHER, "financial"))
+    send = Outbox()
+    send.blocked.add("chat-t1")
+    assert await Notifier(store, Config()).deliver_pending("telegram", send) == 1
+    assert [c for c, _ in send.sent] == ["chat-t2"]
+    assert await store.follows_of("telegram", "t1") == []
+    assert await store.follows_of("telegram", "t2") == [CODE]
+    assert await store.outbox_counts("telegram") == {"sent": 1, "dropped": 2}
+
+
+async def test_run_loop_delivers_until_stopped(store: Store) -> None:
+    await store.follow("zalo", "z1", "chat-z1", CODE)
+    sync(store, dossier(CODE, "done"), dossier(OTHER, "supplement"))
+    stop = asyncio.Event()
+    delivered = asyncio.Event()
+
+    async def send(chat_id: str, reply: Reply) -> None:
+        delivered.set()
+
+    task = asyncio.create_task(Notifier(store, Config()).run("zalo", send, stop, interval=0.01))
+    await asyncio.wait_for(delivered.wait(), 30)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    assert await store.outbox_counts("zalo") == {"sent": 1}
+
+
+async def test_overdue_notification_apologises(store: Store) -> None:
+    from datetime import date
+
+    await store.follow("telegram", "t1", "chat-t1", OTHER)
+    sync(store, dossier(CODE, "processing"), dossier(OTHER, "processing"))
+    send = Outbox()
+    await Notifier(store, Config(), today=lambda: date(2026, 12, 5)).deliver_pending("telegram", send)
+    text = send.sent[0][1].text
+    assert "Đang xử lý" in text and "xin lỗi" in text and Config().commune.hotline in text

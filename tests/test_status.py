@@ -1,0 +1,298 @@
+"""The status desk: answers, limits, phone digits, follows and hamlet digests."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.config import Config, HamletHead
+from bot.messages import Incoming, Intent
+from bot.status import StatusDesk, matches_hamlet
+from bot.statuses import Status
+from bot.store import DossierRow, Store
+from bot.sync import seed_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = date(2026, 11, 29)
+P = "000.00.14.H56"
+READY = f"{P}-261127-0020"        # Đã xử lý xong, Thôn 7, Đinh Thị Xuân
+OVERDUE = f"{P}-261118-0011"      # Đang xử lý, hẹn 24/11/2026, Thôn 11
+SUPPLEMENT = f"{P}-261123-0014"   # Yêu cầu bổ sung giấy tờ, Thôn 3
+RETURNED = f"{P}-251120-0001"     # Đã trả kết quả, Thôn 1, phone ...101
+
+
+class Clock:
+    """A hand-driven monotonic clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def demo_rows() -> list[dict[str, str]]:
+    with open(ROOT / "bot" / "data" / "demo_dossiers.csv", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def make_config(**status: object) -> Config:
+    config = Config()
+    for key, value in status.items():
+        setattr(config.status, key, value)
+    config.hamlet_heads = [
+        HamletHead("telegram", "head1", "Thôn 1"),
+        HamletHead("telegram", "head3", "Thôn 3"),
+        HamletHead("zalo", "head7", "thon 7"),
+        HamletHead("zalo", "head7", "Thôn 12"),
+    ]
+    return config
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await Store.open(tmp_path / "motcua.sqlite3")
+    await seed_demo(s, Config(), today=lambda: TODAY)
+    yield s
+    await s.close()
+
+
+def msg(text: str = "", user: str = "u1", channel: str = "telegram") -> Incoming:
+    return Incoming(channel=channel, user_id=user, chat_id=f"chat-{user}", text=text)
+
+
+def desk_for(store: Store, clock: Clock | None = None, **status: object) -> StatusDesk:
+    return StatusDesk(store, make_config(**status), today=lambda: TODAY, clock=clock or Clock())
+
+
+async def test_answer_for_a_ready_dossier(store: Store) -> None:
+    desk = desk_for(store)
+    r = await desk.answer(msg(), f"hồ sơ {READY} xong chưa ạ")
+    assert r.intent is Intent.STATUS and len(r.replies) == 1
+    text = r.replies[0].text
+    assert READY in text
+    assert "Thủ tục: Đăng ký khai sinh" in text
+    assert "Ngày tiếp nhận: 27/11/2026" in text and "Ngày hẹn trả: 28/11/2026" in text
+    assert "Trạng thái: Đã xử lý xong" in text
+    assert "mời ông/bà đến bộ phận một cửa nhận kết quả, mang theo giấy biên nhận" in text
+    assert "Người nộp: Đinh T. X." in text
+    assert "Xuân" not in text and "0976" not in text and "120" not in text.replace(READY, "")
+    assert "Thôn 7" not in text
+    (choice,) = r.replies[0].choices
+    assert choice.label == "Theo dõi" and choice.data == f"follow:{READY}"
+
+
+async def test_overdue_gets_an_apology_and_the_hotline(store: Store) -> None:
+    desk = desk_for(store)
+    text = (await desk.answer(msg(), OVERDUE)).replies[0].text
+    assert "quá hạn" in text and "xin lỗi" in text and "5 ngày" in text
+    assert Config().commune.hotline in text
+
+
+async def test_several_codes_tails_and_sloppy_typing(store: Store) -> None:
+    desk = desk_for(store)
+    text = f"Nhờ xem giúp: {READY.lower()}, 261118 - 0011 và H56-261123-0014 nhé"
+    assert desk.find_codes(text) == [READY, OVERDUE, SUPPLEMENT]
+    r = await desk.answer(msg(), text)
+    assert [rep.text.splitlines()[0] for rep in r.replies] == [
+        f"Hồ sơ {READY}",
+        f"Hồ sơ {OVERDUE}",
+        f"Hồ sơ {SUPPLEMENT}",
+    ]
+    assert "Yêu cầu bổ sung giấy tờ:" in r.replies[2].text
+
+
+async def test_tail_completes_to_the_only_stored_code_with_another_prefix(store: Store) -> None:
+    other = "000.00.14.H99-261201-0042"
+    with store.sync_writer("t") as w:
+        w.write([DossierRow(other, "Chứng thực chữ ký", None, "Võ Văn Tâm", "", "Thôn 2", "2026-12-01",
+                            "2026-12-01", None, "done")])
+        w.finish(read=1, rejected=0)
+    desk = desk_for(store)
+    r = await desk.answer(msg(), "mã 261201-0042")
+    assert r.replies[0].text.startswith(f"Hồ sơ {other}")
+    with store.sync_writer("t") as w:
+        w.write([DossierRow("000.00.14.H77-261201-0042", "x", None, "y", "", "", None, None, None, "new")])
+        w.finish(read=1, rejected=0)
+    r = await desk.answer(msg(user="u2"), "mã 261201-0042")
+    assert "nhiều hồ sơ" in r.replies[0].text
+
+
+async def test_unknown_code_and_no_code(store: Store) -> None:
+    desk = desk_for(store)
+    r = await desk.answer(msg(), f"{P}-261130-9999")
+    assert "Không tìm thấy hồ sơ" in r.replies[0].text and "giấy biên nhận" in r.replies[0].text
+    assert not r.replies[0].choices
+    r = await desk.answer(msg(), "hồ sơ của tôi đến đâu rồi")
+    assert "giấy biên nhận" in r.replies[0].text and "QR" in r.replies[0].text
+    assert r.intent is Intent.STATUS
+
+
+async def test_returned_dossier_offers_no_follow(store: Store) -> None:
+    desk = desk_for(store)
+    r = await desk.answer(msg(), RETURNED)
+    assert "Ngày trả kết quả: 21/11/2025" in r.replies[0].text
+    assert r.replies[0].choices == ()
+
+
+async def test_rate_limit_per_user(store: Store) -> None:
+    clock = Clock()
+    desk = desk_for(store, clock, lookups_per_minute=2)
+    for _ in range(2):
+        assert "Trạng thái" in (await desk.answer(msg(), READY)).replies[0].text
+    refused = await desk.answer(msg(), READY)
+    assert "nhiều lần" in refused.replies[0].text and "Trạng thái" not in refused.replies[0].text
+    assert "Trạng thái" in (await desk.answer(msg(user="other"), READY)).replies[0].text
+    clock.now += 61
+    assert "Trạng thái" in (await desk.answer(msg(), READY)).replies[0].text
+
+
+async def test_repeated_misses_slow_a_guesser_down(store: Store) -> None:
+    clock = Clock()
+    desk = desk_for(store, clock, max_misses=3, lookups_per_minute=100)
+    r = await desk.answer(msg(), f"{P}-261130-0901 {P}-261130-0902")
+    assert all("Không tìm thấy" in rep.text for rep in r.replies)
+    await desk.answer(msg(), f"{P}-261130-0903")
+    slowed = await desk.answer(msg(), READY)  # even a right code waits now
+    assert "thử lại sau" in slowed.replies[0].text and "Trạng thái" not in slowed.replies[0].text
+    clock.now += 601
+    assert "Trạng thái" in (await desk.answer(msg(), READY)).replies[0].text
+
+
+async def test_phone_digits_required(store: Store) -> None:
+    clock = Clock()
+    desk = desk_for(store, clock, require_phone_digits=True)
+    assert await desk.pending(msg("101")) is None  # nothing asked yet
+    ask = await desk.answer(msg(), READY)
+    assert "3 chữ số cuối" in ask.replies[0].text and "Trạng thái" not in ask.replies[0].text
+    assert await desk.pending(msg("thủ tục khai sinh cần gì")) is None  # not an answer
+    wrong = await desk.pending(msg("999"))
+    assert wrong is not None and "không khớp" in wrong.replies[0].text
+    assert "Trạng thái" not in wrong.replies[0].text
+    assert await desk.pending(msg("120")) is None  # the request was used up
+    await desk.answer(msg(), READY)
+    right = await desk.pending(msg("số cuối là 120"))
+    assert right is not None and "Trạng thái: Đã xử lý xong" in right.replies[0].text
+    # Verified: may follow it now.
+    followed = await desk.follow(msg(), READY)
+    assert "Đã đăng ký theo dõi" in followed.replies[0].text
+
+
+async def test_phone_digits_full_number_and_expiry(store: Store) -> None:
+    clock = Clock()
+    desk = desk_for(store, clock, require_phone_digits=True)
+    await desk.answer(msg(), READY)
+    right = await desk.pending(msg("0976 000 120"))
+    assert right is not None and "Trạng thái" in right.replies[0].text
+    await desk.answer(msg(), READY)
+    clock.now += 601
+    assert await desk.pending(msg("120")) is None
+
+
+async def test_phone_digits_not_asked_of_a_hamlet_head_for_their_hamlet(store: Store) -> None:
+    desk = desk_for(store, require_phone_digits=True)
+    r = await desk.answer(msg(user="head3"), f"{SUPPLEMENT} {READY}")
+    assert r.replies[0].text.startswith(f"Hồ sơ {SUPPLEMENT}")
+    assert "3 chữ số cuối" in r.replies[1].text and READY in r.replies[1].text
+
+
+async def test_follow_without_verification_is_refused(store: Store) -> None:
+    desk = desk_for(store, require_phone_digits=True)
+    r = await desk.follow(msg(), READY)
+    assert "tra cứu hồ sơ trước" in r.replies[0].text
+    assert not await store.is_following("telegram", "u1", READY)
+
+
+async def test_follow_and_unfollow(store: Store) -> None:
+    desk = desk_for(store)
+    r = await desk.follow(msg(), "261127-0020")
+    assert "Đã đăng ký theo dõi" in r.replies[0].text
+    assert r.replies[0].choices[0].data == f"unfollow:{READY}"
+    assert [f.chat_id for f in await store.followers(READY)] == ["chat-u1"]
+    again = await desk.follow(msg(), READY)
+    assert "đang theo dõi" in again.replies[0].text
+    answer = await desk.answer(msg(), READY)
+    assert answer.replies[0].choices[0].data == f"unfollow:{READY}"
+    assert "không cần theo dõi" in (await desk.follow(msg(), RETURNED)).replies[0].text
+    assert "Không tìm thấy" in (await desk.follow(msg(), f"{P}-261130-9999")).replies[0].text
+    assert "gửi mã hồ sơ" in (await desk.follow(msg(), "")).replies[0].text
+    await desk.follow(msg(), SUPPLEMENT)
+    listing = await desk.unfollow(msg(), "")
+    assert {c.data for c in listing.replies[0].choices} == {f"unfollow:{READY}", f"unfollow:{SUPPLEMENT}"}
+    assert "Đã bỏ theo dõi" in (await desk.unfollow(msg(), "261127-0020")).replies[0].text
+    assert "không theo dõi" in (await desk.unfollow(msg(), READY)).replies[0].text
+    only = await desk.unfollow(msg(), "")
+    assert f"Đã bỏ theo dõi hồ sơ {SUPPLEMENT}" in only.replies[0].text
+    assert "không theo dõi hồ sơ nào" in (await desk.unfollow(msg(), "")).replies[0].text
+
+
+async def test_digest_for_hamlet_heads_only(store: Store) -> None:
+    desk = desk_for(store)
+    refused = await desk.digest(msg(user="citizen"))
+    assert "trưởng thôn" in refused.replies[0].text
+    r = await desk.digest(msg(user="head1"))
+    text = r.replies[0].text
+    assert text.startswith("Thôn 1: hồ sơ cần lưu ý (ngày 29/11/2026)")
+    assert f"{P}-261119-0013" in text and "Lý V. P." in text and "Cần bổ sung giấy tờ (1)" in text
+    assert "261126-0010" not in text  # Thôn 10 is not Thôn 1
+    assert "0388" not in text and "Phúc" not in text
+    two = await desk.digest(msg(user="head7", channel="zalo"))
+    assert len(two.replies) == 2
+    assert "Đã có kết quả, mời đến nhận (1)" in two.replies[0].text and READY in two.replies[0].text
+    assert "Quá hạn hẹn trả" in two.replies[1].text and "hẹn 26/11/2026" in two.replies[1].text
+    assert "Đã có kết quả, mời đến nhận (1)" in two.replies[1].text
+
+
+async def test_digest_when_nothing_needs_attention(store: Store) -> None:
+    config = make_config()
+    config.hamlet_heads = [HamletHead("telegram", "h", "Thôn Đông")]
+    desk = StatusDesk(store, config, today=lambda: TODAY, clock=Clock())
+    r = await desk.digest(msg(user="h"))
+    assert "không có hồ sơ nào" in r.replies[0].text
+
+
+@pytest.mark.parametrize(
+    ("address", "hamlet", "expected"),
+    [
+        ("Thôn 3, xã Tân Hòa", "Thôn 3", True),
+        ("thon 3 - xa Tan Hoa", "Thôn 3", True),
+        ("THÔN 03, Tân Hòa", "thôn 3", True),
+        ("Thôn 30, xã Tân Hòa", "Thôn 3", False),
+        ("Thôn 13", "Thôn 3", False),
+        ("Xóm Đồng, Thôn 5", "Thôn 5", True),
+        ("Số 3 đường Thôn 5", "3", False),
+        ("Thôn 3", "3", True),
+        ("Thôn Đông Hòa", "thon dong", True),
+        ("", "Thôn 3", False),
+    ],
+)
+def test_matches_hamlet(address: str, hamlet: str, expected: bool) -> None:
+    assert matches_hamlet(address, hamlet) is expected
+
+
+async def test_no_reply_ever_shows_phone_address_or_full_name(store: Store) -> None:
+    desk = desk_for(store, lookups_per_minute=1000)
+    rows = demo_rows()
+    for row in rows:
+        r = await desk.answer(msg(), row["Mã hồ sơ"])
+        text = "\n".join(rep.text for rep in r.replies)
+        digits = "".join(c for c in row["Số điện thoại"] if c.isdigit())
+        assert digits not in text.replace(" ", "")
+        assert row["Chủ hồ sơ"] not in text
+        given = row["Chủ hồ sơ"].split()[-1]
+        assert f" {given}" not in text.split("Người nộp:")[1].splitlines()[0]
+        assert row["Địa chỉ"] not in text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200))
+async def test_random_text_never_crashes(store: Store, text: str) -> None:
+    desk = desk_for(store)
+    for r in (await desk.answer(msg(), text), await desk.follow(msg(), text), await desk.unfollow(msg(), text)):
+        assert r.intent is Intent.STATUS and r.replies
+    assert await desk.pending(msg(text)) is None
