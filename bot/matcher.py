@@ -111,17 +111,29 @@ class Matcher:
         self._procs: list[Procedure] = list(catalogue)
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
 
-        phrase_tokens: list[tuple[int, tuple[str, ...]]] = []
-        df: dict[str, int] = defaultdict(int)
+        # (entry, naming words, words lost to stripping) for every name and alias.
+        stripped: list[tuple[int, tuple[str, ...], int]] = []
         for i, proc in enumerate(self._procs):
-            seen: set[tuple[str, ...]] = set()
             for text in (proc.name, *proc.aliases):
-                toks = tuple(lexicon.strip_cues(normalizer.tokens(text)))
-                if toks and toks not in seen:
-                    seen.add(toks)
-                    phrase_tokens.append((i, toks))
-            for tok in {t for p in seen for t in p}:
-                df[tok] += 1
+                full = normalizer.tokens(text)
+                toks = tuple(lexicon.strip_cues(full))
+                if toks:
+                    stripped.append((i, toks, len(full) - len(toks)))
+        # An alias stripped down to another entry's phrase ("đăng ký khai sinh khi đã có
+        # giấy tờ" -> "dang ky khai sinh") has lost what told it apart: the entry whose
+        # phrase lost the least keeps it.
+        least_loss: dict[tuple[str, ...], int] = {}
+        for _, toks, loss in stripped:
+            least_loss[toks] = min(loss, least_loss.get(toks, loss))
+        phrase_tokens: list[tuple[int, tuple[str, ...]]] = []
+        seen: set[tuple[int, tuple[str, ...]]] = set()
+        for i, toks, loss in stripped:
+            if loss == least_loss[toks] and (i, toks) not in seen:
+                seen.add((i, toks))
+                phrase_tokens.append((i, toks))
+        df: dict[str, int] = defaultdict(int)
+        for tok, _ in {(t, i) for i, toks in phrase_tokens for t in toks}:
+            df[tok] += 1
         n = max(len(self._procs), 1)
         self._idf: dict[str, float] = {t: math.log(1 + n / c) for t, c in df.items()}
 
