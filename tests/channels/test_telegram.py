@@ -11,7 +11,9 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,11 +21,15 @@ import pytest
 
 from bot.channels.telegram import MAX_MESSAGE_CHARS, SORRY, TelegramChannel, file_url_for, mask_token
 from bot.channels.telegram_incoming import COMMANDS, strip_mention
-from bot.config import TelegramConfig, WebhookConfig
+from bot.app import App
+from bot.config import Config, DatabaseConfig, TelegramConfig, WebhookConfig
 from bot.errors import ChannelError, RecipientBlocked
-from bot.messages import Choice, Incoming, Intent, Reply, Response
+from bot.messages import Choice, Incoming, Reply, Response
+from bot.notify import Notifier
+from bot.sync import sync_source
 from tests.fakes.telegram_api import (
     BOT_ID,
+    Call,
     BOT_USERNAME,
     FakeTelegramApi,
     callback_query,
@@ -33,22 +39,6 @@ from tests.fakes.telegram_api import (
 TOKEN = "123456789:AAtest-Token_for_the_fake"
 QUESTION = "lam giay khai sinh can gi"
 GROUP = -1001234567890
-
-
-class DoubleEngine:
-    """A tiny engine: a procedure answer, a menu with choices, an answer per choice."""
-
-    async def handle(self, msg: Incoming) -> Response:
-        if msg.choice:
-            return Response(Intent.PROCEDURE, [Reply(f"Đã chọn: {msg.choice}")])
-        if msg.text.startswith("/thutuc"):
-            return Response(
-                Intent.HELP,
-                [Reply("Chọn lĩnh vực:", (Choice("Hộ tịch", "field:ho-tich"), Choice("Đất đai", "field:dat-dai")))],
-            )
-        if "khai sinh" in msg.text:
-            return Response(Intent.PROCEDURE, [Reply("Đăng ký khai sinh: cần giấy chứng sinh.")])
-        return Response(Intent.UNKNOWN, [Reply("Tôi chưa hiểu câu hỏi.")])
 
 
 @dataclass
@@ -75,11 +65,13 @@ class RecordingEngine:
 
 
 @dataclass
-class AppDouble:
-    """What the channel needs of :class:`bot.app.App`: an engine and maybe a notifier."""
+class RecordedApp:
+    """The real :class:`bot.app.App`'s engine and notifier, the engine seen through a
+    :class:`RecordingEngine` (what the channel uses of an App)."""
 
+    app: App
     engine: RecordingEngine
-    notifier: Any = None
+    notifier: Notifier | None
 
 
 @pytest.fixture
@@ -89,8 +81,12 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
 
 
 @pytest.fixture
-def app() -> AppDouble:
-    return AppDouble(RecordingEngine(DoubleEngine()))
+async def app(tmp_path: Path) -> AsyncIterator[RecordedApp]:
+    real = await App.open(Config(database=DatabaseConfig(path=tmp_path / "motcua.sqlite3")))
+    try:
+        yield RecordedApp(real, RecordingEngine(real.engine), real.notifier)
+    finally:
+        await real.close()
 
 
 def config_for(api: FakeTelegramApi, token: str = TOKEN, webhook: WebhookConfig | None = None) -> TelegramConfig:
@@ -107,8 +103,18 @@ async def running(config: TelegramConfig, app: Any) -> AsyncIterator[TelegramCha
         await channel.stop()
 
 
-def to_chat(chat_id: int | str):
+def to_chat(chat_id: int | str) -> Callable[[Call], bool]:
     return lambda call: str(call.params.get("chat_id")) == str(chat_id)
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> None:
+    """Wait until the async ``check()`` is true (a database state), at most ``timeout``."""
+
+    async def wait() -> None:
+        while not await check():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(wait(), timeout)
 
 
 def free_port() -> int:
@@ -120,18 +126,35 @@ def free_port() -> int:
 # -- receiving and answering ---------------------------------------------------------
 
 
-async def test_question_gets_the_engines_answer_as_plain_text(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_question_gets_the_engines_answer_as_plain_text(api: FakeTelegramApi, app: RecordedApp) -> None:
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=111))
         (sent,) = await api.wait_for("sendMessage", to_chat(111))
-    assert "khai sinh" in sent.params["text"].lower()
+    assert sent.params["text"].startswith("Đăng ký khai sinh")
+    assert "Giấy chứng sinh" in sent.params["text"]
     assert "parse_mode" not in sent.params  # plain text: user words can never break markup
     assert "reply_parameters" not in sent.params  # no quoting in a private chat
+    labels = [row[0]["text"] for row in sent.params["reply_markup"]["inline_keyboard"]]
+    assert "Lệ phí" in labels
     (msg,) = app.engine.seen
     assert msg == Incoming(channel="telegram", user_id="111", chat_id="111", text=QUESTION)
 
 
-async def test_commands_are_registered_in_vietnamese(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_non_text_message_reaches_the_engine_as_empty_text(api: FakeTelegramApi, app: RecordedApp) -> None:
+    sticker = text_message("", user_id=111)
+    del sticker["message"]["text"]
+    sticker["message"]["sticker"] = {
+        "file_id": "s1", "file_unique_id": "u1", "type": "regular",
+        "width": 512, "height": 512, "is_animated": False, "is_video": False,
+    }
+    async with running(config_for(api), app):
+        await api.push(sticker)
+        (sent,) = await api.wait_for("sendMessage", to_chat(111))
+    assert app.engine.seen[0].text == ""
+    assert "tin nhắn chữ" in sent.params["text"]
+
+
+async def test_commands_are_registered_in_vietnamese(api: FakeTelegramApi, app: RecordedApp) -> None:
     async with running(config_for(api), app):
         (call,) = api.calls_of("setMyCommands")
     commands = {c["command"]: c["description"] for c in call.params["commands"]}
@@ -140,7 +163,7 @@ async def test_commands_are_registered_in_vietnamese(api: FakeTelegramApi, app: 
     assert len(COMMANDS) == 7
 
 
-async def test_commands_reach_the_engine_as_text(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_commands_reach_the_engine_as_text(api: FakeTelegramApi, app: RecordedApp) -> None:
     async with running(config_for(api), app):
         await api.push(text_message("/start", user_id=111))
         await api.wait_for("sendMessage", to_chat(111))
@@ -149,37 +172,60 @@ async def test_commands_reach_the_engine_as_text(api: FakeTelegramApi, app: AppD
     assert [m.text for m in app.engine.seen] == ["/start", "/tracuu 250312-0007"]
 
 
-async def test_button_press_answers_the_query_and_sends_the_choice(api: FakeTelegramApi, app: AppDouble) -> None:
+def bot_message(sent: Call, message_id: int = 1001) -> dict[str, Any]:
+    """The Message object Telegram would show for a sendMessage call (buttons included)."""
+    return {
+        "message_id": message_id,
+        "date": 1700000000,
+        "chat": {"id": int(sent.params["chat_id"]), "type": "private", "first_name": "Bác Ba"},
+        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa", "username": BOT_USERNAME},
+        "text": sent.params["text"],
+        "reply_markup": sent.params["reply_markup"],
+    }
+
+
+async def test_button_press_answers_the_query_and_sends_the_choice(api: FakeTelegramApi, app: RecordedApp) -> None:
     async with running(config_for(api), app):
         await api.push(text_message("/thutuc", user_id=111))
         (menu,) = await api.wait_for("sendMessage", to_chat(111))
         buttons = [row[0] for row in menu.params["reply_markup"]["inline_keyboard"]]
-        assert [b["text"] for b in buttons] == ["Hộ tịch", "Đất đai"]
-        sent_message = {
-            "message_id": 1001,
-            "date": 0,
-            "chat": {"id": 111, "type": "private", "first_name": "Bác Ba"},
-            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa", "username": BOT_USERNAME},
-            "text": menu.params["text"],
-            "reply_markup": menu.params["reply_markup"],
-        }
-        await api.push(callback_query(buttons[0]["callback_data"], sent_message, query_id="q-7"))
+        assert buttons[0]["text"].startswith("Hộ tịch")
+        await api.push(callback_query(buttons[0]["callback_data"], bot_message(menu), query_id="q-7"))
         (answered,) = await api.wait_for("answerCallbackQuery")
         _, chosen = await api.wait_for("sendMessage", to_chat(111), count=2)
     assert answered.params["callback_query_id"] == "q-7"
     assert app.engine.seen[-1] == Incoming(
-        channel="telegram", user_id="111", chat_id="111", text="Hộ tịch", choice="field:ho-tich"
+        channel="telegram",
+        user_id="111",
+        chat_id="111",
+        text=buttons[0]["text"],
+        choice=buttons[0]["callback_data"],
     )
-    assert chosen.params["text"] == "Đã chọn: field:ho-tich"
+    assert chosen.params["text"].startswith("Thủ tục lĩnh vực Hộ tịch")
+    assert "reply_markup" in chosen.params
 
 
-async def test_stale_button_still_answers_the_query(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_aspect_button_after_a_question(api: FakeTelegramApi, app: RecordedApp) -> None:
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=111))
+        (answer,) = await api.wait_for("sendMessage", to_chat(111))
+        fee = next(
+            row[0] for row in answer.params["reply_markup"]["inline_keyboard"] if row[0]["text"] == "Lệ phí"
+        )
+        await api.push(callback_query(fee["callback_data"], bot_message(answer)))
+        await api.wait_for("answerCallbackQuery")
+        _, detail = await api.wait_for("sendMessage", to_chat(111), count=2)
+    assert "Lệ phí: Miễn lệ phí" in detail.params["text"]
+
+
+async def test_stale_button_still_answers_the_query(api: FakeTelegramApi, app: RecordedApp) -> None:
     old = {"message_id": 5, "date": 0, "chat": {"id": 111, "type": "private"}}  # inaccessible (date 0)
     async with running(config_for(api), app):
         await api.push(callback_query("field:gone", old, query_id="q-old"))
         await api.wait_for("answerCallbackQuery")
-        await api.wait_for("sendMessage", to_chat(111))
+        (sent,) = await api.wait_for("sendMessage", to_chat(111))
     assert app.engine.seen[-1].choice == "field:gone"
+    assert "đã cũ" in sent.params["text"]  # the engine's kind word about old buttons
 
 
 @pytest.mark.parametrize(
@@ -197,7 +243,7 @@ async def test_stale_button_still_answers_the_query(api: FakeTelegramApi, app: A
     ],
     ids=["user", "hidden_user", "chat", "channel"],
 )
-async def test_forwarded_message_is_marked(api: FakeTelegramApi, app: AppDouble, origin: dict) -> None:
+async def test_forwarded_message_is_marked(api: FakeTelegramApi, app: RecordedApp, origin: dict) -> None:
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=222, forward_origin=origin))
         await api.wait_for("sendMessage", to_chat(222))
@@ -205,7 +251,7 @@ async def test_forwarded_message_is_marked(api: FakeTelegramApi, app: AppDouble,
     assert msg.forwarded is True
 
 
-async def test_group_answers_only_commands_mentions_and_replies(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_group_answers_only_commands_mentions_and_replies(api: FakeTelegramApi, app: RecordedApp) -> None:
     bot_message = {
         "message_id": 40,
         "date": 0,
@@ -244,7 +290,7 @@ async def test_group_answers_only_commands_mentions_and_replies(api: FakeTelegra
 
 
 async def test_long_reply_is_split_at_lines_with_buttons_on_the_last_part(
-    api: FakeTelegramApi, app: AppDouble
+    api: FakeTelegramApi, app: RecordedApp
 ) -> None:
     lines = [f"{i}. Giấy tờ số {i}: bản sao có chứng thực hoặc bản chính để đối chiếu." for i in range(200)]
     text = "\n".join(lines)
@@ -260,7 +306,7 @@ async def test_long_reply_is_split_at_lines_with_buttons_on_the_last_part(
     assert parts[-1].params["reply_markup"]["inline_keyboard"] == [[{"text": "Lệ phí", "callback_data": "aspect:fee"}]]
 
 
-async def test_flood_limit_retry_after_is_honoured(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_flood_limit_retry_after_is_honoured(api: FakeTelegramApi, app: RecordedApp) -> None:
     api.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=111))
@@ -269,7 +315,7 @@ async def test_flood_limit_retry_after_is_honoured(api: FakeTelegramApi, app: Ap
     assert len(api.calls_of("sendMessage")) == 2  # retried once, not given up, no apology
 
 
-async def test_network_error_is_retried(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_network_error_is_retried(api: FakeTelegramApi, app: RecordedApp) -> None:
     api.fail("sendMessage", 502, "Bad Gateway")
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=111))
@@ -277,7 +323,7 @@ async def test_network_error_is_retried(api: FakeTelegramApi, app: AppDouble) ->
     assert first.params["text"] == second.params["text"]
 
 
-async def test_blocked_recipient_raises_recipient_blocked(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_blocked_recipient_raises_recipient_blocked(api: FakeTelegramApi, app: RecordedApp) -> None:
     api.blocked_chats.add("999")
     async with running(config_for(api), app) as channel:
         with pytest.raises(RecipientBlocked):
@@ -286,7 +332,47 @@ async def test_blocked_recipient_raises_recipient_blocked(api: FakeTelegramApi, 
     assert [c.params["chat_id"] for c in api.calls_of("sendMessage")] == ["999", "111"]
 
 
-async def test_slow_update_does_not_block_other_chats(api: FakeTelegramApi, app: AppDouble) -> None:
+DOSSIER = "000.00.14.H56-261128-0002"
+EXPORT_HEADER = "Mã hồ sơ,Tên thủ tục,Chủ hồ sơ,Số điện thoại,Địa chỉ,Ngày tiếp nhận,Ngày hẹn trả,Ngày trả kết quả,Trạng thái"
+
+
+async def test_follow_notification_is_delivered_and_a_blocked_user_unsubscribed(
+    api: FakeTelegramApi, app: RecordedApp, tmp_path: Path
+) -> None:
+    store = app.app.store
+    async with running(config_for(api), app):
+        for user_id in (111, 333):
+            await api.push(text_message("/theodoi 261128-0002", user_id=user_id))
+            (followed,) = await api.wait_for("sendMessage", to_chat(user_id))
+            assert followed.params["text"].startswith("Đã đăng ký theo dõi")
+        api.blocked_chats.add("333")
+        export = tmp_path / "export.csv"
+        export.write_text(
+            f"{EXPORT_HEADER}\n{DOSSIER},Đăng ký khai sinh,Trần Thị Bích,0987000102,"
+            '"Thôn 2, xã Tân Hòa",28/11/2026,30/11/2026,,Đã xử lý xong\n',
+            encoding="utf-8",
+        )
+        report = await sync_source(store, str(export), app.app.config.status.sync.columns)
+        assert report.notifications == 2
+        _, note = await api.wait_for("sendMessage", to_chat(111), count=2)
+        await api.wait_for("sendMessage", to_chat(333), count=2)  # the one answered 403
+
+        async def blocked_user_dropped() -> bool:
+            return await store.follows_of("telegram", "333") == []
+
+        await eventually(blocked_user_dropped)
+        assert note.params["text"].startswith(f"Hồ sơ {DOSSIER} vừa chuyển sang trạng thái")
+        assert await store.follows_of("telegram", "111") == [DOSSIER]
+
+        # The notification's own button unfollows.
+        unfollow = note.params["reply_markup"]["inline_keyboard"][0][0]
+        assert unfollow["text"] == "Bỏ theo dõi"
+        await api.push(callback_query(unfollow["callback_data"], bot_message(note)))
+        await api.wait_for("sendMessage", to_chat(111), count=3)
+        assert await store.follows_of("telegram", "111") == []
+
+
+async def test_slow_update_does_not_block_other_chats(api: FakeTelegramApi, app: RecordedApp) -> None:
     app.engine.gate = asyncio.Event()
     app.engine.gated_chat = "111"
     async with running(config_for(api), app):
@@ -302,7 +388,7 @@ async def test_slow_update_does_not_block_other_chats(api: FakeTelegramApi, app:
 
 
 async def test_engine_failure_gets_a_short_vietnamese_apology(
-    api: FakeTelegramApi, app: AppDouble, caplog: pytest.LogCaptureFixture
+    api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     app.engine.fail_on = "số điện thoại tôi là 0912345678"
     async with running(config_for(api), app):
@@ -314,13 +400,13 @@ async def test_engine_failure_gets_a_short_vietnamese_apology(
     assert "0912345678" not in logged
 
 
-async def test_missing_token_is_a_channel_error(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_missing_token_is_a_channel_error(api: FakeTelegramApi, app: RecordedApp) -> None:
     channel = TelegramChannel(config_for(api, token=""), app)
     with pytest.raises(ChannelError, match="token"):
         await channel.start()
 
 
-async def test_rejected_token_is_a_channel_error_with_the_token_masked(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_rejected_token_is_a_channel_error_with_the_token_masked(api: FakeTelegramApi, app: RecordedApp) -> None:
     channel = TelegramChannel(config_for(api, token="42:definitely-wrong"), app, retry_delays=(0.01,))
     with pytest.raises(ChannelError) as info:
         await channel.start()
@@ -329,7 +415,7 @@ async def test_rejected_token_is_a_channel_error_with_the_token_masked(api: Fake
     await channel.stop()  # harmless after a failed start
 
 
-async def test_token_never_appears_in_logs(api: FakeTelegramApi, app: AppDouble, caplog: pytest.LogCaptureFixture) -> None:
+async def test_token_never_appears_in_logs(api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=111))
@@ -339,7 +425,7 @@ async def test_token_never_appears_in_logs(api: FakeTelegramApi, app: AppDouble,
     assert mask_token(TOKEN) in caplog.text
 
 
-async def test_stop_is_safe_to_repeat(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_stop_is_safe_to_repeat(api: FakeTelegramApi, app: RecordedApp) -> None:
     channel = TelegramChannel(config_for(api), app, poll_timeout=1.0)
     await channel.start()
     await channel.stop()
@@ -349,7 +435,7 @@ async def test_stop_is_safe_to_repeat(api: FakeTelegramApi, app: AppDouble) -> N
 # -- webhook mode ----------------------------------------------------------------------
 
 
-async def test_webhook_mode_processes_posts_with_the_secret_only(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_webhook_mode_processes_posts_with_the_secret_only(api: FakeTelegramApi, app: RecordedApp) -> None:
     port = free_port()
     secret = "motcua-Secret_42"
     webhook = WebhookConfig(url="https://motcua.example.vn/tg/hook", listen="127.0.0.1", port=port, secret_token=secret)
@@ -373,14 +459,14 @@ async def test_webhook_mode_processes_posts_with_the_secret_only(api: FakeTelegr
     assert not api.calls_of("getUpdates")
 
 
-async def test_webhook_without_configured_secret_gets_a_random_one(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_webhook_without_configured_secret_gets_a_random_one(api: FakeTelegramApi, app: RecordedApp) -> None:
     webhook = WebhookConfig(url="https://motcua.example.vn/tg", port=free_port())
     async with running(config_for(api, webhook=webhook), app):
         (set_call,) = api.calls_of("setWebhook")
     assert len(set_call.params["secret_token"]) >= 32
 
 
-async def test_webhook_with_invalid_secret_is_a_channel_error(api: FakeTelegramApi, app: AppDouble) -> None:
+async def test_webhook_with_invalid_secret_is_a_channel_error(api: FakeTelegramApi, app: RecordedApp) -> None:
     webhook = WebhookConfig(url="https://motcua.example.vn/tg", port=free_port(), secret_token="có dấu")
     channel = TelegramChannel(config_for(api, webhook=webhook), app)
     with pytest.raises(ChannelError, match="secret_token"):
