@@ -1,0 +1,217 @@
+"""The dialogue engine, as a citizen or a hamlet head would use it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.catalogue import Catalogue
+from bot.config import Config
+from bot.dialogue import Engine
+from bot.messages import Aspect, Incoming, Intent, Response
+
+
+async def ask(engine: Engine, text: str, *, chat: str = "c1", forwarded: bool = False) -> Response:
+    return await engine.handle(Incoming("test", "u1", chat, text, forwarded=forwarded))
+
+
+def top(response: Response) -> str | None:
+    return response.matches[0].id if response.matches else None
+
+
+def text_of(response: Response) -> str:
+    return "\n\n".join(r.text for r in response.replies)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "aspect"),
+    [
+        ("lam giay khai sinh cho con can giay to gi", "khai-sinh", Aspect.DOCUMENTS),
+        ("đk kết hôn mất bao nhiêu tiền", "ket-hon", Aspect.FEE),
+        ("làm giấy chứng tử cho bà mất mấy ngày", "khai-tu", Aspect.TIME),
+        ("xin giấy xác nhận độc thân nộp ở đâu", "xac-nhan-tinh-trang-hon-nhan", Aspect.WHERE),
+        ("photo công chứng sổ hộ khẩu ở xã đc ko", "chung-thuc-ban-sao", Aspect.WHERE),
+        ("khai xinh cho be can j", "khai-sinh", Aspect.DOCUMENTS),
+    ],
+)
+async def test_procedure_questions_lead_with_the_asked_aspect(
+    engine: Engine, question: str, expected: str, aspect: Aspect | None
+) -> None:
+    response = await ask(engine, question)
+    assert response.intent is Intent.PROCEDURE
+    assert top(response) == expected
+    assert response.aspect is aspect
+
+
+async def test_documents_answer_is_a_numbered_list_with_other_aspects_offered(
+    engine: Engine, catalogue: Catalogue
+) -> None:
+    response = await ask(engine, "đăng ký khai sinh cần giấy tờ gì")
+    proc = catalogue.get("khai-sinh")
+    assert proc is not None
+    (reply,) = response.replies
+    assert reply.text.startswith("Đăng ký khai sinh\n\nGiấy tờ cần chuẩn bị:\n1. ")
+    assert proc.documents[0] in reply.text
+    assert [c.label for c in reply.choices] == ["Lệ phí", "Thời hạn", "Nơi nộp", "Mẫu đơn"]
+
+
+async def test_follow_up_and_correction_keep_the_conversation(engine: Engine) -> None:
+    first = await ask(engine, "dk ket hon can giay to gi")
+    assert top(first) == "ket-hon"
+    fee = await ask(engine, "thế còn lệ phí?")
+    assert (top(fee), fee.aspect) == ("ket-hon", Aspect.FEE)
+    assert "Lệ phí" in text_of(fee)
+    switched = await ask(engine, "à không, ý tôi là chứng thực bản sao")
+    assert (top(switched), switched.aspect) == ("chung-thuc-ban-sao", Aspect.FEE)
+
+
+async def test_memory_is_per_chat(engine: Engine) -> None:
+    await ask(engine, "đăng ký khai tử cần gì", chat="a")
+    other = await ask(engine, "mất bao lâu?", chat="b")
+    assert other.intent is Intent.UNKNOWN
+
+
+async def test_memory_times_out(config: Config, catalogue: Catalogue) -> None:
+    from bot.session import SessionStore
+
+    now = [0.0]
+    base = Engine.build(config, catalogue)
+    engine = Engine(
+        config,
+        catalogue,
+        normalizer=base._normalizer,
+        lexicon=base._lexicon,
+        matcher=base._matcher,
+        sessions=SessionStore(60, clock=lambda: now[0]),
+    )
+    await ask(engine, "đăng ký khai tử cần gì")
+    now[0] = 61
+    assert (await ask(engine, "mất bao lâu?")).intent is Intent.UNKNOWN
+
+
+async def test_aspect_buttons_and_numbered_choices(engine: Engine) -> None:
+    first = await ask(engine, "đăng ký khai sinh cần giấy tờ gì")
+    fee_choice = first.replies[0].choices[0]
+    pressed = await engine.handle(Incoming("test", "u1", "c1", fee_choice.label, choice=fee_choice.data))
+    assert pressed.aspect is Aspect.FEE and top(pressed) == "khai-sinh"
+    typed = await ask(engine, "2")  # the second choice under the fee answer: "Thời hạn"
+    assert typed.aspect is Aspect.TIME and top(typed) == "khai-sinh"
+
+
+async def test_stale_button_gets_a_kind_message(engine: Engine) -> None:
+    response = await engine.handle(Incoming("test", "u1", "c1", "Cũ", choice="p:thu-tuc-da-bo"))
+    assert "đã cũ" in text_of(response)
+    assert response.replies[0].choices
+
+
+async def test_browse_the_catalogue_by_field(engine: Engine) -> None:
+    menu = await ask(engine, "/thutuc")
+    first_field = menu.replies[0].choices[0]
+    assert first_field.label.startswith("Hộ tịch")
+    listing = await engine.handle(Incoming("test", "u1", "c1", first_field.label, choice=first_field.data))
+    assert any(c.data == "p:khai-sinh" for c in listing.replies[0].choices)
+
+
+async def test_greeting_and_help(engine: Engine) -> None:
+    for text in ("xin chào", "/start", "alo bot ơi", "hướng dẫn sử dụng"):
+        response = await ask(engine, text)
+        assert response.intent is Intent.HELP, text
+        assert "Tôi có thể" in text_of(response)
+
+
+@pytest.mark.parametrize("question", ["thời tiết ngày mai thế nào", "asdfgh qwerty", "giá vàng hôm nay", "😂😂", "???"])
+async def test_out_of_scope_is_refused_kindly(engine: Engine, question: str) -> None:
+    response = await ask(engine, question)
+    assert response.intent is Intent.UNKNOWN
+    assert "chưa tìm thấy" in text_of(response)
+
+
+async def test_referral_says_where_to_go_instead(engine: Engine) -> None:
+    response = await ask(engine, "lam ho chieu o dau")
+    assert response.intent is Intent.REFERRAL and top(response) == "ho-chieu"
+    assert "không giải quyết tại Bộ phận Một cửa" in text_of(response)
+
+
+async def test_status_questions_are_recognised_without_a_database(engine: Engine) -> None:
+    for text in ("hồ sơ của tôi đến đâu rồi", "tra cứu 000.00.14.H56-251120-0001"):
+        response = await ask(engine, text)
+        assert response.intent is Intent.STATUS, text
+
+
+async def test_two_procedures_in_one_message(engine: Engine) -> None:
+    response = await ask(engine, "làm giấy khai sinh cho con và chứng thực bản sao học bạ cần gì")
+    ids = [m.id for m in response.matches]
+    assert {"khai-sinh", "chung-thuc-ban-sao"} <= set(ids)
+    assert "Câu hỏi có 2 việc" in text_of(response)
+
+
+async def test_forwarded_question_gets_a_self_contained_reply(engine: Engine) -> None:
+    response = await ask(engine, "Bà con thôn 3 nhờ hỏi: khai tử cho bố cần giấy tờ gì", forwarded=True)
+    text = text_of(response)
+    assert text.startswith("Về câu hỏi: «Bà con thôn 3 nhờ hỏi")
+    assert "Đăng ký khai tử" in text
+
+
+async def test_a_missing_fee_is_said_not_invented(config: Config, catalogue: Catalogue) -> None:
+    proc = catalogue.get("khai-sinh")
+    assert proc is not None
+    stripped = Catalogue({**catalogue.procedures, "khai-sinh": replace(proc, fee=None)})
+    engine = Engine.build(config, stripped)
+    text = text_of(await ask(engine, "đăng ký khai sinh mất bao nhiêu tiền"))
+    assert "chưa niêm yết lệ phí" in text
+    assert "miễn" not in text.lower()
+
+
+async def test_replies_state_no_amount_that_is_not_in_the_file(engine: Engine, catalogue: Catalogue) -> None:
+    from bot.evaluate import unsupported_numbers
+
+    for proc_id in ("khai-sinh", "trich-luc-ho-tich", "chung-thuc-ban-sao", "xac-nhan-tinh-trang-hon-nhan"):
+        proc = catalogue.get(proc_id)
+        assert proc is not None
+        for aspect in ("lệ phí", "thời hạn", "cần giấy tờ gì"):
+            text = text_of(await ask(engine, f"{proc.name} {aspect}", chat=f"{proc_id}{aspect}"))
+            assert unsupported_numbers(text, [proc]) == [], text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t ",
+        "\x00\x01\x1b[31m khai sinh",
+        "**đăng ký** _khai sinh_ <b>cần gì</b> [link](http://x)",
+        "khai sinh " * 3000,
+        "Привет 你好 مرحبا đăng ký kết hôn",
+        "\ud800 lone surrogate",
+    ],
+)
+async def test_bad_input_never_breaks_the_engine(engine: Engine, text: str) -> None:
+    response = await ask(engine, text)
+    assert response.replies and all(r.text.strip() for r in response.replies)
+    assert "Traceback" not in text_of(response)
+
+
+async def test_very_long_message_is_answered_from_the_start(engine: Engine) -> None:
+    response = await ask(engine, "đăng ký khai tử cần gì. " + "blah " * 4000)
+    assert top(response) == "khai-tu"
+
+
+async def test_markup_in_questions_is_never_echoed_as_markup(engine: Engine) -> None:
+    response = await ask(engine, "<script>alert(1)</script> khai sinh", forwarded=True)
+    assert "<script>" in text_of(response)  # quoted verbatim as plain text...
+    assert all(not re.search(r"</?b>", r.text) for r in response.replies)  # ...and no markup added
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=300), forwarded=st.booleans())
+async def test_random_text_always_gets_a_reply(engine: Engine, text: str, forwarded: bool) -> None:
+    response = await engine.handle(Incoming("prop", "u", "c", text, forwarded=forwarded))
+    assert response.replies and all(r.text for r in response.replies)
+    assert response.intent in Intent
+    payload = response.to_json()
+    assert set(payload) == {"intent", "matches", "aspect", "reply", "choices"}
+    assert len(payload["matches"]) <= 3
