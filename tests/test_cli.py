@@ -45,7 +45,7 @@ def test_ask_json_stdin_answers_line_for_line(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert [a["intent"] for a in answers] == [
-        "procedure", "unknown", "referral", "status", "help", "unknown", "unknown",
+        "procedure", "unknown", "referral", "status", "help", "help", "unknown",
     ]
     assert all(len(a["matches"]) <= 3 for a in answers)
     status = answers[3]["reply"]
