@@ -34,6 +34,9 @@ STRONG_MATCH = 90.0
 
 #: Share of a part's words an entry must use to count as covering that part.
 COVERS_PART = 0.75
+#: A part of a message fits the whole message's best entry when that entry scores within
+#: this much of the part's own best.
+PART_FITS = 12.0
 
 _NUMBER_CHOICE = re.compile(r"^(?:so|chon|cau|muc)?\s*(\d{1,2})$")
 _COMMAND = re.compile(r"^/([a-z_]+)(?:@\S+)?\s*(.*)$", re.IGNORECASE | re.DOTALL)
@@ -219,6 +222,9 @@ class Engine:
         found: list[Procedure] = []
         named: list[str] = []
         best_part = 0.0
+        # Whether every part also fits the whole message's best entry: then the parts only
+        # add detail to one procedure ("giấy kết hôn mất, sổ không còn, đăng ký lại kết hôn").
+        fits_top = True
         for part in parts:
             if not self._matcher.query_tokens(" ".join(part)):
                 continue
@@ -228,7 +234,11 @@ class Engine:
                 named.append(" ".join(part))
                 if ranked[0].procedure not in found:
                     found.append(ranked[0].procedure)
-        if len(found) < 2 or (matches and matches[0].score >= max(best_part, STRONG_MATCH)):
+                fits_top &= bool(matches) and any(
+                    m.procedure.id == matches[0].procedure.id and m.score >= ranked[0].score - PART_FITS
+                    for m in ranked
+                )
+        if len(found) < 2 or fits_top or (matches and matches[0].score >= max(best_part, STRONG_MATCH)):
             return []
         for m in matches[:5]:
             if all(self._matcher.explains(m.procedure.id, part) >= COVERS_PART for part in named):

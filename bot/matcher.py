@@ -15,7 +15,7 @@ citizen a wasted trip; a "which one?" costs a tap.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from enum import Enum
 
@@ -93,6 +93,8 @@ class _Phrase:
     tokens: tuple[str, ...]
     total: float
     bigrams: frozenset[tuple[str, str]]
+    #: Each distinct word with how often the phrase uses it ("nuôi con nuôi": nuoi twice).
+    counts: tuple[tuple[str, int], ...]
 
 
 class Matcher:
@@ -148,6 +150,7 @@ class Matcher:
                     tokens=toks,
                     total=sum(self._idf[t] for t in toks),
                     bigrams=frozenset(zip(toks, toks[1:])),
+                    counts=tuple(Counter(toks).items()),
                 )
             )
             for tok in set(toks):
@@ -216,6 +219,9 @@ class Matcher:
             return []
 
         sequence = [w for w, _ in words]
+        # A word said once matches a phrase word used twice only once ("nuôi gà" is not
+        # "nuôi con nuôi").
+        q_counts = Counter(sequence)
         q_bigrams = set(zip(sequence, sequence[1:]))
         q_weights = {
             w: (self._idf.get(w, 1.0) if s > 0 else UNKNOWN_WEIGHT) for w, s in words
@@ -225,7 +231,7 @@ class Matcher:
         best: dict[int, float] = {}
         for idx in candidates:
             ph = self._phrases[idx]
-            got = sum(self._idf[t] * known.get(t, 0.0) for t in ph.tokens)
+            got = sum(self._idf[t] * known.get(t, 0.0) * min(c, q_counts[t]) for t, c in ph.counts)
             coverage = got / ph.total if ph.total else 0.0
             if coverage < 0.34:
                 continue
