@@ -398,15 +398,18 @@ class ZaloChannel(Channel):
             await self._client.send_message(chat_id, chunk)
 
     async def send(self, chat_id: str, reply: Reply) -> None:
-        """Deliver ``reply`` to ``chat_id`` (choices numbered, split at 2,000 characters).
+        """Deliver a message the user did not ask for (a follow notification), split at
+        2,000 characters.
 
-        The notifier's send function. Raises :class:`RecipientBlocked` when Zalo answers
-        403 (the user blocked the bot or cannot be messaged; the Zalo Bot API documents
-        no narrower code), and :class:`bot.channels.zalo_api.ZaloError` for other failures
-        after retries.
+        The notifier's send function. Its choices are left out: without buttons a choice
+        is picked by typing its number, and only the engine's own replies teach it what
+        a number means in a chat (the notification's text says how to act instead).
+        Raises :class:`RecipientBlocked` when Zalo answers 403 (the user blocked the bot
+        or cannot be messaged; the Zalo Bot API documents no narrower code), and
+        :class:`bot.channels.zalo_api.ZaloError` for other failures after retries.
         """
         try:
-            await self._send(chat_id, reply)
+            await self._send(chat_id, Reply(reply.text))
         except ZaloForbidden as exc:
             raise RecipientBlocked(f"zalo: the user cannot be messaged ({exc})") from None
 

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from bot.channels.render import numbered_choices
 from bot.channels.zalo import ZaloChannel, addressed_text
 from bot.channels.zalo_api import RetryPolicy
-from bot.config import Config, WebhookConfig, ZaloConfig
+from bot.app import App
+from bot.config import CatalogueConfig, Config, DatabaseConfig, WebhookConfig, ZaloConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Choice, Incoming, Intent, Reply, Response
+from bot.sync import sync_source
 from tests.fakes.zalo_api import BOT_DISPLAY_NAME, FakeZaloApi
 
 TOKEN = "1234567890:aBcDeFgHiJkLmNoPqRsTuVwXyZ"
@@ -332,13 +335,13 @@ async def test_a_refused_webhook_is_a_channel_error(api: FakeZaloApi, start_chan
 # -- sending for the notifier -----------------------------------------------------------
 
 
-async def test_send_renders_choices_and_reports_a_blocked_recipient(
+async def test_send_leaves_out_choices_and_reports_a_blocked_recipient(
     api: FakeZaloApi, start_channel: ChannelFactory
 ) -> None:
     channel = await start_channel()
-    reply = Reply("Hồ sơ đã có kết quả.", (Choice("Xem chi tiết", "s:1"),))
+    reply = Reply("Hồ sơ đã có kết quả.", (Choice("Bỏ theo dõi", "unfollow:1"),))
     await channel.send("chat-1", reply)
-    assert api.sent[-1].text == numbered_choices(reply)
+    assert api.sent[-1].text == "Hồ sơ đã có kết quả."  # a typed "1" would mean nothing here
     api.blocked_chats.add("chat-2")
     with pytest.raises(RecipientBlocked):
         await channel.send("chat-2", reply)
@@ -365,3 +368,127 @@ async def test_logging_never_shows_the_token(
     await api.push(api.message("chat-1", "xin chào"))
     await api.wait_sent(1)
     assert TOKEN not in caplog.text
+
+
+# -- the real app behind the channel ----------------------------------------------------
+
+FOLLOWED = "000.00.14.H56-261128-0002"  # in the bundled demo export: "Mới đăng ký"
+
+
+@pytest.fixture
+async def real_app(tmp_path: Path) -> AsyncIterator[App]:
+    app = await App.open(Config(database=DatabaseConfig(path=tmp_path / "motcua.sqlite3")))
+    yield app
+    await app.close()
+
+
+async def test_a_real_question_gets_the_real_answer(
+    api: FakeZaloApi, start_channel: ChannelFactory, real_app: App
+) -> None:
+    await start_channel(real_app)
+    await api.push(api.message("chat-1", "làm giấy khai sinh cần gì"))
+    (sent,) = await api.wait_sent(1)
+    assert sent.text.startswith("Đăng ký khai sinh")
+    assert "Giấy chứng sinh" in sent.text
+
+
+async def test_a_numbered_choice_answered_with_2(
+    api: FakeZaloApi, start_channel: ChannelFactory, real_app: App
+) -> None:
+    await start_channel(real_app)
+    await api.push(api.message("chat-1", "/thutuc"))
+    (menu,) = await api.wait_sent(1)
+    assert menu.text.startswith("Chọn lĩnh vực:") and "(Trả lời 1, 2" in menu.text
+    second = re.search(r"^2\. (.+) \(\d+\)$", menu.text, re.MULTILINE)
+    assert second is not None
+    await api.push(api.message("chat-1", "2"))
+    sent = await api.wait_sent(2)
+    assert sent[1].text.startswith(f"Thủ tục lĩnh vực {second.group(1)}:")
+
+
+async def test_a_sticker_gets_the_engine_hint(
+    api: FakeZaloApi, start_channel: ChannelFactory, real_app: App
+) -> None:
+    await start_channel(real_app)
+    await api.push(api.message("chat-1", event="message.sticker.received", sticker="s-1"))
+    (sent,) = await api.wait_sent(1)
+    assert sent.text.startswith("Tôi chỉ đọc được tin nhắn chữ.")
+
+
+async def test_a_long_real_answer_is_split_in_two(
+    api: FakeZaloApi, start_channel: ChannelFactory, tmp_path: Path
+) -> None:
+    catalogue = tmp_path / "procedures" / "ho-tich"
+    catalogue.mkdir(parents=True)
+    documents = "\n".join(
+        f"  - Giấy tờ số {i}, bản chính hoặc bản sao có chứng thực, còn rõ chữ, không tẩy xóa, kèm một bản photo."
+        for i in range(1, 31)
+    )
+    (catalogue / "dang-ky-giam-ho.yaml").write_text(
+        "id: dang-ky-giam-ho\n"
+        "name: Đăng ký giám hộ\n"
+        "field: Hộ tịch\n"
+        "aliases:\n  - đăng ký giám hộ\n  - dang ky giam ho\n"
+        f"documents:\n{documents}\n"
+        "time: 03 ngày làm việc\n"
+        "where: Bộ phận một cửa UBND xã\n"
+        "source:\n  - Luật Hộ tịch 2014\n"
+        "reviewed: 2026-11-29\n",
+        encoding="utf-8",
+    )
+    config = Config(
+        catalogue=CatalogueConfig(dir=tmp_path / "procedures"),
+        database=DatabaseConfig(path=tmp_path / "motcua.sqlite3"),
+    )
+    app = await App.open(config)
+    try:
+        await start_channel(app)
+        await api.push(api.message("chat-1", "đăng ký giám hộ cần giấy tờ gì"))
+        sent = await api.wait_sent(2)
+        assert len(sent) == 2
+        assert all(len(s.text) <= 2000 for s in sent)
+        assert sent[0].text.startswith("Đăng ký giám hộ")
+        assert "Giấy tờ số 30" in sent[1].text
+        assert not sent[1].text.startswith(" ")  # cut at a line boundary
+    finally:
+        await app.close()
+
+
+def _export(path: Path, status: str) -> Path:
+    """A one-row export of the one-stop system moving the followed dossier to ``status``."""
+    path.write_text(
+        "Mã hồ sơ,Tên thủ tục,Chủ hồ sơ,Số điện thoại,Địa chỉ,Ngày tiếp nhận,Ngày hẹn trả,Ngày trả kết quả,Trạng thái\n"
+        f"{FOLLOWED},Đăng ký khai sinh,Trần Thị Bích,0987000102,\"Thôn 2, xã Tân Hòa\",28/11/2026,30/11/2026,,{status}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def test_a_followed_dossier_change_is_notified_on_zalo(
+    api: FakeZaloApi, start_channel: ChannelFactory, real_app: App, tmp_path: Path
+) -> None:
+    await start_channel(real_app)
+    await api.push(api.message("chat-1", "/tracuu 261128-0002", user_id="user-1"))
+    (status,) = await api.wait_sent(1)
+    assert FOLLOWED in status.text and "Mới đăng ký" in status.text
+    await api.push(api.message("chat-1", f"/theodoi {FOLLOWED}", user_id="user-1"))
+    sent = await api.wait_sent(2)
+    assert sent[1].text.startswith(f"Đã đăng ký theo dõi hồ sơ {FOLLOWED}")
+    assert await real_app.store.follows_of("zalo", "user-1") == [FOLLOWED]
+
+    await sync_source(real_app.store, str(_export(tmp_path / "a.csv", "Đang xử lý")), real_app.config.status.sync.columns)
+    sent = await api.wait_sent(3)
+    assert sent[2].chat_id == "chat-1"
+    assert sent[2].text.startswith(f"Hồ sơ {FOLLOWED} vừa chuyển sang trạng thái: Đang xử lý.")
+    assert "Trả lời 1" not in sent[2].text  # no numbered choice the engine could not map
+
+    # The user blocks the bot: the next notification unsubscribes them.
+    api.blocked_chats.add("chat-1")
+    await sync_source(real_app.store, str(_export(tmp_path / "b.csv", "Đã xử lý xong")), real_app.config.status.sync.columns)
+    await api.wait_for(lambda: any(c.method == "sendMessage" and c.params["text"].startswith(f"Hồ sơ {FOLLOWED} vừa chuyển sang trạng thái: Đã xử lý xong") for c in api.calls))
+    for _ in range(500):  # the notifier drops the follows right after the refused send
+        if not await real_app.store.follows_of("zalo", "user-1"):
+            break
+        await asyncio.sleep(0.01)
+    assert await real_app.store.follows_of("zalo", "user-1") == []
+    assert len(api.sent) == 3

@@ -74,6 +74,7 @@ class FakeZaloApi:
         self._failures: dict[str, list[_Failure]] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._closing = False
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------
@@ -93,6 +94,7 @@ class FakeZaloApi:
         if self._session is not None:
             await self._session.close()
         async with self._changed:
+            self._closing = True
             self._changed.notify_all()  # release long polls so the server can close
         if self._runner is not None:
             await self._runner.cleanup()
@@ -246,7 +248,11 @@ class FakeZaloApi:
             return _error(400, "Bad Request: timeout")
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: bool(self._updates)), wait)
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: bool(self._updates) or self._closing), wait
+                )
+                if self._closing:
+                    raise TimeoutError
             except TimeoutError:
                 self.poll_timeouts += 1
                 self._changed.notify_all()
