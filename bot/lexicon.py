@@ -103,8 +103,15 @@ class Lexicon:
     def strip_cues(self, tokens: list[str]) -> list[str]:
         """``tokens`` without aspect cue phrases and filler words: what names a procedure."""
         drop: set[int] = set()
-        cues = (*(p for ps in self.aspects.values() for p in ps), *self.filler_phrases, *self.followup_cues)
+        cues = (*(p for ps in self.aspects.values() for p in ps), *self.filler_phrases)
         for phrase in cues:
+            start = _find(tokens, phrase)
+            while start >= 0:
+                drop.update(range(start, start + len(phrase)))
+                start = _find(tokens, phrase, start + 1)
+        # Follow-up cues only where they open the message: "còn" and "thế" fold to "con"
+        # (child) and "the" (thẻ), which name procedures elsewhere in a sentence.
+        for phrase in self.followup_cues:
             start = _find(tokens, phrase)
             while start >= 0:
                 drop.update(range(start, start + len(phrase)))
@@ -128,4 +135,28 @@ class Lexicon:
 
     def is_followup(self, tokens: list[str]) -> bool:
         """Whether the message continues the current topic ("thế còn ...", "ý tôi là ...")."""
-        return any(contains(tokens[:4], cue) for cue in self.followup_cues)
+        return bool(self._followup_starts(tokens))
+
+    def _followup_at(self, tokens: list[str], start: int) -> Phrase:
+        """The longest follow-up cue at ``start``, or an empty tuple."""
+        best: Phrase = ()
+        for cue in self.followup_cues:
+            if len(cue) > len(best) and tuple(tokens[start : start + len(cue)]) == cue:
+                best = cue
+        return best
+
+    def _followup_starts(self, tokens: list[str]) -> list[int]:
+        """Where follow-up cues open the message: at its start, after fillers and other
+        cues only ("à không, ý tôi là ...", "vâng, thế còn ...")."""
+        starts: list[int] = []
+        i = 0
+        while i < min(len(tokens), 6):
+            cue = self._followup_at(tokens, i)
+            if cue:
+                starts.append(i)
+                i += len(cue)
+            elif tokens[i] in self.stopwords:
+                i += 1
+            else:
+                break
+        return starts
