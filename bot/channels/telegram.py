@@ -10,9 +10,11 @@ notifier in a background task.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
+import traceback
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -27,6 +29,7 @@ from telegram import (
     ReplyParameters,
     Update,
 )
+from telegram.constants import ChatType
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler
 from telegram.ext import filters
@@ -50,6 +53,8 @@ SORRY = "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử
 
 #: Loggers that write the token: httpx logs request URLs, PTB's bot logs its API URL.
 _TOKEN_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
+#: Link previews cost bandwidth on slow connections and clutter short answers.
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _T = TypeVar("_T")
 
@@ -147,6 +152,7 @@ class TelegramChannel(Channel):
         self._notifier_task: asyncio.Task[None] | None = None
         self._locks = _ChatLocks()
         self._mask: _MaskToken | None = None
+        self._token = ""
         self._conflict_logged = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -161,12 +167,12 @@ class TelegramChannel(Channel):
             )
         if self._application is not None:
             return
+        self._token = token
         self._mask = _MaskToken(token)
         for name in _TOKEN_LOGGERS:
             logging.getLogger(name).addFilter(self._mask)
-        application = self._build(token)
-        self._application = application
         try:
+            application = self._application = self._build(token)
             await self._initialize(application, token)
             await application.start()
             await self._register_commands(application)
@@ -174,7 +180,7 @@ class TelegramChannel(Channel):
         except BaseException:
             await self.stop()
             raise
-        notifier = getattr(self._app, "notifier", None)
+        notifier = self._app.notifier
         if notifier is not None:
             self._stop_notifier.clear()
             self._notifier_task = asyncio.create_task(
@@ -194,14 +200,15 @@ class TelegramChannel(Channel):
             except Exception:
                 log.exception("Telegram notifier ended with an error")
             self._notifier_task = None
-        application, self._application = self._application, None
+        application = self._application
         if application is not None:
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()
             if application.running:
-                await application.stop()
+                await application.stop()  # answers the updates already received first
             await application.shutdown()
             await application.bot.shutdown()  # also when start failed before initialize ended
+            self._application = None
             log.info("Telegram channel stopped")
         if self._mask is not None:
             for name in _TOKEN_LOGGERS:
@@ -242,7 +249,7 @@ class TelegramChannel(Channel):
                     f"channels.telegram.token: Telegram rejected the token {masked} "
                     "(check it with @BotFather, /mybots → API Token)"
                 ) from None
-            except (NetworkError, TelegramError) as exc:
+            except TelegramError as exc:
                 if delay is None or isinstance(exc, BadRequest):
                     raise ChannelError(
                         f"channels.telegram: cannot reach the Bot API at {self._config.base_url} "
@@ -309,7 +316,7 @@ class TelegramChannel(Channel):
                     "stop it (only one `motcua run` per bot)"
                 )
             return
-        log.warning("Telegram polling error: %s", _safe(exc, self._config.token))
+        log.warning("Telegram polling error: %s", _safe(exc, self._token))
 
     # -- handlers --------------------------------------------------------------------
 
@@ -321,7 +328,8 @@ class TelegramChannel(Channel):
         incoming = message_to_incoming(message, bot.id, bot.username)
         if incoming is None:
             return
-        quote = message.message_id if message.chat.type != message.chat.PRIVATE else None
+        # In groups the answer quotes the question, so everyone sees what it answers.
+        quote = message.message_id if message.chat.type != ChatType.PRIVATE else None
         await self._answer(incoming, quote)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -355,15 +363,17 @@ class TelegramChannel(Channel):
                 update_id,
                 chat.id if chat else None,
                 type(error).__name__,
-                _safe(error, self._config.token),
+                _safe(error, self._token),
             )
         else:
+            # The traceback without the exception's message, which may quote the user.
+            trace = "".join(traceback.format_tb(error.__traceback__)) if error else ""
             log.error(
-                "Telegram update %s in chat %s failed: %s",
+                "Telegram update %s in chat %s failed: %s\n%s",
                 update_id,
                 chat.id if chat else None,
                 type(error).__name__,
-                exc_info=error,
+                trace.rstrip(),
             )
         if chat is None or isinstance(error, Forbidden):
             return
@@ -394,29 +404,28 @@ class TelegramChannel(Channel):
         parts = chunks(reply.text)
         sent: list[Message] = []
         for i, part in enumerate(parts):
-            markup = keyboard(reply) if i == len(parts) - 1 else None
-            reply_to = (
-                ReplyParameters(message_id=quote, allow_sending_without_reply=True)
-                if quote is not None and i == 0
-                else None
+            first, last = i == 0, i == len(parts) - 1
+            send = functools.partial(
+                bot.send_message,
+                chat_id=chat_id,
+                text=part,
+                reply_markup=keyboard(reply) if last else None,
+                reply_parameters=(
+                    ReplyParameters(message_id=quote, allow_sending_without_reply=True)
+                    if quote is not None and first
+                    else None
+                ),
+                link_preview_options=_NO_PREVIEW,
             )
-
-            def call(part: str = part, markup: InlineKeyboardMarkup | None = markup,
-                     reply_to: ReplyParameters | None = reply_to) -> Awaitable[Message]:
-                return bot.send_message(
-                    chat_id=chat_id,
-                    text=part,
-                    reply_markup=markup,
-                    reply_parameters=reply_to,
-                    link_preview_options=LinkPreviewOptions(is_disabled=True),
-                )
-
-            sent.append(await self._retrying(call))
+            sent.append(await self._retrying(send))
         return sent
 
     async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``call``, retrying network failures after ``retry_delays`` (flood limits'
-        RetryAfter is honoured by the rate limiter before it gets here)."""
+        RetryAfter is honoured by the rate limiter before it gets here).
+
+        A timed-out send may have arrived all the same; a rare duplicate is better than
+        an answer an older citizen waits for in vain."""
         for delay in self._retry_delays:
             try:
                 return await call()

@@ -33,8 +33,9 @@ def message_to_incoming(message: Message, bot_id: int, bot_username: str) -> Inc
     """The :class:`Incoming` for a new message, or None when the bot should stay silent.
 
     In private chats every message is for the bot. In groups only our commands (bare or
-    ``/cmd@bot``), messages mentioning ``@bot`` and replies to the bot's own messages are;
-    the mention is removed from the text passed on.
+    ``/cmd@bot``), messages mentioning ``@bot`` and replies to the bot's own messages are.
+    The mention is removed from the text passed on; a message without text (a sticker,
+    a voice note) is passed as empty text, its caption if it has one.
     """
     text = message.text if message.text is not None else (message.caption or "")
     command = _command(message)
@@ -47,8 +48,7 @@ def message_to_incoming(message: Message, bot_id: int, bot_username: str) -> Inc
     elif message.chat.type in _GROUPS:
         if not (_mentions(message, bot_username) or _replies_to(message, bot_id)):
             return None
-    if message.chat.type in _GROUPS or command is not None:
-        text = strip_mention(text, bot_username)
+    text = strip_mention(text, bot_username)
     sender = message.from_user.id if message.from_user else message.chat.id
     return Incoming(
         channel=CHANNEL,

@@ -58,7 +58,7 @@ class RecordingEngine:
     async def handle(self, msg: Incoming) -> Response:
         self.seen.append(msg)
         if self.fail_on is not None and msg.text == self.fail_on:
-            raise RuntimeError("engine exploded")
+            raise RuntimeError(f"cannot handle {msg.text!r}")
         if self.gate is not None and msg.chat_id == self.gated_chat:
             await self.gate.wait()
         return await self.inner.handle(msg)
@@ -397,7 +397,9 @@ async def test_engine_failure_gets_a_short_vietnamese_apology(
     assert sent.params["text"] == SORRY
     logged = caplog.text
     assert f"update {update_id}" in logged and "chat 111" in logged
-    assert "0912345678" not in logged
+    assert "RuntimeError" in logged and "in handle" in logged  # where it failed...
+    assert "0912345678" not in logged  # ...but not what the user wrote
+    assert "Traceback" not in sent.params["text"]
 
 
 async def test_missing_token_is_a_channel_error(api: FakeTelegramApi, app: RecordedApp) -> None:
@@ -430,6 +432,25 @@ async def test_stop_is_safe_to_repeat(api: FakeTelegramApi, app: RecordedApp) ->
     await channel.start()
     await channel.stop()
     await channel.stop()
+
+
+async def test_stop_finishes_the_answers_in_progress(api: FakeTelegramApi, app: RecordedApp) -> None:
+    app.engine.gate = asyncio.Event()
+    app.engine.gated_chat = "111"
+    channel = TelegramChannel(config_for(api), app, poll_timeout=1.0)
+    await channel.start()
+    await api.push(text_message(QUESTION, user_id=111))
+
+    async def engine_has_it() -> bool:
+        return bool(app.engine.seen)
+
+    await eventually(engine_has_it)
+    stopping = asyncio.create_task(channel.stop())
+    await asyncio.sleep(0)  # let stop() begin while the answer is still being made
+    app.engine.gate.set()
+    await asyncio.wait_for(stopping, 10)
+    (sent,) = api.calls_of("sendMessage")
+    assert sent.params["text"].startswith("Đăng ký khai sinh")
 
 
 # -- webhook mode ----------------------------------------------------------------------
@@ -471,6 +492,17 @@ async def test_webhook_with_invalid_secret_is_a_channel_error(api: FakeTelegramA
     channel = TelegramChannel(config_for(api, webhook=webhook), app)
     with pytest.raises(ChannelError, match="secret_token"):
         await channel.start()
+
+
+async def test_webhook_port_in_use_is_a_channel_error(api: FakeTelegramApi, app: RecordedApp) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        webhook = WebhookConfig(url="https://motcua.example.vn/tg", port=port, secret_token="abc")
+        channel = TelegramChannel(config_for(api, webhook=webhook), app, retry_delays=())
+        with pytest.raises(ChannelError, match=f"127.0.0.1:{port}"):
+            await channel.start()
 
 
 # -- helpers ---------------------------------------------------------------------------
