@@ -21,6 +21,9 @@ from bot.errors import CatalogueError
 KIND_PROCEDURE = "procedure"
 KIND_REFERRAL = "referral"
 
+# LibYAML's parser when PyYAML has it (much faster on large catalogues); same results.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 # key -> (expected type, required for procedures, required for referrals)
@@ -129,7 +132,7 @@ def parse_procedure(text: str, path: Path) -> tuple[Procedure | None, list[str]]
     """Parse one procedure file's text; returns the entry (None if invalid) and problems."""
     problems: list[str] = []
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
