@@ -89,7 +89,7 @@ def addressed_text(text: str, bot_names: tuple[str, ...]) -> str | None:
     if stripped.startswith("/"):
         return stripped
     for name in bot_names:
-        mention = re.compile(rf"@{re.escape(name)}\b[\s,:]*", re.IGNORECASE)
+        mention = re.compile(rf"@{re.escape(name)}(?!\w)[\s,:]*", re.IGNORECASE)
         if mention.search(stripped):
             return mention.sub(" ", stripped).strip()
     return None

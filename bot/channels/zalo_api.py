@@ -365,7 +365,7 @@ class ZaloBotClient:
                 if not _retryable(exc) or retry + 1 >= self._retry.attempts:
                     raise
                 wait = self._retry.delay(retry, getattr(exc, "retry_after", None))
-                log.warning("zalo: %s (%s); retrying in %.1fs", method, exc, wait)
+                log.warning("zalo: %s; retrying in %.1fs", exc, wait)
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
