@@ -282,7 +282,7 @@ class ZaloChannel(Channel):
             await web.TCPSite(self._runner, webhook.listen, webhook.port).start()
         except OSError as exc:
             raise ChannelError(
-                f"channels.zalo.webhook: cannot listen on {webhook.listen}:{webhook.port} ({exc.strerror})"
+                f"channels.zalo.webhook: cannot listen on {webhook.listen}:{webhook.port} ({exc.strerror or exc})"
             ) from None
         try:
             await client.set_webhook(webhook.url, webhook.secret_token)
