@@ -32,6 +32,7 @@ _SCHEMA: dict[str, tuple[str, bool, bool]] = {
     "id": (_STR, True, True),
     "kind": (_STR, False, False),
     "name": (_STR, True, True),
+    "short_name": (_STR, False, False),
     "code": (_STR, False, False),
     "field": (_STR, True, True),
     "summary": (_STR, False, False),
@@ -62,6 +63,7 @@ class Procedure:
     reviewed: dt.date
     kind: str = KIND_PROCEDURE
     code: str | None = None
+    short_name: str | None = None
     summary: str | None = None
     documents: tuple[str, ...] = ()
     steps: tuple[str, ...] = ()
@@ -71,6 +73,11 @@ class Procedure:
     legal_basis: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     path: Path | None = None
+
+    @property
+    def title(self) -> str:
+        """The name shown in replies: the short name where the official one is long."""
+        return self.short_name or self.name
 
     @property
     def is_referral(self) -> bool:
@@ -191,6 +198,7 @@ def parse_procedure(text: str, path: Path) -> tuple[Procedure | None, list[str]]
             kind=kind,
             name=text_of("name") or "",
             code=text_of("code"),
+            short_name=text_of("short_name"),
             field=text_of("field") or "",
             summary=text_of("summary"),
             aliases=list_of("aliases"),

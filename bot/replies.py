@@ -39,6 +39,11 @@ def choice_field(index: int) -> str:
     return f"f:{index}"
 
 
+def _label(text: str, limit: int = 60) -> str:
+    """``text`` shortened to fit a button."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def numbered(items: tuple[str, ...] | list[str]) -> str:
     """Items as a numbered list, one per line."""
     return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))
@@ -87,13 +92,13 @@ class ReplyWriter:
 
     def procedure(self, proc: Procedure, aspects: list[Aspect]) -> Reply:
         """The answer about ``proc``: the asked aspects first, or an overview."""
-        parts = [proc.name]
+        parts = [proc.title]
         if aspects:
             parts += [self.aspect_text(proc, a) for a in aspects]
             shown = aspects
         else:
             if proc.summary:
-                parts[0] = f"{proc.name}\n{proc.summary}"
+                parts[0] = f"{proc.title}\n{proc.summary}"
             parts.append(self.aspect_text(proc, Aspect.DOCUMENTS))
             parts.append(
                 "\n".join(
@@ -104,16 +109,13 @@ class ReplyWriter:
                 )
             )
             shown = [Aspect.DOCUMENTS, Aspect.TIME, Aspect.FEE]
-        parts.append("Hỏi thêm: " + ", ".join(
-            ASPECT_LABELS[a].lower() for a in ASPECT_LABELS if a not in shown
-        ) + ".")
         return Reply("\n\n".join(parts), self.aspect_choices(proc, shown))
 
     def brief(self, proc: Procedure, aspects: list[Aspect]) -> str:
         """A few lines about ``proc``, for a message that asks about several procedures."""
         if aspects:
-            return "\n".join([f"• {proc.name}", *(self.aspect_text(proc, a) for a in aspects)])
-        lines = [f"• {proc.name}"]
+            return "\n".join([f"• {proc.title}", *(self.aspect_text(proc, a) for a in aspects)])
+        lines = [f"• {proc.title}"]
         if proc.documents:
             lines.append(f"Giấy tờ chính: {proc.documents[0]}")
         lines.append(self.aspect_text(proc, Aspect.TIME).split("\n")[0])
@@ -124,13 +126,13 @@ class ReplyWriter:
         """One reply covering each procedure a message asks about."""
         head = f"Câu hỏi có {len(procs)} việc, xin trả lời ngắn từng việc:"
         body = "\n\n".join(self.brief(p, aspects) for p in procs)
-        choices = tuple(Choice(f"Chi tiết: {p.name}"[:60], choice_procedure(p.id)) for p in procs)
+        choices = tuple(Choice(_label(f"Chi tiết: {p.title}"), choice_procedure(p.id)) for p in procs)
         return Reply(f"{head}\n\n{body}", choices)
 
     def referral(self, proc: Procedure) -> Reply:
         """Where to go for something the desk does not handle."""
         parts = [
-            f"{proc.name}: việc này không giải quyết tại Bộ phận Một cửa của xã.",
+            f"{proc.title}: việc này không giải quyết tại Bộ phận Một cửa của xã.",
             f"Nơi làm: {proc.where}",
         ]
         if proc.documents:
@@ -143,7 +145,7 @@ class ReplyWriter:
         """Ask which of several close procedures the user means."""
         return Reply(
             "Ông/bà muốn hỏi thủ tục nào?",
-            tuple(Choice(p.name[:60], choice_procedure(p.id)) for p in procs),
+            tuple(Choice(_label(p.title), choice_procedure(p.id)) for p in procs),
         )
 
     def unknown(self) -> Reply:
@@ -187,7 +189,7 @@ class ReplyWriter:
         """The procedures of one field, to choose from."""
         return Reply(
             f"Thủ tục lĩnh vực {field_name}:",
-            tuple(Choice(p.name[:60], choice_procedure(p.id)) for p in procs),
+            tuple(Choice(_label(p.title), choice_procedure(p.id)) for p in procs),
         )
 
     def stale(self) -> Reply:
