@@ -32,6 +32,9 @@ QUOTE_CHARS = 120
 #: A message that names a procedure this well wins even over a follow-up reading.
 STRONG_MATCH = 90.0
 
+#: Share of a message's naming words the current entry must use for a follow-up reading.
+FOLLOWUP_RELATES = 0.5
+
 #: Share of a part's words an entry must use to count as covering that part.
 COVERS_PART = 0.75
 #: A part of a message fits the whole message's best entry when that entry scores within
@@ -155,8 +158,11 @@ class Engine:
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
 
         # A follow-up about the procedure under discussion: "thế còn lệ phí?", "mất bao lâu?"
-        # (but not "giá vàng bao nhiêu": words the catalogue never uses mean another topic).
+        # (but not "giá vàng bao nhiêu": words the catalogue never uses, or that the current
+        # entry never uses, mean another topic).
         if current is not None and (aspects or followup) and not self._matcher.unknown_words(text) and (
+            self._matcher.relates(current.id, text) >= FOLLOWUP_RELATES
+        ) and (
             decision is Decision.NONE or (matches[0].score < STRONG_MATCH and not self._names_other(matches, current))
         ):
             return self._answer(current, aspects or session.aspects, session, matches)

@@ -29,7 +29,12 @@ from bot.normalize import Normalizer
 #: Only the start of a very long message is matched ("answer from the start").
 MAX_QUESTION_CHARS = 1000
 #: A word typed with a typo must be at least this similar to a catalogue word (0-100).
-TYPO_CUTOFF = 75.0
+TYPO_CUTOFF = 80.0
+#: Shorter words are never corrected: one letter more or less turns a three-letter
+#: syllable into another word ("vua" is not "vu", "tha" is not "thai", "lua" is not "nua").
+MIN_TYPO_LENGTH = 4
+#: Spelling corrections remembered (cleared when full, so odd words cannot grow memory).
+TYPO_CACHE_SIZE = 50_000
 #: A word found in more phrases than this pulls in candidates only if it is among the
 #: question's rarest words (keeps look-ups fast on very large catalogues).
 MAX_POSTINGS = 2000
@@ -111,6 +116,7 @@ class Matcher:
         self._normalizer = normalizer
         self._lexicon = lexicon
         self._procs: list[Procedure] = list(catalogue)
+        self._index: dict[str, int] = {p.id: i for i, p in enumerate(self._procs)}
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
 
         # (entry, naming words, words lost to stripping) for every name and alias.
@@ -176,9 +182,11 @@ class Matcher:
         """The catalogue word ``token`` stands for, with a similarity in 0-1, or None."""
         if token in self._vocab_set:
             return token, 1.0
-        if len(token) < 3 or token.isdigit():
+        if len(token) < MIN_TYPO_LENGTH or token.isdigit():
             return None
         if token not in self._typo_cache:
+            if len(self._typo_cache) >= TYPO_CACHE_SIZE:
+                self._typo_cache.clear()
             alike = self._sounds.get(sound_key(token))
             if alike is not None:
                 self._typo_cache[token] = (alike, SOUND_ALIKE)
@@ -194,10 +202,22 @@ class Matcher:
     def explains(self, proc_id: str, text: str) -> float:
         """The share (0-1) of the naming words of ``text`` that ``proc_id``'s name and aliases use."""
         words = [w for t in self.query_tokens(text) if (w := (self._correct(t) or (t, 0))[0])]
-        index = next((i for i, p in enumerate(self._procs) if p.id == proc_id), None)
+        index = self._index.get(proc_id)
         if index is None or not words:
             return 0.0
         return sum(w in self._alias_vocab[index] for w in words) / len(words)
+
+    def relates(self, proc_id: str, text: str) -> float:
+        """The share (0-1) of the naming words of ``text`` that ``proc_id``'s aliases or body
+        (summary, documents) use; 1 when ``text`` has no naming words ("thế còn lệ phí?")."""
+        words = [(self._correct(t) or (t, 0))[0] for t in self.query_tokens(text)]
+        index = self._index.get(proc_id)
+        if index is None:
+            return 0.0
+        if not words:
+            return 1.0
+        vocab = self._alias_vocab[index] | self._body_vocab[index]
+        return sum(w in vocab for w in words) / len(words)
 
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best entries for ``text``, best first, with 0-100 scores (may be empty)."""
