@@ -205,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # These libraries log SQL parameters and request URLs at debug level: personal data
+    # and bot tokens must never reach the log, whatever the verbosity.
+    for noisy in ("aiosqlite", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = _config(args)
         if args.command == "validate":
