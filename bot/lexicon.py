@@ -48,6 +48,9 @@ class Lexicon:
     followup_cues: tuple[Phrase, ...]
     conjunctions: frozenset[str]
     status_cues: tuple[Phrase, ...]
+    #: Words that say who or where rather than what (ông, bà, vợ, xã): they weigh less
+    #: when telling procedures apart.
+    light_words: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -70,6 +73,7 @@ class Lexicon:
             followup_cues=phrases(raw["followup_cues"]),
             conjunctions=frozenset(str(c) for c in raw["conjunctions"]),
             status_cues=phrases(raw["status_cues"]),
+            light_words=frozenset(t for w in raw.get("light_words", []) for t in normalizer.tokens(str(w))),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:

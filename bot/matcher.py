@@ -50,6 +50,9 @@ UNKNOWN_WEIGHT = 0.6
 OBJECT_NOUNS = frozenset({"giay", "so"})
 OBJECT_PHRASE_FACTOR = 0.92
 
+#: Weight of a light word (people, places; see lexicon.yaml) relative to its rarity.
+LIGHT_WEIGHT = 0.4
+
 #: How much the share of the question an entry explains weighs in its score (0-1).
 SHARE_WEIGHT = 0.4
 #: How much a phrase's matched word weight (specificity) weighs in its score (0-1),
@@ -143,7 +146,9 @@ class Matcher:
         for tok, _ in {(t, i) for i, toks in phrase_tokens for t in toks}:
             df[tok] += 1
         n = max(len(self._procs), 1)
-        self._idf: dict[str, float] = {t: math.log(1 + n / c) for t, c in df.items()}
+        self._idf: dict[str, float] = {
+            t: math.log(1 + n / c) * (LIGHT_WEIGHT if t in lexicon.light_words else 1.0) for t, c in df.items()
+        }
 
         self._phrases: list[_Phrase] = []
         self._postings: dict[str, list[int]] = defaultdict(list)
