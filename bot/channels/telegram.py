@@ -51,8 +51,14 @@ MAX_MESSAGE_CHARS = 4096
 #: Said when handling an update failed; never a traceback.
 SORRY = "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử lại sau ít phút."
 
-#: Loggers that write the token: httpx logs request URLs, PTB's bot logs its API URL.
-_TOKEN_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
+#: Loggers that would write the token or users' data (a logger's filters see only its own records).
+_GUARDED_LOGGERS = (
+    "httpx",
+    "telegram.Bot",
+    "telegram.ext.ExtBot",
+    "telegram.ext.Application",
+    "telegram.ext.Updater",
+)
 #: Link previews cost bandwidth on slow connections and clutter short answers.
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -65,18 +71,24 @@ def mask_token(token: str) -> str:
     return f"{bot_id}:***" if sep and bot_id.isdigit() else "***"
 
 
-class _MaskToken(logging.Filter):
-    """Hides the bot token in log records of the loggers that would write it."""
+class _LogGuard(logging.Filter):
+    """Keeps the token and users' data out of the logs of the libraries we drive.
+
+    The token is masked wherever it appears (httpx logs request URLs, PTB its API URL);
+    PTB's DEBUG records are dropped, as they dump whole updates and API parameters
+    (names, phone numbers, message text)."""
 
     def __init__(self, token: str) -> None:
         super().__init__()
         self._token = token
-        self._masked = mask_token(token)
+        self._log_guarded = mask_token(token)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO and record.name.startswith("telegram"):
+            return False
         message = record.getMessage()
         if self._token in message:
-            record.msg = message.replace(self._token, self._masked)
+            record.msg = message.replace(self._token, self._log_guarded)
             record.args = None
         return True
 
@@ -151,7 +163,7 @@ class TelegramChannel(Channel):
         self._stop_notifier = asyncio.Event()
         self._notifier_task: asyncio.Task[None] | None = None
         self._locks = _ChatLocks()
-        self._mask: _MaskToken | None = None
+        self._log_guard: _LogGuard | None = None
         self._token = ""
         self._conflict_logged = False
 
@@ -168,9 +180,9 @@ class TelegramChannel(Channel):
         if self._application is not None:
             return
         self._token = token
-        self._mask = _MaskToken(token)
-        for name in _TOKEN_LOGGERS:
-            logging.getLogger(name).addFilter(self._mask)
+        self._log_guard = _LogGuard(token)
+        for name in _GUARDED_LOGGERS:
+            logging.getLogger(name).addFilter(self._log_guard)
         try:
             application = self._application = self._build(token)
             await self._initialize(application, token)
@@ -210,10 +222,10 @@ class TelegramChannel(Channel):
             await application.bot.shutdown()  # also when start failed before initialize ended
             self._application = None
             log.info("Telegram channel stopped")
-        if self._mask is not None:
-            for name in _TOKEN_LOGGERS:
-                logging.getLogger(name).removeFilter(self._mask)
-            self._mask = None
+        if self._log_guard is not None:
+            for name in _GUARDED_LOGGERS:
+                logging.getLogger(name).removeFilter(self._log_guard)
+            self._log_guard = None
 
     def _build(self, token: str) -> Application:
         base_url = self._config.base_url.rstrip("/")

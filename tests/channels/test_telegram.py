@@ -417,7 +417,7 @@ async def test_rejected_token_is_a_channel_error_with_the_token_masked(api: Fake
     await channel.stop()  # harmless after a failed start
 
 
-async def test_token_never_appears_in_logs(api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture) -> None:
+async def test_token_and_user_data_never_appear_in_logs(api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=111))
@@ -425,6 +425,9 @@ async def test_token_never_appears_in_logs(api: FakeTelegramApi, app: RecordedAp
     assert "getMe" in caplog.text  # httpx did log request URLs...
     assert TOKEN not in caplog.text  # ...with the token masked
     assert mask_token(TOKEN) in caplog.text
+    # Even at DEBUG, no update or API parameters with the user's name or words.
+    assert "Bác Ba" not in caplog.text
+    assert QUESTION not in caplog.text
 
 
 async def test_stop_is_safe_to_repeat(api: FakeTelegramApi, app: RecordedApp) -> None:
