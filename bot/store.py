@@ -15,7 +15,6 @@ until it commits, and a run that fails or is killed leaves no trace.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ MIGRATIONS: tuple[str, ...] = (
         appointment TEXT,
         returned TEXT,
         status TEXT NOT NULL,
-        row_hash INTEGER NOT NULL,
+        fingerprint INTEGER,
         changed_at TEXT NOT NULL
     );
     CREATE INDEX dossiers_status ON dossiers (status);
@@ -130,14 +129,6 @@ class DossierRow(NamedTuple):
     appointment: str | None
     returned: str | None
     status: str
-
-
-def row_hash(row: DossierRow) -> int:
-    """A stable 64-bit fingerprint of every field, to skip unchanged rows on re-sync."""
-    text = "\x1f".join("\x1e" if v is None else v for v in row)
-    return int.from_bytes(
-        hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True
-    )
 
 
 @dataclass(frozen=True)
@@ -232,6 +223,14 @@ class Notification:
     appointment: date | None
 
 
+class Stored(NamedTuple):
+    """What a sync first compares an incoming row with: the hash of the source cells the
+    stored row came from, and its status."""
+
+    fingerprint: int | None
+    status: str
+
+
 @dataclass
 class WriteCounts:
     """What a :class:`SyncWriter` did so far."""
@@ -306,46 +305,86 @@ class SyncWriter:
         finally:
             conn.close()
 
-    def write(self, rows: Sequence[DossierRow]) -> None:
-        """Insert new codes, update changed ones, skip identical ones; record status changes
-        in the history and queue a notification for each follower of a changed dossier."""
+    def known(self, codes: Sequence[str]) -> dict[str, Stored]:
+        """What is stored for those of ``codes`` already in the database."""
         conn = self._conn
         assert conn is not None, "SyncWriter used outside its with-block"
-        existing: dict[str, tuple[int, str]] = {}
-        for start in range(0, len(rows), self.LOOKUP_CHUNK):
-            part = [r.code for r in rows[start : start + self.LOOKUP_CHUNK]]
+        found: dict[str, Stored] = {}
+        for start in range(0, len(codes), self.LOOKUP_CHUNK):
+            part = codes[start : start + self.LOOKUP_CHUNK]
             sql = (
-                "SELECT code, row_hash, status FROM dossiers WHERE code IN "
+                "SELECT code, fingerprint, status FROM dossiers WHERE code IN "
                 f"({','.join('?' * len(part))})"
             )
-            for code, h, status in conn.execute(sql, part):
-                existing[code] = (h, status)
+            for code, fp, status in conn.execute(sql, part):
+                found[code] = Stored(fp, status)
+        return found
+
+    def _stored_rows(self, codes: Sequence[str]) -> dict[str, DossierRow]:
+        conn = self._conn
+        assert conn is not None
+        found: dict[str, DossierRow] = {}
+        for start in range(0, len(codes), self.LOOKUP_CHUNK):
+            part = codes[start : start + self.LOOKUP_CHUNK]
+            sql = (
+                "SELECT code, procedure, procedure_id, applicant, phone, address, received, "
+                f"appointment, returned, status FROM dossiers WHERE code IN ({','.join('?' * len(part))})"
+            )
+            for r in conn.execute(sql, part):
+                found[r[0]] = DossierRow(*r)
+        return found
+
+    def write(
+        self,
+        rows: Sequence[DossierRow],
+        *,
+        fingerprints: Sequence[int | None] | None = None,
+        known: dict[str, Stored] | None = None,
+        unchanged: int = 0,
+    ) -> None:
+        """Insert new codes, update changed ones, skip identical ones; record status changes
+        in the history and queue a notification for each follower of a changed dossier.
+
+        ``fingerprints`` (one per row) hash the source cells, so that the next run can skip
+        identical rows unparsed; ``known`` is :meth:`known` of the rows' codes, when the
+        caller already has it; ``unchanged`` counts rows the caller skipped that way.
+        """
+        conn = self._conn
+        assert conn is not None, "SyncWriter used outside its with-block"
+        if known is None:
+            known = self.known([r.code for r in rows])
+        if fingerprints is None:
+            fingerprints = [None] * len(rows)
+        self.counts.unchanged += unchanged
         now = self._now
         run_id = self.counts.run_id
         inserts: list[tuple] = []
         updates: list[tuple] = []
+        refingerprint: list[tuple] = []
         history: list[tuple] = []
         watched: list[tuple] = []  # history of followed dossiers: needs the row id for the outbox
-        for row in rows:
-            h = row_hash(row)
-            old = existing.get(row.code)
+        stored_rows = self._stored_rows([r.code for r in rows if r.code in known])
+        for row, fp in zip(rows, fingerprints):
+            old = known.get(row.code)
             if old is None:
-                inserts.append((*row, h, now))
+                inserts.append((*row, fp, now))
                 entry = (row.code, None, row.status, now, run_id)
-            elif old[0] == h:
+            elif stored_rows.get(row.code) == row:
                 self.counts.unchanged += 1
+                if fp != old.fingerprint:  # same data from differently written cells
+                    refingerprint.append((fp, row.code))
                 continue
             else:
-                updates.append((*row[1:], h, now, row.code))
-                if old[1] == row.status:
+                updates.append((*row[1:], fp, now, row.code))
+                if old.status == row.status:
                     continue
                 self.counts.status_changes += 1
-                entry = (row.code, old[1], row.status, now, run_id)
+                entry = (row.code, old.status, row.status, now, run_id)
             (watched if row.code in self._followed else history).append(entry)
         if inserts:
             conn.executemany(
                 "INSERT INTO dossiers (code, procedure, procedure_id, applicant, phone, address, "
-                "received, appointment, returned, status, row_hash, changed_at) "
+                "received, appointment, returned, status, fingerprint, changed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 inserts,
             )
@@ -354,10 +393,12 @@ class SyncWriter:
             conn.executemany(
                 "UPDATE dossiers SET procedure = ?, procedure_id = ?, applicant = ?, phone = ?, "
                 "address = ?, received = ?, appointment = ?, returned = ?, status = ?, "
-                "row_hash = ?, changed_at = ? WHERE code = ?",
+                "fingerprint = ?, changed_at = ? WHERE code = ?",
                 updates,
             )
             self.counts.updated += len(updates)
+        if refingerprint:
+            conn.executemany("UPDATE dossiers SET fingerprint = ? WHERE code = ?", refingerprint)
         insert_history = (
             "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
             "VALUES (?, ?, ?, ?, ?)"

@@ -26,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import hashlib
 import json
 import logging
+import operator
 import re
 import sqlite3
 import sys
@@ -181,41 +183,39 @@ _SPACE = re.compile(r"\s+")
 
 
 class _DateParser:
-    """dd/mm/yyyy or ISO text (or a spreadsheet date) → ISO ``yyyy-mm-dd``; cached."""
+    """dd/mm/yyyy or ISO text → ISO ``yyyy-mm-dd``, cached by the raw text; ValueError if bad."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, str | None] = {}
 
-    def __call__(self, raw: Any) -> str | None:
-        if raw is None:
-            return None
-        if isinstance(raw, datetime):
-            return raw.date().isoformat()
-        if isinstance(raw, date):
-            return raw.isoformat()
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            # A spreadsheet cell holding the date as a serial number (days since 1899-12-30).
-            if 20000 <= raw <= 80000:
-                return (date(1899, 12, 30) + timedelta(days=int(raw))).isoformat()
-            raise ValueError
-        text = str(raw).strip()
+    def __call__(self, raw: str) -> str | None:
+        try:
+            return self._cache[raw]
+        except KeyError:
+            pass
+        text = raw.strip()
         if not text:
-            return None
-        hit = self._cache.get(text)
-        if hit is not None:
-            return hit
-        m = _DATE.fullmatch(text)
-        if m is None:
-            raise ValueError
-        if m.group(3):
-            day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            iso = None
         else:
-            year, month, day = int(m.group(4)), int(m.group(5)), int(m.group(6))
-        iso = date(year, month, day).isoformat()  # ValueError for 31/02/2026
+            m = _DATE.fullmatch(text)
+            if m is None:
+                raise ValueError(raw)
+            if m.group(3):
+                day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            else:
+                year, month, day = int(m.group(4)), int(m.group(5)), int(m.group(6))
+            iso = date(year, month, day).isoformat()  # ValueError for 31/02/2026
         if len(self._cache) > 100_000:
             self._cache.clear()
-        self._cache[text] = iso
+        self._cache[raw] = iso
         return iso
+
+
+def _serial_date(value: float) -> str | None:
+    """A spreadsheet date stored as a number (days since 1899-12-30), when plausible."""
+    if 20000 <= value <= 80000:
+        return (date(1899, 12, 30) + timedelta(days=int(value))).isoformat()
+    return None
 
 
 def _text(value: Any) -> str:
@@ -231,43 +231,106 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+_FIELD_ORDER = (
+    "code", "procedure", "applicant", "phone", "address", "received", "appointment", "returned", "status"
+)
+_NOT_DIGIT = re.compile(r"\D+")
+
+
+#: Bumped whenever parsing changes, so that rows skipped by their source fingerprint are
+#: parsed again by a new version.
+PARSER_VERSION = "1"
+
+
 class _RowParser:
-    """Turns one source row into a :class:`DossierRow`, or a reason to reject it."""
+    """Turns source rows into :class:`DossierRow` values or rejection reasons.
+
+    Work is split so that an unchanged row costs little: :meth:`cells` and :meth:`code`
+    extract, :meth:`fingerprint` hashes the raw cells (compared with the stored one),
+    and only a new or changed row goes through :meth:`parse`.
+    """
 
     def __init__(
         self,
         positions: dict[str, list[int]],
         header: Sequence[Any],
+        unit: str,
         procedure_ids: Callable[[str], str | None] | None,
     ) -> None:
         self._pos = {name: idx[0] for name, idx in positions.items()}
         self._address = positions.get("address", [])
         self._header = header
+        self._unit = unit
         self._procedure_ids = procedure_ids
         self._dates = _DateParser()
         self._statuses: dict[str, str | None] = {}
-        self._seen: dict[str, str] = {}
-
-    def _get(self, values: Sequence[Any], name: str) -> Any:
-        i = self._pos.get(name)
-        if i is None or i >= len(values):
-            return None
-        return values[i]
+        self._seen: dict[str, int] = {}
+        # Missing fields read a sentinel "" appended after the row's last header column.
+        self._width = len(header)
+        self._date_columns = [self._pos[n] for n in _DATE_FIELDS if n in self._pos]
+        self._code_at = self._pos["code"]
+        getter_positions = [self._pos.get(n, self._width) for n in _FIELD_ORDER]
+        self._getter = operator.itemgetter(*getter_positions)
+        # Fingerprint every mapped column (all address columns too) plus the parser version.
+        fp_positions = [*getter_positions, *self._address[1:]]
+        self._fp_getter = operator.itemgetter(*fp_positions)
+        self._fp_seed = f"{PARSER_VERSION}\x1f{fp_positions}\x1f"
 
     def _column(self, name: str) -> str:
         return str(self._header[self._pos[name]]).strip()
 
-    def parse(self, values: Sequence[Any], where: str) -> DossierRow | str:
-        """The row, or the rejection reason."""
-        code = _text(self._get(values, "code"))
+    def cells(self, values: Sequence[Any], plain: bool) -> list[str]:
+        """The row as stripped-or-not strings, one per header column, plus the "" sentinel.
+        ``plain``: every cell is already an NFC string (a CSV row)."""
+        width = self._width
+        if plain and len(values) == width:
+            return [*values, ""]
+        cells = [_text(v) for v in values[:width]]
+        cells += [""] * (width + 1 - len(cells))
+        for i in self._date_columns:
+            v = values[i] if i < len(values) else None
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                cells[i] = _serial_date(v) or cells[i]
+        return cells
+
+    def code(self, cells: list[str]) -> str:
+        """The row's normalised code (upper case, no spaces), "" when missing."""
+        code = cells[self._code_at].strip().upper()
         if " " in code or "\t" in code:
             code = _SPACE.sub("", code)
-        code = code.upper()
-        if not code:
-            return f"thiếu mã hồ sơ (cột '{self._column('code')}')"
+        return code
+
+    @staticmethod
+    def is_blank(cells: list[str]) -> bool:
+        """Whether every cell is empty or spaces."""
+        return not any(c.strip() for c in cells)
+
+    def fingerprint(self, cells: list[str]) -> int:
+        """A stable 64-bit hash of the raw mapped cells."""
+        text = self._fp_seed + "\x1f".join(self._fp_getter(cells))
+        return int.from_bytes(
+            hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True
+        )
+
+    def claim(self, code: str, number: int) -> str | None:
+        """Record the code's first row; the rejection reason if it was seen before."""
+        first = self._seen.get(code)
+        if first is not None:
+            return f"mã {code} trùng với {self._unit} {first} (chỉ lấy lần xuất hiện đầu)"
+        self._seen[code] = number
+        return None
+
+    def missing_code(self) -> str:
+        """The rejection reason of a row without a code."""
+        return f"thiếu mã hồ sơ (cột '{self._column('code')}')"
+
+    def parse(self, cells: list[str], code: str) -> DossierRow | str:
+        """The row with its already normalised ``code``, or the rejection reason."""
         if len(code) > 64:
             return f"mã hồ sơ dài quá 64 ký tự (cột '{self._column('code')}')"
-        raw_status = _text(self._get(values, "status"))
+        _, procedure, applicant, phone, address, received, appointment, returned, raw_status = (
+            self._getter(cells)
+        )
         status = self._statuses.get(raw_status, "?")
         if status == "?":
             parsed = parse_status(raw_status)
@@ -275,45 +338,47 @@ class _RowParser:
             if len(self._statuses) < 10_000:
                 self._statuses[raw_status] = status
         if status is None:
-            if not raw_status:
+            shown = raw_status.strip()
+            if not shown:
                 return f"mã {code}: thiếu trạng thái (cột '{self._column('status')}')"
-            shown = raw_status if len(raw_status) <= 60 else raw_status[:57] + "..."
-            return (
-                f"mã {code}: trạng thái không nhận ra '{shown}' (cột '{self._column('status')}')"
-            )
-        dates: list[str | None] = []
-        for name in _DATE_FIELDS:
-            raw = self._get(values, name)
-            try:
-                dates.append(self._dates(raw))
-            except ValueError:
-                shown = _text(raw)[:40]
-                return f"mã {code}: ngày không hợp lệ '{shown}' (cột '{self._column(name)}')"
-        first = self._seen.get(code)
-        if first is not None:
-            return f"mã {code} trùng với {first} (chỉ lấy lần xuất hiện đầu)"
-        self._seen[code] = where
-        procedure = _text(self._get(values, "procedure"))
-        if len(self._address) == 1:
-            address = _text(self._get(values, "address"))
-        else:
-            parts = [_text(values[i]) for i in self._address if i < len(values)]
-            address = ", ".join(dict.fromkeys(p for p in parts if p))
-        phone = _text(self._get(values, "phone"))
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            return f"mã {code}: trạng thái không nhận ra '{shown}' (cột '{self._column('status')}')"
+        dates = self._dates
+        try:
+            received = dates(received) if received else None
+            appointment = dates(appointment) if appointment else None
+            returned = dates(returned) if returned else None
+        except ValueError:
+            return self._bad_date(code, cells)
+        procedure = procedure.strip()
+        applicant = applicant.strip()
+        if "  " in applicant or "\t" in applicant:
+            applicant = _SPACE.sub(" ", applicant)
+        phone = phone.strip()
         if phone and not phone.isdigit():
-            phone = re.sub(r"\D", "", phone)
+            phone = _NOT_DIGIT.sub("", phone)
+        if len(self._address) > 1:
+            parts = [cells[i].strip() for i in self._address]
+            address = ", ".join(dict.fromkeys(p for p in parts if p))
+        else:
+            address = address.strip()
+        procedure_id = (self._procedure_ids(procedure) or None) if self._procedure_ids and procedure else None
         return DossierRow(
-            code=code,
-            procedure=procedure,
-            procedure_id=self._procedure_ids(procedure) if self._procedure_ids and procedure else None,
-            applicant=_SPACE.sub(" ", _text(self._get(values, "applicant"))),
-            phone=phone,
-            address=address,
-            received=dates[0],
-            appointment=dates[1],
-            returned=dates[2],
-            status=status,
+            code, procedure, procedure_id, applicant, phone, address, received, appointment,
+            returned, status,
         )
+
+    def _bad_date(self, code: str, cells: list[str]) -> str:
+        for name in _DATE_FIELDS:
+            i = self._pos.get(name)
+            if i is None or not cells[i]:
+                continue
+            try:
+                self._dates(cells[i])
+            except ValueError:
+                shown = cells[i].strip()[:40]
+                return f"mã {code}: ngày không hợp lệ '{shown}' (cột '{self._column(name)}')"
+        return f"mã {code}: ngày không hợp lệ"  # pragma: no cover - one of them failed
 
 
 # --- sources ----------------------------------------------------------------------
@@ -605,33 +670,64 @@ def _apply(
     report.missing_columns = [
         label for name, label in _FIELD_LABELS.items() if name not in table.positions
     ]
-    parser = _RowParser(table.positions, table.header, procedure_ids)
-    try:
-        with store.sync_writer(source) as writer:
-            batch: list[DossierRow] = []
-            for number, values in table.rows:
-                if not isinstance(values, (list, tuple)):
-                    report.read += 1
-                    _reject(report, f"{table.unit} {number}", "không phải đối tượng JSON")
-                    continue
-                if not any(values) or not any(_text(v) for v in values):
+    parser = _RowParser(table.positions, table.header, table.unit, procedure_ids)
+    plain = table.format == "CSV"
+    # Shifted demo rows differ from their source: never skip them by fingerprint.
+    use_fingerprints = transform is None
+    unit = table.unit
+
+    def flush(pending: list[tuple[int, list[str] | None]]) -> None:
+        codes = [parser.code(cells) if cells is not None else "" for _, cells in pending]
+        known = writer.known([c for c in codes if c])
+        rows: list[DossierRow] = []
+        prints: list[int | None] = []
+        skipped = 0
+        for (number, cells), code in zip(pending, codes):
+            if cells is None:
+                report.read += 1
+                _reject(report, f"{unit} {number}", "không phải đối tượng JSON")
+                continue
+            if not code:
+                if parser.is_blank(cells):
                     continue  # blank line: exports often end with some
                 report.read += 1
-                where = f"{table.unit} {number}"
-                row = parser.parse(values, where)
-                if isinstance(row, str):
-                    _reject(report, where, row)
-                    continue
-                batch.append(transform(row) if transform else row)
-                if len(batch) >= BATCH_ROWS:
+                _reject(report, f"{unit} {number}", parser.missing_code())
+                continue
+            report.read += 1
+            duplicate = parser.claim(code, number)
+            if duplicate is not None:
+                _reject(report, f"{unit} {number}", duplicate)
+                continue
+            fp = parser.fingerprint(cells) if use_fingerprints else None
+            stored = known.get(code)
+            if stored is not None and fp is not None and stored.fingerprint == fp:
+                skipped += 1
+                continue
+            row = parser.parse(cells, code)
+            if row.__class__ is str:
+                _reject(report, f"{unit} {number}", row)  # type: ignore[arg-type]
+                continue
+            rows.append(transform(row) if transform else row)  # type: ignore[arg-type]
+            prints.append(fp)
+        writer.write(rows, fingerprints=prints, known=known, unchanged=skipped)
+
+    try:
+        with store.sync_writer(source) as writer:
+            pending: list[tuple[int, list[str] | None]] = []
+            for number, values in table.rows:
+                if values.__class__ is not list and not isinstance(values, (list, tuple)):
+                    pending.append((number, None))  # not a JSON object: rejected in order
+                elif values:
+                    pending.append((number, parser.cells(values, plain)))
+                if len(pending) >= BATCH_ROWS:
                     if abort.is_set():
                         raise _Aborted
-                    writer.write(batch)
-                    batch = []
+                    flush(pending)
+                    pending = []
                     if progress:
                         progress(report.read)
-            if batch:
-                writer.write(batch)
+            if pending:
+                flush(pending)
             if abort.is_set():
                 raise _Aborted
             counts = writer.finish(read=report.read, rejected=report.rejected)

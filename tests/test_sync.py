@@ -15,6 +15,7 @@ import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 
+import aiosqlite
 import openpyxl
 import pytest
 from aiohttp import web
@@ -455,15 +456,21 @@ async def test_lookups_during_a_sync_see_old_or_new_never_partial(store: Store, 
     task = asyncio.create_task(sync_source(store, str(src), COLUMNS))
     seen = []
     codes = ["000.00.14.H56-260101-0000000", "000.00.14.H56-260101-0059999"]
-    while not task.done():
-        first, last = [await store.get(c) for c in codes]
-        seen.append((first.status, last.status))  # type: ignore[union-attr]
-        await asyncio.sleep(0)
+    async with aiosqlite.connect(store.path) as other:
+        while not task.done():
+            assert (await store.get(codes[0])) is not None  # the bot's own connection
+            # One statement reads one snapshot: both rows from before or both from after.
+            async with other.execute(
+                "SELECT status FROM dossiers WHERE code IN (?, ?)", codes
+            ) as cur:
+                seen.append(tuple(r[0] for r in await cur.fetchall()))
+            await asyncio.sleep(0)
     report = await task
     assert report.updated == 60_000
     assert seen, "no look-up ran during the sync"
     # The sync is one transaction: a reader sees all old or all new, never a mix.
     assert all(a == b for a, b in seen)
+    assert seen[0] == ("processing", "processing")
     assert (await store.get(codes[1])).status is Status.DONE  # type: ignore[union-attr]
 
 

@@ -1,0 +1,133 @@
+"""Benchmark of ``motcua sync`` and status look-ups.
+
+Generates a CSV export of N dossiers (default 1,000,000), then measures the first sync
+(all inserts), an unchanged re-sync, and p50/p99 of single look-ups by code through the
+bot's :class:`bot.store.Store` and through :meth:`bot.status.StatusDesk.answer`.
+
+    .venv/bin/python bench/bench_sync.py [--rows N] [--lookups M] [--dir DIR]
+
+Targets: first sync >= 50,000 rows/s, unchanged re-sync >= 100,000 rows/s,
+look-up p99 <= 2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import Config  # noqa: E402
+from bot.messages import Incoming  # noqa: E402
+from bot.status import StatusDesk  # noqa: E402
+from bot.store import Store  # noqa: E402
+from bot.sync import sync_source  # noqa: E402
+
+HEADER = ["Mã hồ sơ", "Tên thủ tục", "Chủ hồ sơ", "Số điện thoại", "Địa chỉ", "Ngày tiếp nhận",
+          "Ngày hẹn trả", "Ngày trả kết quả", "Trạng thái"]
+PROCEDURES = ["Đăng ký khai sinh", "Đăng ký kết hôn", "Đăng ký khai tử",
+              "Cấp Giấy xác nhận tình trạng hôn nhân", "Chứng thực chữ ký trong các giấy tờ, văn bản"]
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ"]
+MIDDLE = ["Văn", "Thị", "Đức", "Minh", "Ngọc"]
+GIVEN = ["An", "Bình", "Cường", "Dung", "Hoa", "Hùng", "Lan", "Long", "Mai", "Nam"]
+STATUSES = ["Mới đăng ký", "Được tiếp nhận", "Đang xử lý", "Yêu cầu bổ sung giấy tờ",
+            "Đã xử lý xong", "Đã trả kết quả"]
+
+
+def code_of(i: int) -> str:
+    day = 1 + i % 28
+    return f"000.00.14.H56-2611{day:02d}-{i:07d}"
+
+
+def generate(path: Path, rows: int) -> None:
+    rnd = random.Random(42)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        for i in range(rows):
+            day = 1 + i % 28
+            w.writerow([
+                code_of(i),
+                PROCEDURES[i % len(PROCEDURES)],
+                f"{rnd.choice(FAMILY)} {rnd.choice(MIDDLE)} {rnd.choice(GIVEN)}",
+                f"09{rnd.randrange(10**8):08d}",
+                f"Thôn {1 + i % 12}, xã Tân Hòa",
+                f"{day:02d}/11/2026 08:{i % 60:02d}",
+                f"{min(day + 5, 30):02d}/11/2026",
+                "",
+                STATUSES[i % len(STATUSES)],
+            ])
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def bench(rows: int, lookups: int, workdir: Path) -> None:
+    src = workdir / "export.csv"
+    t = time.perf_counter()
+    generate(src, rows)
+    print(f"generated {rows:,} rows ({src.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
+    store = await Store.open(workdir / "bench.sqlite3")
+    columns = Config().status.sync.columns
+    try:
+        for label, target in (("first sync", 50_000), ("unchanged re-sync", 100_000)):
+            t = time.perf_counter()
+            report = await sync_source(store, str(src), columns)
+            seconds = time.perf_counter() - t
+            rate = rows / seconds
+            verdict = "ok" if rate >= target else "BELOW TARGET"
+            print(
+                f"{label:18s} {seconds:6.2f} s  {rate:10,.0f} rows/s  (target {target:,}: {verdict})"
+                f"  inserted {report.inserted:,} updated {report.updated:,} unchanged {report.unchanged:,}"
+            )
+        rnd = random.Random(7)
+        codes = [code_of(rnd.randrange(rows)) for _ in range(lookups)]
+        samples = []
+        for code in codes:
+            t = time.perf_counter()
+            await store.get(code)
+            samples.append((time.perf_counter() - t) * 1000)
+        p99 = percentile(samples, 99)
+        print(
+            f"store.get          p50 {percentile(samples, 50):.3f} ms  p99 {p99:.3f} ms  "
+            f"(target p99 2 ms: {'ok' if p99 <= 2 else 'ABOVE TARGET'}; {lookups:,} look-ups)"
+        )
+        desk = StatusDesk(store, Config(), clock=lambda: 0.0)
+        samples = []
+        for n, code in enumerate(codes):
+            msg = Incoming("bench", f"user{n}", f"user{n}", code)
+            t = time.perf_counter()
+            await desk.answer(msg, code)
+            samples.append((time.perf_counter() - t) * 1000)
+        print(
+            f"desk.answer        p50 {percentile(samples, 50):.3f} ms  p99 {percentile(samples, 99):.3f} ms"
+            "  (code parsing, look-up, follow check, wording)"
+        )
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--lookups", type=int, default=10_000)
+    parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temporary one)")
+    args = parser.parse_args()
+    if args.dir:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        asyncio.run(bench(args.rows, args.lookups, args.dir))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(bench(args.rows, args.lookups, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
