@@ -19,6 +19,8 @@ import yaml
 DEFAULT_SHORTHAND = Path(__file__).resolve().parent / "data" / "shorthand.yaml"
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+#: Longest shorthand key, in words.
+MAX_KEY_WORDS = 3
 
 
 def fold(text: str) -> str:
@@ -63,14 +65,16 @@ class Normalizer:
         words = fold(text).split()
         i = 0
         while i < len(words):
-            # Two-word keys first ("pho to"), then single words.
-            pair = f"{words[i]} {words[i + 1]}" if i + 1 < len(words) else None
-            if pair is not None and pair in self.shorthand:
-                out.extend(self.shorthand[pair].split())
-                i += 2
-                continue
-            out.extend(self.shorthand.get(words[i], words[i]).split())
-            i += 1
+            # Longest keys first ("chua bao gio", "pho to"), then single words.
+            for n in range(MAX_KEY_WORDS, 1, -1):
+                key = " ".join(words[i : i + n]) if i + n <= len(words) else None
+                if key is not None and key in self.shorthand:
+                    out.extend(self.shorthand[key].split())
+                    i += n
+                    break
+            else:
+                out.extend(self.shorthand.get(words[i], words[i]).split())
+                i += 1
         return out
 
     def normalize(self, text: str) -> str:
