@@ -89,7 +89,9 @@ async def app(tmp_path: Path) -> AsyncIterator[RecordedApp]:
         await real.close()
 
 
-def config_for(api: FakeTelegramApi, token: str = TOKEN, webhook: WebhookConfig | None = None) -> TelegramConfig:
+def config_for(
+    api: FakeTelegramApi, token: str = TOKEN, webhook: WebhookConfig | None = None
+) -> TelegramConfig:
     return TelegramConfig(token=token, base_url=api.base_url, webhook=webhook or WebhookConfig())
 
 
@@ -126,7 +128,9 @@ def free_port() -> int:
 # -- receiving and answering ---------------------------------------------------------
 
 
-async def test_question_gets_the_engines_answer_as_plain_text(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_question_gets_the_engines_answer_as_plain_text(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=111))
         (sent,) = await api.wait_for("sendMessage", to_chat(111))
@@ -140,7 +144,9 @@ async def test_question_gets_the_engines_answer_as_plain_text(api: FakeTelegramA
     assert msg == Incoming(channel="telegram", user_id="111", chat_id="111", text=QUESTION)
 
 
-async def test_non_text_message_reaches_the_engine_as_empty_text(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_non_text_message_reaches_the_engine_as_empty_text(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     sticker = text_message("", user_id=111)
     del sticker["message"]["text"]
     sticker["message"]["sticker"] = {
@@ -154,7 +160,9 @@ async def test_non_text_message_reaches_the_engine_as_empty_text(api: FakeTelegr
     assert "tin nhắn chữ" in sent.params["text"]
 
 
-async def test_commands_are_registered_in_vietnamese(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_commands_are_registered_in_vietnamese(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     async with running(config_for(api), app):
         (call,) = api.calls_of("setMyCommands")
     commands = {c["command"]: c["description"] for c in call.params["commands"]}
@@ -184,7 +192,9 @@ def bot_message(sent: Call, message_id: int = 1001) -> dict[str, Any]:
     }
 
 
-async def test_button_press_answers_the_query_and_sends_the_choice(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_button_press_answers_the_query_and_sends_the_choice(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     async with running(config_for(api), app):
         await api.push(text_message("/thutuc", user_id=111))
         (menu,) = await api.wait_for("sendMessage", to_chat(111))
@@ -209,9 +219,8 @@ async def test_aspect_button_after_a_question(api: FakeTelegramApi, app: Recorde
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=111))
         (answer,) = await api.wait_for("sendMessage", to_chat(111))
-        fee = next(
-            row[0] for row in answer.params["reply_markup"]["inline_keyboard"] if row[0]["text"] == "Lệ phí"
-        )
+        buttons = [row[0] for row in answer.params["reply_markup"]["inline_keyboard"]]
+        fee = next(b for b in buttons if b["text"] == "Lệ phí")
         await api.push(callback_query(fee["callback_data"], bot_message(answer)))
         await api.wait_for("answerCallbackQuery")
         _, detail = await api.wait_for("sendMessage", to_chat(111), count=2)
@@ -233,7 +242,11 @@ async def test_stale_button_still_answers_the_query(api: FakeTelegramApi, app: R
     [
         {"type": "user", "date": 1700000000, "sender_user": {"id": 5, "is_bot": False, "first_name": "A"}},
         {"type": "hidden_user", "date": 1700000000, "sender_user_name": "Người giấu tên"},
-        {"type": "chat", "date": 1700000000, "sender_chat": {"id": -100777, "type": "supergroup", "title": "Xóm"}},
+        {
+            "type": "chat",
+            "date": 1700000000,
+            "sender_chat": {"id": -100777, "type": "supergroup", "title": "Xóm"},
+        },
         {
             "type": "channel",
             "date": 1700000000,
@@ -243,7 +256,9 @@ async def test_stale_button_still_answers_the_query(api: FakeTelegramApi, app: R
     ],
     ids=["user", "hidden_user", "chat", "channel"],
 )
-async def test_forwarded_message_is_marked(api: FakeTelegramApi, app: RecordedApp, origin: dict) -> None:
+async def test_forwarded_message_is_marked(
+    api: FakeTelegramApi, app: RecordedApp, origin: dict
+) -> None:
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=222, forward_origin=origin))
         await api.wait_for("sendMessage", to_chat(222))
@@ -251,7 +266,9 @@ async def test_forwarded_message_is_marked(api: FakeTelegramApi, app: RecordedAp
     assert msg.forwarded is True
 
 
-async def test_group_answers_only_commands_mentions_and_replies(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_group_answers_only_commands_mentions_and_replies(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     bot_message = {
         "message_id": 40,
         "date": 0,
@@ -286,13 +303,30 @@ async def test_group_answers_only_commands_mentions_and_replies(api: FakeTelegra
     assert quoted == {54, 55, 56}
 
 
+async def test_edits_and_channel_posts_are_not_answered(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
+    edited = text_message(QUESTION, user_id=111)["message"]
+    post = {
+        **text_message("Thông báo của xã", chat_id=-100555)["message"],
+        "chat": {"id": -100555, "type": "channel", "title": "Tin xã"},
+    }
+    async with running(config_for(api), app):
+        await api.push({"edited_message": {**edited, "edit_date": 1700000001}})
+        await api.push({"channel_post": post})
+        await api.push(text_message("/help", user_id=111, message_id=2))
+        await api.wait_for("sendMessage", to_chat(111))
+    assert [m.text for m in app.engine.seen] == ["/help"]
+    assert len(api.calls_of("sendMessage")) == 1
+
+
 # -- delivery --------------------------------------------------------------------------
 
 
 async def test_long_reply_is_split_at_lines_with_buttons_on_the_last_part(
     api: FakeTelegramApi, app: RecordedApp
 ) -> None:
-    lines = [f"{i}. Giấy tờ số {i}: bản sao có chứng thực hoặc bản chính để đối chiếu." for i in range(200)]
+    lines = [f"{i}. Giấy tờ số {i}: bản sao có chứng thực hoặc bản chính." for i in range(250)]
     text = "\n".join(lines)
     assert len(text) > 2 * MAX_MESSAGE_CHARS
     reply = Reply(text, (Choice("Lệ phí", "aspect:fee"),))
@@ -303,7 +337,9 @@ async def test_long_reply_is_split_at_lines_with_buttons_on_the_last_part(
     assert all(len(p.params["text"]) <= MAX_MESSAGE_CHARS for p in parts)
     assert "\n".join(p.params["text"] for p in parts) == text  # cut only at line ends
     assert [("reply_markup" in p.params) for p in parts] == [False] * (len(parts) - 1) + [True]
-    assert parts[-1].params["reply_markup"]["inline_keyboard"] == [[{"text": "Lệ phí", "callback_data": "aspect:fee"}]]
+    assert parts[-1].params["reply_markup"]["inline_keyboard"] == [
+        [{"text": "Lệ phí", "callback_data": "aspect:fee"}]
+    ]
 
 
 async def test_flood_limit_retry_after_is_honoured(api: FakeTelegramApi, app: RecordedApp) -> None:
@@ -323,7 +359,9 @@ async def test_network_error_is_retried(api: FakeTelegramApi, app: RecordedApp) 
     assert first.params["text"] == second.params["text"]
 
 
-async def test_blocked_recipient_raises_recipient_blocked(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_blocked_recipient_raises_recipient_blocked(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     api.blocked_chats.add("999")
     async with running(config_for(api), app) as channel:
         with pytest.raises(RecipientBlocked):
@@ -333,7 +371,10 @@ async def test_blocked_recipient_raises_recipient_blocked(api: FakeTelegramApi, 
 
 
 DOSSIER = "000.00.14.H56-261128-0002"
-EXPORT_HEADER = "Mã hồ sơ,Tên thủ tục,Chủ hồ sơ,Số điện thoại,Địa chỉ,Ngày tiếp nhận,Ngày hẹn trả,Ngày trả kết quả,Trạng thái"
+EXPORT_HEADER = (
+    "Mã hồ sơ,Tên thủ tục,Chủ hồ sơ,Số điện thoại,Địa chỉ,"
+    "Ngày tiếp nhận,Ngày hẹn trả,Ngày trả kết quả,Trạng thái"
+)
 
 
 async def test_follow_notification_is_delivered_and_a_blocked_user_unsubscribed(
@@ -372,7 +413,9 @@ async def test_follow_notification_is_delivered_and_a_blocked_user_unsubscribed(
         assert await store.follows_of("telegram", "111") == []
 
 
-async def test_slow_update_does_not_block_other_chats(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_slow_update_does_not_block_other_chats(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     app.engine.gate = asyncio.Event()
     app.engine.gated_chat = "111"
     async with running(config_for(api), app):
@@ -408,7 +451,9 @@ async def test_missing_token_is_a_channel_error(api: FakeTelegramApi, app: Recor
         await channel.start()
 
 
-async def test_rejected_token_is_a_channel_error_with_the_token_masked(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_rejected_token_is_a_channel_error_with_the_token_masked(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     channel = TelegramChannel(config_for(api, token="42:definitely-wrong"), app, retry_delays=(0.01,))
     with pytest.raises(ChannelError) as info:
         await channel.start()
@@ -417,7 +462,9 @@ async def test_rejected_token_is_a_channel_error_with_the_token_masked(api: Fake
     await channel.stop()  # harmless after a failed start
 
 
-async def test_token_and_user_data_never_appear_in_logs(api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture) -> None:
+async def test_token_and_user_data_never_appear_in_logs(
+    api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("DEBUG")
     async with running(config_for(api), app):
         await api.push(text_message(QUESTION, user_id=111))
@@ -437,7 +484,9 @@ async def test_stop_is_safe_to_repeat(api: FakeTelegramApi, app: RecordedApp) ->
     await channel.stop()
 
 
-async def test_stop_finishes_the_answers_in_progress(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_stop_finishes_the_answers_in_progress(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     app.engine.gate = asyncio.Event()
     app.engine.gated_chat = "111"
     channel = TelegramChannel(config_for(api), app, poll_timeout=1.0)
@@ -459,10 +508,14 @@ async def test_stop_finishes_the_answers_in_progress(api: FakeTelegramApi, app: 
 # -- webhook mode ----------------------------------------------------------------------
 
 
-async def test_webhook_mode_processes_posts_with_the_secret_only(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_webhook_mode_processes_posts_with_the_secret_only(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     port = free_port()
     secret = "motcua-Secret_42"
-    webhook = WebhookConfig(url="https://motcua.example.vn/tg/hook", listen="127.0.0.1", port=port, secret_token=secret)
+    webhook = WebhookConfig(
+        url="https://motcua.example.vn/tg/hook", listen="127.0.0.1", port=port, secret_token=secret
+    )
     async with running(config_for(api, webhook=webhook), app):
         (set_call,) = api.calls_of("setWebhook")
         assert set_call.params["url"] == "https://motcua.example.vn/tg/hook"
@@ -483,21 +536,27 @@ async def test_webhook_mode_processes_posts_with_the_secret_only(api: FakeTelegr
     assert not api.calls_of("getUpdates")
 
 
-async def test_webhook_without_configured_secret_gets_a_random_one(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_webhook_without_configured_secret_gets_a_random_one(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     webhook = WebhookConfig(url="https://motcua.example.vn/tg", port=free_port())
     async with running(config_for(api, webhook=webhook), app):
         (set_call,) = api.calls_of("setWebhook")
     assert len(set_call.params["secret_token"]) >= 32
 
 
-async def test_webhook_with_invalid_secret_is_a_channel_error(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_webhook_with_invalid_secret_is_a_channel_error(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     webhook = WebhookConfig(url="https://motcua.example.vn/tg", port=free_port(), secret_token="có dấu")
     channel = TelegramChannel(config_for(api, webhook=webhook), app)
     with pytest.raises(ChannelError, match="secret_token"):
         await channel.start()
 
 
-async def test_webhook_port_in_use_is_a_channel_error(api: FakeTelegramApi, app: RecordedApp) -> None:
+async def test_webhook_port_in_use_is_a_channel_error(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
