@@ -319,8 +319,8 @@ class StatusDesk:
     def _not_found(self, item: FoundCode, problem: str, state: _UserState) -> str:
         if problem == "ambiguous":
             return (
-                f"Có nhiều hồ sơ kết thúc bằng {item.tail}. Ông/bà vui lòng gửi mã đầy đủ như in "
-                "trên giấy biên nhận."
+                f"Có nhiều hồ sơ cùng đuôi mã {item.tail or item.code}. Ông/bà vui lòng gửi mã đầy "
+                "đủ như in trên giấy biên nhận."
             )
         state.misses.append(self._clock())
         return (
@@ -459,9 +459,13 @@ class StatusDesk:
 
     async def _resolve(self, item: FoundCode) -> tuple[Dossier | None, str]:
         dossier = await self._store.get(item.code)
-        if dossier is not None or not item.tail:
+        tail = item.tail
+        own = f"{self._config.status.code_prefix}-".upper()
+        if tail is None and own != "-" and item.code.startswith(own):
+            tail = item.code[len(own) :]  # completed by a caller from a typed tail
+        if dossier is not None or not tail:
             return dossier, "unknown"
-        matches = await self._store.codes_ending_with(item.tail, limit=2)
+        matches = await self._store.codes_ending_with(tail, limit=2)
         if len(matches) == 1:
             return await self._store.get(matches[0]), "unknown"
         return None, "ambiguous" if matches else "unknown"

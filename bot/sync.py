@@ -557,8 +557,8 @@ def _json_table(items: list[Any], source: str, columns: _Columns) -> _Table:
     header = list(keys)
     positions = columns.match(header)
     if positions is None:
-        if not items:
-            positions = {}
+        if not items:  # an empty export is valid: nothing to read
+            header, positions = ["code", "status"], {"code": [0], "status": [1]}
         else:
             raise SyncError(
                 f"{source}: các mục JSON không có khóa mã hồ sơ ({columns.expected('code')}) "
@@ -867,7 +867,11 @@ async def run_scheduled_sync(
 
 
 class ProgressPrinter:
-    """Prints "rows read" to a stream while a sync runs; call :meth:`finish` after it."""
+    """Prints "rows read" to a stream while a sync runs; call :meth:`finish` after it.
+
+    On a terminal it updates one line as rows are read; otherwise (a log, a cron mail)
+    it prints a line per :data:`LARGE_SOURCE_ROWS` rows, so small syncs stay quiet.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
@@ -875,7 +879,8 @@ class ProgressPrinter:
         self._last = 0
 
     def __call__(self, rows: int) -> None:
-        if rows - self._last < 50_000 and self._last:
+        step = 50_000 if self._tty else LARGE_SOURCE_ROWS
+        if rows < self._last + step and (self._last or not self._tty):
             return
         self._last = rows
         text = f"… đã đọc {_n(rows)} dòng"
@@ -889,6 +894,8 @@ class ProgressPrinter:
             self._stream.flush()
 
 
+#: Off a terminal, progress is printed once per this many rows (so only for large sources).
+LARGE_SOURCE_ROWS = 100_000
 #: Files at least this big get a progress indicator even when stderr is not a terminal.
 LARGE_FILE_BYTES = 20 * 1024 * 1024
 

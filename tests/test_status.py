@@ -98,6 +98,8 @@ async def test_several_codes_tails_and_sloppy_typing(store: Store) -> None:
     desk = desk_for(store)
     text = f"Nhờ xem giúp: {READY.lower()}, 261118 - 0011 và H56-261123-0014 nhé"
     assert desk.find_codes(text) == [READY, OVERDUE, SUPPLEMENT]
+    assert desk.find_codes("000 00 14 h56 261127 0020") == [READY]
+    assert desk.find_codes("gọi 0912 345 678 hoặc 091234 5678") == []
     r = await desk.answer(msg(), text)
     assert [rep.text.splitlines()[0] for rep in r.replies] == [
         f"Hồ sơ {READY}",
@@ -116,6 +118,10 @@ async def test_tail_completes_to_the_only_stored_code_with_another_prefix(store:
     desk = desk_for(store)
     r = await desk.answer(msg(), "mã 261201-0042")
     assert r.replies[0].text.startswith(f"Hồ sơ {other}")
+    # The engine passes codes as find_codes() completed them: still resolved.
+    (completed,) = desk.find_codes("261201-0042")
+    assert "Đã đăng ký theo dõi" in (await desk.follow(msg(), completed)).replies[0].text
+    assert await store.is_following("telegram", "u1", other)
     with store.sync_writer("t") as w:
         w.write([DossierRow("000.00.14.H77-261201-0042", "x", None, "y", "", "", None, None, None, "new")])
         w.finish(read=1, rejected=0)

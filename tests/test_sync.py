@@ -348,6 +348,10 @@ async def test_local_json_file_and_bad_items(store: Store, tmp_path: Path) -> No
     report = await sync_source(store, str(path), COLUMNS)
     assert (report.read, report.inserted, report.rejected) == (5, 3, 2)
     assert [r.where for r in report.rejections] == ["mục 4", "mục 5"]
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]", encoding="utf-8")
+    report = await sync_source(store, str(empty), COLUMNS)
+    assert (report.read, report.inserted, report.rejected) == (0, 0, 0)
     bad = tmp_path / "bad.json"
     bad.write_text('{"items": [', encoding="utf-8")
     with pytest.raises(SyncError, match="bad.json: dòng 1"):
@@ -375,7 +379,17 @@ def test_progress_printer_only_on_tty_or_large_files(tmp_path: Path) -> None:
     printer(5000)
     printer(120_000)
     printer.finish()
-    assert "120.000" in stream.getvalue() and stream.getvalue().endswith("\n")
+    assert "\r… đã đọc 5.000 dòng" in stream.getvalue() and "120.000" in stream.getvalue()
+    assert stream.getvalue().endswith("\n")
+
+    log = io.StringIO()  # not a terminal: quiet for small sources, a line per 100,000 rows
+    quiet = ProgressPrinter(log)
+    quiet(25)
+    quiet.finish()
+    assert log.getvalue() == ""
+    for n in range(5000, 250_001, 5000):
+        quiet(n)
+    assert log.getvalue().splitlines() == ["… đã đọc 100.000 dòng", "… đã đọc 200.000 dòng"]
 
 
 async def test_seed_demo_loads_once_with_dates_relative_to_today(store: Store) -> None:
