@@ -37,7 +37,7 @@ import threading
 import time
 import unicodedata
 import zipfile
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -459,12 +459,16 @@ class _LineDecoder:
 
     def __iter__(self) -> Iterator[str]:
         encoding = self._encoding
-        for raw in self._stream:
-            self.line += 1
-            text = raw.decode(encoding)
-            if self.line == 1 and encoding == "utf-8-sig":
-                encoding = "utf-8"
-            yield text if text.isascii() else unicodedata.normalize("NFC", text)
+        for chunk in self._stream:
+            # Lines end in \n, \r\n or, from old Mac Excel, a bare \r.
+            cr = chunk.find(b"\r")
+            pieces = chunk.splitlines(keepends=True) if 0 <= cr < len(chunk) - 2 else (chunk,)
+            for raw in pieces:
+                self.line += 1
+                text = raw.decode(encoding)
+                if self.line == 1 and encoding == "utf-8-sig":
+                    encoding = "utf-8"
+                yield text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 class _TextLines:
@@ -504,8 +508,10 @@ def _open_csv(path: Path, columns: _Columns) -> _Table:
             for values in reader:
                 yield reader.line_num, values
         except UnicodeDecodeError:
+            # _TextLines counts a line once read; _LineDecoder before decoding it.
+            line = lines.line + 1 if isinstance(lines, _TextLines) else lines.line
             raise SyncError(
-                f"{path}: dòng {lines.line}: không đọc được theo bảng mã {label}; hãy xuất lại tệp"
+                f"{path}: dòng {line}: không đọc được theo bảng mã {label}; hãy xuất lại tệp"
             ) from None
         except csv.Error as exc:
             raise SyncError(f"{path}: dòng {reader.line_num}: lỗi định dạng CSV ({exc})") from None

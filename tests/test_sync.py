@@ -19,6 +19,8 @@ import aiosqlite
 import openpyxl
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.config import Config, SyncColumns
 from bot.errors import SyncError
@@ -144,6 +146,14 @@ async def test_encodings_and_delimiters(store: Store, tmp_path: Path, encoding: 
     assert d.applicant == "Nguyễn Văn An"  # NFC, equal to the precomposed text
     assert unicodedata.is_normalized("NFC", d.procedure) and d.procedure == "Đăng ký khai sinh"
     assert d.status is Status.PROCESSING
+
+
+async def test_old_mac_line_endings(store: Store, tmp_path: Path) -> None:
+    text = "\r".join([",".join(HEADER), *(",".join(r) for r in ROWS)]) + "\r"
+    path = tmp_path / "mac.csv"
+    path.write_bytes(text.encode("utf-8"))
+    report = await sync_source(store, str(path), COLUMNS)
+    assert (report.inserted, report.rejected) == (3, 0), report.summary_lines()
 
 
 async def test_cp1258_really_has_combining_marks(tmp_path: Path) -> None:
@@ -552,3 +562,24 @@ async def test_killed_sync_leaves_the_database_intact(store: Store, tmp_path: Pa
     reopened = await Store.open(store.path)
     assert await reopened.count() == 3
     await reopened.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    content=st.one_of(
+        st.binary(max_size=400),
+        st.lists(st.lists(st.text(max_size=12), max_size=10), max_size=8).map(
+            lambda rows: "\n".join([",".join(HEADER), *(",".join(r) for r in rows)]).encode("utf-8")
+        ),
+    )
+)
+async def test_any_file_gives_a_report_or_a_sync_error(store: Store, tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(content)
+    try:
+        report = await sync_source(store, str(path), COLUMNS)
+    except SyncError as exc:
+        assert "fuzz.csv" in str(exc)
+    else:
+        assert report.read == report.inserted + report.updated + report.unchanged + report.rejected
+        assert all(isinstance(line, str) for line in report.summary_lines())
