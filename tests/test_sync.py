@@ -149,9 +149,10 @@ async def test_encodings_and_delimiters(store: Store, tmp_path: Path, encoding: 
 
 
 async def test_old_mac_line_endings(store: Store, tmp_path: Path) -> None:
-    text = "\r".join([",".join(HEADER), *(",".join(r) for r in ROWS)]) + "\r"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r").writerows([HEADER, *ROWS])
     path = tmp_path / "mac.csv"
-    path.write_bytes(text.encode("utf-8"))
+    path.write_bytes(buf.getvalue().encode("utf-8"))
     report = await sync_source(store, str(path), COLUMNS)
     assert (report.inserted, report.rejected) == (3, 0), report.summary_lines()
 
