@@ -162,24 +162,24 @@ class StatusDesk:
         m = _DIGITS_REPLY.fullmatch(text)
         if m is None:
             return None
-        groups = _NUMBER.findall(m.group(1))
-        if any(len(g) < 3 for g in groups):
-            if len(groups) == 1 and len(text) <= 12:
-                return _response(
-                    Reply("Ông/bà vui lòng gửi đúng 3 chữ số cuối của số điện thoại đã khai khi nộp hồ sơ.")
-                )
-            return None
+        # One number per reply ("0912 345 678" is one number): a single guess per message.
+        digits = "".join(_NUMBER.findall(m.group(1)))
+        if len(digits) < 3:
+            if len(text) > 12:
+                return None
+            return _response(
+                Reply("Ông/bà vui lòng gửi đúng 3 chữ số cuối của số điện thoại đã khai khi nộp hồ sơ.")
+            )
         refusal = self._refusal(state)
         if refusal is not None:
             return _response(Reply(refusal))
         state.lookups.append(self._clock())
         held = state.pending.codes
         state.pending = None
-        tails = [g[-3:] for g in groups]
         replies: list[Reply] = []
         for item in held:
             dossier = await self._store.get(item.code)
-            if dossier is not None and any(phone_matches(dossier.phone, t) for t in tails):
+            if dossier is not None and phone_matches(dossier.phone, digits[-3:]):
                 self._mark_verified(state, dossier.code)
                 replies.append(await self._dossier_reply(msg, dossier, state))
             else:

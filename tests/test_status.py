@@ -200,6 +200,16 @@ async def test_phone_digits_full_number_and_expiry(store: Store) -> None:
     assert await desk.pending(msg("120")) is None
 
 
+async def test_phone_digits_one_guess_per_message(store: Store) -> None:
+    desk = desk_for(store, require_phone_digits=True)
+    await desk.answer(msg(), READY)
+    short = await desk.pending(msg("12"))
+    assert short is not None and "đúng 3 chữ số" in short.replies[0].text
+    # Many groups are read as one number: only its last 3 digits count.
+    guess = await desk.pending(msg("120 121 122 123"))
+    assert guess is not None and "không khớp" in guess.replies[0].text
+
+
 async def test_phone_digits_not_asked_of_a_hamlet_head_for_their_hamlet(store: Store) -> None:
     desk = desk_for(store, require_phone_digits=True)
     r = await desk.answer(msg(user="head3"), f"{SUPPLEMENT} {READY}")
