@@ -228,9 +228,10 @@ class Engine:
         found: list[Procedure] = []
         named: list[str] = []
         best_part = 0.0
-        # Whether every part also fits the whole message's best entry: then the parts only
-        # add detail to one procedure ("giấy kết hôn mất, sổ không còn, đăng ký lại kết hôn").
-        fits_top = True
+        # Whether every part also fits the whole message's best entry, and it is the best
+        # of at least one part: then the parts only add detail to one procedure ("giấy kết
+        # hôn mất, sổ không còn, đăng ký lại kết hôn").
+        fits_top, leads_part = True, False
         for part in parts:
             if not self._matcher.query_tokens(" ".join(part)):
                 continue
@@ -244,7 +245,12 @@ class Engine:
                     m.procedure.id == matches[0].procedure.id and m.score >= ranked[0].score - PART_FITS
                     for m in ranked
                 )
-        if len(found) < 2 or fits_top or (matches and matches[0].score >= max(best_part, STRONG_MATCH)):
+                leads_part |= bool(matches) and ranked[0].procedure.id == matches[0].procedure.id
+        # The whole message's best entry stands when it also leads one of the parts; one
+        # that leads none only collects words from separate parts ("khai sinh ... bản sao").
+        if len(found) < 2 or (
+            leads_part and (fits_top or matches[0].score >= max(best_part, STRONG_MATCH))
+        ):
             return []
         for m in matches[:5]:
             if all(self._matcher.explains(m.procedure.id, part) >= COVERS_PART for part in named):

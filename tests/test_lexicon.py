@@ -1,0 +1,73 @@
+"""The lexicon: which part of a procedure a question asks about, and which words name it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.lexicon import Lexicon
+from bot.messages import Aspect
+from bot.normalize import Normalizer
+
+N = Normalizer.default()
+L = Lexicon.load(N)
+
+
+def aspects(text: str) -> list[Aspect]:
+    return L.detect_aspects(N.tokens(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect"),
+    [
+        ("làm giấy khai sinh cần giấy tờ gì", Aspect.DOCUMENTS),
+        ("đk kết hôn mất bn tiền", Aspect.FEE),
+        ("bao lâu thì có giấy", Aspect.TIME),
+        ("mất mấy ngày", Aspect.TIME),
+        ("nộp ở đâu", Aspect.WHERE),
+        ("khai sinh làm ở xã hay lên huyện", Aspect.WHERE),
+        ("tờ khai mẫu nào", Aspect.FORMS),
+    ],
+)
+def test_typical_aspects(text: str, aspect: Aspect) -> None:
+    assert aspects(text)[0] is aspect
+
+
+def test_cue_words_inside_names_are_not_aspects() -> None:
+    # "chi phí mai táng" names a procedure; "đã có căn cước" is not "có cần ...".
+    assert aspects("hỗ trợ chi phí mai táng") == []
+    assert aspects("ông tôi đã có căn cước nhưng chưa có giấy khai sinh") == []
+    assert aspects("đăng ký kết hôn có bắt buộc cả hai cùng có mặt không") == []
+    assert aspects("sổ đỏ lần đầu") == []
+
+
+def test_strip_cues_keeps_the_naming_words() -> None:
+    assert L.strip_cues(N.tokens("cho em hỏi làm giấy khai sinh cho con cần giấy tờ gì ạ")) == [
+        "giay",
+        "khai",
+        "sinh",
+    ]
+    # Ambiguous folded words are never fillers: bản (sao), tử (khai tử), sao (sao y).
+    assert L.strip_cues(N.tokens("xin bản sao")) == ["ban", "sao"]
+    assert "tu" in L.strip_cues(N.tokens("khai tử"))
+
+
+def test_followup_cues_count_only_at_the_start() -> None:
+    assert L.is_followup(N.tokens("thế còn lệ phí?"))
+    assert L.is_followup(N.tokens("à không, ý tôi là chứng thực chữ ký"))
+    assert L.is_followup(N.tokens("vâng, thế cần giấy tờ gì"))
+    # "con" (child) in the middle of a question is not "còn".
+    assert not L.is_followup(N.tokens("làm giấy khai sinh cho con"))
+    assert not L.is_followup(N.tokens("đăng ký nhận con nuôi"))
+
+
+def test_greetings_help_and_status() -> None:
+    assert L.is_greeting(N.tokens("xin chào"))
+    assert L.is_greeting(N.tokens("bot này làm được gì"))
+    assert not L.is_greeting(N.tokens("chào anh, làm khai sinh ở đâu"))
+    assert L.asks_status(N.tokens("hồ sơ của tôi xong chưa"))
+    assert not L.asks_status(N.tokens("hồ sơ khai sinh gồm những gì"))
+
+
+def test_light_words_are_people_and_places() -> None:
+    assert {"ong", "ba", "xa"} <= L.light_words
+    assert "khai" not in L.light_words

@@ -1,0 +1,100 @@
+"""The matcher on typical questions: the right entry first, close pairs told apart,
+out-of-scope questions refused."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.catalogue import Catalogue
+from bot.config import MatchingConfig
+from bot.lexicon import Lexicon
+from bot.matcher import Decision, Matcher
+from bot.normalize import Normalizer
+
+
+@pytest.fixture(scope="module")
+def matcher(catalogue: Catalogue) -> Matcher:
+    normalizer = Normalizer.default()
+    return Matcher(catalogue, normalizer, Lexicon.load(normalizer), MatchingConfig())
+
+
+def top(matcher: Matcher, text: str) -> str | None:
+    ranked = matcher.rank(text)
+    return ranked[0].procedure.id if ranked else None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mún lm gks cho con thì lm ở đâu z", "khai-sinh"),
+        ("đk kết hôn mất bao nhiêu tiền", "ket-hon"),
+        ("photo công chứng cccd bao nhiêu 1 trang", "chung-thuc-ban-sao"),
+        ("khai xinh cho con", "khai-sinh"),  # sound-alike spelling
+        ("lam can cuoc o dau", "can-cuoc"),  # a referral
+    ],
+)
+def test_typical_questions_are_answered(matcher: Matcher, text: str, expected: str) -> None:
+    ranked = matcher.rank(text)
+    assert ranked[0].procedure.id == expected
+    assert matcher.decide(ranked) is Decision.ANSWER
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A copy of a registered paper is trích lục, not the registration itself...
+        ("xin bản sao giấy kết hôn", "trich-luc-ho-tich"),
+        ("đăng ký kết hôn", "ket-hon"),
+        # ...and re-registration after both paper and register are lost is its own one.
+        ("giấy đăng ký kết hôn bị mất, sổ ở xã cũng không còn, đăng ký lại kết hôn", "dang-ky-lai-ket-hon"),
+        # "Mất" after a person means died (khai tử), not a lost paper.
+        ("mẹ tôi mới mất, làm giấy chứng tử cần gì", "khai-tu"),
+        ("giấy chứng tử bị thất lạc, làm lại thế nào", "dang-ky-lai-khai-tu"),
+        # A foreign parent, said by nationality.
+        ("khai sinh cho con có bố là người Nhật", "khai-sinh-nuoc-ngoai"),
+        ("kết hôn với người Trung Quốc", "ket-hon-nuoc-ngoai"),
+        # "3 trong 1" is the combined procedure.
+        ("thủ tục 3 trong 1 cho bé sơ sinh", "lien-thong-khai-sinh"),
+        ("khai tử và xóa hộ khẩu cho người đã mất", "lien-thong-khai-tu"),
+    ],
+)
+def test_close_pairs(matcher: Matcher, text: str, expected: str) -> None:
+    assert top(matcher, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["giá lúa hôm nay bao nhiêu", "thời tiết ngày mai", "cách nấu phở bò", "lịch cắt điện thôn 5"],
+)
+def test_out_of_scope_is_refused(matcher: Matcher, text: str) -> None:
+    assert matcher.decide(matcher.rank(text)) is Decision.NONE
+
+
+def test_a_word_said_once_matches_a_repeated_phrase_word_once(matcher: Matcher) -> None:
+    # "nuôi" once covers only half of "nuôi nuôi" (nuôi con nuôi, with "con" a filler).
+    phrase = next(p for p in matcher._phrases if p.tokens == ("nuoi", "nuoi"))
+    assert dict(phrase.counts) == {"nuoi": 2}
+
+
+def test_short_words_are_not_typo_corrected(matcher: Matcher) -> None:
+    # "lua" (lúa) is not "nua", "tha" (thả) is not "thai".
+    assert matcher.unknown_words("lua tha") == ["lua", "tha"]
+    assert matcher.unknown_words("khai xinh") == []
+
+
+def test_explains_and_relates(matcher: Matcher) -> None:
+    assert matcher.explains("lien-thong-khai-tu", "khai tử") == 1.0
+    assert matcher.explains("khai-tu", "xóa thường trú") < 0.5
+    assert matcher.relates("khai-sinh", "thế còn lệ phí") == 1.0  # no naming words
+    assert matcher.relates("chung-thuc-hop-dong", "giá vàng") == 0.0
+
+
+def test_ranking_is_fast(matcher: Matcher) -> None:
+    questions = ["dk khai sinh cho be can gi", "photo cong chung o dau", "giá vàng hôm nay"] * 100
+    matcher.rank("warm up the typo cache")
+    start = time.perf_counter()
+    for q in questions:
+        matcher.rank(q)
+    assert (time.perf_counter() - start) / len(questions) < 0.005
