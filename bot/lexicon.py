@@ -7,7 +7,8 @@ them without touching code. All look-ups here work on token lists produced by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -20,18 +21,39 @@ DEFAULT_LEXICON = Path(__file__).resolve().parent / "data" / "lexicon.yaml"
 Phrase = tuple[str, ...]
 
 
-def _find(tokens: list[str], phrase: Phrase, start: int = 0) -> int:
-    """Index of the first occurrence of ``phrase`` in ``tokens`` at or after ``start``, or -1."""
-    n = len(phrase)
-    for i in range(start, len(tokens) - n + 1):
-        if tuple(tokens[i : i + n]) == phrase:
-            return i
-    return -1
+class PhraseSet:
+    """Phrases indexed by their first word, so that all of them are found in a token list
+    in one pass (the per-message cost must not grow with the length of the lists)."""
 
+    def __init__(self, phrases: Iterable[Phrase]) -> None:
+        self.phrases: tuple[Phrase, ...] = tuple(dict.fromkeys(p for p in phrases if p))
+        self._by_first: dict[str, list[Phrase]] = {}
+        for phrase in self.phrases:
+            self._by_first.setdefault(phrase[0], []).append(phrase)
+        for group in self._by_first.values():
+            group.sort(key=len, reverse=True)
 
-def contains(tokens: list[str], phrase: Phrase) -> bool:
-    """Whether ``phrase`` occurs as consecutive tokens in ``tokens``."""
-    return _find(tokens, phrase) >= 0
+    def find(self, tokens: Sequence[str]) -> Iterator[tuple[int, Phrase]]:
+        """Every occurrence as (start, phrase), by start, longest phrase first at a start."""
+        for i, tok in enumerate(tokens):
+            for phrase in self._by_first.get(tok, ()):
+                if tuple(tokens[i : i + len(phrase)]) == phrase:
+                    yield i, phrase
+
+    def longest_at(self, tokens: Sequence[str], start: int) -> Phrase:
+        """The longest phrase that begins at ``start``, or an empty tuple."""
+        for phrase in self._by_first.get(tokens[start], ()) if start < len(tokens) else ():
+            if tuple(tokens[start : start + len(phrase)]) == phrase:
+                return phrase
+        return ()
+
+    def covered(self, tokens: Sequence[str]) -> set[int]:
+        """The positions of ``tokens`` inside any occurrence."""
+        return {i for start, phrase in self.find(tokens) for i in range(start, start + len(phrase))}
+
+    def occurs_in(self, tokens: Sequence[str]) -> bool:
+        """Whether any phrase occurs in ``tokens``."""
+        return next(self.find(tokens), None) is not None
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,33 @@ class Lexicon:
     #: Words that say who or where rather than what (ông, bà, vợ, xã): they weigh less
     #: when telling procedures apart.
     light_words: frozenset[str] = frozenset()
+    # Derived look-up indexes (built from the lists above).
+    _cues: PhraseSet = field(init=False, repr=False, compare=False)
+    _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
+    _exclusions: PhraseSet = field(init=False, repr=False, compare=False)
+    _strippable: PhraseSet = field(init=False, repr=False, compare=False)
+    _followups: PhraseSet = field(init=False, repr=False, compare=False)
+    _status: PhraseSet = field(init=False, repr=False, compare=False)
+    _help_core: PhraseSet = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
+        # among equally long ones, the aspect listed first in the file.
+        ranked = sorted(
+            ((phrase, aspect) for aspect, ps in self.aspects.items() for phrase in ps),
+            key=lambda pa: -len(pa[0]),
+        )
+        cue_aspect: dict[Phrase, tuple[int, Aspect]] = {}
+        for rank, (phrase, aspect) in enumerate(ranked):
+            cue_aspect.setdefault(phrase, (rank, aspect))
+        init = object.__setattr__  # the dataclass is frozen
+        init(self, "_cue_aspect", cue_aspect)
+        init(self, "_cues", PhraseSet(cue_aspect))
+        init(self, "_exclusions", PhraseSet(self.aspect_exclusions))
+        init(self, "_strippable", PhraseSet((*cue_aspect, *self.filler_phrases, *self.followup_cues)))
+        init(self, "_followups", PhraseSet(self.followup_cues))
+        init(self, "_status", PhraseSet(self.status_cues))
+        init(self, "_help_core", PhraseSet(self.help_core))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -78,26 +127,16 @@ class Lexicon:
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
         """The aspects a question asks about, in the order they are mentioned."""
-        found: list[tuple[int, Aspect]] = []
-        taken: set[int] = set()
-        for phrase in self.aspect_exclusions:
-            start = _find(tokens, phrase)
-            while start >= 0:
-                taken.update(range(start, start + len(phrase)))
-                start = _find(tokens, phrase, start + 1)
-        # Longer cues first, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu".
-        cues = sorted(
-            ((phrase, aspect) for aspect, ps in self.aspects.items() for phrase in ps),
-            key=lambda pa: -len(pa[0]),
+        taken = self._exclusions.covered(tokens)
+        occurrences = sorted(
+            ((self._cue_aspect[phrase][0], start, phrase) for start, phrase in self._cues.find(tokens)),
         )
-        for phrase, aspect in cues:
-            start = _find(tokens, phrase)
-            while start >= 0:
-                span = set(range(start, start + len(phrase)))
-                if not span & taken:
-                    taken |= span
-                    found.append((start, aspect))
-                start = _find(tokens, phrase, start + 1)
+        found: list[tuple[int, Aspect]] = []
+        for _, start, phrase in occurrences:
+            span = set(range(start, start + len(phrase)))
+            if not span & taken:
+                taken |= span
+                found.append((start, self._cue_aspect[phrase][1]))
         ordered: list[Aspect] = []
         for _, aspect in sorted(found, key=lambda fa: fa[0]):
             if aspect not in ordered:
@@ -106,20 +145,7 @@ class Lexicon:
 
     def strip_cues(self, tokens: list[str]) -> list[str]:
         """``tokens`` without aspect cue phrases and filler words: what names a procedure."""
-        drop: set[int] = set()
-        cues = (*(p for ps in self.aspects.values() for p in ps), *self.filler_phrases)
-        for phrase in cues:
-            start = _find(tokens, phrase)
-            while start >= 0:
-                drop.update(range(start, start + len(phrase)))
-                start = _find(tokens, phrase, start + 1)
-        # Follow-up cues only where they open the message: "còn" and "thế" fold to "con"
-        # (child) and "the" (thẻ), which name procedures elsewhere in a sentence.
-        for phrase in self.followup_cues:
-            start = _find(tokens, phrase)
-            while start >= 0:
-                drop.update(range(start, start + len(phrase)))
-                start = _find(tokens, phrase, start + 1)
+        drop = self._strippable.covered(tokens)
         return [
             t
             for i, t in enumerate(tokens)
@@ -131,23 +157,15 @@ class Lexicon:
         if " ".join(tokens) in self.greetings:
             return True
         allowed = self.help_words | self.stopwords
-        return all(t in allowed for t in tokens) and any(contains(tokens, c) for c in self.help_core)
+        return all(t in allowed for t in tokens) and self._help_core.occurs_in(tokens)
 
     def asks_status(self, tokens: list[str]) -> bool:
         """Whether the message asks about a filed dossier."""
-        return any(contains(tokens, cue) for cue in self.status_cues)
+        return self._status.occurs_in(tokens)
 
     def is_followup(self, tokens: list[str]) -> bool:
         """Whether the message continues the current topic ("thế còn ...", "ý tôi là ...")."""
         return bool(self._followup_starts(tokens))
-
-    def _followup_at(self, tokens: list[str], start: int) -> Phrase:
-        """The longest follow-up cue at ``start``, or an empty tuple."""
-        best: Phrase = ()
-        for cue in self.followup_cues:
-            if len(cue) > len(best) and tuple(tokens[start : start + len(cue)]) == cue:
-                best = cue
-        return best
 
     def _followup_starts(self, tokens: list[str]) -> list[int]:
         """Where follow-up cues open the message: at its start, after fillers and other
@@ -155,7 +173,7 @@ class Lexicon:
         starts: list[int] = []
         i = 0
         while i < min(len(tokens), 6):
-            cue = self._followup_at(tokens, i)
+            cue = self._followups.longest_at(tokens, i)
             if cue:
                 starts.append(i)
                 i += len(cue)
