@@ -19,6 +19,7 @@ import random
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,9 +41,13 @@ STATUSES = ["Mới đăng ký", "Được tiếp nhận", "Đang xử lý", "Yê
             "Đã xử lý xong", "Đã trả kết quả"]
 
 
+FIRST_DAY = date(2024, 1, 1)
+
+
 def code_of(i: int) -> str:
-    day = 1 + i % 28
-    return f"000.00.14.H56-2611{day:02d}-{i:07d}"
+    """A real-shaped code: 10,000 dossiers a day (yymmdd-nnnn) from 2024 on."""
+    day = FIRST_DAY + timedelta(days=i // 10_000)
+    return f"000.00.14.H56-{day:%y%m%d}-{i % 10_000:04d}"
 
 
 def generate(path: Path, rows: int) -> None:

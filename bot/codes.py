@@ -29,7 +29,9 @@ class CodeFinder:
     prefix: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_full", re.compile(self.pattern, re.IGNORECASE))
+        # Not inside a longer run of letters or digits: "...-0001234" is not "...-0001".
+        full = rf"(?<![0-9A-Za-z])(?:{self.pattern})(?![0-9])"
+        object.__setattr__(self, "_full", re.compile(full, re.IGNORECASE))
         # The yymmdd-and-sequence tail of a code, typed alone or after a mangled prefix.
         object.__setattr__(
             self,

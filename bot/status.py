@@ -101,6 +101,7 @@ class StatusDesk:
         self._clock = clock
         self._finder = CodeFinder(config.status.code_pattern, config.status.code_prefix)
         self._users: dict[Key, _UserState] = {}
+        self._next_prune = 0.0
         self._heads: dict[Key, list[str]] = {}
         for head in config.hamlet_heads:
             self._heads.setdefault((head.channel, str(head.user_id)), []).append(head.hamlet)
@@ -401,7 +402,8 @@ class StatusDesk:
     def _state(self, key: Key) -> _UserState:
         state = self._users.get(key)
         if state is None:
-            if len(self._users) >= 10_000:
+            if len(self._users) >= 10_000 and self._clock() >= self._next_prune:
+                self._next_prune = self._clock() + RATE_WINDOW  # at most once a minute
                 self._prune()
             state = self._users[key] = _UserState(deque(), deque())
         return state
