@@ -100,6 +100,7 @@ async def test_several_codes_tails_and_sloppy_typing(store: Store) -> None:
     assert desk.find_codes(text) == [READY, OVERDUE, SUPPLEMENT]
     assert desk.find_codes("000 00 14 h56 261127 0020") == [READY]
     assert desk.find_codes("gọi 0912 345 678 hoặc 091234 5678") == []
+    assert desk.find_codes(f"{READY}999") == []  # a longer digit run is not this code
     r = await desk.answer(msg(), text)
     assert [rep.text.splitlines()[0] for rep in r.replies] == [
         f"Hồ sơ {READY}",
