@@ -35,9 +35,14 @@ class PhraseSet:
 
     def find(self, tokens: Sequence[str]) -> Iterator[tuple[int, Phrase]]:
         """Every occurrence as (start, phrase), by start, longest phrase first at a start."""
+        by_first = self._by_first
         for i, tok in enumerate(tokens):
-            for phrase in self._by_first.get(tok, ()):
-                if tuple(tokens[i : i + len(phrase)]) == phrase:
+            group = by_first.get(tok)
+            if group is None:
+                continue
+            for phrase in group:
+                n = len(phrase)
+                if n == 1 or tuple(tokens[i : i + n]) == phrase:
                     yield i, phrase
 
     def longest_at(self, tokens: Sequence[str], start: int) -> Phrase:
@@ -49,6 +54,8 @@ class PhraseSet:
 
     def covered(self, tokens: Sequence[str]) -> set[int]:
         """The positions of ``tokens`` inside any occurrence."""
+        if self._by_first.keys().isdisjoint(tokens):
+            return set()
         return {i for start, phrase in self.find(tokens) for i in range(start, start + len(phrase))}
 
     def occurs_in(self, tokens: Sequence[str]) -> bool:
@@ -146,11 +153,10 @@ class Lexicon:
     def strip_cues(self, tokens: list[str]) -> list[str]:
         """``tokens`` without aspect cue phrases and filler words: what names a procedure."""
         drop = self._strippable.covered(tokens)
-        return [
-            t
-            for i, t in enumerate(tokens)
-            if i not in drop and t not in self.stopwords and not t.isdigit()
-        ]
+        stop = self.stopwords
+        if not drop:
+            return [t for t in tokens if t not in stop and not t.isdigit()]
+        return [t for i, t in enumerate(tokens) if i not in drop and t not in stop and not t.isdigit()]
 
     def is_greeting(self, tokens: list[str]) -> bool:
         """Whether the whole message only greets or asks how to use the bot."""

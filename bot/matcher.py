@@ -14,6 +14,7 @@ citizen a wasted trip; a "which one?" costs a tap.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -35,9 +36,14 @@ TYPO_CUTOFF = 80.0
 MIN_TYPO_LENGTH = 4
 #: Spelling corrections remembered (cleared when full, so odd words cannot grow memory).
 TYPO_CACHE_SIZE = 50_000
-#: A word found in more phrases than this pulls in candidates only if it is among the
-#: question's rarest words (keeps look-ups fast on very large catalogues).
-MAX_POSTINGS = 2000
+#: A word found in more phrases than this only adds weight to phrases that rarer words
+#: of the question already brought in (keeps look-ups fast on very large catalogues).
+MAX_POSTINGS = 300
+#: Phrases scored in full per question (the best by word coverage).
+FULL_SCORING = 150
+#: When even the question's rarest word is common, only this many of its phrases, the
+#: shortest first (they can reach the highest coverage), become candidates.
+CANDIDATE_CAP = 1500
 #: Body words (documents, summary) explain a question only this much, relative to aliases.
 BODY_WEIGHT = 0.5
 #: Weight of a question word the catalogue never uses: probably a filler we don't know.
@@ -102,7 +108,7 @@ class _Phrase:
     total: float
     bigrams: frozenset[tuple[str, str]]
     #: Each distinct word with how often the phrase uses it ("nuôi con nuôi": nuoi twice).
-    counts: tuple[tuple[str, int], ...]
+    counts: dict[str, int]
 
 
 class Matcher:
@@ -161,12 +167,15 @@ class Matcher:
                     tokens=toks,
                     total=sum(self._idf[t] for t in toks),
                     bigrams=frozenset(zip(toks, toks[1:])),
-                    counts=tuple(Counter(toks).items()),
+                    counts=dict(Counter(toks)),
                 )
             )
             for tok in set(toks):
                 self._postings[tok].append(idx)
             self._alias_vocab[i].update(toks)
+
+        for postings in self._postings.values():
+            postings.sort(key=lambda idx: self._phrases[idx].total)
 
         self._body_vocab: list[set[str]] = []
         for proc in self._procs:
@@ -234,15 +243,6 @@ class Matcher:
         if not known:
             return []
 
-        candidates: set[int] = set()
-        by_rarity = sorted(known, key=lambda w: len(self._postings.get(w, ())))
-        for rank, w in enumerate(by_rarity):
-            postings = self._postings.get(w, ())
-            if rank < 2 or len(postings) <= MAX_POSTINGS:
-                candidates.update(postings)
-        if not candidates:
-            return []
-
         sequence = [w for w, _ in words]
         # A word said once matches a phrase word used twice only once ("nuôi gà" is not
         # "nuôi con nuôi").
@@ -253,19 +253,38 @@ class Matcher:
         }
         q_total = sum(q_weights.values())
 
+        # Matched word weight per phrase, rarest words first: common words only add to
+        # phrases that rarer ones brought in (the rarest word always brings its own).
+        got: dict[int, float] = defaultdict(float)
+        named = [w for w in known if w in self._postings]  # body-only words name no phrase
+        for rank, w in enumerate(sorted(named, key=lambda w: len(self._postings[w]))):
+            postings = self._postings[w]
+            weight, most = self._idf[w] * known[w], q_counts[w]
+            if rank == 0 or len(postings) <= MAX_POSTINGS:
+                for idx in postings[:CANDIDATE_CAP] if rank == 0 else postings:
+                    got[idx] += weight * min(self._phrases[idx].counts[w], most)
+            else:
+                for idx in got:
+                    uses = self._phrases[idx].counts.get(w)
+                    if uses:
+                        got[idx] += weight * min(uses, most)
+        if not got:
+            return []
+        coverage = {idx: g / self._phrases[idx].total for idx, g in got.items()}
+        shortlist = heapq.nlargest(FULL_SCORING, coverage, key=coverage.__getitem__)
+
         best: dict[int, float] = {}
-        for idx in candidates:
+        for idx in shortlist:
             ph = self._phrases[idx]
-            got = sum(self._idf[t] * known.get(t, 0.0) * min(c, q_counts[t]) for t, c in ph.counts)
-            coverage = got / ph.total if ph.total else 0.0
-            if coverage < 0.34:
+            cover = coverage[idx]
+            if cover < 0.34:
                 continue
-            order = (len(ph.bigrams & q_bigrams) / len(ph.bigrams)) if ph.bigrams else coverage
-            score = coverage**1.5 * (0.85 + 0.15 * order)
+            order = (len(ph.bigrams & q_bigrams) / len(ph.bigrams)) if ph.bigrams else cover
+            score = cover**1.5 * (0.85 + 0.15 * order)
             if ph.tokens[0] in OBJECT_NOUNS:
                 score *= OBJECT_PHRASE_FACTOR
             # More (and rarer) words matched means a more specific phrase.
-            score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got / SPECIFIC_MASS)
+            score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got[idx] / SPECIFIC_MASS)
             if score > best.get(ph.proc_index, 0.0):
                 best[ph.proc_index] = score
 

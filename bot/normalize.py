@@ -23,14 +23,29 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 MAX_KEY_WORDS = 3
 
 
+def _fold_table() -> dict[int, str | None]:
+    """Each accented Latin letter to its base letter, combining marks to nothing."""
+    table: dict[int, str | None] = {}
+    for code in range(0x00C0, 0x2000):
+        base = unicodedata.normalize("NFD", chr(code))[0].lower()
+        if "a" <= base <= "z" and base != chr(code):
+            table[code] = base
+    for code in range(0x0300, 0x0370):  # combining diacritical marks
+        table[code] = None
+    # đ has no decomposition; ð (U+00F0) is a common look-alike typed for it.
+    table[0x0111] = table[0x0110] = table[0x00F0] = table[0x00D0] = "d"
+    return table
+
+
+_FOLD = _fold_table()
+
+
 def fold(text: str) -> str:
     """Lower-case ASCII words of ``text``: diacritics removed (đ→d), everything that is
     not a letter or digit turned into single spaces."""
-    text = unicodedata.normalize("NFD", text.lower())
-    # đ has no decomposition; ð (U+00F0) is a common look-alike typed for it.
-    text = text.replace("\u0111", "d").replace("\u00f0", "d")
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    return _NON_WORD.sub(" ", text).strip()
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text).translate(_FOLD)
+    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 def clean(text: str) -> str:
@@ -53,6 +68,14 @@ class Normalizer:
     """Folds text and expands shorthand, with a table passed in (see ``shorthand.yaml``)."""
 
     shorthand: Mapping[str, str] = field(default_factory=dict)
+    # First words of multi-word keys, and each key's expansion as a word list.
+    _starts: frozenset[str] = field(init=False, repr=False, compare=False)
+    _expand: dict[str, list[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        starts = frozenset(k.split()[0] for k in self.shorthand if " " in k)
+        object.__setattr__(self, "_starts", starts)  # the dataclass is frozen
+        object.__setattr__(self, "_expand", {k: v.split() for k, v in self.shorthand.items()})
 
     @classmethod
     def default(cls) -> Normalizer:
@@ -61,20 +84,27 @@ class Normalizer:
 
     def tokens(self, text: str) -> list[str]:
         """The folded, shorthand-expanded words of ``text``."""
-        out: list[str] = []
         words = fold(text).split()
+        expand = self._expand
+        if expand.keys().isdisjoint(words) and self._starts.isdisjoint(words):
+            return words  # nothing to expand (most catalogue text)
+        out: list[str] = []
         i = 0
         while i < len(words):
-            # Longest keys first ("chua bao gio", "pho to"), then single words.
-            for n in range(MAX_KEY_WORDS, 1, -1):
-                key = " ".join(words[i : i + n]) if i + n <= len(words) else None
-                if key is not None and key in self.shorthand:
-                    out.extend(self.shorthand[key].split())
-                    i += n
-                    break
-            else:
-                out.extend(self.shorthand.get(words[i], words[i]).split())
-                i += 1
+            word = words[i]
+            if word in self._starts:  # longest keys first ("chua bao gio", "pho to")
+                for n in range(min(MAX_KEY_WORDS, len(words) - i), 1, -1):
+                    key = " ".join(words[i : i + n])
+                    if key in expand:
+                        out.extend(expand[key])
+                        i += n
+                        break
+                else:
+                    out.extend(expand.get(word, (word,)))
+                    i += 1
+                continue
+            out.extend(expand.get(word, (word,)))
+            i += 1
         return out
 
     def normalize(self, text: str) -> str:
