@@ -106,9 +106,15 @@ class _Phrase:
     proc_index: int
     tokens: tuple[str, ...]
     total: float
-    bigrams: frozenset[tuple[str, str]]
     #: Each distinct word with how often the phrase uses it ("nuôi con nuôi": nuoi twice).
     counts: dict[str, int]
+
+
+def _counts(tokens: tuple[str, ...]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for tok in tokens:
+        counts[tok] = counts.get(tok, 0) + 1
+    return counts
 
 
 class Matcher:
@@ -166,8 +172,7 @@ class Matcher:
                     proc_index=i,
                     tokens=toks,
                     total=sum(self._idf[t] for t in toks),
-                    bigrams=frozenset(zip(toks, toks[1:])),
-                    counts=dict(Counter(toks)),
+                    counts=_counts(toks),
                 )
             )
             for tok in set(toks):
@@ -279,7 +284,8 @@ class Matcher:
             cover = coverage[idx]
             if cover < 0.34:
                 continue
-            order = (len(ph.bigrams & q_bigrams) / len(ph.bigrams)) if ph.bigrams else cover
+            pairs = len(ph.tokens) - 1  # word order: share of the phrase's word pairs asked as such
+            order = sum(p in q_bigrams for p in zip(ph.tokens, ph.tokens[1:])) / pairs if pairs else cover
             score = cover**1.5 * (0.85 + 0.15 * order)
             if ph.tokens[0] in OBJECT_NOUNS:
                 score *= OBJECT_PHRASE_FACTOR

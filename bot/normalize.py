@@ -19,8 +19,6 @@ import yaml
 DEFAULT_SHORTHAND = Path(__file__).resolve().parent / "data" / "shorthand.yaml"
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
-#: Longest shorthand key, in words.
-MAX_KEY_WORDS = 3
 
 
 def _fold_table() -> dict[int, str | None]:
@@ -68,14 +66,21 @@ class Normalizer:
     """Folds text and expands shorthand, with a table passed in (see ``shorthand.yaml``)."""
 
     shorthand: Mapping[str, str] = field(default_factory=dict)
-    # First words of multi-word keys, and each key's expansion as a word list.
-    _starts: frozenset[str] = field(init=False, repr=False, compare=False)
+    # Single-word keys with their expansions; multi-word keys by first word, longest first.
     _expand: dict[str, list[str]] = field(init=False, repr=False, compare=False)
+    _multi: dict[str, list[tuple[tuple[str, ...], list[str]]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        starts = frozenset(k.split()[0] for k in self.shorthand if " " in k)
-        object.__setattr__(self, "_starts", starts)  # the dataclass is frozen
-        object.__setattr__(self, "_expand", {k: v.split() for k, v in self.shorthand.items()})
+        multi: dict[str, list[tuple[tuple[str, ...], list[str]]]] = {}
+        for key, value in self.shorthand.items():
+            words = tuple(key.split())
+            if len(words) > 1:
+                multi.setdefault(words[0], []).append((words, value.split()))
+        for group in multi.values():
+            group.sort(key=lambda kv: -len(kv[0]))
+        single = {k: v.split() for k, v in self.shorthand.items() if " " not in k}
+        object.__setattr__(self, "_expand", single)  # the dataclass is frozen
+        object.__setattr__(self, "_multi", multi)
 
     @classmethod
     def default(cls) -> Normalizer:
@@ -85,26 +90,21 @@ class Normalizer:
     def tokens(self, text: str) -> list[str]:
         """The folded, shorthand-expanded words of ``text``."""
         words = fold(text).split()
-        expand = self._expand
-        if expand.keys().isdisjoint(words) and self._starts.isdisjoint(words):
+        expand, multi = self._expand, self._multi
+        if expand.keys().isdisjoint(words) and multi.keys().isdisjoint(words):
             return words  # nothing to expand (most catalogue text)
         out: list[str] = []
         i = 0
         while i < len(words):
             word = words[i]
-            if word in self._starts:  # longest keys first ("chua bao gio", "pho to")
-                for n in range(min(MAX_KEY_WORDS, len(words) - i), 1, -1):
-                    key = " ".join(words[i : i + n])
-                    if key in expand:
-                        out.extend(expand[key])
-                        i += n
-                        break
-                else:
-                    out.extend(expand.get(word, (word,)))
-                    i += 1
-                continue
-            out.extend(expand.get(word, (word,)))
-            i += 1
+            for key, value in multi.get(word, ()):  # longest keys first ("chua bao gio")
+                if tuple(words[i : i + len(key)]) == key:
+                    out.extend(value)
+                    i += len(key)
+                    break
+            else:
+                out.extend(expand.get(word, (word,)))
+                i += 1
         return out
 
     def normalize(self, text: str) -> str:
