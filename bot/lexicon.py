@@ -54,9 +54,16 @@ class PhraseSet:
 
     def covered(self, tokens: Sequence[str]) -> set[int]:
         """The positions of ``tokens`` inside any occurrence."""
-        if self._by_first.keys().isdisjoint(tokens):
+        by_first = self._by_first
+        if by_first.keys().isdisjoint(tokens):
             return set()
-        return {i for start, phrase in self.find(tokens) for i in range(start, start + len(phrase))}
+        covered: set[int] = set()
+        for i, tok in enumerate(tokens):
+            for phrase in by_first.get(tok, ()):
+                n = len(phrase)
+                if n == 1 or tuple(tokens[i : i + n]) == phrase:
+                    covered.update(range(i, i + n))
+        return covered
 
     def occurs_in(self, tokens: Sequence[str]) -> bool:
         """Whether any phrase occurs in ``tokens``."""
