@@ -36,7 +36,7 @@ STRONG_MATCH = 90.0
 FOLLOWUP_RELATES = 0.5
 
 #: Share of a part's words an entry must use to count as covering that part.
-COVERS_PART = 0.75
+COVERS_PART = 0.6
 #: A part of a message fits the whole message's best entry when that entry scores within
 #: this much of the part's own best.
 PART_FITS = 12.0

@@ -5,8 +5,9 @@ conversation); an item with ``turns`` is a conversation of several such question
 order. Labels: ``expect`` is a catalogue id (or a list of acceptable ids), ``none``
 (out of scope), ``status`` or ``help``; ``aspect`` is the part asked about or null.
 
-Figures reported for the engine: top-1 and top-3 accuracy on procedure and referral
-questions, the share answered directly and rightly, intent accuracy, out-of-scope
+Figures reported for the engine: top-1 accuracy on procedure and referral questions
+(the best match is right and the bot did not refuse), top-3 accuracy (the right entry is
+among the three best matches reported), the share answered directly and rightly, intent accuracy, out-of-scope
 questions refused, aspect accuracy, multi-turn accuracy, and replies that state a fee
 or a number of days not found in the procedure's file. Two baselines rank the same
 catalogue in the same process: BM25 (rank-bm25) over diacritic-folded syllables of each
@@ -149,7 +150,7 @@ async def evaluate_engine(engine: Engine, data: EvalSet) -> tuple[Figures, list[
             )
             hit1 = bool(ids) and ids[0] in q.expect and resp.intent is not Intent.UNKNOWN
             top1 += hit1
-            top3 += any(i in q.expect for i in ids[:3]) and resp.intent is not Intent.UNKNOWN
+            top3 += any(i in q.expect for i in ids[:3])
             is_choice = any(r.text.startswith("Ông/bà muốn hỏi") for r in resp.replies)
             direct += hit1 and not is_choice
             intent_ok += resp.intent is expected_intent
