@@ -36,6 +36,7 @@ _SCHEMA: dict[str, tuple[str, bool, bool]] = {
     "code": (_STR, False, False),
     "field": (_STR, True, True),
     "summary": (_STR, False, False),
+    "combines": (_LIST, False, False),
     "aliases": (_LIST, True, True),
     "documents": (_LIST, True, False),
     "steps": (_LIST, False, False),
@@ -72,6 +73,8 @@ class Procedure:
     forms: tuple[str, ...] = ()
     legal_basis: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Ids of the procedures this one does in a single application ("liên thông").
+    combines: tuple[str, ...] = ()
     path: Path | None = None
 
     @property
@@ -209,6 +212,7 @@ def parse_procedure(text: str, path: Path) -> tuple[Procedure | None, list[str]]
             where=text_of("where") or "",
             forms=list_of("forms"),
             legal_basis=list_of("legal_basis"),
+            combines=list_of("combines"),
             notes=list_of("notes"),
             source=list_of("source"),
             reviewed=data["reviewed"],
@@ -243,6 +247,16 @@ def load_catalogue(directory: Path) -> Catalogue:
             continue
         first_seen[proc.id] = path
         entries.append(proc)
+    known = {p.id for p in entries}
+    for proc in entries:
+        for other in proc.combines:
+            if other not in known and proc.path is not None:
+                line = next(
+                    (n for n, text in enumerate(proc.path.read_text(encoding="utf-8").splitlines(), 1)
+                     if text.startswith("combines")),
+                    1,
+                )
+                problems.append(f"{proc.path}:{line}: combines: unknown id {other!r}")
     if not entries and not problems:
         problems.append(f"{directory}: no procedure files (*.yaml) found")
     if problems:

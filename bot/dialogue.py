@@ -36,7 +36,7 @@ STRONG_MATCH = 90.0
 FOLLOWUP_RELATES = 0.5
 
 #: Share of a part's words an entry must use to count as covering that part.
-COVERS_PART = 0.6
+COVERS_PART = 0.9
 #: A part of a message fits the whole message's best entry when that entry scores within
 #: this much of the part's own best.
 PART_FITS = 12.0
@@ -178,7 +178,9 @@ class Engine:
         if len(several) > 1:
             session.procedure_id, session.aspects = several[0].id, aspects
             reply = self._writer.several(several, aspects)
+            named = {p.id for p in several}
             infos = [MatchInfo(p.id, p.name, 100.0) for p in several]
+            infos += [i for i in _infos(matches) if i.id not in named]
             return Response(Intent.PROCEDURE, [reply], infos, aspects[0] if aspects else None)
 
         if not aspects and followup and session.aspects:
@@ -252,10 +254,17 @@ class Engine:
             leads_part and (fits_top or matches[0].score >= max(best_part, STRONG_MATCH))
         ):
             return []
+        # A combined procedure that does the named ones in one application ("khai sinh,
+        # thường trú và thẻ BHYT" -> liên thông) answers them all.
+        found_ids = {p.id for p in found}
+        for m in matches[:5]:
+            covers = {m.procedure.id, *m.procedure.combines}
+            if len(found_ids & covers) >= 2 and found_ids <= covers | {m.procedure.id}:
+                return [m.procedure]
         for m in matches[:5]:
             if all(self._matcher.explains(m.procedure.id, part) >= COVERS_PART for part in named):
                 return [m.procedure]
-        return [p for p in found if p is not None][:3]
+        return found[:3]
 
     # -- choices and commands -------------------------------------------------------
 

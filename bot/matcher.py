@@ -219,12 +219,15 @@ class Matcher:
         return [t for t in self.query_tokens(text) if self._correct(t) is None]
 
     def explains(self, proc_id: str, text: str) -> float:
-        """The share (0-1) of the naming words of ``text`` that ``proc_id``'s name and aliases use."""
-        words = [w for t in self.query_tokens(text) if (w := (self._correct(t) or (t, 0))[0])]
+        """The share (0-1) of the naming words of ``text``, weighted by rarity, that
+        ``proc_id``'s name and aliases use."""
+        words = [(self._correct(t) or (t, 0))[0] for t in self.query_tokens(text)]
         index = self._index.get(proc_id)
         if index is None or not words:
             return 0.0
-        return sum(w in self._alias_vocab[index] for w in words) / len(words)
+        weights = [self._idf.get(w, UNKNOWN_WEIGHT) for w in words]
+        vocab = self._alias_vocab[index]
+        return sum(wt for w, wt in zip(words, weights) if w in vocab) / sum(weights)
 
     def relates(self, proc_id: str, text: str) -> float:
         """The share (0-1) of the naming words of ``text`` that ``proc_id``'s aliases or body

@@ -141,3 +141,15 @@ def test_referral_needs_no_documents_or_time(tmp_path: Path) -> None:
 def test_empty_or_missing_folder(tmp_path: Path) -> None:
     assert "no procedure files" in problems_of(tmp_path)[0]
     assert "not found" in problems_of(tmp_path / "nowhere")[0]
+
+
+def test_combines_must_name_existing_entries(tmp_path: Path) -> None:
+    text = GOOD.format(id="lien-thong").replace("field: Hộ tịch", "field: Hộ tịch\ncombines: [khai-sinh, the-bhyt]")
+    path = write(tmp_path, "lien-thong", text)
+    write(tmp_path, "khai-sinh", GOOD.format(id="khai-sinh"))
+    assert problems_of(tmp_path) == [f"{path}:4: combines: unknown id 'the-bhyt'"]
+
+
+def test_combined_procedures_name_what_they_combine(catalogue: Catalogue) -> None:
+    proc = catalogue.get("lien-thong-khai-sinh")
+    assert proc is not None and {"khai-sinh", "dang-ky-thuong-tru", "the-bhyt"} <= set(proc.combines)
