@@ -6,15 +6,37 @@ Every entry point (``motcua chat``, ``ask``, ``run``, the tests) builds the same
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.dialogue import Engine
+from bot.matcher import Decision, Matcher
 from bot.notify import Notifier
 from bot.status import StatusDesk
 from bot.store import Store
+from bot.normalize import fold
 from bot.sync import seed_demo
+
+
+def catalogue_ids(catalogue: Catalogue, matcher: Matcher) -> Callable[[str], str | None]:
+    """Maps a procedure name from a dossier export to its catalogue id: the entry with
+    that official name, else one the matcher is confident about, else None."""
+    by_name = {fold(p.name): p.id for p in catalogue if not p.is_referral}
+    cache: dict[str, str | None] = {}
+
+    def lookup(name: str) -> str | None:
+        if name not in cache:
+            found = by_name.get(fold(name))
+            if found is None:
+                ranked = matcher.rank(name)
+                if matcher.decide(ranked) is Decision.ANSWER and not ranked[0].procedure.is_referral:
+                    found = ranked[0].procedure.id
+            cache[name] = found
+        return cache[name]
+
+    return lookup
 
 
 @dataclass

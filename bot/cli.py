@@ -130,13 +130,20 @@ def _validate(config: Config, directory: Path | None) -> int:
 
 
 async def _sync(config: Config, source: str) -> int:
+    from bot.dialogue import Engine
     from bot.store import Store
     from bot.sync import ProgressPrinter, sync_source
 
+    from bot.app import catalogue_ids
+
     progress = ProgressPrinter(sys.stderr)
+    catalogue = load_catalogue(config.catalogue.dir)
+    ids = catalogue_ids(catalogue, Engine.build(config, catalogue).matcher)
     store = await Store.open(config.database.path)
     try:
-        report = await sync_source(store, source, config.status.sync.columns, progress=progress)
+        report = await sync_source(
+            store, source, config.status.sync.columns, progress=progress, procedure_ids=ids
+        )
     finally:
         progress.finish()
         await store.close()
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # These libraries log SQL parameters and request URLs at debug level: personal data
     # and bot tokens must never reach the log, whatever the verbosity.
-    for noisy in ("aiosqlite", "httpx", "httpcore"):
+    for noisy in ("aiosqlite", "httpx", "httpcore", "telegram", "tornado"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = _config(args)

@@ -89,6 +89,11 @@ class Engine:
         self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
         self._sessions = sessions or SessionStore(config.dialogue.session_timeout_minutes * 60)
 
+    @property
+    def matcher(self) -> Matcher:
+        """The catalogue matcher this engine answers with."""
+        return self._matcher
+
     @classmethod
     def build(cls, config: Config, catalogue: Catalogue, status: StatusService | None = None) -> Engine:
         """An engine with the bundled normaliser and lexicon for ``catalogue``."""
@@ -291,6 +296,9 @@ class Engine:
         return Response(Intent.UNKNOWN, [self._writer.stale()])
 
     async def _on_command(self, msg: Incoming, name: str, arg: str, session: Session) -> Response:
+        if name == "start" and arg and self._find_codes(arg):
+            # A receipt's QR code can open the bot with the dossier code: t.me/<bot>?start=<code>
+            return await self._status(msg, arg)
         if name in ("start", "help", "trogiup", "huongdan"):
             return Response(Intent.HELP, [self._writer.help()])
         if name in ("thutuc", "menu"):
@@ -299,13 +307,10 @@ class Engine:
             return await self._status(msg, arg)
         if self.status is None:
             return Response(Intent.STATUS, [self._writer.status_unavailable()])
-        if name in ("theodoi", "huytheodoi"):
-            codes = self.status.find_codes(arg)
-            if not codes:
-                return await self.status.answer(msg, "")
-            if name == "theodoi":
-                return await self.status.follow(msg, codes[0])
-            return await self.status.unfollow(msg, codes[0])
+        if name == "theodoi":
+            return await self.status.follow(msg, arg)
+        if name == "huytheodoi":
+            return await self.status.unfollow(msg, arg)
         if name == "thon":
             return await self.status.digest(msg)
         return Response(Intent.HELP, [self._writer.help()])

@@ -122,3 +122,20 @@ def test_chat_reads_until_the_user_quits(tmp_path: Path) -> None:
     out = done.stdout.decode()
     assert done.returncode == 0
     assert "Xin chào!" in out and "Giấy tờ cần chuẩn bị" in out and "Lệ phí" in out
+
+
+def test_sync_maps_procedure_names_to_catalogue_ids(tmp_path: Path) -> None:
+    import sqlite3
+
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Mã hồ sơ,Tên thủ tục,Chủ hồ sơ,Số điện thoại,Địa chỉ,Ngày tiếp nhận,Ngày hẹn trả,Ngày trả kết quả,Trạng thái\n"
+        "000.00.14.H56-261201-0001,Đăng ký khai sinh,Hà Văn Một,0900000001,Thôn 1,01/12/2026,02/12/2026,,Đang xử lý\n"
+        "000.00.14.H56-261201-0002,Thủ tục lạ không có trong danh mục,Hà Văn Hai,0900000002,Thôn 2,01/12/2026,02/12/2026,,Đang xử lý\n",
+        encoding="utf-8",
+    )
+    done = motcua("sync", str(export), tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        ids = dict(db.execute("SELECT code, procedure_id FROM dossiers WHERE code LIKE '%261201%'"))
+    assert ids == {"000.00.14.H56-261201-0001": "khai-sinh", "000.00.14.H56-261201-0002": None}
