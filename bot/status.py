@@ -21,7 +21,8 @@ from bot.codes import CodeFinder, FoundCode
 from bot.config import Config
 from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Incoming, Intent, Reply, Response
 from bot.privacy import mask_name, phone_matches
-from bot.statuses import FINAL, PENDING_ON_US, Status, fold, is_overdue, needs_visit, next_step, overdue_note
+from bot.normalize import fold
+from bot.statuses import FINAL, PENDING_ON_US, Status, is_overdue, needs_visit, next_step, overdue_note
 from bot.store import Dossier, Store
 
 #: Codes answered from one message; more are ignored (with a note).

@@ -10,9 +10,10 @@ ignoring case, diacritics and punctuation, and returns None rather than guessing
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
 from enum import StrEnum
+
+from bot.normalize import fold
 
 
 class Status(StrEnum):
@@ -57,16 +58,6 @@ FINAL: frozenset[Status] = frozenset(
     {Status.RETURNED, Status.NOT_ACCEPTED, Status.WITHDRAWN, Status.STOPPED}
 )
 
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-
-
-def fold(text: str) -> str:
-    """A comparison key of ``text``: lower case, no diacritics (đ→d), words separated by
-    single spaces, punctuation dropped. ``fold("Thôn  3,")`` is ``"thon 3"``."""
-    text = text.replace("đ", "d").replace("Đ", "D")
-    if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 # Every spelling seen in exports, folded. Exact matches only: a status we do not know is

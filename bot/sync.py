@@ -48,7 +48,8 @@ import httpx
 
 from bot.config import Config, SyncColumns
 from bot.errors import SyncError
-from bot.statuses import fold, parse_status
+from bot.normalize import fold
+from bot.statuses import parse_status
 from bot.store import DossierRow, Store
 
 log = logging.getLogger(__name__)
