@@ -120,10 +120,9 @@ class StatusDesk:
             return _response(Reply(self._ask_for_code()))
         key = (msg.channel, msg.user_id)
         state = self._state(key)
-        refusal = self._refusal(state)
+        refusal = self._admit(state)
         if refusal is not None:
             return _response(Reply(refusal))
-        state.lookups.append(self._clock())
         note = None
         if len(found) > MAX_CODES_PER_MESSAGE:
             note = (
@@ -172,10 +171,9 @@ class StatusDesk:
             return _response(
                 Reply("Ông/bà vui lòng gửi đúng 3 chữ số cuối của số điện thoại đã khai khi nộp hồ sơ.")
             )
-        refusal = self._refusal(state)
+        refusal = self._admit(state)
         if refusal is not None:
             return _response(Reply(refusal))
-        state.lookups.append(self._clock())
         held = state.pending.codes
         state.pending = None
         replies: list[Reply] = []
@@ -203,10 +201,9 @@ class StatusDesk:
             return _response(Reply(self._ask_for_code(action="theo dõi")))
         key = (msg.channel, msg.user_id)
         state = self._state(key)
-        refusal = self._refusal(state)
+        refusal = self._admit(state)
         if refusal is not None:
             return _response(Reply(refusal))
-        state.lookups.append(self._clock())
         dossier, problem = await self._resolve(item)
         if dossier is None:
             return _response(Reply(self._not_found(item, problem, state)))
@@ -421,6 +418,13 @@ class StatusDesk:
                 s.pending = None
             if not (s.lookups or s.misses or s.verified or s.pending):
                 del self._users[key]
+
+    def _admit(self, state: _UserState) -> str | None:
+        """Count one look-up for this user, or say why it is refused (too many, too many misses)."""
+        refusal = self._refusal(state)
+        if refusal is None:
+            state.lookups.append(self._clock())
+        return refusal
 
     def _refusal(self, state: _UserState) -> str | None:
         now = self._clock()
