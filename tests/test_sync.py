@@ -26,6 +26,7 @@ from bot.config import Config, SyncColumns
 from bot.errors import SyncError
 from bot.statuses import Status
 from bot.store import Store
+from tests.fakes.server import serve_locally
 from bot.sync import ProgressPrinter, make_progress, run_scheduled_sync, seed_demo, sync_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -320,11 +321,7 @@ async def json_server():
     app.router.add_get("/plain", plain)
     app.router.add_get("/loop", loop)
     app.router.add_get("/html", not_json)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_locally(app)
     yield f"http://127.0.0.1:{port}", state
     await runner.cleanup()
 

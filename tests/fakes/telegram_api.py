@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import serve_locally
+
 BOT_ID = 7000001
 BOT_USERNAME = "motcua_test_bot"
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Một cửa", "username": BOT_USERNAME}
@@ -63,11 +65,7 @@ class FakeTelegramApi:
     async def __aenter__(self) -> FakeTelegramApi:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_locally(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

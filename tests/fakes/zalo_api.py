@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.server import serve_locally
+
 BOT_ID = "8100000000000000001"
 BOT_ACCOUNT_NAME = "bot.MotCuaTanHoa"
 BOT_DISPLAY_NAME = "Một cửa Tân Hòa"
@@ -82,11 +84,7 @@ class FakeZaloApi:
     async def __aenter__(self) -> FakeZaloApi:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_locally(app)
         self._session = aiohttp.ClientSession()
         return self
 
