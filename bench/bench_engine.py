@@ -48,6 +48,7 @@ def synthetic_catalogue(folder: Path, count: int, rng: random.Random) -> None:
     for k in range(count):
         entry = dict(base[k % len(base)])
         extra = " ".join(rng.sample(SYLLABLES, 2))
+        entry.pop("combines", None)  # the ids it names are renamed below
         entry["id"] = f"{entry['id']}-{k}"
         entry["name"] = f"{entry['name']} {extra}"
         entry["aliases"] = [f"{a} {extra}" for a in entry["aliases"][:12]]
