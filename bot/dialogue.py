@@ -162,14 +162,7 @@ class Engine:
         decision = self._matcher.decide(matches)
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
 
-        # A follow-up about the procedure under discussion: "thế còn lệ phí?", "mất bao lâu?"
-        # (but not "giá vàng bao nhiêu": words the catalogue never uses, or that the current
-        # entry never uses, mean another topic).
-        if current is not None and (aspects or followup) and not self._matcher.unknown_words(text) and (
-            self._matcher.relates(current.id, text) >= FOLLOWUP_RELATES
-        ) and (
-            decision is Decision.NONE or (matches[0].score < STRONG_MATCH and not self._names_other(matches, current))
-        ):
+        if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
             return self._answer(current, aspects or session.aspects, session, matches)
 
         if decision is Decision.NONE:
@@ -183,8 +176,9 @@ class Engine:
         if len(several) > 1:
             session.procedure_id, session.aspects = several[0].id, aspects
             reply = self._writer.several(several, aspects)
+            scores = {m.procedure.id: m.score for m in matches}
             named = {p.id for p in several}
-            infos = [MatchInfo(p.id, p.name, 100.0) for p in several]
+            infos = [MatchInfo(p.id, p.name, scores.get(p.id, 100.0)) for p in several]
             infos += [i for i in _infos(matches) if i.id not in named]
             return Response(Intent.PROCEDURE, [reply], infos, aspects[0] if aspects else None)
 
@@ -201,6 +195,16 @@ class Engine:
             _infos(matches),
             aspects[0] if aspects else None,
         )
+
+    def _continues(self, current: Procedure, text: str, matches: list[Match], decision: Decision) -> bool:
+        """Whether a message with an aspect or follow-up cue asks more about ``current``
+        ("thế còn lệ phí?", "mất bao lâu?") rather than about another procedure, or another
+        topic altogether ("giá vàng bao nhiêu": words the catalogue, or ``current``, never uses)."""
+        if self._matcher.unknown_words(text) or self._matcher.relates(current.id, text) < FOLLOWUP_RELATES:
+            return False
+        if decision is Decision.NONE:
+            return True
+        return matches[0].score < STRONG_MATCH and not self._names_other(matches, current)
 
     @staticmethod
     def _names_other(matches: list[Match], current: Procedure) -> bool:
