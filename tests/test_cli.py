@@ -75,7 +75,7 @@ def test_ask_plain_prints_numbered_choices(tmp_path: Path) -> None:
     done = motcua("ask", "khai tử cần gì", tmp=tmp_path)
     out = done.stdout.decode()
     assert out.startswith("Đăng ký khai tử")
-    assert "1. Lệ phí" in out and "(Trả lời 1, 2, 3 hoặc 4 để chọn.)" in out
+    assert "Trả lời 1, 2, 3 hoặc 4 để chọn:\n1. Lệ phí" in out
 
 
 def test_validate_bundled_catalogue(tmp_path: Path) -> None:

@@ -37,9 +37,10 @@ def numbered_choices(reply: Reply) -> str:
     without buttons (Zalo, console). The engine maps a typed number back to the choice."""
     if not reply.choices:
         return reply.text
-    lines = [reply.text, ""]
-    lines += [f"{i}. {c.label}" for i, c in enumerate(reply.choices, 1)]
     n = len(reply.choices)
     numbers = "1" if n == 1 else ", ".join(str(i) for i in range(1, n)) + f" hoặc {n}"
-    lines.append(f"(Trả lời {numbers} để chọn.)")
+    # The prompt goes first, so that the options are not read as more of a numbered
+    # list in the text above (documents are numbered too).
+    lines = [reply.text, "", f"Trả lời {numbers} để chọn:"]
+    lines += [f"{i}. {c.label}" for i, c in enumerate(reply.choices, 1)]
     return "\n".join(lines)

@@ -31,5 +31,5 @@ def test_split_never_exceeds_the_limit_or_loses_text(text: str, limit: int) -> N
 
 def test_numbered_choices() -> None:
     reply = Reply("Chọn:", (Choice("Lệ phí", "a:x:fee"), Choice("Thời hạn", "a:x:time"), Choice("Nơi nộp", "a:x:where")))
-    assert numbered_choices(reply) == "Chọn:\n\n1. Lệ phí\n2. Thời hạn\n3. Nơi nộp\n(Trả lời 1, 2 hoặc 3 để chọn.)"
+    assert numbered_choices(reply) == "Chọn:\n\nTrả lời 1, 2 hoặc 3 để chọn:\n1. Lệ phí\n2. Thời hạn\n3. Nơi nộp"
     assert numbered_choices(Reply("Không có lựa chọn")) == "Không có lựa chọn"
