@@ -581,3 +581,32 @@ async def test_any_file_gives_a_report_or_a_sync_error(store: Store, tmp_path: P
     else:
         assert report.read == report.inserted + report.updated + report.unchanged + report.rejected
         assert all(isinstance(line, str) for line in report.summary_lines())
+
+
+async def test_csv_xlsx_and_json_give_the_same_database(tmp_path: Path, json_server) -> None:
+    base, _ = json_server
+    csv_file = write_csv(tmp_path / "export.csv", ROWS)
+    wb = openpyxl.Workbook()
+    wb.active.append(HEADER)
+    for row in ROWS:
+        wb.active.append(row)
+    xlsx_file = tmp_path / "export.xlsx"
+    wb.save(xlsx_file)
+
+    contents = []
+    for name, source in (("csv", str(csv_file)), ("xlsx", str(xlsx_file)), ("json", f"{base}/paged")):
+        db = await Store.open(tmp_path / f"{name}.sqlite3")
+        try:
+            report = await sync_source(db, source, COLUMNS)
+            assert report.inserted == len(ROWS), report.summary_lines()
+        finally:
+            await db.close()
+        with sqlite3.connect(tmp_path / f"{name}.sqlite3") as conn:
+            contents.append(
+                conn.execute(
+                    "SELECT code, procedure, applicant, phone, address, received, appointment, "
+                    "returned, status FROM dossiers ORDER BY code"
+                ).fetchall()
+            )
+    assert contents[0] == contents[1] == contents[2]
+    assert len(contents[0]) == len(ROWS)
