@@ -1,9 +1,8 @@
 """Synchronising dossiers from the one-stop system's exports (``motcua sync SOURCE``).
 
 Sources (CSV, XLSX, JSON file or paged JSON endpoint) are read by :mod:`bot.exports`.
-Dates are
-``dd/mm/yyyy`` (or ``d-m-yyyy``, ``dd.mm.yyyy``), optionally with a time, or ISO
-``yyyy-mm-dd``. A row without a code, with a bad date, an unknown status or a code
+Dates are ``dd/mm/yyyy`` (or ``d-m-yyyy``, ``dd.mm.yyyy``), optionally with a time, or
+ISO ``yyyy-mm-dd``. A row without a code, with a bad date, an unknown status or a code
 already seen earlier in the same source is rejected with its row number and reason;
 the rest is applied. Everything is written in one transaction: a source that cannot be
 read, a crash or a kill leaves the database exactly as it was.
