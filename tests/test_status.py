@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from bot.config import Config, HamletHead
 from bot.messages import Incoming, Intent
 from bot.status import StatusDesk, matches_hamlet
-from bot.statuses import Status
 from bot.store import DossierRow, Store
 from bot.sync import seed_demo
 
