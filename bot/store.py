@@ -516,21 +516,21 @@ class Store:
         """Up to ``limit`` stored codes ending with ``-<tail>`` (to complete a code typed
         without its prefix)."""
         escaped = tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT code FROM dossiers WHERE code LIKE ? ESCAPE '\\' LIMIT ?",
             (f"%-{escaped}", limit),
-        ) as cur:
-            return [r[0] for r in await cur.fetchall()]
+        )
+        return [r[0] for r in rows]
 
     async def in_statuses(self, statuses: Iterable[Status]) -> list[Dossier]:
         """Every dossier currently in one of ``statuses``, by code."""
         keys = [s.value for s in statuses]
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE status IN "
             f"({','.join('?' * len(keys))}) ORDER BY code",
             keys,
-        ) as cur:
-            return [_dossier(r) for r in await cur.fetchall()]
+        )
+        return [_dossier(r) for r in rows]
 
     async def history(self, code: str) -> list[HistoryEntry]:
         """The statuses this dossier has had, oldest first."""
@@ -546,12 +546,12 @@ class Store:
 
     async def sync_runs(self, limit: int = 10) -> list[SyncRun]:
         """The latest successful sync runs, newest first."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT id, source, started_at, finished_at, read, inserted, updated, unchanged, "
             "rejected FROM sync_runs ORDER BY id DESC LIMIT ?",
             (limit,),
-        ) as cur:
-            return [SyncRun(*r) for r in await cur.fetchall()]
+        )
+        return [SyncRun(*r) for r in rows]
 
     # --- follows --------------------------------------------------------------------
 
@@ -586,20 +586,20 @@ class Store:
 
     async def follows_of(self, channel: str, user_id: str) -> list[str]:
         """The codes this user follows, in the order they followed them."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT code FROM follows WHERE channel = ? AND user_id = ? ORDER BY created_at, code",
             (channel, user_id),
-        ) as cur:
-            return [r[0] for r in await cur.fetchall()]
+        )
+        return [r[0] for r in rows]
 
     async def followers(self, code: str) -> list[Follower]:
         """Everyone following ``code``."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT channel, user_id, chat_id, code FROM follows WHERE code = ? "
             "ORDER BY channel, user_id",
             (code,),
-        ) as cur:
-            return [Follower(*r) for r in await cur.fetchall()]
+        )
+        return [Follower(*r) for r in rows]
 
     # --- outbox ---------------------------------------------------------------------
 
