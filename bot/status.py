@@ -145,7 +145,7 @@ class StatusDesk:
             replies.append(Reply(self._ask_for_digits(held)))
         if note:
             replies.append(Reply(note))
-        return _response(*replies)
+        return _response(_one_message(replies))
 
     async def pending(self, msg: Incoming) -> Response | None:
         """The answer to a phone-digits reply when this user was asked for one; else None."""
@@ -481,6 +481,17 @@ class StatusDesk:
 def _expire(times: deque[float], before: float) -> None:
     while times and times[0] <= before:
         times.popleft()
+
+
+def _one_message(replies: list[Reply]) -> Reply:
+    """Answers about several dossiers as one message (a hamlet head forwards it whole);
+    each button then names its dossier ("Theo dõi 261119-0013")."""
+    if len(replies) == 1:
+        return replies[0]
+    choices = tuple(
+        Choice(f"{c.label} {c.data.partition(':')[2][-11:]}", c.data) for r in replies for c in r.choices
+    )
+    return Reply("\n\n".join(r.text for r in replies), choices)
 
 
 def _choices(*pairs: tuple[str, str]) -> tuple[Choice, ...]:

@@ -101,12 +101,17 @@ async def test_several_codes_tails_and_sloppy_typing(store: Store) -> None:
     assert desk.find_codes("gọi 0912 345 678 hoặc 091234 5678") == []
     assert desk.find_codes(f"{READY}999") == []  # a longer digit run is not this code
     r = await desk.answer(msg(), text)
-    assert [rep.text.splitlines()[0] for rep in r.replies] == [
+    (reply,) = r.replies  # one message, easy to forward
+    blocks = reply.text.split("\n\n")
+    assert [b.splitlines()[0] for b in blocks] == [
         f"Hồ sơ {READY}",
         f"Hồ sơ {OVERDUE}",
         f"Hồ sơ {SUPPLEMENT}",
     ]
-    assert "Yêu cầu bổ sung giấy tờ:" in r.replies[2].text
+    assert "Yêu cầu bổ sung giấy tờ:" in blocks[2]
+    assert [c.label for c in reply.choices] == [
+        "Theo dõi 261127-0020", "Theo dõi 261118-0011", "Theo dõi 261123-0014",
+    ]
 
 
 async def test_tail_completes_to_the_only_stored_code_with_another_prefix(store: Store) -> None:
@@ -213,8 +218,9 @@ async def test_phone_digits_one_guess_per_message(store: Store) -> None:
 async def test_phone_digits_not_asked_of_a_hamlet_head_for_their_hamlet(store: Store) -> None:
     desk = desk_for(store, require_phone_digits=True)
     r = await desk.answer(msg(user="head3"), f"{SUPPLEMENT} {READY}")
-    assert r.replies[0].text.startswith(f"Hồ sơ {SUPPLEMENT}")
-    assert "3 chữ số cuối" in r.replies[1].text and READY in r.replies[1].text
+    shown, ask = r.replies[0].text.split("\n\n")
+    assert shown.startswith(f"Hồ sơ {SUPPLEMENT}")
+    assert "3 chữ số cuối" in ask and READY in ask
 
 
 async def test_follow_without_verification_is_refused(store: Store) -> None:
