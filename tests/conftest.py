@@ -7,12 +7,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.dialogue import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests explore the same examples on every run: the suite stays deterministic.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.load_profile("deterministic")
 
 
 @pytest.fixture(scope="session")
