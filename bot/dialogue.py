@@ -117,8 +117,8 @@ class Engine:
             quote = quote if len(quote) <= QUOTE_CHARS else quote[: QUOTE_CHARS - 1] + "…"
             first = response.replies[0]
             response.replies[0] = Reply(f"Về câu hỏi: «{quote}»\n\n{first.text}", first.choices)
-        if any(r.choices for r in response.replies):
-            session.choices = [c for r in response.replies for c in r.choices]
+        # A typed number picks from what was offered last, and only from that.
+        session.choices = [c for r in response.replies for c in r.choices]
         return response
 
     async def _respond(self, msg: Incoming, session: Session) -> Response:
