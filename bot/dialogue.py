@@ -142,10 +142,11 @@ class Engine:
             index = int(number.group(1)) - 1
             if 0 <= index < len(session.choices):
                 return await self._on_choice(msg, session.choices[index].data, session)
+        has_code = bool(self._find_codes(text))
         follow = re.match(r"^(huy\s+)?theo doi\b", normalized)
-        if follow and self._find_codes(text):
+        if follow and has_code:
             return await self._on_command(msg, "huytheodoi" if follow.group(1) else "theodoi", text, session)
-        if self._find_codes(text) or self._lexicon.asks_status(tokens):
+        if has_code or self._lexicon.asks_status(tokens):
             return await self._status(msg, text)
         if not normalized:  # only emoji or punctuation
             return Response(Intent.UNKNOWN, [self._writer.unknown()])
