@@ -30,7 +30,7 @@ from bot.config import Config, SyncColumns
 from bot.errors import SyncError
 from bot.exports import ColumnMap, ExportTable, fetch_json, is_url, json_table, open_export
 from bot.statuses import parse_status
-from bot.store import DossierRow, Store
+from bot.store import DossierRow, Store, WriteCounts
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,37 @@ class SyncReport:
     format: str = ""
     encoding: str = ""
     read: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
     rejected: int = 0
-    status_changes: int = 0
-    notifications: int = 0
+    #: What the database writer did (inserted, updated, unchanged, status changes...).
+    written: WriteCounts = field(default_factory=WriteCounts)
     rejections: list[Rejection] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def inserted(self) -> int:
+        """New dossiers."""
+        return self.written.inserted
+
+    @property
+    def updated(self) -> int:
+        """Dossiers whose data changed."""
+        return self.written.updated
+
+    @property
+    def unchanged(self) -> int:
+        """Dossiers read again exactly as stored."""
+        return self.written.unchanged
+
+    @property
+    def status_changes(self) -> int:
+        """Dossiers whose status changed (recorded in the history)."""
+        return self.written.status_changes
+
+    @property
+    def notifications(self) -> int:
+        """Notifications queued for followers."""
+        return self.written.notifications
 
     @property
     def changed(self) -> bool:
@@ -421,11 +443,7 @@ def _apply(
         table.close()
     if progress:
         progress(report.read)
-    report.inserted = counts.inserted
-    report.updated = counts.updated
-    report.unchanged = counts.unchanged
-    report.status_changes = counts.status_changes
-    report.notifications = counts.notifications
+    report.written = counts
     report.seconds = time.perf_counter() - started
     return report
 
