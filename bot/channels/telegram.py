@@ -40,6 +40,7 @@ from bot.channels.telegram_incoming import COMMANDS, callback_to_incoming, messa
 from bot.config import TelegramConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Incoming, Reply
+from bot.replies import ReplyWriter
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 #: Telegram's limit on the text of one message.
 MAX_MESSAGE_CHARS = 4096
 #: Said when handling an update failed; never a traceback.
-SORRY = "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử lại sau ít phút."
 
 #: Loggers that would write the token or users' data (a logger's filters see only its own records).
 _GUARDED_LOGGERS = (
@@ -390,7 +390,7 @@ class TelegramChannel(Channel):
         if chat is None or isinstance(error, Forbidden):
             return
         try:
-            await context.bot.send_message(chat.id, SORRY)
+            await context.bot.send_message(chat.id, ReplyWriter(self._app.config.commune).failure().text)
         except TelegramError:
             pass
 

@@ -47,6 +47,7 @@ from bot.channels.zalo_api import (
 from bot.config import ZaloConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Incoming, Reply
+from bot.replies import ReplyWriter
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 #: The header Zalo sends the webhook secret in.
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 #: Said when handling a message failed; never a traceback.
-SORRY = "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử lại sau ít phút."
 #: Webhook bodies above this size are refused (a message update is a few hundred bytes).
 _MAX_BODY = 256 * 1024
 
@@ -388,8 +388,7 @@ class ZaloChannel(Channel):
     # -- sending -------------------------------------------------------------------------
 
     def _sorry(self) -> Reply:
-        hotline = self._app.config.commune.hotline
-        return Reply(f"{SORRY[:-1]} hoặc gọi {hotline}." if hotline else SORRY)
+        return ReplyWriter(self._app.config.commune).failure()
 
     async def _send(self, chat_id: str, reply: Reply) -> None:
         if self._client is None:
@@ -414,4 +413,4 @@ class ZaloChannel(Channel):
             raise RecipientBlocked(f"zalo: the user cannot be messaged ({exc})") from None
 
 
-__all__ = ["SECRET_HEADER", "SORRY", "ZaloChannel", "addressed_text"]
+__all__ = ["SECRET_HEADER", "ZaloChannel", "addressed_text"]
