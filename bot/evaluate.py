@@ -17,6 +17,7 @@ whole file, and rapidfuzz ``WRatio`` against the official names.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,11 +99,17 @@ def load_eval(paths: list[Path], catalogue: Catalogue) -> EvalSet:
     return data
 
 
+@functools.lru_cache(maxsize=None)
+def _numbers_in(path: Path) -> frozenset[str]:
+    """The digits of every number written in a catalogue file."""
+    text = path.read_text(encoding="utf-8")
+    return frozenset(re.sub(r"\D", "", m) for m in re.findall(r"\d[\d.,]*", text))
+
+
 def unsupported_numbers(reply: str, procs: list[Procedure]) -> list[str]:
     """Amounts and durations in ``reply`` (e.g. "8.000 đồng", "3 ngày") that appear in
     none of ``procs``' files: facts the bot must never make up."""
-    sources = " ".join(p.path.read_text(encoding="utf-8") for p in procs if p.path)
-    digits = {re.sub(r"\D", "", m) for m in re.findall(r"\d[\d.,]*", sources)}
+    digits = set().union(*(_numbers_in(p.path) for p in procs if p.path))
     return [m.group(0) for m in _NUMBER_WITH_UNIT.finditer(reply) if re.sub(r"\D", "", m.group(1)) not in digits]
 
 
