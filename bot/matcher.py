@@ -218,10 +218,14 @@ class Matcher:
         """The words of ``text`` that can name a procedure but that the catalogue never uses."""
         return [t for t in self.query_tokens(text) if self._correct(t) is None]
 
+    def _as_catalogue_words(self, text: str) -> list[str]:
+        """The naming words of ``text``, spelled as the catalogue does where it can be told."""
+        return [(self._correct(t) or (t, 0.0))[0] for t in self.query_tokens(text)]
+
     def explains(self, proc_id: str, text: str) -> float:
         """The share (0-1) of the naming words of ``text``, weighted by rarity, that
         ``proc_id``'s name and aliases use."""
-        words = [(self._correct(t) or (t, 0))[0] for t in self.query_tokens(text)]
+        words = self._as_catalogue_words(text)
         index = self._index.get(proc_id)
         if index is None or not words:
             return 0.0
@@ -232,7 +236,7 @@ class Matcher:
     def relates(self, proc_id: str, text: str) -> float:
         """The share (0-1) of the naming words of ``text`` that ``proc_id``'s aliases or body
         (summary, documents) use; 1 when ``text`` has no naming words ("thế còn lệ phí?")."""
-        words = [(self._correct(t) or (t, 0))[0] for t in self.query_tokens(text)]
+        words = self._as_catalogue_words(text)
         index = self._index.get(proc_id)
         if index is None:
             return 0.0
