@@ -29,11 +29,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.catalogue import load_catalogue  # noqa: E402
+from bot.procedures.catalogue import load_catalogue  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.dialogue import Engine  # noqa: E402
 from bot.messages import Incoming  # noqa: E402
-from bot.normalize import fold  # noqa: E402
+from bot.procedures.normalize import fold  # noqa: E402
 
 # Made-up syllables that make synthetic entries distinct, as place names, subjects and
 # variants make real procedures distinct (about 600; each lands in ~17 of 5,000 entries).

@@ -2,7 +2,7 @@
 
 Generates a CSV export of N dossiers (default 1,000,000), then measures the first sync
 (all inserts), an unchanged re-sync, and p50/p99 of single look-ups by code through the
-bot's :class:`bot.store.Store` and through :meth:`bot.status.StatusDesk.answer`.
+bot's :class:`bot.dossiers.store.Store` and through :meth:`bot.dossiers.desk.StatusDesk.answer`.
 
     .venv/bin/python bench/bench_sync.py [--rows N] [--lookups M] [--dir DIR]
 
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import Config  # noqa: E402
 from bot.messages import Incoming  # noqa: E402
-from bot.status import StatusDesk  # noqa: E402
-from bot.store import Store  # noqa: E402
-from bot.sync import sync_source  # noqa: E402
+from bot.dossiers.desk import StatusDesk  # noqa: E402
+from bot.dossiers.store import Store  # noqa: E402
+from bot.dossiers.sync import sync_source  # noqa: E402
 
 HEADER = ["Mã hồ sơ", "Tên thủ tục", "Chủ hồ sơ", "Số điện thoại", "Địa chỉ", "Ngày tiếp nhận",
           "Ngày hẹn trả", "Ngày trả kết quả", "Trạng thái"]

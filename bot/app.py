@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.catalogue import Catalogue, load_catalogue
+from bot.procedures.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.dialogue import Engine
-from bot.matcher import Decision, Matcher
-from bot.notify import Notifier
-from bot.status import StatusDesk
-from bot.store import Store
-from bot.normalize import fold
-from bot.sync import seed_demo
+from bot.procedures.matcher import Decision, Matcher
+from bot.dossiers.notify import Notifier
+from bot.dossiers.desk import StatusDesk
+from bot.dossiers.store import Store
+from bot.procedures.normalize import fold
+from bot.dossiers.sync import seed_demo
 
 
 def catalogue_ids(catalogue: Catalogue, matcher: Matcher) -> Callable[[str], str | None]:

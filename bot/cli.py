@@ -20,7 +20,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bot.catalogue import load_catalogue
+from bot.procedures.catalogue import load_catalogue
 from bot.config import Config, load_config
 from bot.errors import CatalogueError, MotcuaError
 
@@ -131,8 +131,8 @@ def _validate(config: Config, directory: Path | None) -> int:
 
 async def _sync(config: Config, source: str) -> int:
     from bot.dialogue import Engine
-    from bot.store import Store
-    from bot.sync import ProgressPrinter, sync_source
+    from bot.dossiers.store import Store
+    from bot.dossiers.sync import ProgressPrinter, sync_source
 
     from bot.app import catalogue_ids
 
@@ -155,7 +155,7 @@ async def _sync(config: Config, source: str) -> int:
 async def _run(config: Config) -> int:
     from bot.app import App
     from bot.channels.base import Channel
-    from bot.sync import run_scheduled_sync
+    from bot.dossiers.sync import run_scheduled_sync
 
     telegram, zalo = config.channels.telegram, config.channels.zalo
     if not (telegram and telegram.token) and not (zalo and zalo.token):

@@ -25,7 +25,7 @@ from bot.errors import ConfigError
 #: The repository root (where the bundled ``procedures/`` catalogue lives).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CATALOGUE = PROJECT_ROOT / "procedures"
-DEMO_DOSSIERS = Path(__file__).resolve().parent / "data" / "demo_dossiers.csv"
+DEMO_DOSSIERS = Path(__file__).resolve().parent / "dossiers" / "data" / "demo_dossiers.csv"
 
 
 @dataclass

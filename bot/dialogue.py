@@ -4,7 +4,7 @@ It is channel-agnostic (no messenger library here): Telegram, Zalo and the conso
 all call :meth:`Engine.handle`. It decides the intent (help, procedure, referral,
 dossier status, unknown), keeps short per-chat memory for follow-ups ("thế còn lệ
 phí?"), corrections ("à không, ý tôi là ...") and numbered choices ("2"), and words the
-answer through :class:`bot.replies.ReplyWriter`.
+answer through :class:`bot.procedures.wording.ReplyWriter`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import logging
 import re
 from typing import Protocol
 
-from bot.catalogue import Catalogue, Procedure
-from bot.codes import CodeFinder
+from bot.procedures.catalogue import Catalogue, Procedure
+from bot.dossiers.codes import CodeFinder
 from bot.config import Config
-from bot.lexicon import Lexicon
-from bot.matcher import Decision, Match, Matcher
+from bot.procedures.lexicon import Lexicon
+from bot.procedures.matcher import Decision, Match, Matcher
 from bot.messages import Aspect, Incoming, Intent, MatchInfo, Reply, Response
-from bot.normalize import Normalizer, clean
-from bot.replies import CHOICE_MENU, CHOICE_STATUS_HELP, ReplyWriter
+from bot.procedures.normalize import Normalizer, clean
+from bot.procedures.wording import CHOICE_MENU, CHOICE_STATUS_HELP, ReplyWriter
 from bot.session import Session, SessionStore
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ _COMMAND = re.compile(r"^/([a-z_]+)(?:@\S+)?\s*(.*)$", re.IGNORECASE | re.DOTALL
 
 
 class StatusService(Protocol):
-    """What the engine needs from the dossier side (see :class:`bot.status.StatusDesk`)."""
+    """What the engine needs from the dossier side (see :class:`bot.dossiers.desk.StatusDesk`)."""
 
     def find_codes(self, text: str) -> list[str]: ...
 

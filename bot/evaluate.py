@@ -28,12 +28,12 @@ import yaml
 from rank_bm25 import BM25Okapi
 from rapidfuzz import fuzz, process
 
-from bot.catalogue import Catalogue, Procedure, load_catalogue
+from bot.procedures.catalogue import Catalogue, Procedure, load_catalogue
 from bot.config import Config
 from bot.dialogue import Engine
 from bot.errors import MotcuaError
 from bot.messages import Incoming, Intent, Response
-from bot.normalize import fold
+from bot.procedures.normalize import fold
 
 SPECIAL_LABELS = {"none", "status", "help"}
 #: WRatio below this is taken as "no match" by the name baseline.

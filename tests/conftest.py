@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from bot.catalogue import Catalogue, load_catalogue
+from bot.procedures.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.dialogue import Engine
 

@@ -57,7 +57,7 @@ async def test_hamlet_head_digest(config: Config) -> None:
 
 
 async def test_notification_after_a_sync_reaches_the_follower(config: Config, tmp_path: Path) -> None:
-    from bot.sync import sync_source
+    from bot.dossiers.sync import sync_source
 
     app = await App.open(config)
     sent: list[tuple[str, Reply]] = []

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.catalogue import Catalogue
+from bot.procedures.catalogue import Catalogue
 from bot.config import Config
 from bot.dialogue import Engine
 from bot.messages import Aspect, Incoming, Intent, Response

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalogue import Catalogue
+from bot.procedures.catalogue import Catalogue
 from bot.config import Config
 from bot.dialogue import Engine
 from bot.evaluate import (

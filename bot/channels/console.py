@@ -9,7 +9,7 @@ from typing import TextIO
 from bot.channels.render import numbered_choices
 from bot.dialogue import Engine
 from bot.messages import Incoming, Reply
-from bot.notify import Notifier
+from bot.dossiers.notify import Notifier
 
 CHANNEL = "console"
 _QUIT = {"thoat", "thoát", "exit", "quit", "q", ":q"}

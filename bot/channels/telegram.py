@@ -40,7 +40,7 @@ from bot.channels.telegram_incoming import COMMANDS, callback_to_incoming, messa
 from bot.config import TelegramConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Incoming, Reply
-from bot.replies import ReplyWriter
+from bot.procedures.wording import ReplyWriter
 
 if TYPE_CHECKING:
     from bot.app import App

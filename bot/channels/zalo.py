@@ -47,7 +47,7 @@ from bot.channels.zalo_api import (
 from bot.config import ZaloConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Incoming, Reply
-from bot.replies import ReplyWriter
+from bot.procedures.wording import ReplyWriter
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -25,8 +25,8 @@ from bot.app import App
 from bot.config import Config, DatabaseConfig, TelegramConfig, WebhookConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Choice, Incoming, Reply, Response
-from bot.notify import Notifier
-from bot.sync import sync_source
+from bot.dossiers.notify import Notifier
+from bot.dossiers.sync import sync_source
 from tests.fakes.telegram_api import (
     BOT_ID,
     Call,

@@ -23,7 +23,7 @@ from bot.app import App
 from bot.config import CatalogueConfig, Config, DatabaseConfig, WebhookConfig, ZaloConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Choice, Incoming, Intent, Reply, Response
-from bot.sync import sync_source
+from bot.dossiers.sync import sync_source
 from tests.fakes.zalo_api import BOT_DISPLAY_NAME, FakeZaloApi
 
 TOKEN = "1234567890:aBcDeFgHiJkLmNoPqRsTuVwXyZ"

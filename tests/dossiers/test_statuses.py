@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.statuses import (
+from bot.dossiers.statuses import (
     FINAL,
     PENDING_ON_US,
     Status,

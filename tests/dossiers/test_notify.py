@@ -10,8 +10,8 @@ import pytest
 from bot.config import Config
 from bot.errors import RecipientBlocked
 from bot.messages import Reply
-from bot.notify import Notifier
-from bot.store import DossierRow, Store
+from bot.dossiers.notify import Notifier
+from bot.dossiers.store import DossierRow, Store
 
 CODE = "000.00.14.H56-261124-0008"
 OTHER = "000.00.14.H56-261125-0015"

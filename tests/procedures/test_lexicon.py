@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.lexicon import Lexicon
+from bot.procedures.lexicon import Lexicon
 from bot.messages import Aspect
-from bot.normalize import Normalizer
+from bot.procedures.normalize import Normalizer
 
 N = Normalizer.default()
 L = Lexicon.load(N)

@@ -1,6 +1,6 @@
 """Synchronising dossiers from the one-stop system's exports (``motcua sync SOURCE``).
 
-Sources (CSV, XLSX, JSON file or paged JSON endpoint) are read by :mod:`bot.exports`.
+Sources (CSV, XLSX, JSON file or paged JSON endpoint) are read by :mod:`bot.dossiers.exports`.
 Dates are ``dd/mm/yyyy`` (or ``d-m-yyyy``, ``dd.mm.yyyy``), optionally with a time, or
 ISO ``yyyy-mm-dd``. A row without a code, with a bad date, an unknown status or a code
 already seen earlier in the same source is rejected with its row number and reason;
@@ -28,9 +28,9 @@ from typing import Any, TextIO
 
 from bot.config import Config, SyncColumns
 from bot.errors import SyncError
-from bot.exports import ColumnMap, ExportTable, fetch_json, is_url, json_table, open_export
-from bot.statuses import parse_status
-from bot.store import DossierRow, Store, WriteCounts
+from bot.dossiers.exports import ColumnMap, ExportTable, fetch_json, is_url, json_table, open_export
+from bot.dossiers.statuses import parse_status
+from bot.dossiers.store import DossierRow, Store, WriteCounts
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The lists live in ``bot/data/lexicon.yaml`` as folded phrases, so that staff can extend
 them without touching code. All look-ups here work on token lists produced by
-:class:`bot.normalize.Normalizer`.
+:class:`bot.procedures.normalize.Normalizer`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from bot.messages import Aspect
-from bot.normalize import Normalizer
+from bot.procedures.normalize import Normalizer
 
 DEFAULT_LEXICON = Path(__file__).resolve().parent / "data" / "lexicon.yaml"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.normalize import Normalizer, clean, fold
+from bot.procedures.normalize import Normalizer, clean, fold
 
 N = Normalizer.default()
 

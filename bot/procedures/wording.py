@@ -7,7 +7,7 @@ guessing. Commune details (office, hours, hotline) come from the config.
 
 from __future__ import annotations
 
-from bot.catalogue import Catalogue, Procedure
+from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import CommuneConfig
 from bot.messages import Aspect, Choice, Reply
 

@@ -1,6 +1,6 @@
 """Finding dossier codes in what people type."""
 
-from bot.codes import CodeFinder
+from bot.dossiers.codes import CodeFinder
 
 FINDER = CodeFinder(r"\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}-\d{6}-\d{4}", "000.00.14.H56")
 

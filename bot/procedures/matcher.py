@@ -1,8 +1,8 @@
 """Ranking catalogue entries for a question, and deciding whether to answer.
 
 Each entry is known by phrases: its official name and its aliases. A question is
-normalised (see :mod:`bot.normalize`), stripped of fillers and aspect cues (see
-:mod:`bot.lexicon`), and its words are spell-corrected against the catalogue's
+normalised (see :mod:`bot.procedures.normalize`), stripped of fillers and aspect cues (see
+:mod:`bot.procedures.lexicon`), and its words are spell-corrected against the catalogue's
 vocabulary with rapidfuzz. An entry then scores by how completely one of its phrases
 appears in the question (rare words weigh more, word order helps) and by how much of the
 question its phrases and body explain. Scores run from 0 to 100.
@@ -22,10 +22,10 @@ from enum import Enum
 
 from rapidfuzz import fuzz, process
 
-from bot.catalogue import Catalogue, Procedure
+from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import MatchingConfig
-from bot.lexicon import Lexicon
-from bot.normalize import Normalizer
+from bot.procedures.lexicon import Lexicon
+from bot.procedures.normalize import Normalizer
 
 #: Only the start of a very long message is matched ("answer from the start").
 MAX_QUESTION_CHARS = 1000

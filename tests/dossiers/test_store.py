@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.statuses import Status
-from bot.store import MIGRATIONS, DossierRow, Store, StoreError
+from bot.dossiers.statuses import Status
+from bot.dossiers.store import MIGRATIONS, DossierRow, Store, StoreError
 
 
 def row(code: str, status: str = "processing", **fields: str | None) -> DossierRow:

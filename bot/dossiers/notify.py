@@ -19,9 +19,9 @@ from datetime import date
 from bot.config import Config
 from bot.errors import RecipientBlocked
 from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Reply
-from bot.status import fmt_date
-from bot.statuses import FINAL, is_overdue, needs_visit, next_step, overdue_note
-from bot.store import Notification, Store
+from bot.dossiers.desk import fmt_date
+from bot.dossiers.statuses import FINAL, is_overdue, needs_visit, next_step, overdue_note
+from bot.dossiers.store import Notification, Store
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import re
 from datetime import date
 from enum import StrEnum
 
-from bot.normalize import fold
+from bot.procedures.normalize import fold
 
 
 class Status(StrEnum):

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from bot.config import Config, HamletHead
 from bot.messages import Incoming, Intent
-from bot.status import StatusDesk, matches_hamlet
-from bot.store import DossierRow, Store
-from bot.sync import seed_demo
+from bot.dossiers.desk import StatusDesk, matches_hamlet
+from bot.dossiers.store import DossierRow, Store
+from bot.dossiers.sync import seed_demo
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 29)
 P = "000.00.14.H56"
 READY = f"{P}-261127-0020"        # Đã xử lý xong, Thôn 7, Đinh Thị Xuân
@@ -36,7 +36,7 @@ class Clock:
 
 
 def demo_rows() -> list[dict[str, str]]:
-    with open(ROOT / "bot" / "data" / "demo_dossiers.csv", encoding="utf-8") as f:
+    with open(ROOT / "bot" / "dossiers" / "data" / "demo_dossiers.csv", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 

@@ -10,7 +10,7 @@
 
 Headers are matched to dossier fields through :class:`bot.config.SyncColumns`, ignoring
 case, diacritics and punctuation; the header row may follow a few title rows. What the
-values mean is :mod:`bot.sync`'s business.
+values mean is :mod:`bot.dossiers.sync`'s business.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import httpx
 
 from bot.config import SyncColumns
 from bot.errors import SyncError
-from bot.normalize import fold
+from bot.procedures.normalize import fold
 
 #: Rows searched for the header row (exports often start with title lines).
 HEADER_SEARCH_ROWS = 20

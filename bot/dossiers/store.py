@@ -26,7 +26,7 @@ from typing import NamedTuple
 import aiosqlite
 
 from bot.errors import MotcuaError
-from bot.statuses import Status
+from bot.dossiers.statuses import Status
 
 
 class StoreError(MotcuaError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalogue import Catalogue, load_catalogue
+from bot.procedures.catalogue import Catalogue, load_catalogue
 from bot.errors import CatalogueError
 
 REQUIRED_IDS = {

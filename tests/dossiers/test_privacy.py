@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.privacy import mask_name, phone_digits, phone_matches
+from bot.dossiers.privacy import mask_name, phone_digits, phone_matches
 
 
 def test_mask_name_keeps_family_name_and_initials() -> None:

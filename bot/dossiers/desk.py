@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from bot.codes import CodeFinder, FoundCode
+from bot.dossiers.codes import CodeFinder, FoundCode
 from bot.config import Config
 from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Incoming, Intent, Reply, Response
-from bot.privacy import mask_name, phone_matches
-from bot.normalize import fold
-from bot.statuses import FINAL, PENDING_ON_US, Status, is_overdue, needs_visit, next_step, overdue_note
-from bot.store import Dossier, Store
+from bot.dossiers.privacy import mask_name, phone_matches
+from bot.procedures.normalize import fold
+from bot.dossiers.statuses import FINAL, PENDING_ON_US, Status, is_overdue, needs_visit, next_step, overdue_note
+from bot.dossiers.store import Dossier, Store
 
 #: Codes answered from one message; more are ignored (with a note).
 MAX_CODES_PER_MESSAGE = 20

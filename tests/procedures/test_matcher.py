@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from bot.catalogue import Catalogue
+from bot.procedures.catalogue import Catalogue
 from bot.config import MatchingConfig
-from bot.lexicon import Lexicon
-from bot.matcher import Decision, Matcher
-from bot.normalize import Normalizer
+from bot.procedures.lexicon import Lexicon
+from bot.procedures.matcher import Decision, Matcher
+from bot.procedures.normalize import Normalizer
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 
 from bot.config import Config, SyncColumns
 from bot.errors import SyncError
-from bot.statuses import Status
-from bot.store import Store
+from bot.dossiers.statuses import Status
+from bot.dossiers.store import Store
 from tests.fakes.server import serve_locally
-from bot.sync import ProgressPrinter, make_progress, run_scheduled_sync, seed_demo, sync_source
+from bot.dossiers.sync import ProgressPrinter, make_progress, run_scheduled_sync, seed_demo, sync_source
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = SyncColumns()
 HEADER = [
     "Mã hồ sơ",
@@ -412,15 +412,15 @@ async def test_seed_demo_loads_once_with_dates_relative_to_today(store: Store) -
 
 
 async def test_demo_file_has_overdue_dossiers_and_all_hamlets() -> None:
-    from bot.status import matches_hamlet
-    from bot.statuses import is_overdue
+    from bot.dossiers.desk import matches_hamlet
+    from bot.dossiers.statuses import is_overdue
 
-    with open(ROOT / "bot" / "data" / "demo_dossiers.csv", encoding="utf-8") as f:
+    with open(ROOT / "bot" / "dossiers" / "data" / "demo_dossiers.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert 20 <= len(rows) <= 30
     for n in range(1, 13):
         assert any(matches_hamlet(r["Địa chỉ"], f"Thôn {n}") for r in rows), n
-    from bot.statuses import parse_status
+    from bot.dossiers.statuses import parse_status
 
     overdue = [
         r for r in rows
@@ -515,8 +515,8 @@ KILL_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
 from bot.config import SyncColumns
-from bot.store import Store
-from bot.sync import sync_source
+from bot.dossiers.store import Store
+from bot.dossiers.sync import sync_source
 
 async def main():
     store = await Store.open(Path(sys.argv[1]))
