@@ -20,6 +20,7 @@ from bot.errors import CatalogueError
 
 KIND_PROCEDURE = "procedure"
 KIND_REFERRAL = "referral"
+KIND_FAMILY = "family"
 
 # LibYAML's parser when PyYAML has it (much faster on large catalogues); same results.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -36,9 +37,12 @@ _SCHEMA: dict[str, tuple[str, bool, bool]] = {
     "code": (_STR, False, False),
     "field": (_STR, True, True),
     "summary": (_STR, False, False),
+    "conditions": (_LIST, False, False),
+    "online": (_STR, False, False),
     "combines": (_LIST, False, False),
     "aliases": (_LIST, True, True),
     "documents": (_LIST, True, False),
+    "looked_up": (_LIST, False, False),
     "steps": (_LIST, False, False),
     "time": (_STR, True, False),
     "fee": (_STR, False, False),
@@ -48,6 +52,22 @@ _SCHEMA: dict[str, tuple[str, bool, bool]] = {
     "notes": (_LIST, False, False),
     "source": (_LIST, True, True),
     "reviewed": (_DATE, True, True),
+}
+
+# The keys of a family file (kind: family): key -> (expected type, required).
+_MEMBERS = "list of members (- id: ..., when: ...)"
+_FAMILY_SCHEMA: dict[str, tuple[str, bool]] = {
+    "id": (_STR, True),
+    "kind": (_STR, True),
+    "name": (_STR, True),
+    "field": (_STR, True),
+    "aliases": (_LIST, False),
+    "question": (_STR, True),
+    "default": (_STR, True),
+    "members": (_MEMBERS, True),
+    "notes": (_LIST, False),
+    "source": (_LIST, True),
+    "reviewed": (_DATE, True),
 }
 
 
@@ -75,6 +95,12 @@ class Procedure:
     notes: tuple[str, ...] = ()
     #: Ids of the procedures this one does in a single application ("liên thông").
     combines: tuple[str, ...] = ()
+    #: Who may file and on what conditions (đối tượng, điều kiện).
+    conditions: tuple[str, ...] = ()
+    #: Papers the desk looks up itself (national databases), so people need not bring them.
+    looked_up: tuple[str, ...] = ()
+    #: Whether and where it can be filed online (VNeID, Cổng Dịch vụ công).
+    online: str | None = None
     path: Path | None = None
 
     @property
@@ -88,11 +114,46 @@ class Procedure:
         return self.kind == KIND_REFERRAL
 
 
+@dataclass(frozen=True)
+class FamilyMember:
+    """One variant of a family, and the situation it is for."""
+
+    id: str
+    when: str
+
+
+@dataclass(frozen=True)
+class Family:
+    """Procedures people ask for with the same words, told apart by one question.
+
+    "mất giấy khai sinh" is usually a copy of the record (the default) and only
+    sometimes a new registration; :attr:`question` is what the desk would ask.
+    """
+
+    id: str
+    name: str
+    field: str
+    question: str
+    default: str
+    members: tuple[FamilyMember, ...]
+    source: tuple[str, ...]
+    reviewed: dt.date
+    aliases: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    path: Path | None = None
+
+    @property
+    def others(self) -> tuple[FamilyMember, ...]:
+        """The members other than the default, in file order."""
+        return tuple(m for m in self.members if m.id != self.default)
+
+
 @dataclass
 class Catalogue:
-    """All entries, by id, in a stable order (field, then name)."""
+    """All entries, by id, in a stable order (field, then name), and their families."""
 
     procedures: dict[str, Procedure] = field(default_factory=dict)
+    families: dict[str, Family] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.procedures)
@@ -116,6 +177,10 @@ class Catalogue:
         """The desk's procedures of one field."""
         return [p for p in self if p.field == field_name and not p.is_referral]
 
+    def families_of(self, proc_id: str) -> list[Family]:
+        """The families that have this procedure as a member."""
+        return [f for f in self.families.values() if any(m.id == proc_id for m in f.members)]
+
 
 def _check_value(kind: str, value: Any) -> str | None:
     """A description of what is wrong with ``value`` for ``kind``, or None if it is fine."""
@@ -135,12 +200,19 @@ def _check_value(kind: str, value: Any) -> str | None:
     elif kind == _DATE:
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
             return "expected a date such as 2026-11-29"
+    elif kind == _MEMBERS:
+        if not isinstance(value, list) or len(value) < 2:
+            return "expected a list of at least two members (- id: ..., when: ...)"
+        for i, item in enumerate(value):
+            if not isinstance(item, dict) or set(item) != {"id", "when"}:
+                return f"item {i + 1}: expected exactly the keys id and when"
+            if not all(isinstance(item[k], str) and item[k].strip() for k in ("id", "when")):
+                return f"item {i + 1}: id and when must be non-empty text"
     return None
 
 
-def parse_procedure(text: str, path: Path) -> tuple[Procedure | None, list[str]]:
-    """Parse one procedure file's text; returns the entry (None if invalid) and problems."""
-    problems: list[str] = []
+def _read_yaml(text: str, path: Path) -> tuple[dict[str, Any] | None, dict[str, int], list[str]]:
+    """A file's mapping, the line of each top-level key, and any problems."""
     try:
         loader = _Loader(text)
         try:
@@ -151,10 +223,10 @@ def parse_procedure(text: str, path: Path) -> tuple[Procedure | None, list[str]]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        return None, [f"{path}:{line}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]
+        return None, {}, [f"{path}:{line}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]
     if not isinstance(data, dict) or node is None or not isinstance(node, yaml.MappingNode):
-        return None, [f"{path}:1: expected a mapping of keys (id:, name:, ...)"]
-
+        return None, {}, [f"{path}:1: expected a mapping of keys (id:, name:, ...)"]
+    problems: list[str] = []
     lines: dict[str, int] = {}
     for key_node, _ in node.value:
         key = str(key_node.value)
@@ -162,16 +234,17 @@ def parse_procedure(text: str, path: Path) -> tuple[Procedure | None, list[str]]
         if key in lines:
             problems.append(f"{path}:{line}: {key}: duplicate key (first on line {lines[key]})")
         lines.setdefault(key, line)
+    return data, lines, problems
 
-    kind = data.get("kind", KIND_PROCEDURE)
-    if kind not in (KIND_PROCEDURE, KIND_REFERRAL):
-        problems.append(f"{path}:{lines.get('kind', 1)}: kind: must be 'procedure' or 'referral', got {kind!r}")
-        kind = KIND_PROCEDURE
-    for key in data:
-        if str(key) not in _SCHEMA:
-            problems.append(f"{path}:{lines.get(str(key), 1)}: {key}: unknown key")
-    for key, (vtype, req_proc, req_ref) in _SCHEMA.items():
-        required = req_ref if kind == KIND_REFERRAL else req_proc
+
+def _check_keys(
+    data: dict[str, Any], lines: dict[str, int], path: Path, schema: dict[str, tuple[str, bool]]
+) -> list[str]:
+    """Unknown, missing and mistyped keys of one file, against ``schema``."""
+    problems = [
+        f"{path}:{lines.get(str(key), 1)}: {key}: unknown key" for key in data if str(key) not in schema
+    ]
+    for key, (vtype, required) in schema.items():
         if key not in data or data[key] is None:
             if required:
                 problems.append(f"{path}:{lines.get(key, 1)}: {key}: missing required key")
@@ -179,47 +252,123 @@ def parse_procedure(text: str, path: Path) -> tuple[Procedure | None, list[str]]
         problem = _check_value(vtype, data[key])
         if problem:
             problems.append(f"{path}:{lines[key]}: {key}: {problem}")
-    proc_id = data.get("id")
-    if isinstance(proc_id, str):
-        if not _ID.match(proc_id):
-            problems.append(f"{path}:{lines['id']}: id: must be a kebab-case ASCII slug, got {proc_id!r}")
-        elif proc_id != path.stem:
-            problems.append(f"{path}:{lines['id']}: id: {proc_id!r} differs from the file name {path.stem!r}")
+    entry_id = data.get("id")
+    if isinstance(entry_id, str):
+        if not _ID.match(entry_id):
+            problems.append(f"{path}:{lines['id']}: id: must be a kebab-case ASCII slug, got {entry_id!r}")
+        elif entry_id != path.stem:
+            problems.append(f"{path}:{lines['id']}: id: {entry_id!r} differs from the file name {path.stem!r}")
+    return problems
+
+
+def _text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(value).strip()
+
+
+def _texts(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    return tuple(str(v).strip() for v in data.get(key) or ())
+
+
+def parse_entry(text: str, path: Path) -> tuple[Procedure | Family | None, list[str]]:
+    """Parse one catalogue file's text: a procedure, a referral or a family.
+
+    Returns the entry (None if invalid) and the problems found.
+    """
+    data, lines, problems = _read_yaml(text, path)
+    if data is None:
+        return None, problems
+    kind = data.get("kind", KIND_PROCEDURE)
+    if kind == KIND_FAMILY:
+        problems += _check_keys(data, lines, path, _FAMILY_SCHEMA)
+        if problems:
+            return None, problems
+        return (
+            Family(
+                id=data["id"],
+                name=_text(data, "name") or "",
+                field=_text(data, "field") or "",
+                question=_text(data, "question") or "",
+                default=_text(data, "default") or "",
+                members=tuple(FamilyMember(m["id"].strip(), m["when"].strip()) for m in data["members"]),
+                aliases=_texts(data, "aliases"),
+                notes=_texts(data, "notes"),
+                source=_texts(data, "source"),
+                reviewed=data["reviewed"],
+                path=path,
+            ),
+            [],
+        )
+    if kind not in (KIND_PROCEDURE, KIND_REFERRAL):
+        problems.append(
+            f"{path}:{lines.get('kind', 1)}: kind: must be 'procedure', 'referral' or 'family', got {kind!r}"
+        )
+        kind = KIND_PROCEDURE
+    schema = {key: (vtype, req_ref if kind == KIND_REFERRAL else req_proc)
+              for key, (vtype, req_proc, req_ref) in _SCHEMA.items()}
+    problems += _check_keys(data, lines, path, schema)
     if problems:
         return None, problems
-
-    def text_of(key: str) -> str | None:
-        value = data.get(key)
-        return None if value is None else str(value).strip()
-
-    def list_of(key: str) -> tuple[str, ...]:
-        return tuple(str(v).strip() for v in data.get(key) or ())
-
     return (
         Procedure(
-            id=proc_id,
+            id=data["id"],
             kind=kind,
-            name=text_of("name") or "",
-            code=text_of("code"),
-            short_name=text_of("short_name"),
-            field=text_of("field") or "",
-            summary=text_of("summary"),
-            aliases=list_of("aliases"),
-            documents=list_of("documents"),
-            steps=list_of("steps"),
-            time=text_of("time"),
-            fee=text_of("fee"),
-            where=text_of("where") or "",
-            forms=list_of("forms"),
-            legal_basis=list_of("legal_basis"),
-            combines=list_of("combines"),
-            notes=list_of("notes"),
-            source=list_of("source"),
+            name=_text(data, "name") or "",
+            code=_text(data, "code"),
+            short_name=_text(data, "short_name"),
+            field=_text(data, "field") or "",
+            summary=_text(data, "summary"),
+            conditions=_texts(data, "conditions"),
+            online=_text(data, "online"),
+            aliases=_texts(data, "aliases"),
+            documents=_texts(data, "documents"),
+            looked_up=_texts(data, "looked_up"),
+            steps=_texts(data, "steps"),
+            time=_text(data, "time"),
+            fee=_text(data, "fee"),
+            where=_text(data, "where") or "",
+            forms=_texts(data, "forms"),
+            legal_basis=_texts(data, "legal_basis"),
+            combines=_texts(data, "combines"),
+            notes=_texts(data, "notes"),
+            source=_texts(data, "source"),
             reviewed=data["reviewed"],
             path=path,
         ),
         [],
     )
+
+
+def _line_of(path: Path, key: str) -> int:
+    """The line where top-level ``key`` starts in ``path`` (1 if not found)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next((n for n, text in enumerate(lines, 1) if text.startswith(f"{key}:")), 1)
+
+
+def _check_references(procs: list[Procedure], families: list[Family]) -> list[str]:
+    """Problems with ids that name other entries (combines, family members)."""
+    by_id = {p.id: p for p in procs}
+    problems: list[str] = []
+    for proc in procs:
+        for other in proc.combines:
+            if other not in by_id and proc.path is not None:
+                problems.append(f"{proc.path}:{_line_of(proc.path, 'combines')}: combines: unknown id {other!r}")
+    for fam in families:
+        assert fam.path is not None
+        if fam.id in by_id:
+            problems.append(f"{fam.path}:1: id: {fam.id!r} is also a procedure's id")
+        member_ids = [m.id for m in fam.members]
+        for member in member_ids:
+            proc = by_id.get(member)
+            if proc is None:
+                problems.append(f"{fam.path}:{_line_of(fam.path, 'members')}: members: unknown id {member!r}")
+            elif proc.is_referral:
+                problems.append(f"{fam.path}:{_line_of(fam.path, 'members')}: members: {member!r} is a referral")
+        if len(set(member_ids)) != len(member_ids):
+            problems.append(f"{fam.path}:{_line_of(fam.path, 'members')}: members: an id is listed twice")
+        if fam.default not in member_ids:
+            problems.append(f"{fam.path}:{_line_of(fam.path, 'default')}: default: {fam.default!r} is not a member")
+    return problems
 
 
 def load_catalogue(directory: Path) -> Catalogue:
@@ -230,7 +379,8 @@ def load_catalogue(directory: Path) -> Catalogue:
     if not directory.is_dir():
         raise CatalogueError([f"{directory}: catalogue folder not found"])
     problems: list[str] = []
-    entries: list[Procedure] = []
+    procs: list[Procedure] = []
+    families: list[Family] = []
     first_seen: dict[str, Path] = {}
     for path in sorted(directory.rglob("*.yaml")):
         try:
@@ -238,28 +388,19 @@ def load_catalogue(directory: Path) -> Catalogue:
         except UnicodeDecodeError as exc:
             problems.append(f"{path}:1: not UTF-8 text ({exc.reason})")
             continue
-        proc, file_problems = parse_procedure(text, path)
+        entry, file_problems = parse_entry(text, path)
         problems += file_problems
-        if proc is None:
+        if entry is None:
             continue
-        if proc.id in first_seen:
-            problems.append(f"{path}:1: id: duplicate id {proc.id!r} (also in {first_seen[proc.id]})")
+        if entry.id in first_seen:
+            problems.append(f"{path}:1: id: duplicate id {entry.id!r} (also in {first_seen[entry.id]})")
             continue
-        first_seen[proc.id] = path
-        entries.append(proc)
-    known = {p.id for p in entries}
-    for proc in entries:
-        for other in proc.combines:
-            if other not in known and proc.path is not None:
-                line = next(
-                    (n for n, text in enumerate(proc.path.read_text(encoding="utf-8").splitlines(), 1)
-                     if text.startswith("combines")),
-                    1,
-                )
-                problems.append(f"{proc.path}:{line}: combines: unknown id {other!r}")
-    if not entries and not problems:
+        first_seen[entry.id] = path
+        (families if isinstance(entry, Family) else procs).append(entry)
+    problems += _check_references(procs, families)
+    if not procs and not problems:
         problems.append(f"{directory}: no procedure files (*.yaml) found")
     if problems:
         raise CatalogueError(problems)
-    entries.sort(key=lambda p: (p.is_referral, p.path.parent.name if p.path else "", p.name))
-    return Catalogue({p.id: p for p in entries})
+    procs.sort(key=lambda p: (p.is_referral, p.path.parent.name if p.path else "", p.name))
+    return Catalogue({p.id: p for p in procs}, {f.id: f for f in sorted(families, key=lambda f: f.id)})

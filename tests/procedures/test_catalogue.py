@@ -153,3 +153,56 @@ def test_combines_must_name_existing_entries(tmp_path: Path) -> None:
 def test_combined_procedures_name_what_they_combine(catalogue: Catalogue) -> None:
     proc = catalogue.get("lien-thong-khai-sinh")
     assert proc is not None and {"khai-sinh", "dang-ky-thuong-tru", "the-bhyt"} <= set(proc.combines)
+
+
+FAMILY = """\
+id: mat-giay
+kind: family
+name: Mất giấy khai sinh
+field: Hộ tịch
+aliases:
+  - mất giấy khai sinh
+question: Sổ hộ tịch ở xã còn lưu không?
+default: {default}
+members:
+  - id: a
+    when: Sổ còn lưu
+  - id: {second}
+    when: Sổ đã mất
+source:
+  - Nghị định 123/2015/NĐ-CP
+reviewed: 2026-12-01
+"""
+
+
+def test_a_family_names_its_default_members_and_question(tmp_path: Path) -> None:
+    write(tmp_path, "a", GOOD.format(id="a"))
+    write(tmp_path, "b", GOOD.format(id="b"))
+    write(tmp_path, "mat-giay", FAMILY.format(default="a", second="b"))
+    catalogue = load_catalogue(tmp_path)
+    family = catalogue.families["mat-giay"]
+    assert family.question == "Sổ hộ tịch ở xã còn lưu không?"
+    assert [m.id for m in family.others] == ["b"]
+    assert catalogue.families_of("b") == [family]
+    assert "mat-giay" not in catalogue.procedures
+
+
+def test_family_members_and_default_must_be_procedures_of_the_catalogue(tmp_path: Path) -> None:
+    write(tmp_path, "a", GOOD.format(id="a"))
+    write(tmp_path, "mat-giay", FAMILY.format(default="c", second="b"))
+    problems = problems_of(tmp_path)
+    assert any("mat-giay.yaml:9: members: unknown id 'b'" in p for p in problems)
+    assert any("mat-giay.yaml:8: default: 'c' is not a member" in p for p in problems)
+
+
+def test_family_members_need_an_id_and_a_situation(tmp_path: Path) -> None:
+    write(tmp_path, "a", GOOD.format(id="a"))
+    write(tmp_path, "mat-giay", FAMILY.format(default="a", second="b").replace("    when: Sổ đã mất\n", ""))
+    assert any("members: item 2: expected exactly the keys id and when" in p for p in problems_of(tmp_path))
+
+
+def test_bundled_families_point_at_procedures_of_the_desk(catalogue: Catalogue) -> None:
+    assert catalogue.families
+    for family in catalogue.families.values():
+        assert family.default in catalogue.procedures
+        assert all(not catalogue.procedures[m.id].is_referral for m in family.members)
