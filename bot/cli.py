@@ -2,7 +2,8 @@
 
 ``motcua chat`` talks to the bot in the terminal; ``motcua ask`` answers one message or
 one per line (``--json`` gives the stable machine-readable contract); ``motcua
-validate`` checks a catalogue; ``motcua sync`` loads a dossier export; ``motcua run``
+validate`` checks a catalogue; ``motcua import`` drafts catalogue files from the national
+procedure database and checks the catalogue against it; ``motcua sync`` loads a dossier export; ``motcua run``
 serves the configured messenger channels; ``motcua eval`` measures matching accuracy.
 
 Operator errors (bad config, bad catalogue, unreadable export) print one clear line
@@ -54,6 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("source", help="file path or http(s) URL")
 
     sub.add_parser("run", help="serve the channels configured in the config file")
+
+    imp = sub.add_parser(
+        "import", help="draft catalogue files from national procedure records (files or codes)"
+    )
+    imp.add_argument(
+        "sources", nargs="+", metavar="SOURCE",
+        help="a JSON file holding one portal record, or a national code such as 1.001193",
+    )
+    imp.add_argument("--out", type=Path, help="folder for the drafts (default: drafts/ in the catalogue)")
+    imp.add_argument("--portal", default=None, help="the portal to fetch codes from (default: the national portal)")
+    imp.add_argument(
+        "--check", action="store_true",
+        help="write nothing: list what the database changed against the catalogue; exit 1 if anything did",
+    )
 
     ev = sub.add_parser("eval", help="measure matching accuracy on labelled questions")
     ev.add_argument("files", nargs="+", type=Path, help="evaluation YAML files")
@@ -199,6 +214,48 @@ async def _run(config: Config) -> int:
     return 0
 
 
+async def _import(config: Config, args: argparse.Namespace) -> int:
+    from bot.procedures.importer import differences, entry_for, write_draft
+    from bot.procedures.national import DEFAULT_PORTAL, PortalClient, is_code, read_record_file
+
+    records = []
+    client: PortalClient | None = None
+    try:
+        for source in args.sources:
+            if Path(source).is_file():
+                records.append(read_record_file(Path(source)))
+            elif is_code(source):
+                client = client or PortalClient(args.portal or DEFAULT_PORTAL)
+                records.append(await client.fetch(source))
+            else:
+                raise MotcuaError(f"{source}: neither a JSON file nor a national code such as 1.001193")
+    finally:
+        if client is not None:
+            await client.close()
+    if not args.check:
+        out = args.out or config.catalogue.dir / "drafts"
+        for record in records:
+            print(f"{record.code}: draft written to {write_draft(record, out)}")
+        print(f"motcua import: {len(records)} draft(s); review each, then move it into its field's folder")
+        return 0
+    catalogue = load_catalogue(config.catalogue.dir)
+    changed = 0
+    for record in records:
+        proc = entry_for(catalogue, record)
+        if proc is None:
+            print(f"{record.code}: not in the catalogue ({record.name})")
+            changed += 1
+            continue
+        found = differences(proc, record)
+        changed += bool(found)
+        for diff in found:
+            print(diff)
+        if not found:
+            print(f"{record.code} ({proc.id}): no change")
+    print(f"motcua import --check: {changed} of {len(records)} record(s) differ from the catalogue")
+    return 1 if changed else 0
+
+
 def _eval(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluate import run_evaluation
 
@@ -230,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_run(config))
         if args.command == "eval":
             return _eval(config, args)
+        if args.command == "import":
+            return asyncio.run(_import(config, args))
     except CatalogueError as exc:
         for problem in exc.problems:
             print(f"motcua: {problem}", file=sys.stderr)

@@ -29,6 +29,7 @@ _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 # key -> (expected type, required for procedures, required for referrals)
 _STR, _LIST, _DATE = "text", "list of text", "date (YYYY-MM-DD)"
+_BOOL, _SNAPSHOT = "true or false", "snapshot of the national record (written by motcua import)"
 _SCHEMA: dict[str, tuple[str, bool, bool]] = {
     "id": (_STR, True, True),
     "kind": (_STR, False, False),
@@ -52,7 +53,12 @@ _SCHEMA: dict[str, tuple[str, bool, bool]] = {
     "notes": (_LIST, False, False),
     "source": (_LIST, True, True),
     "reviewed": (_DATE, True, True),
+    "draft": (_BOOL, False, False),
+    "national": (_SNAPSHOT, False, False),
 }
+
+#: Sub-folders of a catalogue that the bot does not load (drafts await review).
+SKIPPED_FOLDERS = ("drafts",)
 
 # The keys of a family file (kind: family): key -> (expected type, required).
 _MEMBERS = "list of members (- id: ..., when: ...)"
@@ -101,6 +107,8 @@ class Procedure:
     looked_up: tuple[str, ...] = ()
     #: Whether and where it can be filed online (VNeID, Cổng Dịch vụ công).
     online: str | None = None
+    #: The national record's checkable facts when the file was imported (motcua import).
+    national: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     path: Path | None = None
 
     @property
@@ -185,7 +193,9 @@ class Catalogue:
 def _check_value(kind: str, value: Any) -> str | None:
     """A description of what is wrong with ``value`` for ``kind``, or None if it is fine."""
     if kind == _STR:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{value} is a bare number: write it as text in quotes, with its unit (e.g. \"8.000 đồng\")"
+        if not isinstance(value, str) or not value.strip():
             return "expected non-empty text"
     elif kind == _LIST:
         if isinstance(value, str):
@@ -200,6 +210,12 @@ def _check_value(kind: str, value: Any) -> str | None:
     elif kind == _DATE:
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
             return "expected a date such as 2026-11-29"
+    elif kind == _BOOL:
+        if not isinstance(value, bool):
+            return "expected true or false"
+    elif kind == _SNAPSHOT:
+        if not isinstance(value, dict):
+            return "expected a mapping (written by motcua import; delete it rather than edit it)"
     elif kind == _MEMBERS:
         if not isinstance(value, list) or len(value) < 2:
             return "expected a list of at least two members (- id: ..., when: ...)"
@@ -211,8 +227,30 @@ def _check_value(kind: str, value: Any) -> str | None:
     return None
 
 
+def _tab_problems(text: str, path: Path) -> list[str]:
+    """A problem for each line indented with a tab (YAML allows only spaces)."""
+    return [
+        f"{path}:{n}: a tab character in the indentation; indent with spaces"
+        for n, line in enumerate(text.splitlines(), 1)
+        if "\t" in line[: len(line) - len(line.lstrip())]
+    ]
+
+
+def _run_on_items(node: yaml.Node, lines: list[str]) -> int | None:
+    """The number of the first list item that swallowed an over-indented ``- `` line."""
+    if not isinstance(node, yaml.SequenceNode):
+        return None
+    for i, item in enumerate(node.value, 1):
+        if isinstance(item, yaml.ScalarNode) and not item.style:  # plain (unquoted)
+            following = lines[item.start_mark.line + 1 : item.end_mark.line + 1]
+            if any(line.strip().startswith("- ") for line in following):
+                return i
+    return None
+
+
 def _read_yaml(text: str, path: Path) -> tuple[dict[str, Any] | None, dict[str, int], list[str]]:
     """A file's mapping, the line of each top-level key, and any problems."""
+    tabs = _tab_problems(text, path)
     try:
         loader = _Loader(text)
         try:
@@ -223,17 +261,24 @@ def _read_yaml(text: str, path: Path) -> tuple[dict[str, Any] | None, dict[str, 
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        return None, {}, [f"{path}:{line}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]
+        return None, {}, tabs or [f"{path}:{line}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]
     if not isinstance(data, dict) or node is None or not isinstance(node, yaml.MappingNode):
         return None, {}, [f"{path}:1: expected a mapping of keys (id:, name:, ...)"]
-    problems: list[str] = []
+    problems: list[str] = list(tabs)
     lines: dict[str, int] = {}
-    for key_node, _ in node.value:
+    text_lines = text.splitlines()
+    for key_node, value_node in node.value:
         key = str(key_node.value)
         line = key_node.start_mark.line + 1
         if key in lines:
             problems.append(f"{path}:{line}: {key}: duplicate key (first on line {lines[key]})")
         lines.setdefault(key, line)
+        item = _run_on_items(value_node, text_lines)
+        if item is not None:
+            problems.append(
+                f"{path}:{line}: {key}: item {item} runs on over several lines: a '- ' line indented "
+                "deeper than the others is read as part of the item above; line the dashes up"
+            )
     return data, lines, problems
 
 
@@ -244,9 +289,15 @@ def _check_keys(
     problems = [
         f"{path}:{lines.get(str(key), 1)}: {key}: unknown key" for key in data if str(key) not in schema
     ]
+    draft = data.get("draft") is True
+    if draft:
+        problems.append(
+            f"{path}:{lines['draft']}: draft: not yet reviewed (imported by motcua import): check every "
+            "fact, then delete this line and set reviewed: to the date you checked them"
+        )
     for key, (vtype, required) in schema.items():
         if key not in data or data[key] is None:
-            if required:
+            if required and not (draft and key == "reviewed"):
                 problems.append(f"{path}:{lines.get(key, 1)}: {key}: missing required key")
             continue
         problem = _check_value(vtype, data[key])
@@ -330,6 +381,7 @@ def parse_entry(text: str, path: Path) -> tuple[Procedure | Family | None, list[
             forms=_texts(data, "forms"),
             legal_basis=_texts(data, "legal_basis"),
             combines=_texts(data, "combines"),
+            national=data.get("national"),
             notes=_texts(data, "notes"),
             source=_texts(data, "source"),
             reviewed=data["reviewed"],
@@ -345,13 +397,16 @@ def _line_of(path: Path, key: str) -> int:
     return next((n for n, text in enumerate(lines, 1) if text.startswith(f"{key}:")), 1)
 
 
-def _check_references(procs: list[Procedure], families: list[Family]) -> list[str]:
-    """Problems with ids that name other entries (combines, family members)."""
+def _check_references(procs: list[Procedure], families: list[Family], broken: set[str]) -> list[str]:
+    """Problems with ids that name other entries (combines, family members).
+
+    Ids in ``broken`` belong to files that failed already: naming them is no new problem.
+    """
     by_id = {p.id: p for p in procs}
     problems: list[str] = []
     for proc in procs:
         for other in proc.combines:
-            if other not in by_id and proc.path is not None:
+            if other not in by_id and other not in broken and proc.path is not None:
                 problems.append(f"{proc.path}:{_line_of(proc.path, 'combines')}: combines: unknown id {other!r}")
     for fam in families:
         assert fam.path is not None
@@ -360,13 +415,15 @@ def _check_references(procs: list[Procedure], families: list[Family]) -> list[st
         member_ids = [m.id for m in fam.members]
         for member in member_ids:
             proc = by_id.get(member)
+            if proc is None and member in broken:
+                continue
             if proc is None:
                 problems.append(f"{fam.path}:{_line_of(fam.path, 'members')}: members: unknown id {member!r}")
             elif proc.is_referral:
                 problems.append(f"{fam.path}:{_line_of(fam.path, 'members')}: members: {member!r} is a referral")
         if len(set(member_ids)) != len(member_ids):
             problems.append(f"{fam.path}:{_line_of(fam.path, 'members')}: members: an id is listed twice")
-        if fam.default not in member_ids:
+        if fam.default not in member_ids and fam.default not in broken:
             problems.append(f"{fam.path}:{_line_of(fam.path, 'default')}: default: {fam.default!r} is not a member")
     return problems
 
@@ -382,7 +439,11 @@ def load_catalogue(directory: Path) -> Catalogue:
     procs: list[Procedure] = []
     families: list[Family] = []
     first_seen: dict[str, Path] = {}
+    broken: set[str] = set()
     for path in sorted(directory.rglob("*.yaml")):
+        top = path.relative_to(directory).parts[0]
+        if top in SKIPPED_FOLDERS or top.startswith("."):
+            continue
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
@@ -391,13 +452,14 @@ def load_catalogue(directory: Path) -> Catalogue:
         entry, file_problems = parse_entry(text, path)
         problems += file_problems
         if entry is None:
+            broken.add(path.stem)
             continue
         if entry.id in first_seen:
             problems.append(f"{path}:1: id: duplicate id {entry.id!r} (also in {first_seen[entry.id]})")
             continue
         first_seen[entry.id] = path
         (families if isinstance(entry, Family) else procs).append(entry)
-    problems += _check_references(procs, families)
+    problems += _check_references(procs, families, broken)
     if not procs and not problems:
         problems.append(f"{directory}: no procedure files (*.yaml) found")
     if problems:

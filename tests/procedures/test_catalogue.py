@@ -206,3 +206,30 @@ def test_bundled_families_point_at_procedures_of_the_desk(catalogue: Catalogue) 
     for family in catalogue.families.values():
         assert family.default in catalogue.procedures
         assert all(not catalogue.procedures[m.id].is_referral for m in family.members)
+
+
+def test_a_bare_number_is_refused_where_text_is_expected(tmp_path: Path) -> None:
+    write(tmp_path, "a", GOOD.format(id="a") + "fee: 8000\n")
+    assert any(
+        p.endswith('a.yaml:13: fee: 8000 is a bare number: write it as text in quotes, with its unit (e.g. "8.000 đồng")')
+        for p in problems_of(tmp_path)
+    )
+
+
+def test_an_over_indented_alias_is_not_merged_into_the_one_above(tmp_path: Path) -> None:
+    text = GOOD.format(id="a").replace("  - làm giấy khai sinh\n", "  - làm giấy khai sinh\n    - lam gks\n")
+    write(tmp_path, "a", text)
+    assert any("a.yaml:4: aliases: item 1 runs on over several lines" in p for p in problems_of(tmp_path))
+
+
+def test_a_tab_in_the_indentation_is_named(tmp_path: Path) -> None:
+    write(tmp_path, "a", GOOD.format(id="a").replace("  - làm giấy khai sinh", "\t- làm giấy khai sinh"))
+    problems = problems_of(tmp_path)
+    assert any("a.yaml:5: a tab character in the indentation; indent with spaces" in p for p in problems)
+
+
+def test_a_broken_file_does_not_make_its_references_look_unknown(tmp_path: Path) -> None:
+    write(tmp_path, "a", GOOD.format(id="a").replace("name: Đăng ký khai sinh\n", ""))
+    write(tmp_path, "b", GOOD.format(id="b") + "combines:\n  - a\n")
+    problems = problems_of(tmp_path)
+    assert len(problems) == 1 and "a.yaml:1: name: missing required key" in problems[0]
