@@ -13,7 +13,7 @@ import logging
 import re
 from typing import Protocol
 
-from bot.procedures.catalogue import Catalogue, Procedure
+from bot.procedures.catalogue import Catalogue, Family, Procedure, situations
 from bot.dossiers.codes import CodeFinder
 from bot.config import Config
 from bot.procedures.lexicon import Lexicon
@@ -85,6 +85,8 @@ class Engine:
         self._normalizer = normalizer
         self._lexicon = lexicon
         self._matcher = matcher
+        # The situations families describe ("mất giấy khai sinh"), matched like procedures.
+        self._situations = Matcher(situations(catalogue), normalizer, lexicon, config.matching)
         self._writer = ReplyWriter(config.commune)
         self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
         self._sessions = sessions or SessionStore(config.dialogue.session_timeout_minutes * 60)
@@ -185,10 +187,22 @@ class Engine:
 
         if not aspects and followup and session.aspects:
             aspects = session.aspects  # "à không, ý tôi là chứng thực bản sao": same question
+        family = self._situation(text)
+        if family is not None and (
+            decision is not Decision.ANSWER or any(m.id == matches[0].procedure.id for m in family.members)
+        ):
+            default = self.catalogue.get(family.default)
+            if default is not None:
+                return self._answer(default, aspects, session, matches, family)
         if decision is Decision.ANSWER:
             return self._answer(matches[0].procedure, aspects, session, matches)
 
         options = self._matcher.candidates(matches)
+        family = self._family_of([m.procedure.id for m in options])
+        if family is not None:  # close variants of one thing: answer the common case
+            default = self.catalogue.get(family.default)
+            if default is not None:
+                return self._answer(default, aspects, session, matches, family)
         session.procedure_id, session.aspects = None, aspects
         return Response(
             Intent.PROCEDURE,
@@ -213,7 +227,12 @@ class Engine:
         return bool(matches) and matches[0].procedure.id != current.id and matches[0].score >= 75.0
 
     def _answer(
-        self, proc: Procedure, aspects: list[Aspect], session: Session, matches: list[Match]
+        self,
+        proc: Procedure,
+        aspects: list[Aspect],
+        session: Session,
+        matches: list[Match],
+        family: Family | None = None,
     ) -> Response:
         session.procedure_id, session.aspects = proc.id, list(aspects)
         infos = _infos(matches) if matches and matches[0].procedure.id == proc.id else [
@@ -223,7 +242,40 @@ class Engine:
         aspect = aspects[0] if aspects else None
         if proc.is_referral:
             return Response(Intent.REFERRAL, [self._writer.referral(proc)], infos, aspect)
-        return Response(Intent.PROCEDURE, [self._writer.procedure(proc, list(aspects))], infos, aspect)
+        reply = self._writer.procedure(proc, list(aspects))
+        family = family or self._variants_asked(proc, matches)
+        if family is not None:
+            reply = self._writer.with_variants(reply, family, self.catalogue)
+        return Response(Intent.PROCEDURE, [reply], infos, aspect)
+
+    def _situation(self, text: str) -> Family | None:
+        """The family whose situation ``text`` clearly describes, if any."""
+        ranked = self._situations.rank(text)
+        if self._situations.decide(ranked) is not Decision.ANSWER:
+            return None
+        return self.catalogue.families.get(ranked[0].procedure.id)
+
+    def _family_of(self, proc_ids: list[str]) -> Family | None:
+        """The family that has all of ``proc_ids`` (two or more) as members, if any."""
+        if len(proc_ids) < 2:
+            return None
+        for family in self.catalogue.families_of(proc_ids[0]):
+            members = {m.id for m in family.members}
+            if all(pid in members for pid in proc_ids):
+                return family
+        return None
+
+    def _variants_asked(self, proc: Procedure, matches: list[Match]) -> Family | None:
+        """The family whose common case ``proc`` is, when the question could also mean one
+        of its other variants (one of them ranks among the candidates)."""
+        if not matches:
+            return None  # reached by a choice: the person already chose the variant
+        floor = self.config.matching.candidate
+        ranked = {m.procedure.id for m in matches[1:] if m.score >= floor}
+        for family in self.catalogue.families.values():
+            if family.default == proc.id and any(m.id in ranked for m in family.others):
+                return family
+        return None
 
     def _several(self, tokens: list[str], matches: list[Match]) -> list[Procedure]:
         """The distinct procedures a message names in separate parts ("A với B"). When

@@ -215,3 +215,23 @@ async def test_random_text_always_gets_a_reply(engine: Engine, text: str, forwar
     payload = response.to_json()
     assert set(payload) == {"intent", "matches", "aspect", "reply", "choices"}
     assert len(payload["matches"]) <= 3
+
+
+@pytest.mark.parametrize("question", ["mất giấy khai sinh", "gks bị mất làm lại được không"])
+async def test_a_lost_paper_gets_the_common_case_and_the_deciding_question(engine: Engine, question: str) -> None:
+    response = await ask(engine, question)
+    reply = response.replies[0]
+    assert top(response) == "trich-luc-ho-tich"
+    assert reply.text.startswith("Cấp bản sao trích lục hộ tịch")
+    assert "❓ Việc khai sinh trước đây còn lưu trong sổ hộ tịch" in reply.text
+    assert reply.choices[0].data == "p:dang-ky-lai-khai-sinh"
+    # The person says the registry book is lost too: the variant is answered, without the question.
+    variant = await engine.handle(Incoming("test", "u1", "c1", reply.choices[0].label, choice=reply.choices[0].data))
+    assert variant.replies[0].text.startswith("Đăng ký lại khai sinh")
+    assert "❓" not in variant.replies[0].text
+
+
+async def test_a_question_naming_one_variant_gets_no_deciding_question(engine: Engine) -> None:
+    response = await ask(engine, "xin bản sao giấy khai sinh cần gì")
+    assert top(response) == "trich-luc-ho-tich"
+    assert "❓" not in response.replies[0].text

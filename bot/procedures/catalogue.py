@@ -466,3 +466,16 @@ def load_catalogue(directory: Path) -> Catalogue:
         raise CatalogueError(problems)
     procs.sort(key=lambda p: (p.is_referral, p.path.parent.name if p.path else "", p.name))
     return Catalogue({p.id: p for p in procs}, {f.id: f for f in sorted(families, key=lambda f: f.id)})
+
+
+def situations(catalogue: Catalogue) -> Catalogue:
+    """A catalogue of the situations that families describe: one entry per family, with
+    the family's id, name and aliases, so they can be matched like procedures."""
+    entries = {
+        f.id: Procedure(
+            id=f.id, name=f.name, field=f.field, aliases=f.aliases, where="",
+            source=f.source, reviewed=f.reviewed, path=f.path,
+        )
+        for f in catalogue.families.values()
+    }
+    return Catalogue(entries)

@@ -7,7 +7,7 @@ guessing. Commune details (office, hours, hotline) come from the config.
 
 from __future__ import annotations
 
-from bot.procedures.catalogue import Catalogue, Procedure
+from bot.procedures.catalogue import Catalogue, Family, Procedure
 from bot.config import CommuneConfig
 from bot.messages import Aspect, Choice, Reply
 
@@ -110,6 +110,16 @@ class ReplyWriter:
             )
             shown = [Aspect.DOCUMENTS, Aspect.TIME, Aspect.FEE]
         return Reply("\n\n".join(parts), self.aspect_choices(proc, shown))
+
+    def with_variants(self, reply: Reply, family: Family, catalogue: Catalogue) -> Reply:
+        """``reply`` about a family's common case, with the question that tells the other
+        variants apart and a choice for each of them."""
+        others = [m for m in family.others if catalogue.get(m.id) is not None]
+        if not others:
+            return reply
+        text = f"{reply.text}\n\n❓ {family.question}\nNếu là trường hợp khác, ông/bà chọn bên dưới."
+        choices = tuple(Choice(_label(m.when), choice_procedure(m.id)) for m in others)
+        return Reply(text, choices + reply.choices)
 
     def brief(self, proc: Procedure, aspects: list[Aspect]) -> str:
         """A few lines about ``proc``, for a message that asks about several procedures."""
