@@ -32,6 +32,9 @@ QUOTE_CHARS = 120
 #: A message that names a procedure this well wins even over a follow-up reading.
 STRONG_MATCH = 90.0
 
+#: How far a family's variant must outscore the family's situation to be answered as named.
+VARIANT_LEAD = 12.0
+
 #: Share of a message's naming words the current entry must use for a follow-up reading.
 FOLLOWUP_RELATES = 0.5
 
@@ -187,13 +190,11 @@ class Engine:
 
         if not aspects and followup and session.aspects:
             aspects = session.aspects  # "à không, ý tôi là chứng thực bản sao": same question
-        family = self._situation(text)
-        if family is not None and (
-            decision is not Decision.ANSWER or any(m.id == matches[0].procedure.id for m in family.members)
-        ):
-            default = self.catalogue.get(family.default)
-            if default is not None:
-                return self._answer(default, aspects, session, matches, family)
+        # A situation a family describes ("mất giấy khai sinh"): its common case, unless
+        # the question clearly names one procedure (a variant, or something else).
+        family = self._situation(text, matches)
+        if family is not None and (default := self.catalogue.get(family.default)) is not None:
+            return self._answer(default, aspects, session, matches, family)
         if decision is Decision.ANSWER:
             return self._answer(matches[0].procedure, aspects, session, matches)
 
@@ -248,12 +249,22 @@ class Engine:
             reply = self._writer.with_variants(reply, family, self.catalogue)
         return Response(Intent.PROCEDURE, [reply], infos, aspect)
 
-    def _situation(self, text: str) -> Family | None:
-        """The family whose situation ``text`` clearly describes, if any."""
+    def _situation(self, text: str, matches: list[Match]) -> Family | None:
+        """The family whose situation ``text`` describes better than any one procedure
+        does. A family's own variant must lead it by :data:`VARIANT_LEAD` to stand
+        ("sổ gốc cũng không còn" names đăng ký lại; "gks bị mất làm lại" does not)."""
         ranked = self._situations.rank(text)
         if self._situations.decide(ranked) is not Decision.ANSWER:
             return None
-        return self.catalogue.families.get(ranked[0].procedure.id)
+        family = self.catalogue.families.get(ranked[0].procedure.id)
+        if family is None or not matches:
+            return family
+        top, situation = matches[0], ranked[0].score
+        if top.procedure.id == family.default:
+            return family
+        if any(m.id == top.procedure.id for m in family.members):
+            return family if top.score - situation < VARIANT_LEAD else None
+        return family if situation >= top.score else None
 
     def _family_of(self, proc_ids: list[str]) -> Family | None:
         """The family that has all of ``proc_ids`` (two or more) as members, if any."""

@@ -29,6 +29,8 @@ class Aspect(StrEnum):
     TIME = "time"
     WHERE = "where"
     FORMS = "forms"
+    #: Who may file, on what conditions, whether online or through someone else.
+    CONDITIONS = "conditions"
 
 
 @dataclass(frozen=True)

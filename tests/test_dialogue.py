@@ -235,3 +235,9 @@ async def test_a_question_naming_one_variant_gets_no_deciding_question(engine: E
     response = await ask(engine, "xin bản sao giấy khai sinh cần gì")
     assert top(response) == "trich-luc-ho-tich"
     assert "❓" not in response.replies[0].text
+
+
+async def test_a_lost_paper_with_the_deciding_fact_stated_gets_that_variant(engine: Engine) -> None:
+    response = await ask(engine, "giấy khai sinh mất, sổ hộ tịch ở xã cũng bị cháy rồi thì đăng ký lại khai sinh thế nào")
+    assert top(response) == "dang-ky-lai-khai-sinh"
+    assert "❓" not in response.replies[0].text

@@ -134,14 +134,10 @@ class Matcher:
         self._index: dict[str, int] = {p.id: i for i, p in enumerate(self._procs)}
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
 
-        # A family's words for the situation ("mất giấy khai sinh") lead to its default.
-        situation: dict[str, list[str]] = defaultdict(list)
-        for family in catalogue.families.values():
-            situation[family.default] += family.aliases
         # (entry, naming words, words lost to stripping) for every name and alias.
         stripped: list[tuple[int, tuple[str, ...], int]] = []
         for i, proc in enumerate(self._procs):
-            for text in (proc.name, *proc.aliases, *situation.get(proc.id, ())):
+            for text in (proc.name, *proc.aliases):
                 full = normalizer.tokens(text)
                 toks = tuple(lexicon.strip_cues(full))
                 if toks:

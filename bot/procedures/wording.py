@@ -17,6 +17,7 @@ ASPECT_LABELS: dict[Aspect, str] = {
     Aspect.TIME: "Thời hạn",
     Aspect.WHERE: "Nơi nộp",
     Aspect.FORMS: "Mẫu đơn",
+    Aspect.CONDITIONS: "Điều kiện",
 }
 
 #: Choice data understood by the engine (kept short: Telegram allows 64 bytes).
@@ -78,9 +79,21 @@ class ReplyWriter:
                 lines.append(f"Địa chỉ: {self.commune.office}")
                 lines.append(f"Giờ làm việc: {self.commune.hours}")
             return "\n".join(lines)
+        if aspect is Aspect.CONDITIONS:
+            return self._conditions_text(proc)
         if not proc.forms:
             return "Mẫu đơn: danh mục của xã không ghi mẫu riêng cho thủ tục này. " + self._ask_desk()
         return "Mẫu đơn, tờ khai:\n" + numbered(proc.forms)
+
+    def _conditions_text(self, proc: Procedure) -> str:
+        lines = []
+        if proc.conditions:
+            lines.append("Ai được làm, điều kiện:\n" + numbered(proc.conditions))
+        if proc.online:
+            lines.append(f"Nộp trực tuyến: {proc.online}")
+        if not lines:
+            return "Điều kiện: danh mục của xã chưa ghi điều kiện riêng cho việc này. " + self._ask_desk()
+        return "\n".join(lines)
 
     def aspect_choices(self, proc: Procedure, shown: list[Aspect]) -> tuple[Choice, ...]:
         """Buttons for the aspects of ``proc`` not shown yet."""
@@ -88,6 +101,7 @@ class ReplyWriter:
             Choice(label, choice_aspect(proc.id, aspect))
             for aspect, label in ASPECT_LABELS.items()
             if aspect not in shown
+            and (aspect is not Aspect.CONDITIONS or proc.conditions or proc.online)
         )
 
     def procedure(self, proc: Procedure, aspects: list[Aspect]) -> Reply:

@@ -26,6 +26,10 @@ def aspects(text: str) -> list[Aspect]:
         ("nộp ở đâu", Aspect.WHERE),
         ("khai sinh làm ở xã hay lên huyện", Aspect.WHERE),
         ("tờ khai mẫu nào", Aspect.FORMS),
+        ("bà nội bao nhiêu tuổi thì được hưởng trợ cấp", Aspect.CONDITIONS),
+        ("đối tượng nào được hỗ trợ", Aspect.CONDITIONS),
+        ("làm trên vneid được không", Aspect.CONDITIONS),
+        ("nhờ con nộp thay được không", Aspect.CONDITIONS),
     ],
 )
 def test_typical_aspects(text: str, aspect: Aspect) -> None:
