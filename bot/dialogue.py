@@ -18,9 +18,9 @@ from bot.dossiers.codes import CodeFinder
 from bot.config import Config
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Decision, Match, Matcher
-from bot.messages import Aspect, Incoming, Intent, MatchInfo, Reply, Response
+from bot.messages import Aspect, Choice, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
-from bot.procedures.wording import CHOICE_MENU, CHOICE_STATUS_HELP, ReplyWriter
+from bot.procedures.wording import CHOICE_MENU, CHOICE_STATUS_HELP, STANDING_CHOICES, ReplyWriter
 from bot.session import Session, SessionStore
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,9 @@ class Engine:
             index = int(number.group(1)) - 1
             if 0 <= index < len(session.choices):
                 return await self._on_choice(msg, session.choices[index].data, session)
+        picked = self._typed_choice(tokens, session)
+        if picked is not None:
+            return await self._on_choice(msg, picked.data, session)
         has_code = bool(self._find_codes(text))
         follow = re.match(r"^(huy\s+)?theo doi\b", normalized)
         if follow and has_code:
@@ -157,7 +160,26 @@ class Engine:
             return Response(Intent.UNKNOWN, [self._writer.unknown()])
         if self._lexicon.is_greeting(tokens):
             return Response(Intent.HELP, [self._writer.help()])
+        desk = self._lexicon.desk_topic(tokens)
+        if desk is not None:
+            topic, covered = desk
+            rest = " ".join(t for i, t in enumerate(tokens) if i not in covered)
+            if not self._matcher.query_tokens(rest):  # only about the desk, no procedure named
+                return Response(Intent.HELP, [self._writer.desk(topic)])
         return self._procedure_question(text, tokens, session)
+
+    def _typed_choice(self, tokens: list[str], session: Session) -> Choice | None:
+        """The offered choice a typed answer picks ("Lệ phí", "cái thứ hai", "bản sao thôi")."""
+        if len(tokens) > 8:
+            return None
+        for standing in STANDING_CHOICES:
+            if tokens == self._normalizer.tokens(standing.label):
+                return standing
+        if not session.choices:
+            return None
+        labels = [self._normalizer.tokens(c.label) for c in session.choices]
+        index = self._lexicon.picked(tokens, labels)
+        return session.choices[index] if index is not None else None
 
     # -- procedures ---------------------------------------------------------------------
 

@@ -241,3 +241,40 @@ async def test_a_lost_paper_with_the_deciding_fact_stated_gets_that_variant(engi
     response = await ask(engine, "giấy khai sinh mất, sổ hộ tịch ở xã cũng bị cháy rồi thì đăng ký lại khai sinh thế nào")
     assert top(response) == "dang-ky-lai-khai-sinh"
     assert "❓" not in response.replies[0].text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("giờ làm việc", "Giờ làm việc của Bộ phận Một cửa"),
+        ("thu 7 co lam viec ko", "Giờ làm việc của Bộ phận Một cửa"),
+        ("địa chỉ ủy ban ở đâu", "Địa chỉ: Bộ phận Một cửa, trụ sở UBND xã Tân Hòa"),
+        ("sdt mot cua", "Điện thoại Bộ phận Một cửa: 0210 3800 000"),
+        ("cảm ơn cháu nhé", "Dạ, không có gì ạ"),
+        ("chào cháu", "Xin chào!"),
+        ("bạn giúp được gì", "Xin chào!"),
+    ],
+)
+async def test_desk_basics_come_from_the_config(engine: Engine, question: str, expected: str) -> None:
+    response = await ask(engine, question)
+    assert response.intent is Intent.HELP
+    assert text_of(response).startswith(expected)
+
+
+async def test_a_desk_word_beside_a_procedure_leaves_the_procedure_question(engine: Engine) -> None:
+    response = await ask(engine, "khai sinh thứ 7 có nộp được không")
+    assert response.intent is Intent.PROCEDURE and top(response) == "khai-sinh"
+
+
+@pytest.mark.parametrize(("typed", "position"), [("Mẫu đơn", None), ("mẫu đơn thôi", None), ("cái thứ hai", 1), ("cái cuối", -1)])
+async def test_a_typed_answer_picks_from_the_choices_offered(engine: Engine, typed: str, position: int | None) -> None:
+    offered = (await ask(engine, "chứng thực bản sao")).replies[0].choices
+    expected = next(c for c in offered if c.label == "Mẫu đơn") if position is None else offered[position]
+    picked = await ask(engine, typed)
+    assert top(picked) == "chung-thuc-ban-sao"
+    assert picked.aspect == Aspect(expected.data.rsplit(":", 1)[1])
+
+
+async def test_a_standing_label_typed_back_does_what_it_says(engine: Engine) -> None:
+    response = await ask(engine, "danh sach thu tuc")
+    assert text_of(response) == "Chọn lĩnh vực:"

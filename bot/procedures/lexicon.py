@@ -70,6 +70,11 @@ class PhraseSet:
         return next(self.find(tokens), None) is not None
 
 
+def _contains(tokens: tuple[str, ...], phrase: Phrase) -> bool:
+    n = len(phrase)
+    return any(tokens[i : i + n] == phrase for i in range(len(tokens) - n + 1))
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """The engine's word lists, as token tuples."""
@@ -87,6 +92,13 @@ class Lexicon:
     #: Words that say who or where rather than what (ông, bà, vợ, xã): they weigh less
     #: when telling procedures apart.
     light_words: frozenset[str] = frozenset()
+    #: Questions about the desk itself, by topic (hours, address, hotline, thanks, identity).
+    desk_questions: dict[str, tuple[Phrase, ...]] = field(default_factory=dict)
+    #: Ordinal words for the bot's choices, by position; and for the last one.
+    choice_ordinals: tuple[tuple[Phrase, ...], ...] = ()
+    choice_last: tuple[Phrase, ...] = ()
+    #: Words that only frame a typed pick ("cái ... thôi").
+    choice_frame: frozenset[str] = frozenset()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -95,6 +107,8 @@ class Lexicon:
     _followups: PhraseSet = field(init=False, repr=False, compare=False)
     _status: PhraseSet = field(init=False, repr=False, compare=False)
     _help_core: PhraseSet = field(init=False, repr=False, compare=False)
+    _desk: PhraseSet = field(init=False, repr=False, compare=False)
+    _desk_topic: dict[Phrase, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
@@ -114,6 +128,9 @@ class Lexicon:
         init(self, "_followups", PhraseSet(self.followup_cues))
         init(self, "_status", PhraseSet(self.status_cues))
         init(self, "_help_core", PhraseSet(self.help_core))
+        desk_topic = {phrase: topic for topic, ps in self.desk_questions.items() for phrase in ps}
+        init(self, "_desk_topic", desk_topic)
+        init(self, "_desk", PhraseSet(desk_topic))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -137,6 +154,10 @@ class Lexicon:
             conjunctions=frozenset(str(c) for c in raw["conjunctions"]),
             status_cues=phrases(raw["status_cues"]),
             light_words=frozenset(t for w in raw.get("light_words", []) for t in normalizer.tokens(str(w))),
+            desk_questions={str(k): phrases(v) for k, v in (raw.get("desk_questions") or {}).items()},
+            choice_ordinals=tuple(phrases(group) for group in raw.get("choice_ordinals") or ()),
+            choice_last=phrases(raw.get("choice_last") or ()),
+            choice_frame=frozenset(t for w in raw.get("choice_frame") or () for t in normalizer.tokens(str(w))),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -171,6 +192,32 @@ class Lexicon:
             return True
         allowed = self.help_words | self.stopwords
         return all(t in allowed for t in tokens) and self._help_core.occurs_in(tokens)
+
+    def desk_topic(self, tokens: list[str]) -> tuple[str, set[int]] | None:
+        """The desk question a message asks (``hours``, ``address``, ``hotline``, ``thanks``,
+        ``identity``) and the positions of its words, or None."""
+        for start, phrase in self._desk.find(tokens):
+            return self._desk_topic[phrase], self._desk.covered(tokens)
+        return None
+
+    def picked(self, tokens: list[str], labels: list[list[str]]) -> int | None:
+        """The index of the choice a typed answer picks among ``labels`` (each as tokens):
+        the label itself, an ordinal word ("cái thứ hai", "cuối"), or a few words that fit
+        one label only ("bản sao thôi"). None when it picks nothing clearly."""
+        if tokens in labels:
+            return labels.index(tokens)
+        words = [t for t in tokens if t not in self.choice_frame]
+        whole = tuple(tokens)
+        framed = tuple(t for t in tokens if t not in self.choice_frame or t in ("mot", "hai", "ba", "bon", "nam"))
+        for index, group in enumerate(self.choice_ordinals):
+            if index < len(labels) and any(whole == p or framed == p or (len(p) > 1 and _contains(whole, p)) for p in group):
+                return index
+        if any(whole == p or _contains(whole, p) for p in self.choice_last):
+            return len(labels) - 1
+        if not words or len(words) > 4:
+            return None
+        fits = [i for i, label in enumerate(labels) if all(w in label for w in words)]
+        return fits[0] if len(fits) == 1 else None
 
     def asks_status(self, tokens: list[str]) -> bool:
         """Whether the message asks about a filed dossier."""

@@ -25,6 +25,10 @@ CHOICE_MENU = "menu"
 CHOICE_STATUS_HELP = "status"
 
 
+#: Choices the bot offers in many replies; typed back at any time, they do what they say.
+STANDING_CHOICES = (Choice("Danh sách thủ tục", CHOICE_MENU), Choice("Tra cứu hồ sơ", CHOICE_STATUS_HELP))
+
+
 def choice_procedure(proc_id: str) -> str:
     """Choice data that opens a procedure."""
     return f"p:{proc_id}"
@@ -191,8 +195,26 @@ class ReplyWriter:
             "Ví dụ: «đăng ký khai sinh cần gì», «chứng thực bản sao bao nhiêu tiền».\n"
             "2. Tra cứu hồ sơ đã nộp: gửi mã hồ sơ in trên giấy biên nhận.\n"
             f"Giờ làm việc: {self.commune.hours}. Điện thoại: {self.commune.hotline}.",
-            (Choice("Danh sách thủ tục", CHOICE_MENU), Choice("Tra cứu hồ sơ", CHOICE_STATUS_HELP)),
+            STANDING_CHOICES,
         )
+
+    def desk(self, topic: str) -> Reply:
+        """An answer about the desk itself: its hours, address or phone, thanks, or who the bot is."""
+        c = self.commune
+        if topic == "identity":
+            return self.help()
+        if topic == "thanks":
+            return Reply(
+                "Dạ, không có gì ạ. Ông/bà cần hỏi thêm về thủ tục hay tra cứu hồ sơ thì cứ nhắn ạ.",
+                STANDING_CHOICES,
+            )
+        hours, office = c.hours.rstrip(". "), c.office.rstrip(". ")
+        lines = {
+            "hours": [f"Giờ làm việc của Bộ phận Một cửa: {hours}.", f"Điện thoại: {c.hotline}."],
+            "address": [f"Địa chỉ: {office}.", f"Giờ làm việc: {hours}."],
+            "hotline": [f"Điện thoại Bộ phận Một cửa: {c.hotline}.", f"Giờ làm việc: {hours}."],
+        }[topic]
+        return Reply("\n".join(lines), (Choice("Danh sách thủ tục", CHOICE_MENU),))
 
     def not_text(self) -> Reply:
         """For stickers, pictures and other messages without text."""
