@@ -20,7 +20,8 @@ from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Decision, Match, Matcher
 from bot.messages import Aspect, Choice, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
-from bot.procedures.wording import CHOICE_MENU, CHOICE_STATUS_HELP, STANDING_CHOICES, ReplyWriter
+from bot.bundle import MAX_PARTS, split_bundle
+from bot.procedures.wording import CHOICE_MENU, CHOICE_STATUS_HELP, STANDING_CHOICES, ReplyWriter, choice_procedure
 from bot.session import Session, SessionStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ COVERS_PART = 0.9
 #: this much of the part's own best.
 PART_FITS = 12.0
 
+_ANY_DIGITS = re.compile(r"\S*\d\S*")
 _NUMBER_CHOICE = re.compile(r"^(?:so|chon|cau|muc)?\s*(\d{1,2})$")
 _COMMAND = re.compile(r"^/([a-z_]+)(?:@\S+)?\s*(.*)$", re.IGNORECASE | re.DOTALL)
 
@@ -117,7 +119,7 @@ class Engine:
         except Exception:
             log.exception("engine failed on a message from channel %s", msg.channel)
             return Response(Intent.UNKNOWN, [self._writer.failure()])
-        if msg.forwarded and msg.text.strip():
+        if msg.forwarded and msg.text.strip() and not response.quotes_question:
             quote = clean(msg.text)
             quote = quote if len(quote) <= QUOTE_CHARS else quote[: QUOTE_CHARS - 1] + "…"
             first = response.replies[0]
@@ -150,10 +152,19 @@ class Engine:
         picked = self._typed_choice(tokens, session)
         if picked is not None:
             return await self._on_choice(msg, picked.data, session)
+        parts = split_bundle(text)
+        if len(parts) > 1:
+            return await self._bundle(msg, parts)
         has_code = bool(self._find_codes(text))
         follow = re.match(r"^(huy\s+)?theo doi\b", normalized)
         if follow and has_code:
             return await self._on_command(msg, "huytheodoi" if follow.group(1) else "theodoi", text, session)
+        if has_code and not follow:
+            # "hồ sơ 261119-0013 đến đâu rồi, với lại khai tử cần gì": both are answered.
+            rest = " ".join(self._lexicon.without_status(self._normalizer.tokens(_ANY_DIGITS.sub(" ", text))))
+            ranked = self._matcher.rank(rest)
+            if self._matcher.decide(ranked) is Decision.ANSWER:
+                return await self._bundle(msg, [text, rest], quote=False, status_first=True)
         if has_code or self._lexicon.asks_status(tokens):
             return await self._status(msg, text)
         if not normalized:  # only emoji or punctuation
@@ -360,6 +371,57 @@ class Engine:
             if all(self._matcher.explains(m.procedure.id, part) >= COVERS_PART for part in named):
                 return [m.procedure]
         return found[:3]
+
+    async def _bundle(
+        self, msg: Incoming, parts: list[str], quote: bool = True, status_first: bool = False
+    ) -> Response:
+        """Each question of a bundle answered briefly, in one reply that quotes each
+        (``quote=False``: parts of one sentence, numbered but not quoted;
+        ``status_first``: the first part asks about dossiers, the others about procedures)."""
+        sections: list[str] = []
+        choices: list[Choice] = []
+        infos: list[MatchInfo] = []
+        intents: list[Intent] = []
+        for number, part in enumerate(parts[:MAX_PARTS], 1):
+            excerpt = part if len(part) <= QUOTE_CHARS else part[: QUOTE_CHARS - 1] + "…"
+            as_status = number == 1 if status_first else None
+            line, procs, response = await self._part(msg, part, as_status)
+            sections.append(f"{number}) «{excerpt}»\n{line}" if quote else f"{number}) {line}")
+            intents.append(response.intent)
+            infos += [i for i in response.matches[:1] if i.id not in {x.id for x in infos}]
+            for proc in procs:
+                choice = Choice(f"Chi tiết: {proc.title}"[:60], choice_procedure(proc.id))
+                if choice not in choices:
+                    choices.append(choice)
+        reply = self._writer.bundle(sections, choices[:8], max(0, len(parts) - MAX_PARTS))
+        intent = next((i for i in intents if i in (Intent.PROCEDURE, Intent.REFERRAL, Intent.STATUS)), intents[0])
+        return Response(intent, [reply], infos[:3], None, quotes_question=quote)
+
+    async def _part(
+        self, msg: Incoming, part: str, as_status: bool | None = None
+    ) -> tuple[str, list[Procedure], Response]:
+        """One bundle question: its answer line, the procedures it names, and the response.
+        ``as_status`` says whether it asks about dossiers (None: tell from its words)."""
+        tokens = self._normalizer.tokens(part)
+        if as_status is None:
+            as_status = bool(self._find_codes(part)) or self._lexicon.asks_status(tokens)
+        if as_status:
+            response = await self._status(msg, part)
+            return "\n".join(r.text for r in response.replies), [], response
+        response = self._procedure_question(part, tokens, Session())
+        ids = [i.id for i in response.matches]
+        if response.intent is Intent.UNKNOWN or not ids:
+            return self._writer.part_not_understood(), [], response
+        aspects = [response.aspect] if response.aspect else []
+        first = self.catalogue.get(ids[0])
+        if response.replies[0].text.startswith("Ông/bà muốn hỏi"):  # the engine asked "which one?"
+            options = [p for p in (self.catalogue.get(c.data[2:]) for c in response.replies[0].choices) if p]
+            return self._writer.part_choose(options), options, response
+        if first is None:
+            return self._writer.part_not_understood(), [], response
+        if first.is_referral:
+            return self._writer.part_referral(first), [], response
+        return self._writer.brief(first, aspects), [first], response
 
     # -- choices and commands -------------------------------------------------------
 

@@ -90,6 +90,8 @@ class Response:
     replies: list[Reply]
     matches: list[MatchInfo] = field(default_factory=list)
     aspect: Aspect | None = None
+    #: True when the replies already quote the question(s) they answer (a bundle).
+    quotes_question: bool = False
 
     def to_json(self) -> dict:
         """The ``motcua ask --json`` object for this response."""

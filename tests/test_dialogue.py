@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from bot.procedures.catalogue import Catalogue
 from bot.config import Config
 from bot.dialogue import Engine
+from bot.dossiers.desk import StatusDesk
+from bot.dossiers.store import Store
+from bot.dossiers.sync import seed_demo
 from bot.messages import Aspect, Incoming, Intent, Response
 
 
@@ -278,3 +281,32 @@ async def test_a_typed_answer_picks_from_the_choices_offered(engine: Engine, typ
 async def test_a_standing_label_typed_back_does_what_it_says(engine: Engine) -> None:
     response = await ask(engine, "danh sach thu tuc")
     assert text_of(response) == "Chọn lĩnh vực:"
+
+
+async def test_a_bundle_answers_every_question_in_one_forwardable_message(engine: Engine) -> None:
+    text = "Thôn 3 nhờ hỏi:\n1) làm giấy chứng tử cần gì\n2) chứng thực bản sao mất bao nhiêu tiền\n3) giá phân bón hôm nay"
+    response = await ask(engine, text, forwarded=True)
+    assert len(response.replies) == 1
+    reply = response.replies[0].text
+    assert reply.startswith("Tin nhắn có 3 câu hỏi")
+    assert "1) «làm giấy chứng tử cần gì»\n• Đăng ký khai tử" in reply
+    assert "2) «chứng thực bản sao mất bao nhiêu tiền»\n• Chứng thực bản sao từ bản chính\nLệ phí:" in reply
+    assert "3) «giá phân bón hôm nay»\nChưa rõ câu này hỏi thủ tục nào" in reply
+    assert "Về câu hỏi:" not in reply  # each part is quoted already
+    assert [c.data for c in response.replies[0].choices] == ["p:khai-tu", "p:chung-thuc-ban-sao"]
+
+
+async def test_a_status_code_beside_a_procedure_question_answers_both(
+    config: Config, catalogue: Catalogue, tmp_path
+) -> None:
+    store = await Store.open(tmp_path / "dossiers.sqlite3")
+    try:
+        await seed_demo(store, config)
+        engine = Engine.build(config, catalogue, status=StatusDesk(store, config))
+        response = await ask(engine, "hồ sơ 261119-0013 đến đâu rồi, với lại làm khai tử cần gì")
+    finally:
+        await store.close()
+    reply = response.replies[0].text
+    assert reply.startswith("Tin nhắn có 2 câu hỏi")
+    assert "1) Hồ sơ 000.00.14.H56-261119-0013" in reply
+    assert "2) • Đăng ký khai tử\nGiấy tờ cần chuẩn bị" in reply

@@ -219,6 +219,11 @@ class Lexicon:
         fits = [i for i, label in enumerate(labels) if all(w in label for w in words)]
         return fits[0] if len(fits) == 1 else None
 
+    def without_status(self, tokens: list[str]) -> list[str]:
+        """``tokens`` without the phrases that ask about a filed dossier."""
+        drop = self._status.covered(tokens)
+        return [t for i, t in enumerate(tokens) if i not in drop]
+
     def asks_status(self, tokens: list[str]) -> bool:
         """Whether the message asks about a filed dossier."""
         return self._status.occurs_in(tokens)

@@ -150,6 +150,26 @@ class ReplyWriter:
         lines.append(self.aspect_text(proc, Aspect.FEE).split("\n")[0])
         return "\n".join(lines)
 
+    def bundle(self, sections: list[str], choices: list[Choice], skipped: int) -> Reply:
+        """One forwardable reply answering each question of a message, in order."""
+        head = f"Tin nhắn có {len(sections) + skipped} câu hỏi, xin trả lời từng câu:"
+        tail = (
+            [f"Còn {skipped} câu nữa chưa trả lời: ông/bà gửi riêng từng câu giúp."] if skipped else []
+        )
+        return Reply("\n\n".join([head, *sections, *tail]), tuple(choices))
+
+    def part_not_understood(self) -> str:
+        """The line for one question of a bundle that matched nothing."""
+        return "Chưa rõ câu này hỏi thủ tục nào; ông/bà gửi riêng câu này, nói rõ hơn giúp."
+
+    def part_choose(self, procs: list[Procedure]) -> str:
+        """The line for one question of a bundle that could be one of several procedures."""
+        return "Có thể là: " + "; ".join(p.title for p in procs) + " (chọn bên dưới để xem)."
+
+    def part_referral(self, proc: Procedure) -> str:
+        """The line for one question of a bundle about something done elsewhere."""
+        return f"• {proc.title}: không giải quyết tại Bộ phận Một cửa của xã. Nơi làm: {proc.where}"
+
     def several(self, procs: list[Procedure], aspects: list[Aspect]) -> Reply:
         """One reply covering each procedure a message asks about."""
         head = f"Câu hỏi có {len(procs)} việc, xin trả lời ngắn từng việc:"
