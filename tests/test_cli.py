@@ -102,7 +102,7 @@ def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     config.write_text("matching:\n  confident: lots\n", encoding="utf-8")
     done = motcua("--config", str(config), "ask", "xin chào", tmp=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.decode().strip() == f"motcua: {config}: matching.confident: expected a number, got 'lots'"
+    assert done.stderr.decode().strip() == f"motcua: {config}:2: matching.confident: expected a number, got 'lots'"
 
 
 def test_broken_catalogue_stops_ask_with_a_clear_error(tmp_path: Path) -> None:
