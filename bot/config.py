@@ -137,7 +137,8 @@ class StatusConfig:
     lookups_per_minute: int = 10
     #: Unknown codes a user may try before being slowed down.
     max_misses: int = 5
-    #: Seeded on first start when the database is empty (the embedded demo).
+    #: Seeded on first start when the database is empty. The built-in demo settings name
+    #: the demo export; a config file seeds only what it names here (nothing by default).
     demo_data: Path | None = DEMO_DOSSIERS
     sync: SyncConfig = field(default_factory=SyncConfig)
 
@@ -398,7 +399,10 @@ def _line_of(message: str, lines: dict[str, int]) -> int | None:
     while key:
         if key in lines:
             return lines[key]
-        key = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", key)
+        parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", key)
+        if parent == key:
+            return None
+        key = parent
     return None
 
 

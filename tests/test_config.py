@@ -190,3 +190,9 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_a_file_that_is_not_a_mapping_is_one_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "just some words\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: config: expected a mapping, got str$"):
+        load_config(path)
