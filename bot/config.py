@@ -42,8 +42,13 @@ def user_data_dir(environ: typing.Mapping[str, str] | None = None) -> Path:
     """The per-user folder for the demo's database: ``$XDG_DATA_HOME/motcua-bot``, by
     default ``~/.local/share/motcua-bot`` (never inside the installed package)."""
     env = os.environ if environ is None else environ
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "motcua-bot"
+    xdg = env.get("XDG_DATA_HOME", "")
+    if os.path.isabs(xdg):  # the XDG spec: a relative value is ignored
+        return Path(xdg) / "motcua-bot"
+    try:
+        return Path.home() / ".local" / "share" / "motcua-bot"
+    except RuntimeError:  # no home folder at all (a bare service account)
+        return Path.cwd() / "data"
 
 
 @dataclass

@@ -30,6 +30,7 @@ def test_no_file_gives_the_embedded_defaults() -> None:
 def test_the_demo_database_lives_in_the_per_user_data_folder(tmp_path: Path) -> None:
     assert user_data_dir({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "motcua-bot"
     assert user_data_dir({}) == Path.home() / ".local" / "share" / "motcua-bot"
+    assert user_data_dir({"XDG_DATA_HOME": "relative/dir"}) == Path.home() / ".local" / "share" / "motcua-bot"
     assert Config().database.path.parent == user_data_dir()
 
 

@@ -135,7 +135,8 @@ def test_an_installed_wheel_answers_from_another_folder(wheel: Path, tmp_path: P
     ).strip())
     # The dependencies come from this test environment's site-packages (offline); its
     # editable install of the bot is not seen: .pth files there are not read from here.
-    (purelib / "motcua-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    ours = dict.fromkeys((sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]))
+    (purelib / "motcua-test-deps.pth").write_text("".join(f"{p}\n" for p in ours))
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
         check=True, capture_output=True, timeout=300,
