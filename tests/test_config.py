@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bot.config import DEMO_DOSSIERS, Config, load_config, parse_config, user_data_dir
+from bot.config import DEMO_DOSSIERS, Config, _TextLoader, load_config, parse_config, user_data_dir
 from bot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +67,15 @@ def test_unquoted_numbers_in_text_keys_are_kept_as_written(tmp_path: Path) -> No
 
 
 def test_example_config_has_no_live_sample_hamlet_heads_or_demo_data() -> None:
-    config = load_config(ROOT / "config.example.yaml", environ={}, need_tokens=False)
+    text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
+    config = parse_config(yaml.load(text, Loader=_TextLoader), base=ROOT, environ={}, need_tokens=False)
     assert config.hamlet_heads == []
     assert config.status.demo_data is None
+    # Uncommenting the sample lines gives a valid list (and the demo line a valid path).
+    live = re.sub(r"(?m)^#(  - \{|  demo_data)", r"\1", text.replace("  # demo_data", "  demo_data"))
+    config = parse_config(yaml.load(live, Loader=_TextLoader), base=ROOT, environ={}, need_tokens=False)
+    assert [h.hamlet for h in config.hamlet_heads] == ["Thôn 3", "Thôn 5"]
+    assert config.status.demo_data is not None and config.status.demo_data.is_file()
 
 
 def test_a_token_written_in_the_file_is_refused(tmp_path: Path) -> None:
