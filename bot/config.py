@@ -10,6 +10,7 @@ catalogue and demo dossiers, no channels.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -297,7 +298,9 @@ def _convert(tp: Any, value: Any, key: str, base: Path, environ: typing.Mapping[
     if tp in (int, float):
         try:
             number = tp(value)
-        except (TypeError, ValueError):
+            if not math.isfinite(number):
+                raise ValueError(value)
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{key}: expected a number, got {value!r}") from None
         if number < 0:
             raise ConfigError(f"{key}: must not be negative")

@@ -170,6 +170,8 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     [
         ({"matching": {"confidnt": 80}}, "matching.confidnt: unknown key"),
         ({"matching": {"confident": "high"}}, "matching.confident: expected a number"),
+        ({"matching": {"margin": ".nan"}}, "matching.margin: expected a number"),
+        ({"matching": {"margin": "inf"}}, "matching.margin: expected a number"),
         ({"matching": {"confident": 50, "candidate": 60}}, "matching.candidate"),
         ({"status": {"require_phone_digits": "maybe"}}, "status.require_phone_digits"),
         ({"status": {"code_pattern": "("}}, "status.code_pattern"),
