@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -77,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    config = load_config(args.config)
+    # Only `run` serves channels: the other commands work without the bot tokens set.
+    config = load_config(args.config, need_tokens=args.command == "run")
     if args.catalogue is not None:
         config = replace(config, catalogue=replace(config.catalogue, dir=args.catalogue.resolve()))
     if args.db is not None:
@@ -297,7 +299,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"motcua: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        return 0 if args.command == "chat" else 130  # Ctrl+C is how a chat may end
+    except BrokenPipeError:
+        if args.command == "run":
+            raise
+        # The reader of our output went away (`motcua ask ... | head -1`): stop quietly,
+        # with the status of a process ended by SIGPIPE, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -10,6 +10,7 @@ catalogue and demo dossiers, no channels.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -22,10 +23,33 @@ import yaml
 
 from bot.errors import ConfigError
 
-#: The repository root (where the bundled ``procedures/`` catalogue lives).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CATALOGUE = PROJECT_ROOT / "procedures"
-DEMO_DOSSIERS = Path(__file__).resolve().parent / "dossiers" / "data" / "demo_dossiers.csv"
+_PACKAGE = Path(__file__).resolve().parent
+#: The repository root, when running from a checkout (or an editable install).
+PROJECT_ROOT = _PACKAGE.parent
+
+
+def _bundled_catalogue() -> Path:
+    """The catalogue shipped with the bot: the copy of ``procedures/`` packaged inside an
+    installed wheel (``bot/_catalogue``), else the checkout's own ``procedures/`` folder."""
+    packaged = _PACKAGE / "_catalogue"
+    return packaged if packaged.is_dir() else PROJECT_ROOT / "procedures"
+
+
+BUNDLED_CATALOGUE = _bundled_catalogue()
+DEMO_DOSSIERS = _PACKAGE / "dossiers" / "data" / "demo_dossiers.csv"
+
+
+def user_data_dir(environ: typing.Mapping[str, str] | None = None) -> Path:
+    """The per-user folder for the demo's database: ``$XDG_DATA_HOME/motcua-bot``, by
+    default ``~/.local/share/motcua-bot`` (never inside the installed package)."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_DATA_HOME", "")
+    if os.path.isabs(xdg):  # the XDG spec: a relative value is ignored
+        return Path(xdg) / "motcua-bot"
+    try:
+        return Path.home() / ".local" / "share" / "motcua-bot"
+    except RuntimeError:  # no home folder at all (a bare service account)
+        return Path.cwd() / "data"
 
 
 @dataclass
@@ -47,9 +71,12 @@ class CatalogueConfig:
 
 @dataclass
 class DatabaseConfig:
-    """The dossier database (one SQLite file)."""
+    """The dossier database (one SQLite file).
 
-    path: Path = PROJECT_ROOT / "data" / "motcua.sqlite3"
+    The built-in demo settings keep it in the per-user data folder; a config file without
+    ``database.path`` puts it in ``data/motcua.sqlite3`` beside the config file."""
+
+    path: Path = field(default_factory=lambda: user_data_dir() / "demo.sqlite3")
 
 
 @dataclass
@@ -116,7 +143,8 @@ class StatusConfig:
     lookups_per_minute: int = 10
     #: Unknown codes a user may try before being slowed down.
     max_misses: int = 5
-    #: Seeded on first start when the database is empty (the embedded demo).
+    #: Seeded on first start when the database is empty. The built-in demo settings name
+    #: the demo export; a config file seeds only what it names here (nothing by default).
     demo_data: Path | None = DEMO_DOSSIERS
     sync: SyncConfig = field(default_factory=SyncConfig)
 
@@ -183,12 +211,25 @@ class Config:
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Keys whose value must be exactly one ${NAME} reference: secrets never sit in the file.
+_ENV_ONLY = {"channels.telegram.token": "TELEGRAM_BOT_TOKEN", "channels.zalo.token": "ZALO_BOT_TOKEN"}
+#: Telegram allows 1-256 of these characters; fewer than 16 is too easy to guess.
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
+_HAMLET_CHANNELS = ("telegram", "zalo")
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+class _ChannelEnvOptional(dict[str, str]):
+    """The environment for commands that serve no channel: an unset ``${NAME}`` under
+    ``channels.`` reads as empty instead of stopping the command."""
 
 
 def _expand_env(value: str, key: str, environ: typing.Mapping[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
         if name not in environ:
+            if isinstance(environ, _ChannelEnvOptional) and key.startswith("channels."):
+                return ""
             raise ConfigError(f"{key}: environment variable {name} is not set")
         return environ[name]
 
@@ -214,13 +255,19 @@ def _convert(tp: Any, value: Any, key: str, base: Path, environ: typing.Mapping[
         if unknown:
             where = f"{key}." if key else ""
             raise ConfigError(f"{where}{unknown[0]}: unknown key (expected one of {', '.join(sorted(names))})")
+        required = [
+            f.name
+            for f in dataclasses.fields(tp)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        for name in required:
+            if name not in value:
+                where = f"{key}.{name}" if key else name
+                raise ConfigError(f"{where}: missing (each item needs {', '.join(required)})")
         kwargs = {}
         for name, raw in value.items():
             kwargs[name] = _convert(hints[name], raw, f"{key}.{name}" if key else name, base, environ)
-        try:
-            return tp(**kwargs)
-        except TypeError as exc:  # a required field is missing
-            raise ConfigError(f"{key or 'config'}: {exc}") from None
+        return tp(**kwargs)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if value is None:
@@ -228,6 +275,13 @@ def _convert(tp: Any, value: Any, key: str, base: Path, environ: typing.Mapping[
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list")
         return [_convert(item_tp, v, f"{key}[{i}]", base, environ) for i, v in enumerate(value)]
+    if key in _ENV_ONLY and value not in (None, "") and not (
+        isinstance(value, str) and _ENV_REF.fullmatch(value)
+    ):
+        raise ConfigError(
+            f"{key}: a token must not be written in the config file; write "
+            f'"${{{_ENV_ONLY[key]}}}" and set {_ENV_ONLY[key]} in the environment'
+        )
     if isinstance(value, str):
         value = _expand_env(value, key, environ)
     if tp is Path:
@@ -238,13 +292,15 @@ def _convert(tp: Any, value: Any, key: str, base: Path, environ: typing.Mapping[
     if tp is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
-            return value.lower() in ("true", "yes", "1")
+        if isinstance(value, str) and value.lower() in _BOOLS:
+            return _BOOLS[value.lower()]
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if tp in (int, float):
         try:
             number = tp(value)
-        except (TypeError, ValueError):
+            if not math.isfinite(number):
+                raise ValueError(value)
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{key}: expected a number, got {value!r}") from None
         if number < 0:
             raise ConfigError(f"{key}: must not be negative")
@@ -256,22 +312,113 @@ def _convert(tp: Any, value: Any, key: str, base: Path, environ: typing.Mapping[
     raise ConfigError(f"{key}: unsupported value {value!r}")  # pragma: no cover
 
 
+def _given(data: Any, *keys: str) -> bool:
+    """Whether the parsed YAML sets the key at ``keys`` (a path of mapping keys)."""
+    for k in keys:
+        if not isinstance(data, dict) or k not in data:
+            return False
+        data = data[k]
+    return True
+
+
+def _check_channels(config: Config) -> None:
+    """Webhook secrets the messengers would refuse, or that are too easy to guess."""
+    telegram, zalo = config.channels.telegram, config.channels.zalo
+    if telegram is not None and telegram.webhook.secret_token:
+        if not _TELEGRAM_SECRET.fullmatch(telegram.webhook.secret_token):
+            raise ConfigError(
+                "channels.telegram.webhook.secret_token: use 16 to 256 letters, digits, _ or - "
+                "(e.g. the output of `openssl rand -hex 32`)"
+            )
+    if zalo is not None and zalo.webhook.secret_token:
+        if not 8 <= len(zalo.webhook.secret_token) <= 256:
+            raise ConfigError("channels.zalo.webhook.secret_token: use 8 to 256 characters")
+
+
 def parse_config(
-    data: Any, *, base: Path = Path.cwd(), environ: typing.Mapping[str, str] | None = None
+    data: Any,
+    *,
+    base: Path = Path.cwd(),
+    environ: typing.Mapping[str, str] | None = None,
+    need_tokens: bool = True,
 ) -> Config:
-    """Build a :class:`Config` from parsed YAML; relative paths are resolved against ``base``."""
-    config = _convert(Config, data, "", base, os.environ if environ is None else environ)
+    """Build a :class:`Config` from a parsed config file; relative paths are resolved
+    against ``base``. Unlike the built-in demo settings, a file seeds demo dossiers only
+    when it names ``status.demo_data``, and keeps its database beside itself by default.
+    With ``need_tokens`` false (commands that serve no channel), unset ``${NAME}``
+    references under ``channels`` read as empty instead of being an error."""
+    env = os.environ if environ is None else environ
+    if not need_tokens:
+        env = _ChannelEnvOptional(env)
+    config = _convert(Config, data, "", base, env)
+    if not _given(data, "status", "demo_data"):
+        config = dataclasses.replace(config, status=dataclasses.replace(config.status, demo_data=None))
+    if not _given(data, "database", "path"):
+        config = dataclasses.replace(config, database=DatabaseConfig(base / "data" / "motcua.sqlite3"))
     try:
         re.compile(config.status.code_pattern)
     except re.error as exc:
         raise ConfigError(f"status.code_pattern: not a valid regular expression ({exc})") from None
     if config.matching.candidate > config.matching.confident:
         raise ConfigError("matching.candidate: must not be above matching.confident")
+    for i, head in enumerate(config.hamlet_heads):
+        if head.channel not in _HAMLET_CHANNELS:
+            raise ConfigError(
+                f"hamlet_heads[{i}].channel: expected {' or '.join(_HAMLET_CHANNELS)}, got {head.channel!r}"
+            )
+        for name in ("user_id", "hamlet"):
+            if not getattr(head, name).strip():
+                raise ConfigError(f"hamlet_heads[{i}].{name}: must not be empty")
+    _check_channels(config)
     return config
 
 
-def load_config(path: Path | None, *, environ: typing.Mapping[str, str] | None = None) -> Config:
-    """Load the config file at ``path``, or the embedded defaults when ``path`` is None."""
+class _TextLoader(yaml.SafeLoader):
+    """SafeLoader that keeps every plain scalar but ``null`` as the text written, so that
+    ``hotline: 02253567777`` stays "02253567777" (YAML 1.1 reads it as an octal number);
+    :func:`_convert` turns text into numbers and booleans where a key expects one."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _key_lines(node: yaml.Node | None, key: str = "", lines: dict[str, int] | None = None) -> dict[str, int]:
+    """The 1-based line of every key path in the composed YAML (``a.b``, ``a[0].c``)."""
+    lines = {} if lines is None else lines
+    if isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            path = f"{key}.{knode.value}" if key else str(knode.value)
+            lines.setdefault(path, knode.start_mark.line + 1)
+            _key_lines(vnode, path, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            path = f"{key}[{i}]"
+            lines.setdefault(path, item.start_mark.line + 1)
+            _key_lines(item, path, lines)
+    return lines
+
+
+def _line_of(message: str, lines: dict[str, int]) -> int | None:
+    """The line of the key an error message starts with (or of its nearest parent)."""
+    key = message.split(": ", 1)[0]
+    while key:
+        if key in lines:
+            return lines[key]
+        parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", key)
+        if parent == key:
+            return None
+        key = parent
+    return None
+
+
+def load_config(
+    path: Path | None, *, environ: typing.Mapping[str, str] | None = None, need_tokens: bool = True
+) -> Config:
+    """Load the config file at ``path``, or the embedded defaults when ``path`` is None.
+    Errors name the file, the line and the key. ``need_tokens``: see :func:`parse_config`."""
     if path is None:
         return Config()
     try:
@@ -280,13 +427,18 @@ def load_config(path: Path | None, *, environ: typing.Mapping[str, str] | None =
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    loader = _TextLoader(text)
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: YAML syntax error: {getattr(exc, 'problem', exc)}") from None
+    finally:
+        loader.dispose()
     try:
-        return parse_config(data, base=path.resolve().parent, environ=environ)
+        return parse_config(data, base=path.resolve().parent, environ=environ, need_tokens=need_tokens)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        line = _line_of(str(exc), _key_lines(node))
+        raise ConfigError(f"{path}:{line}: {exc}" if line else f"{path}: {exc}") from None

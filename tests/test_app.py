@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.config import Config, HamletHead
+from bot.config import Config, HamletHead, load_config
 from bot.errors import CatalogueError
 from bot.messages import Incoming, Intent, Reply
 
@@ -84,3 +84,28 @@ async def test_a_broken_catalogue_stops_the_app_before_opening_the_database(conf
     with pytest.raises(CatalogueError):
         await App.open(broken)
     assert not config.database.path.exists()
+
+
+async def test_a_config_file_without_demo_data_seeds_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text('commune:\n  name: "UBND xã Thử"\n', encoding="utf-8")
+    app = await App.open(load_config(path))
+    try:
+        assert app.config.database.path == tmp_path / "data" / "motcua.sqlite3"
+        assert await app.store.is_empty()
+        response = await app.engine.handle(say("tra cứu hồ sơ 000.00.14.H56-251120-0001"))
+        assert "Nguyễn V. A." not in response.replies[0].text
+    finally:
+        await app.close()
+
+
+async def test_a_config_file_naming_demo_data_seeds_it(tmp_path: Path) -> None:
+    from bot.config import DEMO_DOSSIERS
+
+    path = tmp_path / "config.yaml"
+    path.write_text(f"status:\n  demo_data: {DEMO_DOSSIERS}\n", encoding="utf-8")
+    app = await App.open(load_config(path))
+    try:
+        assert not await app.store.is_empty()
+    finally:
+        await app.close()

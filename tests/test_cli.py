@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SECRETS = ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "ZALO_WEBHOOK_SECRET")
+
+
+def clean_env(tmp: Path) -> dict[str, str]:
+    """The environment without any bot token, and a per-user data folder under ``tmp``."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    env["XDG_DATA_HOME"] = str(tmp / "xdg")
+    return env
 
 
 def motcua(*args: str, stdin: bytes | None = None, tmp: Path) -> subprocess.CompletedProcess[bytes]:
@@ -16,7 +28,17 @@ def motcua(*args: str, stdin: bytes | None = None, tmp: Path) -> subprocess.Comp
         input=stdin,
         capture_output=True,
         cwd=ROOT,
+        env=clean_env(tmp),
         timeout=120,
+    )
+
+
+def start_motcua(*args: str, tmp: Path, **kwargs) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--db", str(tmp / "cli.sqlite3"), *args],
+        cwd=ROOT,
+        env=clean_env(tmp),
+        **kwargs,
     )
 
 
@@ -102,7 +124,7 @@ def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     config.write_text("matching:\n  confident: lots\n", encoding="utf-8")
     done = motcua("--config", str(config), "ask", "xin chào", tmp=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.decode().strip() == f"motcua: {config}: matching.confident: expected a number, got 'lots'"
+    assert done.stderr.decode().strip() == f"motcua: {config}:2: matching.confident: expected a number, got 'lots'"
 
 
 def test_broken_catalogue_stops_ask_with_a_clear_error(tmp_path: Path) -> None:
@@ -139,3 +161,75 @@ def test_sync_maps_procedure_names_to_catalogue_ids(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
         ids = dict(db.execute("SELECT code, procedure_id FROM dossiers WHERE code LIKE '%261201%'"))
     assert ids == {"000.00.14.H56-261201-0001": "khai-sinh", "000.00.14.H56-261201-0002": None}
+
+
+def test_production_config_needs_no_tokens_except_for_run(tmp_path: Path) -> None:
+    config = ["--config", str(ROOT / "config.example.yaml")]
+    export = tmp_path / "export.csv"
+    export.write_text("Mã hồ sơ,Trạng thái\n000.00.14.H56-261201-0001,Đang xử lý\n", encoding="utf-8")
+    evalset = tmp_path / "eval.yaml"
+    evalset.write_text('- q: "lam giay khai sinh can gi"\n  expect: "khai-sinh"\n  aspect: "documents"\n', encoding="utf-8")
+    runs = {
+        "validate": motcua(*config, "validate", tmp=tmp_path),
+        "ask": motcua(*config, "ask", "--json", "lam giay khai sinh can gi", tmp=tmp_path),
+        "chat": motcua(*config, "chat", stdin="khai sinh cần gì\n".encode(), tmp=tmp_path),
+        "sync": motcua(*config, "sync", str(export), tmp=tmp_path),
+        "eval": motcua(*config, "eval", str(evalset), tmp=tmp_path),
+    }
+    for command, done in runs.items():
+        assert done.returncode == 0, (command, done.stderr)
+        assert b"TELEGRAM_BOT_TOKEN" not in done.stderr, command
+    assert json.loads(runs["ask"].stdout)["matches"][0]["id"] == "khai-sinh"
+    assert "Giấy tờ cần chuẩn bị" in runs["chat"].stdout.decode()
+    run = motcua(*config, "run", tmp=tmp_path)
+    assert run.returncode == 2
+    assert b"channels.telegram.token: environment variable TELEGRAM_BOT_TOKEN is not set" in run.stderr
+    assert b"Traceback" not in run.stderr
+
+
+def test_ask_into_a_reader_that_closes_early_ends_quietly(tmp_path: Path) -> None:
+    ask = start_motcua(
+        "ask", "--json", "-", tmp=tmp_path,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert ask.stdin is not None and ask.stdout is not None and ask.stderr is not None
+    ask.stdin.write("lam giay khai sinh can gi\n".encode() * 2000)
+    ask.stdin.close()
+    first = ask.stdout.readline()  # like `| head -1`
+    ask.stdout.close()
+    assert ask.wait(timeout=60) == 141  # the status of a process ended by SIGPIPE
+    assert json.loads(first)["intent"] == "procedure"
+    err = ask.stderr.read()
+    assert err == b"", err
+
+
+def test_ctrl_c_ends_the_chat_with_a_goodbye(tmp_path: Path) -> None:
+    # The chat reads a terminal, as a person at the keyboard would have it.
+    keyboard, terminal = pty.openpty()
+    chat = start_motcua("chat", tmp=tmp_path, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(terminal)
+    assert chat.stdout is not None and chat.stderr is not None
+    os.write(keyboard, "xin chào\n".encode())
+    seen = b""
+    while b"Xin ch\xc3\xa0o!" not in seen or not seen.endswith("Bạn: ".encode()):
+        chunk = os.read(chat.stdout.fileno(), 4096)
+        assert chunk, seen
+        seen += chunk
+    chat.send_signal(signal.SIGINT)  # Ctrl+C while the chat waits for the next line
+    started = time.monotonic()
+    try:
+        code = chat.wait(timeout=10)
+    finally:
+        chat.kill()
+    assert code == 0 and time.monotonic() - started < 10
+    out = seen + chat.stdout.read()
+    assert out.decode().rstrip().endswith("Tạm biệt! Khi cần, cứ mở lại và hỏi tiếp nhé.")
+    err = chat.stderr.read()
+    assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err
+    os.close(keyboard)
+
+
+def test_end_of_input_ends_the_chat_with_a_goodbye(tmp_path: Path) -> None:
+    done = motcua("chat", stdin="xin chào\n".encode(), tmp=tmp_path)
+    assert done.returncode == 0 and done.stderr == b""
+    assert done.stdout.decode().rstrip().endswith("Tạm biệt! Khi cần, cứ mở lại và hỏi tiếp nhé.")
