@@ -438,6 +438,13 @@ class Engine:
             proc = self.catalogue.get(proc_id)
             if proc is not None and aspect in Aspect._value2member_map_:
                 return self._answer(proc, [Aspect(aspect)], session, [])
+        if kind == "x":
+            proc_id, _, part = rest.partition(":")
+            proc = self.catalogue.get(proc_id)
+            reply = self._writer.extra(proc, part) if proc is not None else None
+            if reply is not None:
+                session.procedure_id = proc_id
+                return Response(Intent.PROCEDURE, [reply], [MatchInfo(proc_id, proc.name, 100.0)])
         if kind == "f" and rest.isdigit():
             fields = self.catalogue.fields()
             if int(rest) < len(fields):

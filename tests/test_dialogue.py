@@ -59,7 +59,31 @@ async def test_documents_answer_is_a_numbered_list_with_other_aspects_offered(
     (reply,) = response.replies
     assert reply.text.startswith("Đăng ký khai sinh\n\nGiấy tờ cần chuẩn bị:\n1. ")
     assert proc.documents[0] in reply.text
-    assert [c.label for c in reply.choices] == ["Lệ phí", "Thời hạn", "Nơi nộp", "Mẫu đơn"]
+    labels = [c.label for c in reply.choices]
+    assert labels[:5] == ["Trường hợp đặc biệt", "Lệ phí", "Thời hạn", "Nơi nộp", "Mẫu đơn"]
+    assert "Giấy tờ" not in labels  # shown already
+
+
+async def test_rare_cases_steps_and_notes_are_behind_choices(engine: Engine, catalogue: Catalogue) -> None:
+    proc = catalogue.get("khai-sinh")
+    assert proc is not None
+    reply = (await ask(engine, "đăng ký khai sinh cần giấy tờ gì")).replies[0]
+    rare = [d for d in proc.documents if d.startswith("Trẻ bị bỏ rơi")]
+    assert rare and rare[0] not in reply.text  # rare cases are not shown to everyone
+    special = next(c for c in reply.choices if c.label == "Trường hợp đặc biệt")
+    shown = await engine.handle(Incoming("test", "u1", "c1", special.label, choice=special.data))
+    assert rare[0] in shown.replies[0].text
+    steps = next(c for c in reply.choices if c.label == "Các bước")
+    shown = await engine.handle(Incoming("test", "u1", "c1", steps.label, choice=steps.data))
+    assert shown.replies[0].text.startswith("Đăng ký khai sinh\n\nCác bước thực hiện:\n1. ")
+
+
+async def test_an_overview_fits_a_phone_screen(engine: Engine, catalogue: Catalogue) -> None:
+    for proc in catalogue:
+        if proc.is_referral:
+            continue
+        reply = (await engine.handle(Incoming("test", "u1", proc.id, "", choice=f"p:{proc.id}"))).replies[0]
+        assert len(reply.text) <= 620, proc.id
 
 
 async def test_follow_up_and_correction_keep_the_conversation(engine: Engine) -> None:
@@ -98,10 +122,11 @@ async def test_memory_times_out(config: Config, catalogue: Catalogue) -> None:
 
 async def test_aspect_buttons_and_numbered_choices(engine: Engine) -> None:
     first = await ask(engine, "đăng ký khai sinh cần giấy tờ gì")
-    fee_choice = first.replies[0].choices[0]
+    fee_choice = next(c for c in first.replies[0].choices if c.label == "Lệ phí")
     pressed = await engine.handle(Incoming("test", "u1", "c1", fee_choice.label, choice=fee_choice.data))
     assert pressed.aspect is Aspect.FEE and top(pressed) == "khai-sinh"
-    typed = await ask(engine, "2")  # the second choice under the fee answer: "Thời hạn"
+    assert pressed.replies[0].choices[1].label == "Thời hạn"
+    typed = await ask(engine, "2")  # the second choice under the fee answer
     assert typed.aspect is Aspect.TIME and top(typed) == "khai-sinh"
 
 
@@ -274,8 +299,9 @@ async def test_a_typed_answer_picks_from_the_choices_offered(engine: Engine, typ
     offered = (await ask(engine, "chứng thực bản sao")).replies[0].choices
     expected = next(c for c in offered if c.label == "Mẫu đơn") if position is None else offered[position]
     picked = await ask(engine, typed)
+    pressed = await engine.handle(Incoming("test", "u1", "other", expected.label, choice=expected.data))
     assert top(picked) == "chung-thuc-ban-sao"
-    assert picked.aspect == Aspect(expected.data.rsplit(":", 1)[1])
+    assert picked.replies[0].text == pressed.replies[0].text
 
 
 async def test_a_standing_label_typed_back_does_what_it_says(engine: Engine) -> None:

@@ -7,7 +7,10 @@ guessing. Commune details (office, hours, hotline) come from the config.
 
 from __future__ import annotations
 
+import re
+
 from bot.procedures.catalogue import Catalogue, Family, Procedure
+from bot.procedures.normalize import fold
 from bot.config import CommuneConfig
 from bot.messages import Aspect, Choice, Reply
 
@@ -19,6 +22,41 @@ ASPECT_LABELS: dict[Aspect, str] = {
     Aspect.FORMS: "Mẫu đơn",
     Aspect.CONDITIONS: "Điều kiện",
 }
+
+#: Longest overview (an answer with no aspect asked), in characters: about one phone screen.
+OVERVIEW_CHARS = 600
+
+#: Extra parts of a procedure offered as choices: rare cases, the steps, the notes.
+EXTRA_LABELS = {"special": "Trường hợp đặc biệt", "steps": "Các bước", "notes": "Lưu ý"}
+
+# A document item that applies only in some situations opens with one of these (folded
+# to plain letters), or reads "Situation: what to bring".
+_SPECIAL_OPENERS = ("truong hop", "neu ", "nho ", "khong co", "nop qua", "nop truc tuyen", "doi voi", "rieng ")
+_SITUATION = re.compile(r"^[^:;.]{3,60}:\s")
+
+
+def is_special_case(item: str) -> bool:
+    """Whether a document item applies only in some situations ("Trẻ bị bỏ rơi: ...")."""
+    folded = fold(item)
+    return folded.startswith(_SPECIAL_OPENERS) or bool(_SITUATION.match(item))
+
+
+def split_documents(proc: Procedure) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A procedure's documents as (what everyone brings, what only some cases need)."""
+    special = tuple(d for d in proc.documents if is_special_case(d))
+    common = tuple(d for d in proc.documents if not is_special_case(d))
+    return (common, special) if common else (proc.documents, ())
+
+
+def _first_sentence(text: str) -> str:
+    """The text up to its first full stop or semicolon outside brackets, marked as cut."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if ch in ".;" and depth == 0 and text[i + 1 : i + 2] == " ":
+            return text[:i] + " …"
+    return text
+
 
 #: Choice data understood by the engine (kept short: Telegram allows 64 bytes).
 CHOICE_MENU = "menu"
@@ -37,6 +75,11 @@ def choice_procedure(proc_id: str) -> str:
 def choice_aspect(proc_id: str, aspect: Aspect) -> str:
     """Choice data that shows one aspect of a procedure."""
     return f"a:{proc_id}:{aspect.value}"
+
+
+def choice_extra(proc_id: str, part: str) -> str:
+    """Choice data that shows one extra part of a procedure (see :data:`EXTRA_LABELS`)."""
+    return f"x:{proc_id}:{part}"
 
 
 def choice_field(index: int) -> str:
@@ -68,7 +111,13 @@ class ReplyWriter:
         if aspect is Aspect.DOCUMENTS:
             if not proc.documents:
                 return "Giấy tờ: danh mục của xã chưa ghi giấy tờ cho việc này. " + self._ask_desk()
-            return "Giấy tờ cần chuẩn bị:\n" + numbered(proc.documents)
+            common, special = split_documents(proc)
+            text = "Giấy tờ cần chuẩn bị:\n" + numbered(common)
+            if proc.looked_up:
+                text += "\nKhông phải mang (cán bộ tự tra cứu): " + "; ".join(proc.looked_up)
+            if special:
+                text += f"\n(Có {len(special)} giấy tờ cho trường hợp đặc biệt: chọn «{EXTRA_LABELS['special']}».)"
+            return text
         if aspect is Aspect.FEE:
             if not proc.fee:
                 return "Lệ phí: xã chưa niêm yết lệ phí cho thủ tục này. " + self._ask_desk()
@@ -100,34 +149,75 @@ class ReplyWriter:
         return "\n".join(lines)
 
     def aspect_choices(self, proc: Procedure, shown: list[Aspect]) -> tuple[Choice, ...]:
-        """Buttons for the aspects of ``proc`` not shown yet."""
-        return tuple(
+        """Buttons for the aspects of ``proc`` not shown yet, then for its rare cases
+        (when its documents were shown), steps and notes."""
+        choices = [
             Choice(label, choice_aspect(proc.id, aspect))
             for aspect, label in ASPECT_LABELS.items()
             if aspect not in shown
             and (aspect is not Aspect.CONDITIONS or proc.conditions or proc.online)
-        )
+        ]
+        if Aspect.DOCUMENTS in shown and split_documents(proc)[1]:
+            choices.insert(0, Choice(EXTRA_LABELS["special"], choice_extra(proc.id, "special")))
+        if proc.steps:
+            choices.append(Choice(EXTRA_LABELS["steps"], choice_extra(proc.id, "steps")))
+        if proc.notes:
+            choices.append(Choice(EXTRA_LABELS["notes"], choice_extra(proc.id, "notes")))
+        return tuple(choices)
+
+    def extra(self, proc: Procedure, part: str) -> Reply | None:
+        """One extra part of ``proc``: its rare cases, its steps or its notes (None if unknown)."""
+        if part == "special":
+            items = split_documents(proc)[1]
+            head = "Giấy tờ cho trường hợp đặc biệt:"
+        elif part == "steps":
+            items, head = proc.steps, "Các bước thực hiện:"
+        elif part == "notes":
+            items, head = proc.notes, "Lưu ý:"
+        else:
+            return None
+        if not items:
+            return Reply(f"{proc.title}: danh mục của xã không ghi thêm phần này.", self.aspect_choices(proc, []))
+        shown = [Aspect.DOCUMENTS] if part == "special" else []
+        choices = tuple(c for c in self.aspect_choices(proc, shown) if c.data != choice_extra(proc.id, part))
+        return Reply(f"{proc.title}\n\n{head}\n{numbered(items)}", choices)
 
     def procedure(self, proc: Procedure, aspects: list[Aspect]) -> Reply:
         """The answer about ``proc``: the asked aspects first, or an overview."""
-        parts = [proc.title]
         if aspects:
-            parts += [self.aspect_text(proc, a) for a in aspects]
-            shown = aspects
-        else:
-            if proc.summary:
-                parts[0] = f"{proc.title}\n{proc.summary}"
-            parts.append(self.aspect_text(proc, Aspect.DOCUMENTS))
-            parts.append(
-                "\n".join(
-                    (
-                        self.aspect_text(proc, Aspect.TIME).split("\n")[0],
-                        self.aspect_text(proc, Aspect.FEE).split("\n")[0],
-                    )
-                )
-            )
-            shown = [Aspect.DOCUMENTS, Aspect.TIME, Aspect.FEE]
-        return Reply("\n\n".join(parts), self.aspect_choices(proc, shown))
+            parts = [proc.title, *(self.aspect_text(proc, a) for a in aspects)]
+            return Reply("\n\n".join(parts), self.aspect_choices(proc, aspects))
+        text, shown = self._overview(proc)
+        return Reply(text, self.aspect_choices(proc, shown))
+
+    def _overview(self, proc: Procedure) -> tuple[str, list[Aspect]]:
+        """Title, common documents, time and fee in at most about :data:`OVERVIEW_CHARS`,
+        shortened step by step; and the aspects it shows in full."""
+        time_fee = [self.aspect_text(proc, a).split("\n")[0] for a in (Aspect.TIME, Aspect.FEE)]
+        facts = "\n".join(time_fee)
+        short_facts = "\n".join(_first_sentence(line) for line in time_fee)
+        docs = self.aspect_text(proc, Aspect.DOCUMENTS)
+        common = split_documents(proc)[0]
+        kept: list[str] = []
+        for item in common:  # the first documents that fit about a third of the screen
+            if kept and sum(len(k) + 4 for k in kept) + len(item) > OVERVIEW_CHARS // 3:
+                break
+            kept.append(item)
+        more = len(proc.documents) - len(kept)
+        few = "Giấy tờ chính:\n" + numbered(kept) + (f"\n(Còn {more} giấy tờ khác: chọn «Giấy tờ».)" if more else "")
+        head = f"{proc.title}\n{proc.summary}" if proc.summary else proc.title
+        every = [Aspect.DOCUMENTS, Aspect.TIME, Aspect.FEE]
+        steps = [
+            (head, docs, facts, every),
+            (proc.title, docs, facts, every),
+            (proc.title, few, facts, [Aspect.TIME, Aspect.FEE]),
+            (proc.title, few, short_facts, []),
+        ]
+        for title, documents, lines, shown in steps:
+            text = f"{title}\n\n{documents}\n\n{lines}"
+            if len(text) <= OVERVIEW_CHARS:
+                break
+        return text, shown
 
     def with_variants(self, reply: Reply, family: Family, catalogue: Catalogue) -> Reply:
         """``reply`` about a family's common case, with the question that tells the other
