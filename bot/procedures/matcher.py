@@ -222,6 +222,15 @@ class Matcher:
         """The naming words of ``text``, spelled as the catalogue does where it can be told."""
         return [(self._correct(t) or (t, 0.0))[0] for t in self.query_tokens(text)]
 
+    def catalogue_words(self, text: str) -> set[str]:
+        """The naming words of ``text`` that the catalogue uses, as it spells them."""
+        return {w for w in self._as_catalogue_words(text) if w in self._vocab_set}
+
+    def alias_words(self, proc_id: str) -> frozenset[str]:
+        """The words of an entry's name and aliases (empty for an unknown id)."""
+        index = self._index.get(proc_id)
+        return frozenset(self._alias_vocab[index]) if index is not None else frozenset()
+
     def explains(self, proc_id: str, text: str) -> float:
         """The share (0-1) of the naming words of ``text``, weighted by rarity, that
         ``proc_id``'s name and aliases use."""

@@ -26,6 +26,11 @@ ASPECT_LABELS: dict[Aspect, str] = {
 #: Longest overview (an answer with no aspect asked), in characters: about one phone screen.
 OVERVIEW_CHARS = 600
 
+#: Most choices under one reply (a phone shows about this many buttons or lines at once),
+#: and most variants of a family offered beside its common case.
+MAX_CHOICES = 8
+MAX_VARIANTS = 3
+
 #: Extra parts of a procedure offered as choices: rare cases, the steps, the notes.
 EXTRA_LABELS = {"special": "Trường hợp đặc biệt", "steps": "Các bước", "notes": "Lưu ý"}
 
@@ -222,12 +227,12 @@ class ReplyWriter:
     def with_variants(self, reply: Reply, family: Family, catalogue: Catalogue) -> Reply:
         """``reply`` about a family's common case, with the question that tells the other
         variants apart and a choice for each of them."""
-        others = [m for m in family.others if catalogue.get(m.id) is not None]
+        others = [m for m in family.others if catalogue.get(m.id) is not None][:MAX_VARIANTS]
         if not others:
             return reply
         text = f"{reply.text}\n\n❓ {family.question}\nNếu là trường hợp khác, ông/bà chọn bên dưới."
         choices = tuple(Choice(_label(m.when), choice_procedure(m.id)) for m in others)
-        return Reply(text, choices + reply.choices)
+        return Reply(text, (choices + reply.choices)[:MAX_CHOICES])
 
     def brief(self, proc: Procedure, aspects: list[Aspect]) -> str:
         """A few lines about ``proc``, for a message that asks about several procedures."""
