@@ -136,9 +136,11 @@ async def _sync(config: Config, source: str) -> int:
 
     from bot.app import catalogue_ids
 
+    from bot.procedures.compiled import open_catalogue
+
     progress = ProgressPrinter(sys.stderr)
-    catalogue = load_catalogue(config.catalogue.dir)
-    ids = catalogue_ids(catalogue, Engine.build(config, catalogue).matcher)
+    compiled = open_catalogue(config.catalogue.dir)
+    ids = catalogue_ids(compiled.catalogue, Engine.build(config, compiled.catalogue, index=compiled.index).matcher)
     store = await Store.open(config.database.path)
     try:
         report = await sync_source(
