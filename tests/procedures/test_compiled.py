@@ -183,3 +183,14 @@ def test_without_a_last_good_copy_a_broken_catalogue_fails(folder: Path, user_ro
         open_catalogue(folder, last_good=True, user_root=user_root)
     assert any("khai-sinh.yaml" in p for p in exc.value.problems)
     assert not cache_file(folder).exists()  # a broken catalogue is never cached
+
+
+def test_loaded_entries_share_repeated_texts_and_leave_the_collector_on(folder: Path, user_root: Path) -> None:
+    import gc
+
+    open_catalogue(folder, user_root=user_root)
+    loaded = open_catalogue(folder, user_root=user_root).catalogue
+    wheres = [p.where for p in loaded]
+    assert len(set(wheres)) < len(wheres)  # the bundled entries repeat their office
+    assert len({id(w) for w in wheres}) == len(set(wheres))
+    assert gc.isenabled()
