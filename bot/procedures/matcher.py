@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from itertools import repeat, takewhile
+from operator import add, mul, truediv
 from dataclasses import dataclass
 from enum import Enum
 
@@ -123,8 +126,8 @@ class MatcherIndex:
     posting_uses: dict[str, list[int]]
     #: For words in more than MAX_POSTINGS phrases: phrase -> uses, to intersect quickly.
     common_uses: dict[str, dict[int, int]]
-    #: The words some phrase uses more than once ("nuôi con nuôi").
-    repeated: frozenset[str]
+    #: The words some phrase uses more than once ("nuôi con nuôi"), with the most uses.
+    max_uses: dict[str, int]
     #: Per entry: the words of its name and aliases; of its body (summary, documents, field).
     alias_vocab: list[frozenset[str]]
     body_vocab: list[frozenset[str]]
@@ -208,12 +211,22 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
         postings=dict(postings),
         posting_uses=posting_uses,
         common_uses=common_uses,
-        repeated=frozenset(w for w, uses in posting_uses.items() if max(uses) > 1),
+        max_uses={w: most for w, uses in posting_uses.items() if (most := max(uses)) > 1},
         alias_vocab=[frozenset(v) for v in alias_vocab],
         body_vocab=body_vocab,
         vocab=vocab,
         sounds=sounds,
     )
+
+
+def _adds(weight: float, most: int, max_use: int, uses: Iterable[int]) -> Iterator[float]:
+    """What a question word said ``most`` times adds to phrases using it ``uses`` times:
+    ``weight * min(uses, most)``, computed in C."""
+    if max_use == 1:
+        return repeat(weight)  # weight * 1 is weight
+    if most >= max_use:
+        return map(mul, repeat(weight), uses)
+    return map(mul, repeat(weight), map(min, uses, repeat(most)))
 
 
 class Matcher:
@@ -327,35 +340,32 @@ class Matcher:
         named = sorted((w for w in known if w in all_postings), key=lambda w: len(all_postings[w]))
         if not named:  # body-only words name no phrase
             return []
+        # The sums run in C (map over dict look-ups), each phrase's in the same order as a
+        # plain loop would add them, so scores are exactly the same.
         got: dict[int, float] = {}
         for rank, w in enumerate(named):
             postings = all_postings[w]
             weight, most = self._idf[w] * known[w], q_counts[w]
-            once = w not in index.repeated  # every phrase uses it once: adds exactly weight
+            max_use = index.max_uses.get(w, 1)
             if rank == 0:
-                if once:
-                    got = dict.fromkeys(postings[:CANDIDATE_CAP], weight)
+                postings = postings[:CANDIDATE_CAP]
+                if max_use == 1:
+                    got = dict.fromkeys(postings, weight)
                 else:
-                    got = {
-                        idx: weight * min(uses, most)
-                        for idx, uses in zip(postings[:CANDIDATE_CAP], all_uses[w][:CANDIDATE_CAP])
-                    }
+                    got = dict(zip(postings, _adds(weight, most, max_use, all_uses[w][:CANDIDATE_CAP])))
             elif len(postings) <= MAX_POSTINGS:
-                for idx, uses in zip(postings, all_uses[w]):
-                    got[idx] = got.get(idx, 0.0) + weight * min(uses, most)
+                adds = _adds(weight, most, max_use, all_uses[w])
+                got.update(zip(postings, map(add, map(got.get, postings, repeat(0.0)), adds)))
             else:
                 uses_of = index.common_uses[w]
-                if once:
-                    for idx in got.keys() & uses_of.keys():
-                        got[idx] += weight
-                else:
-                    for idx in got.keys() & uses_of.keys():
-                        got[idx] += weight * min(uses_of[idx], most)
+                both = list(got.keys() & uses_of.keys())
+                adds = _adds(weight, most, max_use, map(uses_of.__getitem__, both))
+                got.update(zip(both, map(add, map(got.__getitem__, both), adds)))
         totals = index.phrase_total
-        # Phrases that explain too little of themselves are never answered: drop them
-        # before sorting (the same phrases as sorting all and skipping them after).
-        coverage = {idx: cover for idx, g in got.items() if (cover := g / totals[idx]) >= 0.34}
-        shortlist = sorted(coverage, key=coverage.__getitem__, reverse=True)[:FULL_SCORING]
+        coverage = dict(zip(got, map(truediv, got.values(), map(totals.__getitem__, got))))
+        ranked = sorted(coverage, key=coverage.__getitem__, reverse=True)[:FULL_SCORING]
+        # Phrases that explain too little of themselves are never answered.
+        shortlist = list(takewhile(lambda idx: coverage[idx] >= 0.34, ranked))
 
         best: dict[int, float] = {}
         phrase_tokens, phrase_proc = index.phrase_tokens, index.phrase_proc
@@ -363,7 +373,7 @@ class Matcher:
             tokens = phrase_tokens[idx]
             cover = coverage[idx]
             pairs = len(tokens) - 1  # word order: share of the phrase's word pairs asked as such
-            order = sum(p in q_bigrams for p in zip(tokens, tokens[1:])) / pairs if pairs else cover
+            order = sum(map(q_bigrams.__contains__, zip(tokens, tokens[1:]))) / pairs if pairs else cover
             score = cover**1.5 * (0.85 + 0.15 * order)
             if tokens[0] in OBJECT_NOUNS:
                 score *= OBJECT_PHRASE_FACTOR
