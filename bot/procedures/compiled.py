@@ -43,7 +43,9 @@ from bot.procedures import lexicon as lexicon_module
 from bot.procedures import matcher as matcher_module
 from bot.procedures import normalize as normalize_module
 from bot.procedures.catalogue import Catalogue, Procedure, load_catalogue
+from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import MatcherIndex, build_index
+from bot.procedures.normalize import Normalizer
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +91,17 @@ def cache_locations(directory: Path, user_root: Path | None = None) -> list[Path
     return [folder / CACHE_FOLDER / CACHE_FILE, (user_root or user_cache_root()) / tag / CACHE_FILE]
 
 
-def environment_key() -> str:
+def environment_key() -> str | None:
     """A hash of what, besides the catalogue, decides the compiled result: the cache
-    format, the Python version, the shaping modules' source and the word-list files."""
+    format, the Python version, the shaping modules' source and the word-list files;
+    None when a source file cannot be read (then nothing is cached)."""
     digest = hashlib.sha256(f"format {CACHE_FORMAT} python {sys.version_info[:2]}".encode())
-    for path in [Path(m.__file__ or "") for m in _SHAPING_MODULES] + list(_DATA_FILES):
-        digest.update(path.name.encode() + b"\0")
-        digest.update(path.read_bytes())
+    try:
+        for path in [Path(m.__file__ or "") for m in _SHAPING_MODULES] + list(_DATA_FILES):
+            digest.update(path.name.encode() + b"\0")
+            digest.update(path.read_bytes())
+    except OSError:
+        return None
     return digest.hexdigest()
 
 
@@ -143,9 +149,13 @@ def _shared(value: Any, seen: dict[Any, Any]) -> Any:
     return value
 
 
+# Where the types of catalogue entries' values may come from.
+_VALUE_MODULES = ("bot.procedures.", "bot.messages")
+
+
 class _SafeUnpickler(pickle.Unpickler):
-    """Unpickles plain values, dates, paths and this package's dataclasses and enums only:
-    a file planted in the cache folder cannot run code."""
+    """Unpickles plain values, dates, paths and the catalogue's own dataclasses and enums
+    only: a file planted in the cache folder cannot run code."""
 
     _ALLOWED = {
         ("datetime", "date"),
@@ -163,7 +173,7 @@ class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        if module == "bot" or module.startswith("bot."):
+        if module.startswith(_VALUE_MODULES):
             found = super().find_class(module, name)
             if isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, enum.Enum)):
                 return found
@@ -269,8 +279,20 @@ def _decode_catalogue(
     return Catalogue({p.id: p for p in procs})
 
 
-def _decode_index(payload: dict[str, Any]) -> MatcherIndex:
-    return MatcherIndex(**payload["index"])
+def _decode_index(payload: dict[str, Any], catalogue: Catalogue) -> MatcherIndex:
+    """The matcher index stored in ``payload``, checked to be ``catalogue``'s."""
+    index = MatcherIndex(**payload["index"])
+    if index.proc_ids != list(catalogue.procedures):
+        raise ValueError("index of another catalogue")
+    return index
+
+
+def _build_index(catalogue: Catalogue) -> MatcherIndex:
+    """The matcher index for ``catalogue`` with the bundled word lists (what Engine.build uses)."""
+    normalizer = Normalizer.default()
+    lexicon = Lexicon.load(normalizer)
+    with _no_gc():
+        return build_index(catalogue, normalizer, lexicon)
 
 
 def _write(locations: list[Path], content: str, environment: str, payload: dict[str, Any]) -> Path | None:
@@ -326,9 +348,6 @@ def open_catalogue(
     ``last_good`` is set and a compiled copy exists: that copy is served and one
     warning is logged. ``user_root`` overrides the per-user cache folder.
     """
-    from bot.procedures.lexicon import Lexicon
-    from bot.procedures.normalize import Normalizer
-
     locations = cache_locations(directory, user_root)
     environment = environment_key()
     content: str | None = None
@@ -339,7 +358,7 @@ def open_catalogue(
             content = content_key(directory, files)
         except OSError:
             content = None  # unreadable file: load_catalogue names it
-    if content is not None:
+    if content is not None and environment is not None:
         for path in locations:
             stored = _read(path, want=(content, environment))
             if stored is None or stored.payload is None:
@@ -347,7 +366,7 @@ def open_catalogue(
             try:
                 with _no_gc():
                     catalogue = _decode_catalogue(stored.payload, directory, same_code=True, files=files)
-                    index = _decode_index(stored.payload)
+                    index = _decode_index(stored.payload, catalogue)
             except Exception as exc:  # noqa: BLE001 - a damaged copy is rebuilt
                 log.info("ignoring compiled catalogue %s (%s)", path, type(exc).__name__)
                 continue
@@ -362,20 +381,15 @@ def open_catalogue(
         served = dataclasses.replace(served, problems=tuple(exc.problems))
         _warn_last_good(directory, exc.problems, served)
         return served
-    normalizer = Normalizer.default()
-    with _no_gc():
-        index = build_index(catalogue, normalizer, Lexicon.load(normalizer))
+    index = _build_index(catalogue)
     payload = _encode(catalogue, index, directory)
-    if content is not None:
+    if content is not None and environment is not None:
         _write(locations, content, environment, payload)
     return CompiledCatalogue(catalogue, index, "built", compiled_at=payload["compiled_at"])
 
 
-def _last_good(locations: list[Path], directory: Path, environment: str) -> CompiledCatalogue | None:
+def _last_good(locations: list[Path], directory: Path, environment: str | None) -> CompiledCatalogue | None:
     """The most recently compiled usable copy among ``locations``, or None."""
-    from bot.procedures.lexicon import Lexicon
-    from bot.procedures.normalize import Normalizer
-
     found: list[tuple[str, CompiledCatalogue]] = []
     for path in locations:
         stored = _read(path)
@@ -385,10 +399,9 @@ def _last_good(locations: list[Path], directory: Path, environment: str) -> Comp
             same_code = stored.environment == environment
             catalogue = _decode_catalogue(stored.payload, directory, same_code=same_code)
             if same_code:
-                index = _decode_index(stored.payload)
+                index = _decode_index(stored.payload, catalogue)
             else:  # compiled by another version of the code: its index may not fit
-                normalizer = Normalizer.default()
-                index = build_index(catalogue, normalizer, Lexicon.load(normalizer))
+                index = _build_index(catalogue)
         except Exception as exc:  # noqa: BLE001 - an unusable copy is no last good copy
             log.info("compiled catalogue %s cannot be served (%s)", path, type(exc).__name__)
             continue

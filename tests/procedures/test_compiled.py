@@ -194,3 +194,11 @@ def test_loaded_entries_share_repeated_texts_and_leave_the_collector_on(folder: 
     assert len(set(wheres)) < len(wheres)  # the bundled entries repeat their office
     assert len({id(w) for w in wheres}) == len(set(wheres))
     assert gc.isenabled()
+
+
+def test_unreadable_code_or_word_lists_disable_the_cache(folder: Path, user_root: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(compiled, "_DATA_FILES", (tmp_path / "gone.yaml",))
+    assert compiled.environment_key() is None
+    assert open_catalogue(folder, user_root=user_root).origin == "built"
+    assert open_catalogue(folder, user_root=user_root).origin == "built"  # never a stale copy
+    assert not cache_file(folder).exists()
