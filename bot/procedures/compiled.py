@@ -56,6 +56,8 @@ CACHE_FILE = "compiled-catalogue.pickle"
 _MAGIC = b"motcua compiled catalogue\n"
 #: How many of a broken catalogue's problems the start-up warning names.
 WARN_PROBLEMS = 2
+#: A temporary file this old was left by a writer that died (a live one takes seconds).
+LEFTOVER_SECONDS = 600
 
 # The modules whose code decides what is compiled: any change to them rebuilds the cache.
 _SHAPING_MODULES = (catalogue_module, matcher_module, normalize_module, lexicon_module, sys.modules[__name__])
@@ -311,6 +313,7 @@ def _write(locations: list[Path], content: str, environment: str, payload: dict[
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+            _remove_leftovers(target.parent)
             return target
         except OSError as exc:
             log.debug("cannot write compiled catalogue to %s (%s)", target, exc.strerror or exc)
@@ -321,6 +324,17 @@ def _write(locations: list[Path], content: str, environment: str, payload: dict[
                     pass
     log.warning("could not cache the compiled catalogue (folders not writable); start-up stays slow")
     return None
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove temporary files that a killed writer left behind (not a running one's)."""
+    cutoff = dt.datetime.now().timestamp() - LEFTOVER_SECONDS
+    for leftover in folder.glob(".compiled-*.tmp"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def _warn_last_good(directory: Path, problems: list[str], served: CompiledCatalogue) -> None:

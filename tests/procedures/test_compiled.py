@@ -202,3 +202,14 @@ def test_unreadable_code_or_word_lists_disable_the_cache(folder: Path, user_root
     assert open_catalogue(folder, user_root=user_root).origin == "built"
     assert open_catalogue(folder, user_root=user_root).origin == "built"  # never a stale copy
     assert not cache_file(folder).exists()
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(folder: Path, user_root: Path) -> None:
+    (folder / CACHE_FOLDER).mkdir()
+    old = folder / CACHE_FOLDER / ".compiled-dead.tmp"
+    fresh = folder / CACHE_FOLDER / ".compiled-writing.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"half a file")
+    os.utime(old, (0, 0))
+    assert open_catalogue(folder, user_root=user_root).origin == "built"
+    assert not old.exists() and fresh.exists()  # a writer may still be busy with that one
