@@ -14,8 +14,8 @@ instead of going offline; ``motcua validate`` still fails.
 The file lives in ``<catalogue>/.cache/`` or, when that folder cannot be written, in
 the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``, then ``motcua/``). A
 truncated, corrupt or foreign file is ignored and rebuilt; it is written to a temporary
-file and renamed into place, so readers never see half of one. Only plain values and
-this package's dataclasses and enums are unpickled from it.
+file and renamed into place, so readers never see half of one. Only plain values, dates,
+paths and the catalogue's own dataclasses and enums are unpickled from it.
 """
 
 from __future__ import annotations
