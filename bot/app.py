@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.procedures.catalogue import Catalogue, load_catalogue
+from bot.procedures.catalogue import Catalogue
+from bot.procedures.compiled import open_catalogue
 from bot.config import Config
 from bot.dialogue import Engine
 from bot.procedures.matcher import Decision, Matcher
@@ -17,7 +18,6 @@ from bot.dossiers.notify import Notifier
 from bot.dossiers.desk import StatusDesk
 from bot.dossiers.store import Store
 from bot.procedures.normalize import fold
-from bot.dossiers.sync import seed_demo
 
 
 def catalogue_ids(catalogue: Catalogue, matcher: Matcher) -> Callable[[str], str | None]:
@@ -50,15 +50,20 @@ class App:
     notifier: Notifier
 
     @classmethod
-    async def open(cls, config: Config) -> App:
-        """Load the catalogue (raising CatalogueError if invalid), open the dossier
-        database (migrating it, seeding the demo export into an empty one)."""
-        catalogue = load_catalogue(config.catalogue.dir)
+    async def open(cls, config: Config, *, last_good: bool = True) -> App:
+        """Load the catalogue (compiled copy when it matches; when it does not validate,
+        the last good copy if ``last_good`` and one exists, else raise CatalogueError),
+        open the dossier database (migrating it, seeding the demo export into an empty one)."""
+        compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
+        catalogue = compiled.catalogue
         store = await Store.open(config.database.path)
         try:
-            await seed_demo(store, config)
+            if config.status.demo_data is not None:
+                from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
+
+                await seed_demo(store, config)
             desk = StatusDesk(store, config)
-            engine = Engine.build(config, catalogue, status=desk)
+            engine = Engine.build(config, catalogue, status=desk, index=compiled.index)
             notifier = Notifier(store, config)
         except BaseException:
             await store.close()

@@ -152,10 +152,12 @@ async def _sync(config: Config, source: str) -> int:
     from bot.dossiers.sync import ProgressPrinter, sync_source
 
     from bot.app import catalogue_ids
+    from bot.procedures.compiled import open_catalogue
 
     progress = ProgressPrinter(sys.stderr)
-    catalogue = load_catalogue(config.catalogue.dir)
-    ids = catalogue_ids(catalogue, Engine.build(config, catalogue).matcher)
+    compiled = open_catalogue(config.catalogue.dir)
+    engine = Engine.build(config, compiled.catalogue, index=compiled.index)
+    ids = catalogue_ids(compiled.catalogue, engine.matcher)
     store = await Store.open(config.database.path)
     try:
         report = await sync_source(

@@ -17,7 +17,7 @@ from bot.procedures.catalogue import Catalogue, Family, Procedure, situations
 from bot.dossiers.codes import CodeFinder
 from bot.config import Config
 from bot.procedures.lexicon import Lexicon
-from bot.procedures.matcher import Decision, Match, Matcher
+from bot.procedures.matcher import Decision, Match, Matcher, MatcherIndex
 from bot.messages import Aspect, Choice, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
 from bot.bundle import MAX_PARTS, split_bundle
@@ -99,11 +99,19 @@ class Engine:
         return self._matcher
 
     @classmethod
-    def build(cls, config: Config, catalogue: Catalogue, status: StatusService | None = None) -> Engine:
-        """An engine with the bundled normaliser and lexicon for ``catalogue``."""
+    def build(
+        cls,
+        config: Config,
+        catalogue: Catalogue,
+        status: StatusService | None = None,
+        *,
+        index: MatcherIndex | None = None,
+    ) -> Engine:
+        """An engine with the bundled normaliser and lexicon for ``catalogue``; ``index``
+        is the matcher's prebuilt index (see :mod:`bot.procedures.compiled`), if at hand."""
         normalizer = Normalizer.default()
         lexicon = Lexicon.load(normalizer)
-        matcher = Matcher(catalogue, normalizer, lexicon, config.matching)
+        matcher = Matcher(catalogue, normalizer, lexicon, config.matching, index)
         return cls(config, catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher, status=status)
 
     async def handle(self, msg: Incoming) -> Response:

@@ -14,9 +14,12 @@ citizen a wasted trip; a "which one?" costs a tap.
 
 from __future__ import annotations
 
-import heapq
 import math
+import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from itertools import repeat, takewhile
+from operator import add, mul, truediv
 from dataclasses import dataclass
 from enum import Enum
 
@@ -101,20 +104,129 @@ class Match:
     score: float
 
 
-@dataclass(frozen=True)
-class _Phrase:
-    proc_index: int
-    tokens: tuple[str, ...]
-    total: float
-    #: Each distinct word with how often the phrase uses it ("nuôi con nuôi": nuoi twice).
-    counts: dict[str, int]
+@dataclass
+class MatcherIndex:
+    """Everything :class:`Matcher` derives from a catalogue, as plain lists, dicts and sets
+    (no objects of this package), so that a compiled copy can be cached and reloaded.
+
+    Phrases (each name and alias, normalised) are stored column-wise: phrase ``k`` belongs
+    to entry ``phrase_proc[k]`` (an index into ``proc_ids``), has the words
+    ``phrase_tokens[k]`` and weighs ``phrase_total[k]``.
+    """
+
+    #: The entries' ids, in the catalogue's order (what entry indexes refer to).
+    proc_ids: list[str]
+    #: Rarity weight of each naming word.
+    idf: dict[str, float]
+    phrase_proc: list[int]
+    phrase_tokens: list[tuple[str, ...]]
+    phrase_total: list[float]
+    #: word -> the phrases using it, lightest first, and (aligned) how often each uses it.
+    postings: dict[str, list[int]]
+    posting_uses: dict[str, list[int]]
+    #: For words in more than MAX_POSTINGS phrases: phrase -> uses, to intersect quickly.
+    common_uses: dict[str, dict[int, int]]
+    #: The words some phrase uses more than once ("nuôi con nuôi"), with the most uses.
+    max_uses: dict[str, int]
+    #: Per entry: the words of its name and aliases; of its body (summary, documents, field).
+    alias_vocab: list[frozenset[str]]
+    body_vocab: list[frozenset[str]]
+    #: Every catalogue word, sorted (spelling corrections are chosen from these).
+    vocab: list[str]
+    #: Sound-alike key -> the most frequent catalogue word with that key.
+    sounds: dict[str, str]
 
 
-def _counts(tokens: tuple[str, ...]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for tok in tokens:
-        counts[tok] = counts.get(tok, 0) + 1
-    return counts
+def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) -> MatcherIndex:
+    """The matcher's index for ``catalogue`` (the costly part of start-up on a large one)."""
+    procs = list(catalogue)
+    intern = sys.intern  # one string object per word: less memory, smaller cache file
+
+    def tokens_of(text: str) -> list[str]:
+        return [intern(t) for t in normalizer.tokens(text)]
+
+    # (entry, naming words, words lost to stripping) for every name and alias.
+    stripped: list[tuple[int, tuple[str, ...], int]] = []
+    for i, proc in enumerate(procs):
+        for text in (proc.name, *proc.aliases):
+            full = tokens_of(text)
+            toks = tuple(lexicon.strip_cues(full))
+            if toks:
+                stripped.append((i, toks, len(full) - len(toks)))
+    # An alias stripped down to another entry's phrase ("đăng ký khai sinh khi đã có
+    # giấy tờ" -> "dang ky khai sinh") has lost what told it apart: the entry whose
+    # phrase lost the least keeps it.
+    least_loss: dict[tuple[str, ...], int] = {}
+    for _, toks, loss in stripped:
+        least_loss[toks] = min(loss, least_loss.get(toks, loss))
+    phrase_tokens: list[tuple[int, tuple[str, ...]]] = []
+    seen: set[tuple[int, tuple[str, ...]]] = set()
+    for i, toks, loss in stripped:
+        if loss == least_loss[toks] and (i, toks) not in seen:
+            seen.add((i, toks))
+            phrase_tokens.append((i, toks))
+    df: dict[str, int] = defaultdict(int)
+    for tok, _ in {(t, i) for i, toks in phrase_tokens for t in toks}:
+        df[tok] += 1
+    n = max(len(procs), 1)
+    idf: dict[str, float] = {
+        t: math.log(1 + n / c) * (LIGHT_WEIGHT if t in lexicon.light_words else 1.0) for t, c in df.items()
+    }
+
+    phrase_proc: list[int] = []
+    phrase_toks: list[tuple[str, ...]] = []
+    phrase_total: list[float] = []
+    postings: dict[str, list[int]] = defaultdict(list)
+    alias_vocab: list[set[str]] = [set() for _ in procs]
+    for i, toks in phrase_tokens:
+        idx = len(phrase_proc)
+        phrase_proc.append(i)
+        phrase_toks.append(toks)
+        phrase_total.append(sum(idf[t] for t in toks))
+        for tok in set(toks):
+            postings[tok].append(idx)
+        alias_vocab[i].update(toks)
+    for plist in postings.values():
+        plist.sort(key=phrase_total.__getitem__)
+    posting_uses = {w: [phrase_toks[idx].count(w) for idx in plist] for w, plist in postings.items()}
+    common_uses = {
+        w: dict(zip(plist, posting_uses[w])) for w, plist in postings.items() if len(plist) > MAX_POSTINGS
+    }
+
+    body_vocab: list[frozenset[str]] = []
+    for proc in procs:
+        body = " ".join((proc.summary or "", *proc.documents, proc.field))
+        body_vocab.append(frozenset(lexicon.strip_cues(tokens_of(body))))
+    vocab = sorted(set(idf) | {t for v in body_vocab for t in v})
+    # Sound-alike spellings, most frequent catalogue word first.
+    sounds: dict[str, str] = {}
+    for tok in sorted(vocab, key=lambda t: (-df.get(t, 0), t)):
+        sounds.setdefault(sound_key(tok), tok)
+    return MatcherIndex(
+        proc_ids=[p.id for p in procs],
+        idf=idf,
+        phrase_proc=phrase_proc,
+        phrase_tokens=phrase_toks,
+        phrase_total=phrase_total,
+        postings=dict(postings),
+        posting_uses=posting_uses,
+        common_uses=common_uses,
+        max_uses={w: most for w, uses in posting_uses.items() if (most := max(uses)) > 1},
+        alias_vocab=[frozenset(v) for v in alias_vocab],
+        body_vocab=body_vocab,
+        vocab=vocab,
+        sounds=sounds,
+    )
+
+
+def _adds(weight: float, most: int, max_use: int, uses: Iterable[int]) -> Iterator[float]:
+    """What a question word said ``most`` times adds to phrases using it ``uses`` times:
+    ``weight * min(uses, most)``, computed in C."""
+    if max_use == 1:
+        return repeat(weight)  # weight * 1 is weight
+    if most >= max_use:
+        return map(mul, repeat(weight), uses)
+    return map(mul, repeat(weight), map(min, uses, repeat(most)))
 
 
 class Matcher:
@@ -126,72 +238,28 @@ class Matcher:
         normalizer: Normalizer,
         lexicon: Lexicon,
         config: MatchingConfig,
+        index: MatcherIndex | None = None,
     ) -> None:
+        """A matcher for ``catalogue``; ``index`` is its prebuilt :func:`build_index`
+        (e.g. from the compiled cache), built here when not given."""
         self.config = config
         self._normalizer = normalizer
         self._lexicon = lexicon
         self._procs: list[Procedure] = list(catalogue)
+        if index is None:
+            index = build_index(catalogue, normalizer, lexicon)
+        elif index.proc_ids != [p.id for p in self._procs]:
+            raise ValueError("matcher index was built for another catalogue")
+        self.index = index
         self._index: dict[str, int] = {p.id: i for i, p in enumerate(self._procs)}
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
-
-        # (entry, naming words, words lost to stripping) for every name and alias.
-        stripped: list[tuple[int, tuple[str, ...], int]] = []
-        for i, proc in enumerate(self._procs):
-            for text in (proc.name, *proc.aliases):
-                full = normalizer.tokens(text)
-                toks = tuple(lexicon.strip_cues(full))
-                if toks:
-                    stripped.append((i, toks, len(full) - len(toks)))
-        # An alias stripped down to another entry's phrase ("đăng ký khai sinh khi đã có
-        # giấy tờ" -> "dang ky khai sinh") has lost what told it apart: the entry whose
-        # phrase lost the least keeps it.
-        least_loss: dict[tuple[str, ...], int] = {}
-        for _, toks, loss in stripped:
-            least_loss[toks] = min(loss, least_loss.get(toks, loss))
-        phrase_tokens: list[tuple[int, tuple[str, ...]]] = []
-        seen: set[tuple[int, tuple[str, ...]]] = set()
-        for i, toks, loss in stripped:
-            if loss == least_loss[toks] and (i, toks) not in seen:
-                seen.add((i, toks))
-                phrase_tokens.append((i, toks))
-        df: dict[str, int] = defaultdict(int)
-        for tok, _ in {(t, i) for i, toks in phrase_tokens for t in toks}:
-            df[tok] += 1
-        n = max(len(self._procs), 1)
-        self._idf: dict[str, float] = {
-            t: math.log(1 + n / c) * (LIGHT_WEIGHT if t in lexicon.light_words else 1.0) for t, c in df.items()
-        }
-
-        self._phrases: list[_Phrase] = []
-        self._postings: dict[str, list[int]] = defaultdict(list)
-        self._alias_vocab: list[set[str]] = [set() for _ in self._procs]
-        for i, toks in phrase_tokens:
-            idx = len(self._phrases)
-            self._phrases.append(
-                _Phrase(
-                    proc_index=i,
-                    tokens=toks,
-                    total=sum(self._idf[t] for t in toks),
-                    counts=_counts(toks),
-                )
-            )
-            for tok in set(toks):
-                self._postings[tok].append(idx)
-            self._alias_vocab[i].update(toks)
-
-        for postings in self._postings.values():
-            postings.sort(key=lambda idx: self._phrases[idx].total)
-
-        self._body_vocab: list[set[str]] = []
-        for proc in self._procs:
-            body = " ".join((proc.summary or "", *proc.documents, proc.field))
-            self._body_vocab.append(set(lexicon.strip_cues(normalizer.tokens(body))))
-        self._vocab = sorted(set(self._idf) | {t for v in self._body_vocab for t in v})
-        self._vocab_set = set(self._vocab)
-        # Sound-alike spellings, most frequent catalogue word first.
-        self._sounds: dict[str, str] = {}
-        for tok in sorted(self._vocab, key=lambda t: (-df.get(t, 0), t)):
-            self._sounds.setdefault(sound_key(tok), tok)
+        self._idf = index.idf
+        self._postings = index.postings
+        self._alias_vocab = index.alias_vocab
+        self._body_vocab = index.body_vocab
+        self._vocab = index.vocab
+        self._vocab_set = frozenset(index.vocab)
+        self._sounds = index.sounds
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
@@ -276,39 +344,53 @@ class Matcher:
 
         # Matched word weight per phrase, rarest words first: common words only add to
         # phrases that rarer ones brought in (the rarest word always brings its own).
-        got: dict[int, float] = defaultdict(float)
-        named = [w for w in known if w in self._postings]  # body-only words name no phrase
-        for rank, w in enumerate(sorted(named, key=lambda w: len(self._postings[w]))):
-            postings = self._postings[w]
-            weight, most = self._idf[w] * known[w], q_counts[w]
-            if rank == 0 or len(postings) <= MAX_POSTINGS:
-                for idx in postings[:CANDIDATE_CAP] if rank == 0 else postings:
-                    got[idx] += weight * min(self._phrases[idx].counts[w], most)
-            else:
-                for idx in got:
-                    uses = self._phrases[idx].counts.get(w)
-                    if uses:
-                        got[idx] += weight * min(uses, most)
-        if not got:
+        index = self.index
+        all_postings, all_uses = index.postings, index.posting_uses
+        named = sorted((w for w in known if w in all_postings), key=lambda w: len(all_postings[w]))
+        if not named:  # body-only words name no phrase
             return []
-        coverage = {idx: g / self._phrases[idx].total for idx, g in got.items()}
-        shortlist = heapq.nlargest(FULL_SCORING, coverage, key=coverage.__getitem__)
+        # The sums run in C (map over dict look-ups), each phrase's in the same order as a
+        # plain loop would add them, so scores are exactly the same.
+        got: dict[int, float] = {}
+        for rank, w in enumerate(named):
+            postings = all_postings[w]
+            weight, most = self._idf[w] * known[w], q_counts[w]
+            max_use = index.max_uses.get(w, 1)
+            if rank == 0:
+                postings = postings[:CANDIDATE_CAP]
+                if max_use == 1:
+                    got = dict.fromkeys(postings, weight)
+                else:
+                    got = dict(zip(postings, _adds(weight, most, max_use, all_uses[w][:CANDIDATE_CAP])))
+            elif len(postings) <= MAX_POSTINGS:
+                adds = _adds(weight, most, max_use, all_uses[w])
+                got.update(zip(postings, map(add, map(got.get, postings, repeat(0.0)), adds)))
+            else:
+                uses_of = index.common_uses[w]
+                both = list(got.keys() & uses_of.keys())
+                adds = _adds(weight, most, max_use, map(uses_of.__getitem__, both))
+                got.update(zip(both, map(add, map(got.__getitem__, both), adds)))
+        totals = index.phrase_total
+        coverage = dict(zip(got, map(truediv, got.values(), map(totals.__getitem__, got))))
+        ranked = sorted(coverage, key=coverage.__getitem__, reverse=True)[:FULL_SCORING]
+        # Phrases that explain too little of themselves are never answered.
+        shortlist = list(takewhile(lambda idx: coverage[idx] >= 0.34, ranked))
 
         best: dict[int, float] = {}
+        phrase_tokens, phrase_proc = index.phrase_tokens, index.phrase_proc
         for idx in shortlist:
-            ph = self._phrases[idx]
+            tokens = phrase_tokens[idx]
             cover = coverage[idx]
-            if cover < 0.34:
-                continue
-            pairs = len(ph.tokens) - 1  # word order: share of the phrase's word pairs asked as such
-            order = sum(p in q_bigrams for p in zip(ph.tokens, ph.tokens[1:])) / pairs if pairs else cover
+            pairs = len(tokens) - 1  # word order: share of the phrase's word pairs asked as such
+            order = sum(map(q_bigrams.__contains__, zip(tokens, tokens[1:]))) / pairs if pairs else cover
             score = cover**1.5 * (0.85 + 0.15 * order)
-            if ph.tokens[0] in OBJECT_NOUNS:
+            if tokens[0] in OBJECT_NOUNS:
                 score *= OBJECT_PHRASE_FACTOR
             # More (and rarer) words matched means a more specific phrase.
             score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got[idx] / SPECIFIC_MASS)
-            if score > best.get(ph.proc_index, 0.0):
-                best[ph.proc_index] = score
+            proc_index = phrase_proc[idx]
+            if score > best.get(proc_index, 0.0):
+                best[proc_index] = score
 
         top = sorted(best.items(), key=lambda kv: -kv[1])[: max(limit, 10)]
         results: list[Match] = []

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import yaml
 
+# LibYAML's safe loader when PyYAML has it: parsed at every start, and much faster.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 DEFAULT_SHORTHAND = Path(__file__).resolve().parent / "data" / "shorthand.yaml"
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -57,7 +60,7 @@ def clean(text: str) -> str:
 def load_shorthand(path: Path = DEFAULT_SHORTHAND) -> dict[str, str]:
     """The shorthand table at ``path``: folded token → folded expansion."""
     with path.open(encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
+        raw = yaml.load(fh, Loader=_Loader) or {}  # noqa: S506 - a safe loader
     return {fold(str(k)): fold(str(v)) for k, v in raw.items() if fold(str(k))}
 
 
