@@ -51,6 +51,7 @@ def test_first_open_builds_and_caches_then_loads_the_same(folder: Path, user_roo
     second = open_catalogue(folder, user_root=user_root)
     assert second.origin == "cache"
     assert list(second.catalogue.procedures.items()) == list(load_catalogue(folder).procedures.items())
+    assert second.catalogue.families == load_catalogue(folder).families and second.catalogue.families
     assert second.index == first.index
     normalizer = Normalizer.default()
     lexicon = Lexicon.load(normalizer)
