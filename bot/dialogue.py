@@ -43,6 +43,8 @@ COVERS_PART = 0.9
 PART_FITS = 12.0
 
 _ANY_DIGITS = re.compile(r"\S*\d\S*")
+#: A question that ends asking yes or no ("... không?", "... ko", "... chưa ạ").
+_YES_NO = re.compile(r"\b(?:không|ko|k|hok|hông|khong|chưa|chua)\s*(?:ạ|a|nhỉ|nhi|vậy|vay|thế|the)?\s*\??\s*$", re.IGNORECASE)
 _NUMBER_CHOICE = re.compile(r"^(?:so|chon|cau|muc)?\s*(\d{1,2})$")
 _COMMAND = re.compile(r"^/([a-z_]+)(?:@\S+)?\s*(.*)$", re.IGNORECASE | re.DOTALL)
 
@@ -208,6 +210,9 @@ class Engine:
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
             return self._answer(current, aspects or session.aspects, session, matches)
+        if current is not None and Aspect.DOCUMENTS in aspects and _YES_NO.search(text):
+            # "cần mang cccd không?": a paper to bring for the current topic, not a new one.
+            return self._answer(current, aspects, session, matches)
 
         if decision is Decision.NONE:
             session.procedure_id = None
