@@ -537,6 +537,7 @@ class Store:
             await read.execute("PRAGMA query_only = ON")
             desk = await cls._connect(path, opened)
             await desk.execute("PRAGMA foreign_keys = ON")
+            await desk.execute("PRAGMA synchronous = NORMAL")  # as the main connection: no fsync per commit
             await desk.execute(f"PRAGMA busy_timeout = {DESK_WRITE_WAIT_MS}")
         except sqlite3.DatabaseError as exc:
             for c in opened:
