@@ -580,10 +580,22 @@ class Store:
 
     async def _quick_write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]], wait_ms: int) -> T:
         """Run ``work`` in one transaction on the desk's connection, waiting at most
-        ``wait_ms`` for the write lock; StoreBusy (nothing written) when it stays taken."""
-        async with self._desk_lock:
+        ``wait_ms`` in all (for other desk writes, then for the write lock); StoreBusy,
+        nothing written, when that is not enough. Desk writes thus never pile up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_ms / 1000
+        lock = self._desk_lock
+        if lock.locked() and wait_ms <= 0:
+            raise StoreBusy(f"{self.path}: the database is busy")
+        try:
+            async with asyncio.timeout_at(deadline if wait_ms > 0 else None):
+                await lock.acquire()
+        except TimeoutError:
+            raise StoreBusy(f"{self.path}: the database is busy") from None
+        try:
             conn = self._desk
-            await conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+            left_ms = max(0, int((deadline - loop.time()) * 1000))
+            await conn.execute(f"PRAGMA busy_timeout = {left_ms}")
             try:
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -597,6 +609,8 @@ class Store:
                 await conn.execute("ROLLBACK")
                 raise
             return result
+        finally:
+            lock.release()
 
     async def schema_version(self) -> int:
         """The schema version of the open file."""

@@ -234,6 +234,19 @@ async def test_reads_never_wait_on_a_sync_and_quick_writes_give_up(store: Store)
             await asyncio.wait_for(store.follow("telegram", "u2", "c2", "000.00.14.H56-251120-0001"), 2.0)
         with pytest.raises(StoreBusy):
             await asyncio.wait_for(store.record_lookups([LookupCount("u", 1, 1, 0)], []), 0.5)
+        # Several desk writes at once do not queue up behind each other: all give up in time,
+        # and a counter write never waits for them.
+        started = time.monotonic()
+        follows = asyncio.gather(
+            *(store.follow("telegram", f"v{n}", "c", "000.00.14.H56-251120-0001") for n in range(5)),
+            return_exceptions=True,
+        )
+        await asyncio.sleep(0)
+        with pytest.raises(StoreBusy):
+            await asyncio.wait_for(store.record_lookups([LookupCount("u", 1, 1, 0)], []), 0.1)
+        assert await asyncio.wait_for(store.get("000.00.14.H56-251120-0001"), 0.5) is not None
+        assert all(isinstance(r, StoreBusy) for r in await follows)
+        assert time.monotonic() - started < 1.8
         assert writer.in_transaction  # all of this happened while the write was still open
     finally:
         writer.execute("ROLLBACK")
