@@ -11,12 +11,14 @@ the chat it came from (all users of a group chat share the chat's allowance):
 
 The counts live in memory and in the database (:meth:`Store.record_lookups`), so that a
 restart does not reset them. Writing them never waits on a sync: when the database is
-busy they are kept and written with the next look-up.
+busy (or cannot be written at all) they are kept and written with a later look-up.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -32,6 +34,8 @@ HOUR = 3600
 DAY = 86400
 #: Seconds between removals of expired counters from the database.
 FORGET_EVERY = 600
+
+log = logging.getLogger(__name__)
 
 
 class Limit(Enum):
@@ -173,8 +177,9 @@ class LookupLimiter:
             self._dirty_counts.setdefault((name, now), [0, 0])[1] += 1
 
     async def flush(self) -> None:
-        """Write the counts not yet in the database; when a sync holds it, keep them for
-        the next call. Also forgets expired counters, in memory and (now and then) on disk."""
+        """Write the counts not yet in the database; when a sync holds it (or the write
+        fails), keep them for a later call: the limits hold meanwhile, from memory. Also
+        forgets expired counters, in memory and (now and then) on disk."""
         now = self._now()
         forget = now >= self._next_forget
         if forget:
@@ -198,9 +203,12 @@ class LookupLimiter:
                 pair[1] += m
             for k, t in codes.items():
                 self._dirty_codes[k] = max(self._dirty_codes.get(k, 0), t)
-            if not isinstance(exc, StoreBusy):
-                raise
-            return
+            if isinstance(exc, StoreBusy):
+                return
+            if isinstance(exc, sqlite3.Error):
+                log.warning("look-up counters not saved, kept in memory (%s)", exc)
+                return
+            raise
         if forget:
             self._next_forget = now + FORGET_EVERY
 
@@ -217,3 +225,6 @@ class LookupLimiter:
             scope.codes = {k: t for k, t in scope.codes.items() if t > now - DAY}
             if not (scope.seconds or scope.codes):
                 del self._scopes[name]
+        # Counts that could not be written meanwhile are of no use once expired.
+        self._dirty_counts = {k: v for k, v in self._dirty_counts.items() if k[1] > now - MISS_WINDOW}
+        self._dirty_codes = {k: t for k, t in self._dirty_codes.items() if t > now - DAY}

@@ -577,3 +577,23 @@ async def test_a_huge_message_at_the_digits_step_is_read_only_in_part(store: Sto
     assert r.replies and "Trạng thái" not in r.replies[0].text
     right = await engine.handle(msg("120" + " " * 32_000))
     assert "Trạng thái: Đã xử lý xong" in "\n".join(rep.text for rep in right.replies)
+
+
+async def test_counters_that_cannot_be_written_still_limit(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "motcua.sqlite3"
+    store = await Store.open(path)
+    await seed_demo(store, Config(), today=lambda: TODAY)
+    conn = sqlite3.connect(path)
+    # Every counter write now fails, and not because a sync is busy (as a full disk would).
+    conn.execute("CREATE TRIGGER full BEFORE INSERT ON lookup_counts BEGIN SELECT RAISE(ABORT, 'full'); END")
+    conn.commit()
+    conn.close()
+    try:
+        clock = Clock()
+        desk = desk_for(store, clock, lookups_per_minute=2)
+        assert revealed([await desk.answer(msg(), READY), await desk.answer(msg(), OVERDUE)]) == {READY, OVERDUE}
+        assert "nhiều lần" in (await desk.answer(msg(), SUPPLEMENT)).replies[0].text
+    finally:
+        await store.close()
