@@ -122,6 +122,9 @@ class StatusConfig:
     #: Different codes one user, or one chat, may look up in any hour and in any 24 hours.
     codes_per_hour: int = 20
     codes_per_day: int = 50
+    #: Different codes all users together may look up in any hour (against guessing spread
+    #: over many accounts); 0 = no such limit.
+    codes_per_hour_all: int = 0
     #: Seeded on first start when the database is empty (the embedded demo).
     demo_data: Path | None = DEMO_DOSSIERS
     sync: SyncConfig = field(default_factory=SyncConfig)

@@ -410,6 +410,12 @@ class StatusDesk:
             )
         if refused.limit is Limit.RATE:
             return "Ông/bà đã tra cứu nhiều lần trong một phút. Vui lòng chờ một lát rồi gửi lại."
+        if refused.limit is Limit.ALL:
+            return (
+                "Hệ thống đang nhận quá nhiều lượt tra cứu mã hồ sơ nên tạm ngừng tra cứu mã mới để "
+                f"bảo vệ thông tin của người dân. Vui lòng thử lại sau khoảng {wait}, hoặc gọi "
+                f"{hotline}."
+            )
         return (
             "Ông/bà đã tra cứu nhiều mã hồ sơ khác nhau trong thời gian ngắn. Để bảo vệ thông tin "
             f"của người dân, vui lòng thử lại sau khoảng {wait}; các hồ sơ vừa tra cứu vẫn xem lại "

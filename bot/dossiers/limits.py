@@ -7,7 +7,9 @@ the chat it came from (all users of a group chat share the chat's allowance):
 - ``status.max_misses`` unknown codes (or wrong phone digits) in any 10 minutes;
 - ``status.codes_per_hour`` and ``status.codes_per_day`` *different* codes in any hour
   and any 24 hours: checking one's own dossier again and again never runs into these,
-  guessing codes does, whether the guesses exist or not.
+  guessing codes does, whether the guesses exist or not;
+- optionally, ``status.codes_per_hour_all`` different codes for everyone together in any
+  hour (against guessing spread over many accounts; 0, the default, means no such limit).
 
 The counts live in memory and in the database (:meth:`Store.record_lookups`), so that a
 restart does not reset them. Writing them never waits on a sync: when the database is
@@ -45,6 +47,7 @@ class Limit(Enum):
     MISSES = "misses"
     HOUR = "hour"
     DAY = "day"
+    ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Limits:
     misses: int
     per_hour: int
     per_day: int
+    #: Different codes for all users together per hour; 0: no such limit.
+    all_per_hour: int = 0
 
     @classmethod
     def of(cls, status: StatusConfig) -> Limits:
@@ -72,6 +77,7 @@ class Limits:
             misses=max(1, status.max_misses),
             per_hour=max(1, status.codes_per_hour),
             per_day=max(1, status.codes_per_day),
+            all_per_hour=status.codes_per_hour_all,
         )
 
 
@@ -87,6 +93,10 @@ class _Scope:
 
     seconds: dict[int, list[int]] = field(default_factory=dict)  # second -> [lookups, misses]
     codes: dict[int, int] = field(default_factory=dict)  # code key -> last second looked up
+
+
+#: The scope of everyone's look-ups together (for ``status.codes_per_hour_all``).
+EVERYONE = "*"
 
 
 class LookupLimiter:
@@ -133,7 +143,21 @@ class LookupLimiter:
             refused = self._check_one(self._scopes.get(name), now, key)
             if refused is not None and (worst is None or refused.wait > worst.wait):
                 worst = refused
+        if worst is None and key is not None and self._limits.all_per_hour > 0:
+            worst = self._check_everyone(now, key)
         return worst
+
+    def _check_everyone(self, now: int, key: int) -> Refused | None:
+        scope = self._scopes.get(EVERYONE)
+        if scope is None:
+            return None
+        last = scope.codes.get(key)
+        if last is not None and last > now - HOUR:
+            return None  # someone asked about this one within the hour: nothing new
+        seen = [t for t in scope.codes.values() if t > now - HOUR]
+        if len(seen) >= self._limits.all_per_hour:
+            return Refused(Limit.ALL, min(seen) + HOUR - now)
+        return None
 
     def _check_one(self, scope: _Scope | None, now: int, key: int | None) -> Refused | None:
         if scope is None:
@@ -168,6 +192,9 @@ class LookupLimiter:
             if key is not None:
                 scope.codes[key] = now
                 self._dirty_codes[(name, key)] = now
+        if key is not None and self._limits.all_per_hour > 0:
+            self._scope(EVERYONE).codes[key] = now
+            self._dirty_codes[(EVERYONE, key)] = now
 
     def miss(self, scopes: Sequence[str]) -> None:
         """Count one unknown code (or wrong phone digits) for each of ``scopes``."""

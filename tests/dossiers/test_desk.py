@@ -597,3 +597,32 @@ async def test_counters_that_cannot_be_written_still_limit(tmp_path: Path) -> No
         assert "nhiều lần" in (await desk.answer(msg(), SUPPLEMENT)).replies[0].text
     finally:
         await store.close()
+
+
+async def test_guessing_spread_over_many_accounts_meets_the_overall_limit(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "motcua.sqlite3")
+    codes = await seed_many(store, days=2, per_day=100)
+    clock = Clock()
+    desk = desk_for(store, clock, codes_per_hour_all=10)
+    try:
+        responses = []
+        for n in range(60):  # sixty accounts, two fresh codes each, in separate private chats
+            clock.now += 1
+            responses.append(await desk.answer(msg(user=f"sock{n}"), guesses(codes, 2 * n, 2)))
+        assert len(revealed(responses)) == 10
+        assert "quá nhiều lượt tra cứu" in responses[-1].replies[0].text
+        # A dossier someone looked up within the hour is still answered; new ones wait.
+        assert revealed([await desk.answer(msg(user="resident"), codes[0])]) == {codes[0]}
+        clock.now += 3600
+        assert revealed([await desk.answer(msg(user="resident"), codes[150])]) == {codes[150]}
+    finally:
+        await store.close()
+    # Off by default: the same traffic is bounded only per account.
+    store = await Store.open(tmp_path / "other.sqlite3")
+    codes = await seed_many(store, days=2, per_day=100)
+    desk = desk_for(store, Clock())
+    try:
+        shown = [await desk.answer(msg(user=f"sock{n}"), guesses(codes, 2 * n, 2)) for n in range(30)]
+        assert len(revealed(shown)) == 60
+    finally:
+        await store.close()
