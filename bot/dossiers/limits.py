@@ -249,7 +249,8 @@ class LookupLimiter:
         for name in list(self._scopes):
             scope = self._scopes[name]
             scope.seconds = {s: v for s, v in scope.seconds.items() if s > now - MISS_WINDOW}
-            scope.codes = {k: t for k, t in scope.codes.items() if t > now - DAY}
+            keep = HOUR if name == EVERYONE else DAY  # everyone's codes count per hour only
+            scope.codes = {k: t for k, t in scope.codes.items() if t > now - keep}
             if not (scope.seconds or scope.codes):
                 del self._scopes[name]
         # Counts that could not be written meanwhile are of no use once expired.
