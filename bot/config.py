@@ -139,10 +139,19 @@ class StatusConfig:
     code_prefix: str = "000.00.14.H56"
     #: Ask for the last 3 digits of the phone number on file before showing details.
     require_phone_digits: bool = False
-    #: Look-ups allowed per user per minute.
+    #: Look-ups (one per code, found or not) allowed per user, and per chat, in any minute.
     lookups_per_minute: int = 10
-    #: Unknown codes a user may try before being slowed down.
+    #: Unknown codes (or wrong phone digits) per user, and per chat, in 10 minutes before
+    #: look-ups are paused.
     max_misses: int = 5
+    #: Codes answered from one message; the rest are not looked up (the reply says so).
+    max_codes_per_message: int = 5
+    #: Different codes one user, or one chat, may look up in any hour and in any 24 hours.
+    codes_per_hour: int = 20
+    codes_per_day: int = 50
+    #: Different codes all users together may look up in any hour (against guessing spread
+    #: over many accounts); 0 = no such limit.
+    codes_per_hour_all: int = 0
     #: Seeded on first start when the database is empty. The built-in demo settings name
     #: the demo export; a config file seeds only what it names here (nothing by default).
     demo_data: Path | None = DEMO_DOSSIERS

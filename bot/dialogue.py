@@ -9,6 +9,7 @@ answer through :class:`bot.procedures.wording.ReplyWriter`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Protocol
@@ -26,7 +27,8 @@ from bot.session import Session, SessionStore
 
 log = logging.getLogger(__name__)
 
-#: Longest message text the engine reads; the rest of a very long message is ignored.
+#: Longest message text the engine (and the status desk it calls) reads; the rest of a very
+#: long message is ignored.
 MAX_TEXT_CHARS = 4000
 #: How much of a forwarded question is quoted back, so the reply stands on its own.
 QUOTE_CHARS = 120
@@ -118,6 +120,8 @@ class Engine:
 
     async def handle(self, msg: Incoming) -> Response:
         """The response to one message. Never raises: failures get an apology."""
+        if len(msg.text) > MAX_TEXT_CHARS:  # nothing below ever sees more (bounded work)
+            msg = dataclasses.replace(msg, text=msg.text[:MAX_TEXT_CHARS])
         try:
             session = self._sessions.get(msg.channel, msg.chat_id)
             if msg.forwarded:  # someone else's question: no carry-over from this chat

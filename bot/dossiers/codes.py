@@ -5,12 +5,24 @@ with spaces, or only the tail ``250312-0007`` (also ``250312 0007``, or after a 
 prefix such as ``H56-250312-0007``); the tail is completed with the commune's own prefix
 from the config. :meth:`CodeFinder.search` also reports the tail, so that a caller can
 look for the one stored code with that tail when the completed code is not stored.
+
+Only the first :data:`MAX_SCAN_CHARS` characters of a message are searched, and every
+expression here runs in time linear in that length.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+#: Characters of a message searched for codes (and read for phone digits); the rest is ignored.
+MAX_SCAN_CHARS = 2000
+#: A code tail as the commune documents it: yymmdd-NNNN.
+TAIL = re.compile(r"\d{6}-\d{4}")
+
+_SPACES = re.compile(r"\s+")
+# After runs of spaces are one space, at most one space sits on each side of a separator.
+_SPACED_SEPARATOR = re.compile(r" ?([.\-]) ?")
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,10 @@ class CodeFinder:
         )
 
     def search(self, text: str) -> list[FoundCode]:
-        """Every distinct code in ``text`` in order, normalised (upper case, no spaces)."""
+        """Every distinct code in the first :data:`MAX_SCAN_CHARS` characters of ``text``,
+        in order, normalised (upper case, no spaces)."""
         found: dict[str, FoundCode] = {}
-        squeezed = re.sub(r"\s*([.\-])\s*", r"\1", text)
+        squeezed = _SPACED_SEPARATOR.sub(r"\1", _SPACES.sub(" ", text[:MAX_SCAN_CHARS]))
         for m in self._full.finditer(squeezed):  # type: ignore[attr-defined]
             code = m.group(0).upper()
             found.setdefault(code, FoundCode(code))

@@ -2,37 +2,36 @@
 
 A message with codes gets one self-contained reply per code (procedure, dates, status in
 plain words, what to do next, masked applicant), so that a hamlet head can forward it as
-is. Look-ups are rate-limited per user and repeated unknown codes slow the user down; with
-``status.require_phone_digits`` details are shown only after the user sends the last three
-digits of the phone number on file. Hamlet heads listed in the config can ask for a digest
-of their hamlet's dossiers that need attention.
+is. Every code looked up counts against the user and the chat (:mod:`bot.dossiers.limits`):
+too many look-ups, unknown codes or different codes pause them. Only a whole code, or the
+tail ``yymmdd-NNNN`` of one, is ever looked up. With ``status.require_phone_digits``
+details are shown only after the user sends the last three digits of the phone number on
+file. Hamlet heads listed in the config can ask for a digest of their hamlet's dossiers
+that need attention. The desk never waits on a sync: when one holds the database, a
+follow or unfollow is declined kindly and the counters are written later.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from bot.dossiers.codes import CodeFinder, FoundCode
+from bot.dossiers.codes import MAX_SCAN_CHARS, TAIL, CodeFinder, FoundCode
 from bot.config import Config
 from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Incoming, Intent, Reply, Response
+from bot.dossiers.limits import Limit, Limits, LookupLimiter, Refused
 from bot.dossiers.privacy import mask_name, phone_matches
 from bot.procedures.normalize import fold
 from bot.dossiers.statuses import FINAL, PENDING_ON_US, Status, is_overdue, needs_visit, next_step, overdue_note
-from bot.dossiers.store import Dossier, Store
+from bot.dossiers.store import Dossier, Store, StoreBusy
 
-#: Codes answered from one message; more are ignored (with a note).
-MAX_CODES_PER_MESSAGE = 20
 #: Dossiers one user may follow at a time.
 MAX_FOLLOWS_PER_USER = 50
-#: Seconds over which unknown codes are counted against ``status.max_misses``.
-MISS_WINDOW = 600.0
-#: Seconds over which look-ups are counted against ``status.lookups_per_minute``.
-RATE_WINDOW = 60.0
+#: Seconds between removals of expired phone-digit requests and verifications.
+PRUNE_EVERY = 60.0
 #: Seconds a request for phone digits stays open.
 DIGITS_TTL = 600.0
 #: Seconds a dossier stays "verified" for a user (so that they may follow it).
@@ -40,8 +39,13 @@ VERIFIED_TTL = 3600.0
 #: Lines per group in a hamlet digest before "and N more".
 DIGEST_LINES_PER_GROUP = 30
 
-_DIGITS_REPLY = re.compile(r"[^\d]{0,40}?([\d][\d\s.,;/-]*)[\s.!]*")
-_NUMBER = re.compile(r"\d+")
+#: Characters of a phone-digits reply before its number ("số cuối là 120").
+DIGITS_LEAD_CHARS = 40
+#: Longest text echoed back as a code the user does not follow.
+ECHO_CHARS = 40
+
+_ASCII_DIGITS = frozenset("0123456789")
+_NUMBER_CHARS = frozenset("0123456789.,;/-")
 _LEADING_ZEROS = re.compile(r"\b0+(\d)")
 
 Key = tuple[str, str]
@@ -77,12 +81,31 @@ class _Pending:
 
 @dataclass
 class _UserState:
-    """What the desk remembers about one user (in memory only)."""
+    """What the desk remembers about one user (in memory only; the look-up counters are
+    kept by the :class:`LookupLimiter`)."""
 
-    lookups: deque[float]
-    misses: deque[float]
     pending: _Pending | None = None
     verified: dict[str, float] | None = None
+
+
+def digits_reply(text: str) -> str | None:
+    """The digits of a reply that is one number, maybe after a few words and before a
+    full stop ("số cuối là 120.", "0912 345 678"); None for any other text. Linear in
+    the length of ``text``."""
+    start = next((i for i, c in enumerate(text[: DIGITS_LEAD_CHARS + 1]) if c in _ASCII_DIGITS), None)
+    if start is None:
+        return None
+    end = start
+    while end < len(text) and (text[end] in _NUMBER_CHARS or text[end].isspace()):
+        end += 1
+    if not all(c.isspace() or c in ".!" for c in text[end:]):
+        return None
+    return "".join(c for c in text[start:end] if c in _ASCII_DIGITS)
+
+
+def _scopes(msg: Incoming) -> tuple[str, str]:
+    """What a look-up counts against: the user, and the chat (shared by a group's users)."""
+    return (f"u:{msg.channel}:{msg.user_id}", f"c:{msg.channel}:{msg.chat_id}")
 
 
 class StatusDesk:
@@ -94,13 +117,15 @@ class StatusDesk:
         config: Config,
         *,
         today: Callable[[], date] = date.today,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` gives seconds since the epoch: the look-up counters outlive restarts."""
         self._store = store
         self._config = config
         self._today = today
         self._clock = clock
         self._finder = CodeFinder(config.status.code_pattern, config.status.code_prefix)
+        self._limiter = LookupLimiter(store, Limits.of(config.status), clock)
         self._users: dict[Key, _UserState] = {}
         self._next_prune = 0.0
         self._heads: dict[Key, list[str]] = {}
@@ -118,33 +143,49 @@ class StatusDesk:
         found = self._finder.search(text)
         if not found:
             return _response(Reply(self._ask_for_code()))
+        await self._limiter.load()
         key = (msg.channel, msg.user_id)
+        scopes = _scopes(msg)
         state = self._state(key)
-        refusal = self._admit(state)
-        if refusal is not None:
-            return _response(Reply(refusal))
-        note = None
-        if len(found) > MAX_CODES_PER_MESSAGE:
-            note = (
-                f"Mỗi lần chỉ tra được {MAX_CODES_PER_MESSAGE} mã; ông/bà vui lòng gửi các mã "
-                "còn lại trong tin nhắn sau."
-            )
-            found = found[:MAX_CODES_PER_MESSAGE]
+        cap = max(1, self._config.status.max_codes_per_message)
+        over_cap = max(0, len(found) - cap)
+        found = found[:cap]
         replies: list[Reply] = []
         held: list[FoundCode] = []
-        for item in found:
-            dossier, problem = await self._resolve(item)
-            if dossier is None:
-                replies.append(Reply(self._not_found(item, problem, state)))
-            elif self._must_verify(key, dossier):
-                held.append(FoundCode(dossier.code))
-            else:
-                replies.append(await self._dossier_reply(msg, dossier, state))
+        refused: Refused | None = None
+        left = 0
+        try:
+            for i, item in enumerate(found):
+                refused = self._limiter.check(scopes, item.code)
+                if refused is not None:
+                    left = len(found) - i
+                    break
+                self._limiter.lookup(scopes, item.code)
+                dossier, problem = await self._resolve(item)
+                if dossier is None:
+                    if problem != "ambiguous":
+                        self._limiter.miss(scopes)
+                    replies.append(Reply(self._not_found(item, problem)))
+                elif self._must_verify(key, dossier):
+                    held.append(FoundCode(dossier.code))
+                else:
+                    replies.append(await self._dossier_reply(msg, dossier, state))
+        finally:
+            await self._limiter.flush()
+        if refused is not None and not (replies or held):
+            return _response(Reply(self._refusal(refused)))
         if held:
             state.pending = _Pending(held, self._clock() + DIGITS_TTL)
             replies.append(Reply(self._ask_for_digits(held)))
-        if note:
-            replies.append(Reply(note))
+        if refused is not None:
+            replies.append(Reply(f"{self._refusal(refused)} Còn {left} mã trong tin nhắn chưa được tra cứu."))
+        if over_cap:
+            replies.append(
+                Reply(
+                    f"Mỗi lần chỉ tra được {cap} mã; {over_cap} mã còn lại chưa được tra cứu. "
+                    "Ông/bà vui lòng gửi các mã đó trong tin nhắn sau."
+                )
+            )
         return _response(_one_message(replies))
 
     async def pending(self, msg: Incoming) -> Response | None:
@@ -156,24 +197,26 @@ class StatusDesk:
         if state.pending.deadline < self._clock():
             state.pending = None
             return None
-        text = msg.text.strip()
+        text = msg.text[:MAX_SCAN_CHARS].strip()
         if self._finder.search(text):
             state.pending = None  # a new question: the engine answers it afresh
             return None
-        m = _DIGITS_REPLY.fullmatch(text)
-        if m is None:
-            return None
         # One number per reply ("0912 345 678" is one number): a single guess per message.
-        digits = "".join(_NUMBER.findall(m.group(1)))
+        digits = digits_reply(text)
+        if digits is None:
+            return None
         if len(digits) < 3:
             if len(text) > 12:
                 return None
             return _response(
                 Reply("Ông/bà vui lòng gửi đúng 3 chữ số cuối của số điện thoại đã khai khi nộp hồ sơ.")
             )
-        refusal = self._admit(state)
-        if refusal is not None:
-            return _response(Reply(refusal))
+        await self._limiter.load()
+        scopes = _scopes(msg)
+        refused = self._limiter.check(scopes, None)
+        if refused is not None:
+            return _response(Reply(self._refusal(refused)))
+        self._limiter.lookup(scopes, None)
         held = state.pending.codes
         state.pending = None
         replies: list[Reply] = []
@@ -183,7 +226,7 @@ class StatusDesk:
                 self._mark_verified(state, dossier.code)
                 replies.append(await self._dossier_reply(msg, dossier, state))
             else:
-                state.misses.append(self._clock())
+                self._limiter.miss(scopes)
                 replies.append(
                     Reply(
                         f"Hồ sơ {item.code}: 3 số cuối điện thoại không khớp với hồ sơ nên chưa thể "
@@ -192,6 +235,7 @@ class StatusDesk:
                         f"{self._config.commune.hotline}."
                     )
                 )
+        await self._limiter.flush()
         return _response(*replies)
 
     async def follow(self, msg: Incoming, code: str) -> Response:
@@ -199,14 +243,22 @@ class StatusDesk:
         item = self._one_code(code)
         if item is None:
             return _response(Reply(self._ask_for_code(action="theo dõi")))
+        await self._limiter.load()
         key = (msg.channel, msg.user_id)
+        scopes = _scopes(msg)
         state = self._state(key)
-        refusal = self._admit(state)
-        if refusal is not None:
-            return _response(Reply(refusal))
-        dossier, problem = await self._resolve(item)
+        refused = self._limiter.check(scopes, item.code)
+        if refused is not None:
+            return _response(Reply(self._refusal(refused)))
+        self._limiter.lookup(scopes, item.code)
+        try:
+            dossier, problem = await self._resolve(item)
+            if dossier is None and problem != "ambiguous":
+                self._limiter.miss(scopes)
+        finally:
+            await self._limiter.flush()
         if dossier is None:
-            return _response(Reply(self._not_found(item, problem, state)))
+            return _response(Reply(self._not_found(item, problem)))
         if self._must_verify(key, dossier) and not self._is_verified(state, dossier.code):
             return _response(
                 Reply(
@@ -236,7 +288,10 @@ class StatusDesk:
                     "theo dõi bớt hồ sơ đã xong (gửi /huytheodoi) rồi thử lại."
                 )
             )
-        await self._store.follow(msg.channel, msg.user_id, msg.chat_id, dossier.code)
+        try:
+            await self._store.follow(msg.channel, msg.user_id, msg.chat_id, dossier.code)
+        except StoreBusy:
+            return _response(Reply(self._busy("đăng ký theo dõi", dossier.code)))
         return _response(
             Reply(
                 f"Đã đăng ký theo dõi hồ sơ {dossier.code} (hiện: {dossier.status.label}). "
@@ -251,6 +306,12 @@ class StatusDesk:
         or offer the list to choose from."""
         following = await self._store.follows_of(msg.channel, msg.user_id)
         item = self._one_code(code)
+        if item is None:
+            raw = re.sub(r"\s+", "", code[:MAX_SCAN_CHARS]).upper()
+            if raw in following:  # a code of another form, followed before: only theirs
+                item = FoundCode(raw)
+            elif raw:
+                return _response(Reply(self._ask_for_code(action="bỏ theo dõi")))
         if item is None:
             if not following:
                 return _response(Reply("Ông/bà hiện không theo dõi hồ sơ nào."))
@@ -269,11 +330,15 @@ class StatusDesk:
                 same_tail = [c for c in following if c.endswith(f"-{item.tail}")]
                 if len(same_tail) == 1:
                     target = same_tail[0]
-        if await self._store.unfollow(msg.channel, msg.user_id, target):
+        try:
+            removed = await self._store.unfollow(msg.channel, msg.user_id, target)
+        except StoreBusy:
+            return _response(Reply(self._busy("bỏ theo dõi", target)))
+        if removed:
             return _response(
                 Reply(f"Đã bỏ theo dõi hồ sơ {target}. Ông/bà sẽ không nhận tin nhắn về hồ sơ này nữa.")
             )
-        return _response(Reply(f"Ông/bà không theo dõi hồ sơ {target}."))
+        return _response(Reply(f"Ông/bà không theo dõi hồ sơ {target[:ECHO_CHARS]}."))
 
     async def digest(self, msg: Incoming) -> Response:
         """For a hamlet head: their hamlet's dossiers that are ready, need papers or fees,
@@ -315,17 +380,46 @@ class StatusDesk:
             "3 chữ số cuối của số điện thoại đã khai khi nộp hồ sơ."
         )
 
-    def _not_found(self, item: FoundCode, problem: str, state: _UserState) -> str:
+    def _not_found(self, item: FoundCode, problem: str) -> str:
         if problem == "ambiguous":
             return (
                 f"Có nhiều hồ sơ cùng đuôi mã {item.tail or item.code}. Ông/bà vui lòng gửi mã đầy "
                 "đủ như in trên giấy biên nhận."
             )
-        state.misses.append(self._clock())
         return (
             f"Không tìm thấy hồ sơ {item.code}. Ông/bà vui lòng kiểm tra lại mã in trên giấy biên "
             "nhận (số biên nhận, cạnh mã QR). Hồ sơ vừa nộp có thể chưa cập nhật kịp; cần hỗ trợ "
             f"xin gọi {self._config.commune.hotline}."
+        )
+
+    def _busy(self, action: str, code: str) -> str:
+        return (
+            f"Hệ thống đang cập nhật dữ liệu hồ sơ nên chưa {action} hồ sơ {code} được. "
+            "Ông/bà vui lòng gửi lại sau ít phút."
+        )
+
+    def _refusal(self, refused: Refused) -> str:
+        hotline = self._config.commune.hotline
+        minutes = max(1, round(refused.wait / 60))
+        wait = f"{minutes} phút" if minutes < 90 else f"{round(minutes / 60)} giờ"
+        if refused.limit is Limit.MISSES:
+            return (
+                "Ông/bà đã gửi nhiều mã hồ sơ không tìm thấy. Để bảo vệ thông tin của người dân, "
+                f"vui lòng thử lại sau khoảng {wait} và kiểm tra kỹ mã in trên giấy biên nhận. "
+                f"Cần hỗ trợ xin gọi {hotline}."
+            )
+        if refused.limit is Limit.RATE:
+            return "Ông/bà đã tra cứu nhiều lần trong một phút. Vui lòng chờ một lát rồi gửi lại."
+        if refused.limit is Limit.ALL:
+            return (
+                "Hệ thống đang nhận quá nhiều lượt tra cứu mã hồ sơ nên tạm ngừng tra cứu mã mới để "
+                f"bảo vệ thông tin của người dân. Vui lòng thử lại sau khoảng {wait}, hoặc gọi "
+                f"{hotline}."
+            )
+        return (
+            "Ông/bà đã tra cứu nhiều mã hồ sơ khác nhau trong thời gian ngắn. Để bảo vệ thông tin "
+            f"của người dân, vui lòng thử lại sau khoảng {wait}; các hồ sơ vừa tra cứu vẫn xem lại "
+            f"được. Cần tra cứu nhiều hồ sơ, xin gọi {hotline}."
         )
 
     async def _dossier_reply(self, msg: Incoming, dossier: Dossier, state: _UserState) -> Reply:
@@ -401,45 +495,21 @@ class StatusDesk:
         state = self._users.get(key)
         if state is None:
             if len(self._users) >= 10_000 and self._clock() >= self._next_prune:
-                self._next_prune = self._clock() + RATE_WINDOW  # at most once a minute
+                self._next_prune = self._clock() + PRUNE_EVERY
                 self._prune()
-            state = self._users[key] = _UserState(deque(), deque())
+            state = self._users[key] = _UserState()
         return state
 
     def _prune(self) -> None:
         now = self._clock()
         for key in list(self._users):
             s = self._users[key]
-            _expire(s.lookups, now - RATE_WINDOW)
-            _expire(s.misses, now - MISS_WINDOW)
             if s.verified:
                 s.verified = {c: t for c, t in s.verified.items() if t > now} or None
             if s.pending and s.pending.deadline < now:
                 s.pending = None
-            if not (s.lookups or s.misses or s.verified or s.pending):
+            if not (s.verified or s.pending):
                 del self._users[key]
-
-    def _admit(self, state: _UserState) -> str | None:
-        """Count one look-up for this user, or say why it is refused (too many, too many misses)."""
-        refusal = self._refusal(state)
-        if refusal is None:
-            state.lookups.append(self._clock())
-        return refusal
-
-    def _refusal(self, state: _UserState) -> str | None:
-        now = self._clock()
-        _expire(state.misses, now - MISS_WINDOW)
-        _expire(state.lookups, now - RATE_WINDOW)
-        if len(state.misses) >= max(1, self._config.status.max_misses):
-            wait = max(1, round((state.misses[0] + MISS_WINDOW - now) / 60))
-            return (
-                "Ông/bà đã gửi nhiều mã hồ sơ không tìm thấy. Để bảo vệ thông tin của người dân, "
-                f"vui lòng thử lại sau khoảng {wait} phút và kiểm tra kỹ mã in trên giấy biên nhận. "
-                f"Cần hỗ trợ xin gọi {self._config.commune.hotline}."
-            )
-        if len(state.lookups) >= max(1, self._config.status.lookups_per_minute):
-            return "Ông/bà đã tra cứu nhiều lần trong một phút. Vui lòng chờ một lát rồi gửi lại."
-        return None
 
     def _must_verify(self, key: Key, dossier: Dossier) -> bool:
         if not self._config.status.require_phone_digits:
@@ -458,11 +528,10 @@ class StatusDesk:
     # --- codes -------------------------------------------------------------------------
 
     def _one_code(self, text: str) -> FoundCode | None:
+        """The first whole code (or documented tail) in ``text``; None for anything else,
+        such as a sequence number alone."""
         found = self._finder.search(text)
-        if found:
-            return found[0]
-        raw = re.sub(r"\s+", "", text).upper()
-        return FoundCode(raw) if raw else None
+        return found[0] if found else None
 
     async def _resolve(self, item: FoundCode) -> tuple[Dossier | None, str]:
         dossier = await self._store.get(item.code)
@@ -470,17 +539,12 @@ class StatusDesk:
         own = f"{self._config.status.code_prefix}-".upper()
         if tail is None and own != "-" and item.code.startswith(own):
             tail = item.code[len(own) :]  # completed by a caller from a typed tail
-        if dossier is not None or not tail:
+        if dossier is not None or not tail or not TAIL.fullmatch(tail):
             return dossier, "unknown"
         matches = await self._store.codes_ending_with(tail, limit=2)
         if len(matches) == 1:
             return await self._store.get(matches[0]), "unknown"
         return None, "ambiguous" if matches else "unknown"
-
-
-def _expire(times: deque[float], before: float) -> None:
-    while times and times[0] <= before:
-        times.popleft()
 
 
 def _one_message(replies: list[Reply]) -> Reply:

@@ -3,25 +3,33 @@
 Tables: ``dossiers`` (one row per code), ``status_history`` (every status a dossier has
 had, the first one with ``old_status`` NULL), ``sync_runs`` (one row per successful
 sync), ``follows`` (who wants to hear about which dossier, on which channel) and
-``outbox`` (one row per notification to deliver). The schema is versioned with
-``PRAGMA user_version``; :meth:`Store.open` applies missing migrations.
+``outbox`` (one row per notification to deliver), ``lookup_counts`` and ``lookup_codes``
+(recent dossier look-ups per user and per chat, for the status desk's limits). The schema
+is versioned with ``PRAGMA user_version``; :meth:`Store.open` applies missing migrations.
 
 The bot reads and writes through :class:`Store` (aiosqlite). A sync writes through a
 :class:`SyncWriter`, its own plain sqlite3 connection used from a worker thread, in a
-single transaction: readers on the bot's connection keep seeing the previous data (WAL)
-until it commits, and a run that fails or is killed leaves no trace.
+single transaction: readers keep seeing the previous data (WAL) until it commits, and a
+run that fails or is killed leaves no trace.
+
+:class:`Store` holds three connections, so that a long sync never holds up a look-up:
+dossier and follow reads go through a read-only connection (WAL readers never wait on the
+writer); the status desk's own writes (follows, look-up counters) go through a connection
+that waits at most a moment for the write lock and then raises :class:`StoreBusy`; other
+writes (migrations, the outbox) use the main connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import aiosqlite
 
@@ -31,6 +39,10 @@ from bot.dossiers.statuses import Status
 
 class StoreError(MotcuaError):
     """The database file cannot be opened or has an unknown schema (the message names it)."""
+
+
+class StoreBusy(StoreError):
+    """A quick write gave up because another writer (a sync) holds the database."""
 
 
 #: Schema migrations; migration ``i`` (0-based) brings the file to ``user_version`` i+1.
@@ -98,6 +110,37 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox (channel, state, next_attempt_at);
     """,
+    # 2: look-ups by code tail use an index; look-up counters for the status desk's limits.
+    """
+    CREATE INDEX dossiers_tail ON dossiers (substr(code, -11));
+    CREATE TABLE lookup_counts (
+        scope TEXT NOT NULL,
+        second INTEGER NOT NULL,
+        lookups INTEGER NOT NULL DEFAULT 0,
+        misses INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, second)
+    ) WITHOUT ROWID;
+    CREATE INDEX lookup_counts_second ON lookup_counts (second);
+    CREATE TABLE lookup_codes (
+        scope TEXT NOT NULL,
+        code_key INTEGER NOT NULL,
+        seen INTEGER NOT NULL,
+        PRIMARY KEY (scope, code_key)
+    ) WITHOUT ROWID;
+    CREATE INDEX lookup_codes_seen ON lookup_codes (seen);
+    """,
+)
+
+#: A code tail as looked up: yymmdd-NNNN (the index covers the last 11 characters).
+_TAIL = re.compile(r"\d{6}-\d{4}")
+#: Milliseconds the status desk waits for the write lock before giving up (StoreBusy).
+DESK_WRITE_WAIT_MS = 1000
+#: Milliseconds a read waits in the rare cases a WAL reader must (recovery after a crash).
+READ_WAIT_MS = 5000
+
+#: The look-up of codes by tail; the expression matches the ``dossiers_tail`` index.
+TAIL_QUERY = (
+    "SELECT code FROM dossiers WHERE substr(code, -11) = ? AND substr(code, -12, 1) = '-' LIMIT ?"
 )
 
 _PRAGMAS = (
@@ -106,6 +149,16 @@ _PRAGMAS = (
     "PRAGMA foreign_keys = ON",
     "PRAGMA busy_timeout = 60000",
 )
+
+
+T = TypeVar("T")
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)  # pragma: no cover - Python < 3.11
 
 
 def _now_iso() -> str:
@@ -221,6 +274,25 @@ class Notification:
     changed_at: str
     procedure: str
     appointment: date | None
+
+
+@dataclass(frozen=True)
+class LookupCount:
+    """Look-ups and unknown codes of one scope (a user or a chat) in one second."""
+
+    scope: str
+    second: int
+    lookups: int
+    misses: int
+
+
+@dataclass(frozen=True)
+class LookupCode:
+    """When a scope last looked up one code (``code_key`` is a hash of the code)."""
+
+    scope: str
+    code_key: int
+    seen: int
 
 
 class Stored(NamedTuple):
@@ -429,12 +501,21 @@ class SyncWriter:
 
 
 class Store:
-    """Asynchronous access to the dossier database (one connection, opened by :meth:`open`)."""
+    """Asynchronous access to the dossier database (connections opened by :meth:`open`)."""
 
-    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        path: Path,
+        conn: aiosqlite.Connection,
+        read: aiosqlite.Connection | None = None,
+        desk: aiosqlite.Connection | None = None,
+    ) -> None:
         self.path = path
         self._conn = conn
+        self._read = read or conn
+        self._desk = desk or conn
         self._tx_lock = asyncio.Lock()
+        self._desk_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -445,21 +526,37 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{path.parent}: cannot create the directory ({exc.strerror})") from None
+        opened: list[aiosqlite.Connection] = []
+        try:
+            conn = await cls._connect(path, opened)
+            for pragma in _PRAGMAS:
+                await conn.execute(pragma)
+            await cls._migrate(conn, path)
+            read = await cls._connect(path, opened)
+            await read.execute(f"PRAGMA busy_timeout = {READ_WAIT_MS}")
+            await read.execute("PRAGMA query_only = ON")
+            desk = await cls._connect(path, opened)
+            await desk.execute("PRAGMA foreign_keys = ON")
+            await desk.execute("PRAGMA synchronous = NORMAL")  # as the main connection: no fsync per commit
+            await desk.execute(f"PRAGMA busy_timeout = {DESK_WRITE_WAIT_MS}")
+        except sqlite3.DatabaseError as exc:
+            for c in opened:
+                await c.close()
+            raise StoreError(f"{path}: not a usable dossier database ({exc})") from None
+        except BaseException:
+            for c in opened:
+                await c.close()
+            raise
+        return cls(path, conn, read, desk)
+
+    @staticmethod
+    async def _connect(path: Path, opened: list[aiosqlite.Connection]) -> aiosqlite.Connection:
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the dossier database ({exc})") from None
-        try:
-            for pragma in _PRAGMAS:
-                await conn.execute(pragma)
-            await cls._migrate(conn, path)
-        except sqlite3.DatabaseError as exc:
-            await conn.close()
-            raise StoreError(f"{path}: not a usable dossier database ({exc})") from None
-        except BaseException:
-            await conn.close()
-            raise
-        return cls(path, conn)
+        opened.append(conn)
+        return conn
 
     @staticmethod
     async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
@@ -477,8 +574,43 @@ class Store:
             )
 
     async def close(self) -> None:
-        """Close the connection (idempotent)."""
-        await self._conn.close()
+        """Close the connections (idempotent)."""
+        for conn in {id(c): c for c in (self._read, self._desk, self._conn)}.values():
+            await conn.close()
+
+    async def _quick_write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]], wait_ms: int) -> T:
+        """Run ``work`` in one transaction on the desk's connection, waiting at most
+        ``wait_ms`` in all (for other desk writes, then for the write lock); StoreBusy,
+        nothing written, when that is not enough. Desk writes thus never pile up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_ms / 1000
+        lock = self._desk_lock
+        if lock.locked() and wait_ms <= 0:
+            raise StoreBusy(f"{self.path}: the database is busy")
+        try:
+            async with asyncio.timeout_at(deadline if wait_ms > 0 else None):
+                await lock.acquire()
+        except TimeoutError:
+            raise StoreBusy(f"{self.path}: the database is busy") from None
+        try:
+            conn = self._desk
+            left_ms = max(0, int((deadline - loop.time()) * 1000))
+            await conn.execute(f"PRAGMA busy_timeout = {left_ms}")
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise StoreBusy(f"{self.path}: the database is busy (a sync is writing)") from None
+                raise
+            try:
+                result = await work(conn)
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            return result
+        finally:
+            lock.release()
 
     async def schema_version(self) -> int:
         """The schema version of the open file."""
@@ -497,35 +629,36 @@ class Store:
 
     async def is_empty(self) -> bool:
         """Whether no dossier is stored."""
-        async with self._conn.execute("SELECT 1 FROM dossiers LIMIT 1") as cur:
-            return await cur.fetchone() is None
+        rows = await self._read.execute_fetchall("SELECT 1 FROM dossiers LIMIT 1")
+        return not rows
 
     async def count(self) -> int:
         """How many dossiers are stored."""
-        return await self._scalar("SELECT count(*) FROM dossiers")
+        rows = await self._read.execute_fetchall("SELECT count(*) FROM dossiers")
+        return int(rows[0][0])  # type: ignore[index]
 
     async def get(self, code: str) -> Dossier | None:
-        """The dossier with exactly this code, or None."""
-        async with self._conn.execute(
-            f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE code = ?", (code,)
-        ) as cur:
-            row = await cur.fetchone()
-        return _dossier(row) if row else None
+        """The dossier with exactly this code, or None (never waits on a sync)."""
+        rows = list(
+            await self._read.execute_fetchall(
+                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE code = ?", (code,)
+            )
+        )
+        return _dossier(rows[0]) if rows else None
 
     async def codes_ending_with(self, tail: str, limit: int = 2) -> list[str]:
-        """Up to ``limit`` stored codes ending with ``-<tail>`` (to complete a code typed
-        without its prefix)."""
-        escaped = tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = await self._conn.execute_fetchall(
-            "SELECT code FROM dossiers WHERE code LIKE ? ESCAPE '\\' LIMIT ?",
-            (f"%-{escaped}", limit),
-        )
+        """Up to ``limit`` stored codes ending with ``-<tail>``, where ``tail`` is a whole
+        code tail ``yymmdd-NNNN`` (to complete a code typed without its prefix). Anything
+        else, such as a sequence number alone, finds nothing. Uses the tail index."""
+        if not _TAIL.fullmatch(tail):
+            return []
+        rows = await self._read.execute_fetchall(TAIL_QUERY, (tail, limit))
         return [r[0] for r in rows]
 
     async def in_statuses(self, statuses: Iterable[Status]) -> list[Dossier]:
         """Every dossier currently in one of ``statuses``, by code."""
         keys = [s.value for s in statuses]
-        rows = await self._conn.execute_fetchall(
+        rows = await self._read.execute_fetchall(
             f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE status IN "
             f"({','.join('?' * len(keys))}) ORDER BY code",
             keys,
@@ -534,19 +667,18 @@ class Store:
 
     async def history(self, code: str) -> list[HistoryEntry]:
         """The statuses this dossier has had, oldest first."""
-        async with self._conn.execute(
+        rows = await self._read.execute_fetchall(
             "SELECT code, old_status, new_status, changed_at, run_id FROM status_history "
             "WHERE code = ? ORDER BY id",
             (code,),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [
             HistoryEntry(r[0], Status(r[1]) if r[1] else None, Status(r[2]), r[3], r[4]) for r in rows
         ]
 
     async def sync_runs(self, limit: int = 10) -> list[SyncRun]:
         """The latest successful sync runs, newest first."""
-        rows = await self._conn.execute_fetchall(
+        rows = await self._read.execute_fetchall(
             "SELECT id, source, started_at, finished_at, read, inserted, updated, unchanged, "
             "rejected FROM sync_runs ORDER BY id DESC LIMIT ?",
             (limit,),
@@ -556,37 +688,51 @@ class Store:
     # --- follows --------------------------------------------------------------------
 
     async def follow(self, channel: str, user_id: str, chat_id: str, code: str) -> bool:
-        """Record that this user follows ``code`` (updating the chat); False if they already did."""
-        async with self._tx_lock:
-            existed = await self.is_following(channel, user_id, code)
-            await self._conn.execute(
-                "INSERT INTO follows (channel, user_id, chat_id, code, created_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, user_id, code) "
-                "DO UPDATE SET chat_id = excluded.chat_id",
+        """Record that this user follows ``code`` (updating the chat); False if they already did.
+
+        Raises StoreBusy, writing nothing, when a sync holds the database for more than a moment.
+        """
+
+        async def work(conn: aiosqlite.Connection) -> bool:
+            cur = await conn.execute(
+                "INSERT OR IGNORE INTO follows (channel, user_id, chat_id, code, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (channel, user_id, chat_id, code, _now_iso()),
             )
-        return not existed
+            if cur.rowcount == 1:
+                return True
+            await conn.execute(
+                "UPDATE follows SET chat_id = ? WHERE channel = ? AND user_id = ? AND code = ?",
+                (chat_id, channel, user_id, code),
+            )
+            return False
+
+        return await self._quick_write(work, DESK_WRITE_WAIT_MS)
 
     async def unfollow(self, channel: str, user_id: str, code: str) -> bool:
-        """Stop this user following ``code``; False if they did not."""
-        cur = await self._conn.execute(
-            "DELETE FROM follows WHERE channel = ? AND user_id = ? AND code = ?",
-            (channel, user_id, code),
-        )
-        return cur.rowcount > 0
+        """Stop this user following ``code``; False if they did not. Raises StoreBusy like
+        :meth:`follow`."""
+
+        async def work(conn: aiosqlite.Connection) -> bool:
+            cur = await conn.execute(
+                "DELETE FROM follows WHERE channel = ? AND user_id = ? AND code = ?",
+                (channel, user_id, code),
+            )
+            return cur.rowcount > 0
+
+        return await self._quick_write(work, DESK_WRITE_WAIT_MS)
 
     async def is_following(self, channel: str, user_id: str, code: str) -> bool:
         """Whether this user follows ``code``."""
-        return bool(
-            await self._scalar(
-                "SELECT count(*) FROM follows WHERE channel = ? AND user_id = ? AND code = ?",
-                (channel, user_id, code),
-            )
+        rows = await self._read.execute_fetchall(
+            "SELECT 1 FROM follows WHERE channel = ? AND user_id = ? AND code = ?",
+            (channel, user_id, code),
         )
+        return bool(rows)
 
     async def follows_of(self, channel: str, user_id: str) -> list[str]:
         """The codes this user follows, in the order they followed them."""
-        rows = await self._conn.execute_fetchall(
+        rows = await self._read.execute_fetchall(
             "SELECT code FROM follows WHERE channel = ? AND user_id = ? ORDER BY created_at, code",
             (channel, user_id),
         )
@@ -594,12 +740,56 @@ class Store:
 
     async def followers(self, code: str) -> list[Follower]:
         """Everyone following ``code``."""
-        rows = await self._conn.execute_fetchall(
+        rows = await self._read.execute_fetchall(
             "SELECT channel, user_id, chat_id, code FROM follows WHERE code = ? "
             "ORDER BY channel, user_id",
             (code,),
         )
         return [Follower(*r) for r in rows]
+
+    # --- look-up counters -----------------------------------------------------------
+
+    async def lookup_counters(self, counts_since: int, codes_since: int) -> tuple[list[LookupCount], list[LookupCode]]:
+        """Look-up counts from second ``counts_since`` on, and codes looked up from second
+        ``codes_since`` on (what the status desk's limits start from after a restart)."""
+        counts = await self._read.execute_fetchall(
+            "SELECT scope, second, lookups, misses FROM lookup_counts WHERE second >= ?", (counts_since,)
+        )
+        codes = await self._read.execute_fetchall(
+            "SELECT scope, code_key, seen FROM lookup_codes WHERE seen >= ?", (codes_since,)
+        )
+        return [LookupCount(*r) for r in counts], [LookupCode(*r) for r in codes]
+
+    async def record_lookups(
+        self,
+        counts: Sequence[LookupCount],
+        codes: Sequence[LookupCode],
+        *,
+        forget_counts_before: int | None = None,
+        forget_codes_before: int | None = None,
+    ) -> None:
+        """Add ``counts`` to the stored ones, record when ``codes`` were looked up and
+        forget entries older than the given seconds; all or nothing, never waiting for the
+        write lock (StoreBusy when a sync holds it: keep them and try again later)."""
+
+        async def work(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(
+                "INSERT INTO lookup_counts (scope, second, lookups, misses) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (scope, second) DO UPDATE SET lookups = lookups + excluded.lookups, "
+                "misses = misses + excluded.misses",
+                [(c.scope, c.second, c.lookups, c.misses) for c in counts],
+            )
+            await conn.executemany(
+                "INSERT INTO lookup_codes (scope, code_key, seen) VALUES (?, ?, ?) "
+                "ON CONFLICT (scope, code_key) DO UPDATE SET seen = max(seen, excluded.seen)",
+                [(c.scope, c.code_key, c.seen) for c in codes],
+            )
+            if forget_counts_before is not None:
+                await conn.execute("DELETE FROM lookup_counts WHERE second < ?", (forget_counts_before,))
+            if forget_codes_before is not None:
+                await conn.execute("DELETE FROM lookup_codes WHERE seen < ?", (forget_codes_before,))
+
+        await self._quick_write(work, 0)
 
     # --- outbox ---------------------------------------------------------------------
 

@@ -298,7 +298,7 @@ def test_matches_hamlet(address: str, hamlet: str, expected: bool) -> None:
 
 
 async def test_no_reply_ever_shows_phone_address_or_full_name(store: Store) -> None:
-    desk = desk_for(store, lookups_per_minute=1000)
+    desk = desk_for(store, lookups_per_minute=1000, codes_per_hour=1000, codes_per_day=1000)
     rows = demo_rows()
     for row in rows:
         r = await desk.answer(msg(), row["Mã hồ sơ"])
@@ -318,3 +318,311 @@ async def test_random_text_never_crashes(store: Store, text: str) -> None:
     for r in (await desk.answer(msg(), text), await desk.follow(msg(), text), await desk.unfollow(msg(), text)):
         assert r.intent is Intent.STATUS and r.replies
     assert await desk.pending(msg(text)) is None
+
+
+# --- abuse: look-up limits (issue 9, item 1) ------------------------------------------------
+
+
+def revealed(responses: list) -> set[str]:
+    """The codes whose details (status) some reply showed."""
+    shown = set()
+    for r in responses:
+        for reply in r.replies:
+            for block in reply.text.split("\n\n"):
+                first = block.splitlines()[0] if block else ""
+                if first.startswith("Hồ sơ ") and "Trạng thái:" in block:
+                    shown.add(first.removeprefix("Hồ sơ "))
+    return shown
+
+
+async def seed_many(store: Store, days: int = 20, per_day: int = 150) -> list[str]:
+    """Dense, guessable codes: every sequence number of each day exists."""
+    codes = [f"{P}-2611{d:02}-{n:04}" for d in range(1, days + 1) for n in range(1, per_day + 1)]
+    with store.sync_writer("t") as w:
+        w.write([DossierRow(c, "Đăng ký khai sinh", None, "Trần Văn Bình", "0912000999", "Thôn 2",
+                            "2026-11-01", "2026-11-05", None, "processing") for c in codes])
+        w.finish(read=len(codes), rejected=0)
+    return codes
+
+
+def guesses(codes: list[str], start: int, count: int) -> str:
+    return " ".join(codes[(start + i) % len(codes)] for i in range(count))
+
+
+async def test_attack_an_hour_of_dense_guessing_reveals_a_bounded_few(tmp_path: Path) -> None:
+    path = tmp_path / "motcua.sqlite3"
+    store = await Store.open(path)
+    codes = await seed_many(store)
+    clock = Clock()
+    config = make_config()
+    per_hour, per_day = config.status.codes_per_hour, config.status.codes_per_day
+    desk = StatusDesk(store, config, today=lambda: TODAY, clock=clock)
+    responses, sent = [], 0
+    try:
+        # One user sends a message of 20 fresh codes every second for an hour, with a restart
+        # of the bot half-way (the counters come back from the database).
+        for second in range(3600):
+            if second == 1800:
+                await store.close()
+                store = await Store.open(path)
+                desk = StatusDesk(store, config, today=lambda: TODAY, clock=clock)
+            responses.append(await desk.answer(msg(user="attacker"), guesses(codes, sent, 20)))
+            sent += 20
+            clock.now += 1
+        hour = revealed(responses)
+        assert 0 < len(hour) <= per_hour
+        assert "thử lại sau" in responses[-1].replies[0].text
+        # Keeps going for a day, one message a minute: the daily allowance bounds it.
+        for _ in range(24 * 60):
+            responses.append(await desk.answer(msg(user="attacker"), guesses(codes, sent, 20)))
+            sent += 20
+            clock.now += 60
+        assert len(revealed(responses)) <= per_day
+        # Forty accounts guessing together in one group chat share the chat's allowance.
+        group = []
+        for n in range(40):
+            clock.now += 1
+            member = Incoming("telegram", f"member{n}", "group-1", "")
+            group.append(await desk.answer(member, guesses(codes, 1000 + 5 * n, 5)))
+        assert 0 < len(revealed(group)) <= per_hour
+    finally:
+        await store.close()
+
+
+async def test_each_code_counts_and_a_message_answers_at_most_a_few(store: Store) -> None:
+    codes = [f"{P}-2611{d:02}-{d:04}" for d in range(1, 8)]  # demo codes 0001..0007 do not all exist
+    desk = desk_for(store, lookups_per_minute=100)
+    r = await desk.answer(msg(), " ".join([READY, OVERDUE, SUPPLEMENT, RETURNED, *codes]))
+    text = r.replies[0].text
+    assert text.count("Hồ sơ ") + text.count("Không tìm thấy hồ sơ") >= 5
+    assert "Mỗi lần chỉ tra được 5 mã; 6 mã còn lại chưa được tra cứu" in text
+    assert codes[-1] not in text
+    # Three codes against an allowance of two look-ups a minute: the third is not looked up.
+    desk = desk_for(store, lookups_per_minute=2)
+    r = await desk.answer(msg(user="u2"), f"{READY} {OVERDUE} {SUPPLEMENT}")
+    assert revealed([r]) == {READY, OVERDUE}
+    assert "Còn 1 mã trong tin nhắn chưa được tra cứu" in r.replies[0].text
+
+
+async def test_found_codes_count_too_but_asking_again_about_ones_own_does_not(store: Store) -> None:
+    clock = Clock()
+    desk = desk_for(store, clock, codes_per_hour=3)
+    rows = [row["Mã hồ sơ"] for row in demo_rows()]
+    seen = [await desk.answer(msg(), code) for code in rows[:4]]
+    assert len(revealed(seen)) == 3
+    assert "nhiều mã hồ sơ khác nhau" in seen[3].replies[0].text and "60 phút" in seen[3].replies[0].text
+    # The same dossier again and again, over a whole day: always answered.
+    for _ in range(48):
+        clock.now += 1800
+        assert revealed([await desk.answer(msg(), rows[0])]) == {rows[0]}
+
+
+async def test_limits_are_shared_by_a_chat_and_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "motcua.sqlite3"
+    store = await Store.open(path)
+    await seed_demo(store, Config(), today=lambda: TODAY)
+    clock = Clock()
+    desk = desk_for(store, clock, lookups_per_minute=2)
+    group = [Incoming("telegram", user, "group-9", "") for user in ("a", "b", "c")]
+    assert revealed([await desk.answer(group[0], READY), await desk.answer(group[1], OVERDUE)]) == {READY, OVERDUE}
+    assert "nhiều lần" in (await desk.answer(group[2], READY)).replies[0].text
+    await store.close()
+    store = await Store.open(path)
+    try:
+        desk = desk_for(store, clock, lookups_per_minute=2)
+        assert "nhiều lần" in (await desk.answer(group[2], READY)).replies[0].text
+        # User "a" in a private chat: its own allowance (one look-up left) goes with it.
+        assert revealed([await desk.answer(msg(user="a"), READY)]) == {READY}
+        assert "nhiều lần" in (await desk.answer(msg(user="a"), READY)).replies[0].text
+        clock.now += 61
+        assert revealed([await desk.answer(group[2], READY)]) == {READY}
+    finally:
+        await store.close()
+
+
+async def test_misses_are_counted_per_chat_and_persisted(tmp_path: Path) -> None:
+    path = tmp_path / "motcua.sqlite3"
+    store = await Store.open(path)
+    await seed_demo(store, Config(), today=lambda: TODAY)
+    clock = Clock()
+    desk = desk_for(store, clock, max_misses=2, lookups_per_minute=100)
+    await desk.answer(Incoming("zalo", "x", "g", ""), f"{P}-261130-0901")
+    await desk.answer(Incoming("zalo", "y", "g", ""), f"{P}-261130-0902")
+    await store.close()
+    store = await Store.open(path)
+    try:
+        desk = desk_for(store, clock, max_misses=2, lookups_per_minute=100)
+        slowed = await desk.answer(Incoming("zalo", "z", "g", ""), READY)
+        assert "không tìm thấy" in slowed.replies[0].text and "10 phút" in slowed.replies[0].text
+    finally:
+        await store.close()
+
+
+# --- partial codes never reveal anything (item 2) --------------------------------------------
+
+PARTIALS = [
+    f"{P}-0020",          # the prefix and the sequence number of READY
+    "0020",               # the sequence alone
+    "261127",             # the date alone
+    f"{P}-261127",        # the prefix and the date
+    "H56-0020",
+    "261127-002",         # a tail one digit short
+    "61127-0020",
+    f"{P}-261127-002",
+]
+
+
+@pytest.mark.parametrize("require_digits", [False, True])
+@pytest.mark.parametrize("partial", PARTIALS)
+async def test_partial_codes_never_reveal_nor_subscribe(store: Store, catalogue, partial: str,
+                                                        require_digits: bool) -> None:
+    from bot.dialogue import Engine
+
+    desk = desk_for(store, require_phone_digits=require_digits, lookups_per_minute=1000)
+    engine = Engine.build(make_config(require_phone_digits=require_digits), catalogue, status=desk)
+    texts = [f"/theodoi {partial}", f"/tracuu {partial}", f"/start {partial}", f"hồ sơ {partial} xong chưa",
+             f"theo dõi {partial}", partial]
+    for text in texts:
+        r = await engine.handle(Incoming("telegram", "u1", "chat-u1", text))
+        shown = "\n".join(rep.text for rep in r.replies)
+        assert READY not in shown and "261127-0020" not in shown, text
+        assert "Trạng thái" not in shown and "Ngày tiếp nhận" not in shown and "Đinh" not in shown, text
+        assert not any("follow:" in c.data for rep in r.replies for c in rep.choices), text
+    for choice in (f"follow:{partial}", f"unfollow:{partial}"):
+        r = await engine.handle(Incoming("telegram", "u1", "chat-u1", "Theo dõi", choice=choice))
+        assert READY not in "\n".join(rep.text for rep in r.replies)
+    assert await store.follows_of("telegram", "u1") == []
+    # The whole code, or its documented tail, still works.
+    r = await desk.follow(msg(user="u9"), "261127-0020")
+    assert READY in r.replies[0].text
+
+
+# --- a sync never holds up look-ups (item 7) -------------------------------------------------
+
+
+async def test_lookups_and_follows_answer_while_a_sync_holds_the_database(tmp_path: Path, catalogue) -> None:
+    import asyncio
+    import sqlite3
+
+    from bot.dialogue import Engine
+
+    path = tmp_path / "motcua.sqlite3"
+    store = await Store.open(path)
+    await seed_demo(store, Config(), today=lambda: TODAY)
+    clock = Clock()
+    desk = desk_for(store, clock)
+    engine = Engine.build(make_config(), catalogue, status=desk)
+    writer = sqlite3.connect(path, isolation_level=None)  # a sync's long write transaction
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE dossiers SET status = 'returned'")
+    try:
+        async def ask(text: str):
+            return await asyncio.wait_for(engine.handle(Incoming("telegram", "u1", "chat-u1", text)), 2.0)
+
+        looked = await ask(READY)
+        assert "Trạng thái: Đã xử lý xong" in looked.replies[0].text  # the committed data
+        follow = await ask(f"/theodoi {READY}")
+        assert "đang cập nhật" in follow.replies[0].text and "gửi lại sau" in follow.replies[0].text
+        assert "đang cập nhật" in (await ask(f"/huytheodoi {READY}")).replies[0].text
+        assert writer.in_transaction  # answered while the write transaction was still open
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert "Đã đăng ký theo dõi" in (await engine.handle(msg(f"/theodoi {READY}"))).replies[0].text
+    await store.close()
+    # The look-ups counted during the sync were written after it.
+    conn = sqlite3.connect(path)
+    try:
+        (total,) = conn.execute("SELECT sum(lookups) FROM lookup_counts WHERE scope = 'u:telegram:u1'").fetchone()
+    finally:
+        conn.close()
+    assert total == 3
+
+
+# --- bounded work per message (item 8) -------------------------------------------------------
+
+
+def old_digits_reply(text: str) -> str | None:
+    """The previous regular expression (quadratic), as the reference for short texts."""
+    import re
+
+    m = re.fullmatch(r"[^\d]{0,40}?([\d][\d\s.,;/-]*)[\s.!]*", text)
+    return "".join(re.findall(r"\d+", m.group(1))) if m else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="0123456789 .,;/-!x\n\tsố", max_size=60))
+def test_digits_reply_reads_as_before(text: str) -> None:
+    from bot.dossiers.desk import digits_reply
+
+    assert digits_reply(text) == old_digits_reply(text)
+
+
+async def test_a_huge_message_at_the_digits_step_is_read_only_in_part(store: Store, catalogue) -> None:
+    import time as _time
+
+    from bot.dialogue import Engine
+
+    desk = desk_for(store, require_phone_digits=True)
+    engine = Engine.build(make_config(require_phone_digits=True), catalogue, status=desk)
+    await engine.handle(msg(READY))
+    # Digits beyond what is read are not read: the work is bounded by the length cap.
+    r = await desk.pending(msg("x" * 1990 + " " * 20 + "120"))
+    assert r is None
+    await engine.handle(msg(READY))
+    nasty = "1" + " " * 32_000 + "x"  # 12 s with the old expression
+    started = _time.perf_counter()
+    r = await engine.handle(msg(nasty))
+    assert _time.perf_counter() - started < 2.0
+    assert r.replies and "Trạng thái" not in r.replies[0].text
+    right = await engine.handle(msg("120" + " " * 32_000))
+    assert "Trạng thái: Đã xử lý xong" in "\n".join(rep.text for rep in right.replies)
+
+
+async def test_counters_that_cannot_be_written_still_limit(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "motcua.sqlite3"
+    store = await Store.open(path)
+    await seed_demo(store, Config(), today=lambda: TODAY)
+    conn = sqlite3.connect(path)
+    # Every counter write now fails, and not because a sync is busy (as a full disk would).
+    conn.execute("CREATE TRIGGER full BEFORE INSERT ON lookup_counts BEGIN SELECT RAISE(ABORT, 'full'); END")
+    conn.commit()
+    conn.close()
+    try:
+        clock = Clock()
+        desk = desk_for(store, clock, lookups_per_minute=2)
+        assert revealed([await desk.answer(msg(), READY), await desk.answer(msg(), OVERDUE)]) == {READY, OVERDUE}
+        assert "nhiều lần" in (await desk.answer(msg(), SUPPLEMENT)).replies[0].text
+    finally:
+        await store.close()
+
+
+async def test_guessing_spread_over_many_accounts_meets_the_overall_limit(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "motcua.sqlite3")
+    codes = await seed_many(store, days=2, per_day=100)
+    clock = Clock()
+    desk = desk_for(store, clock, codes_per_hour_all=10)
+    try:
+        responses = []
+        for n in range(60):  # sixty accounts, two fresh codes each, in separate private chats
+            clock.now += 1
+            responses.append(await desk.answer(msg(user=f"sock{n}"), guesses(codes, 2 * n, 2)))
+        assert len(revealed(responses)) == 10
+        assert "quá nhiều lượt tra cứu" in responses[-1].replies[0].text
+        # A dossier someone looked up within the hour is still answered; new ones wait.
+        assert revealed([await desk.answer(msg(user="resident"), codes[0])]) == {codes[0]}
+        clock.now += 3600
+        assert revealed([await desk.answer(msg(user="resident"), codes[150])]) == {codes[150]}
+    finally:
+        await store.close()
+    # Off by default: the same traffic is bounded only per account.
+    store = await Store.open(tmp_path / "other.sqlite3")
+    codes = await seed_many(store, days=2, per_day=100)
+    desk = desk_for(store, Clock())
+    try:
+        shown = [await desk.answer(msg(user=f"sock{n}"), guesses(codes, 2 * n, 2)) for n in range(30)]
+        assert len(revealed(shown)) == 60
+    finally:
+        await store.close()

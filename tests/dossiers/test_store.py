@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from bot.dossiers.statuses import Status
-from bot.dossiers.store import MIGRATIONS, DossierRow, Store, StoreError
+from bot.dossiers.store import (
+    MIGRATIONS,
+    TAIL_QUERY,
+    DossierRow,
+    LookupCode,
+    LookupCount,
+    Store,
+    StoreBusy,
+    StoreError,
+)
 
 
 def row(code: str, status: str = "processing", **fields: str | None) -> DossierRow:
@@ -145,14 +156,102 @@ async def test_follows(store: Store) -> None:
     assert await store.follows_of("telegram", "u1") == ["A-2"]
 
 
-async def test_codes_ending_with_escapes_like_wildcards(store: Store) -> None:
-    await write(store, [row("X.H56-251120-0001"), row("Y.H99-251120-0001"), row("X-25%20_1")])
+async def test_codes_ending_with_takes_only_a_whole_tail(store: Store) -> None:
+    await write(store, [row("X.H56-251120-0001"), row("Y.H99-251120-0001"), row("X-25%20_1"), row("Z-0001")])
     assert sorted(await store.codes_ending_with("251120-0001")) == [
         "X.H56-251120-0001",
         "Y.H99-251120-0001",
     ]
-    assert await store.codes_ending_with("25%20_1") == ["X-25%20_1"]
-    assert await store.codes_ending_with("%") == []
+    # A sequence alone, a date alone or wildcards never find anything.
+    for partial in ("0001", "251120", "25%20_1", "%", "_____0-0001", "251120-000"):
+        assert await store.codes_ending_with(partial) == [], partial
+
+
+async def test_tail_lookup_uses_the_tail_index(store: Store) -> None:
+    await write(store, [row(f"000.00.14.H56-2511{d:02}-{n:04}") for d in range(1, 29) for n in range(40)])
+    conn = sqlite3.connect(store.path)
+    try:
+        plan = " ".join(r[-1] for r in conn.execute(f"EXPLAIN QUERY PLAN {TAIL_QUERY}", ("251120-0001", 2)))
+    finally:
+        conn.close()
+    assert "USING INDEX dossiers_tail" in plan and "SCAN" not in plan
+    assert await store.codes_ending_with("251120-0007") == ["000.00.14.H56-251120-0007"]
+
+
+async def test_migration_from_version_1_indexes_existing_codes(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+    conn.execute(
+        "INSERT INTO dossiers (code, status, changed_at) VALUES ('000.00.14.H56-251120-0001', 'new', 'x')"
+    )
+    conn.commit()
+    conn.close()
+    s = await Store.open(path)
+    try:
+        assert await s.schema_version() == len(MIGRATIONS)
+        assert await s.codes_ending_with("251120-0001") == ["000.00.14.H56-251120-0001"]
+        assert await s.lookup_counters(0, 0) == ([], [])
+    finally:
+        await s.close()
+
+
+async def test_lookup_counters_add_up_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    s = await Store.open(path)
+    await s.record_lookups([LookupCount("u:t:1", 100, 2, 1)], [LookupCode("u:t:1", 42, 100)])
+    await s.record_lookups(
+        [LookupCount("u:t:1", 100, 1, 0), LookupCount("c:t:9", 5, 1, 1)],
+        [LookupCode("u:t:1", 42, 160), LookupCode("u:t:1", 7, 50)],
+    )
+    await s.close()
+    s = await Store.open(path)
+    try:
+        counts, codes = await s.lookup_counters(counts_since=50, codes_since=60)
+        assert counts == [LookupCount("u:t:1", 100, 3, 1)]
+        assert codes == [LookupCode("u:t:1", 42, 160)]
+        await s.record_lookups([], [], forget_counts_before=101, forget_codes_before=100)
+        assert await s.lookup_counters(0, 0) == ([], [LookupCode("u:t:1", 42, 160)])
+    finally:
+        await s.close()
+
+
+async def test_reads_never_wait_on_a_sync_and_quick_writes_give_up(store: Store) -> None:
+    await write(store, [row("000.00.14.H56-251120-0001")])
+    await store.follow("telegram", "u1", "c1", "000.00.14.H56-251120-0001")
+    # A sync-like writer holds the write lock (and has uncommitted changes) on another connection.
+    writer = sqlite3.connect(store.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE dossiers SET status = 'done'")
+    try:
+        started = time.monotonic()
+        got = await asyncio.wait_for(store.get("000.00.14.H56-251120-0001"), 2.0)
+        assert got is not None and got.status is Status.PROCESSING  # the committed data
+        assert await asyncio.wait_for(store.codes_ending_with("251120-0001"), 2.0)
+        assert await asyncio.wait_for(store.follows_of("telegram", "u1"), 2.0)
+        assert time.monotonic() - started < 1.0
+        with pytest.raises(StoreBusy):
+            await asyncio.wait_for(store.follow("telegram", "u2", "c2", "000.00.14.H56-251120-0001"), 2.0)
+        with pytest.raises(StoreBusy):
+            await asyncio.wait_for(store.record_lookups([LookupCount("u", 1, 1, 0)], []), 0.5)
+        # Several desk writes at once do not queue up behind each other: all give up in time,
+        # and a counter write never waits for them.
+        started = time.monotonic()
+        follows = asyncio.gather(
+            *(store.follow("telegram", f"v{n}", "c", "000.00.14.H56-251120-0001") for n in range(5)),
+            return_exceptions=True,
+        )
+        await asyncio.sleep(0)
+        with pytest.raises(StoreBusy):
+            await asyncio.wait_for(store.record_lookups([LookupCount("u", 1, 1, 0)], []), 0.1)
+        assert await asyncio.wait_for(store.get("000.00.14.H56-251120-0001"), 0.5) is not None
+        assert all(isinstance(r, StoreBusy) for r in await follows)
+        assert time.monotonic() - started < 1.8
+        assert writer.in_transaction  # all of this happened while the write was still open
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert await store.follow("telegram", "u2", "c2", "000.00.14.H56-251120-0001")
 
 
 async def test_outbox_claim_retry_fail_and_drop(store: Store) -> None:
