@@ -17,7 +17,6 @@ app's notifier with :meth:`ZaloChannel.send`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
 from collections import OrderedDict
@@ -26,10 +25,10 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
 from bot.channels.base import Channel
+from bot.channels.logguard import LogGuard
 from bot.channels.render import numbered_choices, split_text
+from bot.channels.webhook import WebhookServer
 from bot.channels.zalo_api import (
     EVENT_IMAGE,
     MAX_TEXT_LENGTH,
@@ -42,6 +41,7 @@ from bot.channels.zalo_api import (
     ZaloForbidden,
     ZaloNetworkError,
     ZaloRateLimited,
+    POLL_GRACE,
     mask_token,
 )
 from bot.config import ZaloConfig
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 #: The header Zalo sends the webhook secret in.
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
-#: Said when handling a message failed; never a traceback.
 #: Webhook bodies above this size are refused (a message update is a few hundred bytes).
 _MAX_BODY = 256 * 1024
 
@@ -101,8 +100,10 @@ class ZaloChannel(Channel):
     ``ZaloChannel(config.channels.zalo, app)``; the keyword arguments exist for tests and
     tuning: ``poll_timeout`` (seconds a ``getUpdates`` long poll is held), ``retry``
     (429/network retries of each API call), ``error_backoff`` (first and longest pause
-    after a failed poll), ``notify_interval`` (seconds between outbox checks) and
-    ``seen_capacity`` (how many message ids are remembered to drop redeliveries).
+    after a failed poll), ``notify_interval`` (seconds between outbox checks),
+    ``seen_capacity`` (how many message ids are remembered to drop redeliveries) and
+    ``drain_timeout`` (how long :meth:`stop` waits for the answers to updates already
+    received).
     """
 
     name = "zalo"
@@ -117,6 +118,7 @@ class ZaloChannel(Channel):
         error_backoff: tuple[float, float] = (1.0, 60.0),
         notify_interval: float = 5.0,
         seen_capacity: int = 2048,
+        drain_timeout: float = 120.0,
     ) -> None:
         self._config = config
         self._app = app
@@ -124,6 +126,7 @@ class ZaloChannel(Channel):
         self._retry = retry or RetryPolicy()
         self._backoff_first, self._backoff_max = error_backoff
         self._notify_interval = notify_interval
+        self._drain_timeout = drain_timeout
         self._seen = _Seen(seen_capacity)
         self._client: ZaloBotClient | None = None
         self._me: BotInfo | None = None
@@ -133,7 +136,8 @@ class ZaloChannel(Channel):
         self._handlers: set[asyncio.Task[None]] = set()
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._chat_pending: dict[str, int] = {}
-        self._runner: web.AppRunner | None = None
+        self._webhook: WebhookServer | None = None
+        self._log_guard: LogGuard | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -145,9 +149,7 @@ class ZaloChannel(Channel):
     @property
     def webhook_port(self) -> int | None:
         """The port the webhook server listens on (None in polling mode)."""
-        if self._runner is None or not self._runner.addresses:
-            return None
-        return int(self._runner.addresses[0][1])
+        return self._webhook.port if self._webhook is not None else None
 
     async def start(self) -> None:
         """Check the token with ``getMe``, then serve updates and notifications in the
@@ -170,6 +172,8 @@ class ZaloChannel(Channel):
             client = ZaloBotClient(token, base_url=self._config.base_url, retry=self._retry)
         except ValueError as exc:
             raise ChannelError(f"channels.zalo.token: {exc}") from None
+        self._log_guard = LogGuard([token, webhook.secret_token])
+        self._log_guard.install()
         self._client = client  # set first: a webhook update may arrive before start returns
         self._stop.clear()
         try:
@@ -182,6 +186,7 @@ class ZaloChannel(Channel):
             self._client = None
             await self._stop_webhook_server()
             await client.aclose()
+            self._remove_log_guard()
             raise
         if not webhook.url:
             self._poll_task = self._spawn(self._poll_loop(), "polling")
@@ -195,25 +200,45 @@ class ZaloChannel(Channel):
         log.info("zalo: started (%s)", mode)
 
     async def stop(self) -> None:
-        """Stop receiving, let running handlers finish briefly, and close connections."""
+        """Stop receiving, answer every update already received, then close connections.
+
+        The webhook server closes first (Zalo keeps what it could not deliver), polling
+        ends after its current long poll (an update that poll brings is answered too),
+        and every update acknowledged so far is answered before the client closes, within
+        ``drain_timeout`` seconds (what is left after that is logged as unanswered).
+        """
         if self._client is None:
             return
         self._stop.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._drain_timeout
         await self._stop_webhook_server()
         if self._poll_task is not None:
-            self._poll_task.cancel()
-        # The notifier ends by itself once it sees the stop event; handlers get to finish
-        # the answer they are sending. Both within a bound.
-        waiting = {t for t in (self._poll_task, self._notify_task) if t is not None} | self._handlers
-        if waiting:
-            _, pending = await asyncio.wait(waiting, timeout=5.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
+            # Not cancelled: an update the API already handed out would be lost with it.
+            await self._wait_or_cancel({self._poll_task}, self._poll_timeout + POLL_GRACE)
+        while self._handlers:
+            pending = await self._wait_or_cancel(set(self._handlers), deadline - loop.time())
+            if pending:
+                log.error("zalo: stopped before answering %d received message(s)", pending)
+                break
+        if self._notify_task is not None:
+            # The notifier ends by itself once it sees the stop event; a pass cut short
+            # puts its notification back in the queue.
+            await self._wait_or_cancel({self._notify_task}, 30.0)
         self._poll_task = self._notify_task = None
         client, self._client = self._client, None
         await client.aclose()
+        self._remove_log_guard()
         log.info("zalo: stopped")
+
+    @staticmethod
+    async def _wait_or_cancel(tasks: set[asyncio.Task[None]], timeout: float) -> int:
+        """Wait for ``tasks`` up to ``timeout`` seconds, cancel the rest; how many were cancelled."""
+        _, pending = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return len(pending)
 
     async def _check_token(self, client: ZaloBotClient, token: str) -> BotInfo:
         try:
@@ -274,16 +299,21 @@ class ZaloChannel(Channel):
     async def _serve_webhook(self, client: ZaloBotClient) -> None:
         webhook = self._config.webhook
         path = urlsplit(webhook.url).path or "/"
-        server = web.Application(client_max_size=_MAX_BODY)
-        server.router.add_post(path, self._on_webhook)
-        self._runner = web.AppRunner(server, access_log=None)
-        await self._runner.setup()
+        server = WebhookServer(
+            channel="zalo",
+            path=path,
+            secret_header=SECRET_HEADER,
+            secret=webhook.secret_token,
+            handler=self._on_webhook,
+            max_body=_MAX_BODY,
+        )
         try:
-            await web.TCPSite(self._runner, webhook.listen, webhook.port).start()
+            await server.start(webhook.listen, webhook.port)
         except OSError as exc:
             raise ChannelError(
                 f"channels.zalo.webhook: cannot listen on {webhook.listen}:{webhook.port} ({exc.strerror or exc})"
             ) from None
+        self._webhook = server
         try:
             await client.set_webhook(webhook.url, webhook.secret_token)
         except ZaloApiError as exc:
@@ -292,22 +322,23 @@ class ZaloChannel(Channel):
             raise ChannelError(f"channels.zalo.base_url: cannot reach the Zalo Bot API ({exc})") from None
 
     async def _stop_webhook_server(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        server, self._webhook = self._webhook, None
+        if server is not None:
+            await server.stop()
 
-    async def _on_webhook(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
-        expected = self._config.webhook.secret_token.encode("utf-8")
-        if not hmac.compare_digest(given, expected):
-            log.warning("zalo: webhook request refused: wrong or missing secret token")
-            return web.Response(status=403, text="forbidden")
+    def _remove_log_guard(self) -> None:
+        if self._log_guard is not None:
+            self._log_guard.remove()
+            self._log_guard = None
+
+    async def _on_webhook(self, data: Any) -> int:
+        """A checked webhook body: handled (200) or not a Zalo update (400)."""
         try:
-            update = Update.from_json(await request.json())
-        except (ValueError, UnicodeDecodeError):
-            return web.Response(status=400, text="not a Zalo update")
+            update = Update.from_json(data)
+        except ValueError:
+            return 400
         self._dispatch(update)
-        return web.json_response({"ok": True})
+        return 200
 
     # -- handling ------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ DEFAULT_BASE_URL = "https://bot-api.zaloplatforms.com"
 MAX_TEXT_LENGTH = 2000
 
 #: Seconds added to a long poll's own timeout before the HTTP request itself gives up.
-_POLL_GRACE = 10.0
+POLL_GRACE = 10.0
 
 EVENT_TEXT = "message.text.received"
 EVENT_IMAGE = "message.image.received"
@@ -416,7 +416,7 @@ class ZaloBotClient:
         try:
             result = await self.call(
                 "getUpdates", {"timeout": str(int(timeout)) if timeout >= 1 else str(timeout)},
-                timeout=timeout + _POLL_GRACE,
+                timeout=timeout + POLL_GRACE,
             )
         except ZaloTimeout:
             return None
