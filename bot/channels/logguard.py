@@ -61,9 +61,10 @@ class LogGuard(logging.Filter):
         self._replacements: list[tuple[str, str]] = []
         for secret in secrets:
             masked = mask_token(secret.strip())
+            part = secret.strip().partition(":")[2]
             for needle in _needles(secret):
-                # The secret part alone becomes "***"; the full token its masked form.
-                self._replacements.append((needle, MASK if ":" not in needle else masked))
+                # The secret part alone becomes "***"; the whole token (in any form) its masked form.
+                self._replacements.append((needle, MASK if needle == part else masked))
         self._replacements.sort(key=lambda pair: len(pair[0]), reverse=True)
         self._handlers: list[logging.Handler] = []
 
