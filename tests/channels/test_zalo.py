@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from bot.channels.zalo import ZaloChannel, addressed_text
+from bot.channels.zalo import SECRET_HEADER, ZaloChannel, addressed_text
 from bot.channels.zalo_api import RetryPolicy
 from bot.app import App
 from bot.config import CatalogueConfig, Config, DatabaseConfig, WebhookConfig, ZaloConfig
@@ -492,3 +493,89 @@ async def test_a_followed_dossier_change_is_notified_on_zalo(
         await asyncio.sleep(0.01)
     assert await real_app.store.follows_of("zalo", "user-1") == []
     assert len(api.sent) == 3
+
+
+# -- issue 9: the webhook refuses before reading; stop answers everything received --------
+
+
+async def raw_post(port: int, headers: dict[str, str]) -> bytes:
+    """Send only a request's head and read the answer (the body is never sent)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = "POST /zalo/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return answer
+
+
+async def test_webhook_answers_before_an_announced_huge_body_is_sent(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    app = AppDouble()
+    channel = await start_channel(app, webhook=webhook_config())
+    port = channel.webhook_port
+    assert port is not None
+    huge = {"Content-Length": "95000000"}
+    assert (await raw_post(port, {**huge, SECRET_HEADER: "wrong-secret-456"})).startswith(b"HTTP/1.1 403")
+    assert (await raw_post(port, huge)).startswith(b"HTTP/1.1 403")
+    assert (await raw_post(port, {**huge, SECRET_HEADER: SECRET})).startswith(b"HTTP/1.1 413")
+    assert app.engine.seen == []
+
+
+class SlowEngine(EngineDouble):
+    """Echoes like :class:`EngineDouble`, taking ``delay`` seconds per message."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle(self, msg: Incoming) -> Response:
+        await asyncio.sleep(self.delay)
+        return await super().handle(msg)
+
+
+MESSAGES = 3000
+
+
+async def test_stop_answers_every_webhook_message_acknowledged_with_200(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    app = AppDouble(engine=SlowEngine(0.02))
+    channel = await start_channel(app, webhook=webhook_config())
+    url = hook_url(channel)
+    acknowledged: list[str] = []
+    queue = [(f"chat-{i % 10}", f"tin {i}") for i in range(MESSAGES)]
+
+    async def poster() -> None:
+        while queue:
+            chat_id, text = queue.pop(0)
+            try:
+                status, _ = await api.post_webhook(url, api.message(chat_id, text), SECRET)
+            except aiohttp.ClientError:
+                continue  # the server is gone: not acknowledged, Zalo would send it again
+            if status == 200:
+                acknowledged.append(text)
+
+    posters = [asyncio.create_task(poster()) for _ in range(20)]
+    await api.wait_for(lambda: len(acknowledged) >= 1000, timeout=30)
+    await channel.stop()  # mid-stream: posts keep coming while it stops
+    await asyncio.gather(*posters)
+    answered = {s.text.removeprefix("Đã nhận: ") for s in api.sent}
+    assert 1000 <= len(acknowledged) < MESSAGES
+    assert [t for t in acknowledged if t not in answered] == []
+
+
+async def test_stop_answers_every_message_polling_received(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    app = AppDouble(engine=SlowEngine(0.02))
+    channel = await start_channel(app)
+    for i in range(MESSAGES):
+        await api.push(api.message(f"chat-{i % 10}", f"tin {i}"))
+    await api.wait_for(lambda: len(api.delivered) >= 500, timeout=30)
+    await channel.stop()
+    received = [u["message"]["text"] for u in api.delivered]
+    answered = {s.text.removeprefix("Đã nhận: ") for s in api.sent}
+    assert 500 <= len(received) < MESSAGES
+    assert [t for t in received if t not in answered] == []
