@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="serve the channels configured in the config file")
 
+    report = sub.add_parser("report", help="channel usage this month (Zalo quota)")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+
     ev = sub.add_parser("eval", help="measure matching accuracy on labelled questions")
     ev.add_argument("files", nargs="+", type=Path, help="evaluation YAML files")
     ev.add_argument("--failures", action="store_true", help="list every question answered wrongly")
@@ -199,6 +202,19 @@ async def _run(config: Config) -> int:
     return 0
 
 
+async def _report(config: Config, args: argparse.Namespace) -> int:
+    from bot.dossiers.store import Store
+    from bot.report import build_report, format_report
+
+    store = await Store.open(config.database.path)
+    try:
+        report = await build_report(store, config)
+    finally:
+        await store.close()
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
+    return 0
+
+
 def _eval(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluate import run_evaluation
 
@@ -228,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_sync(config, args.source))
         if args.command == "run":
             return asyncio.run(_run(config))
+        if args.command == "report":
+            return asyncio.run(_report(config, args))
         if args.command == "eval":
             return _eval(config, args)
     except CatalogueError as exc:

@@ -139,3 +139,21 @@ def test_sync_maps_procedure_names_to_catalogue_ids(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
         ids = dict(db.execute("SELECT code, procedure_id FROM dossiers WHERE code LIKE '%261201%'"))
     assert ids == {"000.00.14.H56-261201-0001": "khai-sinh", "000.00.14.H56-261201-0002": None}
+
+
+def test_report_prints_channel_usage_as_text_and_json(tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import datetime
+
+    assert motcua("report", tmp=tmp_path).returncode == 0  # creates the database
+    month = datetime.now().strftime("%Y-%m")
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        db.execute("INSERT INTO channel_usage VALUES ('zalo', ?, 2550), ('telegram', ?, 40)", (month, month))
+    done = motcua("report", "--json", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["month"] == month
+    assert report["channels"]["zalo"]["sent"] == 2550 and report["channels"]["zalo"]["quota"] == 3000
+    assert report["channels"]["telegram"]["sent"] == 40
+    text = motcua("report", tmp=tmp_path).stdout.decode()
+    assert "Zalo messages sent: 2550 / 3000 (85%)" in text and "Telegram messages sent: 40" in text

@@ -40,6 +40,7 @@ from bot.channels.base import Channel
 from bot.channels.logguard import LogGuard, mask_token
 from bot.channels.render import split_text
 from bot.channels.telegram_incoming import COMMANDS, callback_to_incoming, message_to_incoming
+from bot.channels.usage import UsageMeter
 from bot.channels.telegram_receive import SECRET_HEADER, SafeBot, webhook_handler
 from bot.channels.webhook import MAX_BODY_BYTES, WebhookServer
 from bot.config import TelegramConfig
@@ -133,6 +134,8 @@ class TelegramChannel(Channel):
         self._locks = _ChatLocks()
         self._log_guard: LogGuard | None = None
         self._webhook: WebhookServer | None = None
+        self._meter: UsageMeter | None = None
+        self._meter_task: asyncio.Task[None] | None = None
         self._token = ""
         self._conflict_logged = False
 
@@ -151,6 +154,11 @@ class TelegramChannel(Channel):
         self._token = token
         self._log_guard = LogGuard([token, self._config.webhook.secret_token])
         self._log_guard.install()
+        self._stop_notifier.clear()
+        store = getattr(self._app, "store", None)
+        if store is not None:  # counts every message sent, answers included
+            self._meter = UsageMeter(store, self.name)
+            self._meter_task = asyncio.create_task(self._meter.run(self._stop_notifier), name="telegram-usage")
         try:
             application = self._application = self._build(token)
             await self._initialize(application, token)
@@ -162,7 +170,6 @@ class TelegramChannel(Channel):
             raise
         notifier = self._app.notifier
         if notifier is not None:
-            self._stop_notifier.clear()
             self._notifier_task = asyncio.create_task(
                 notifier.run(self.name, self.send, self._stop_notifier, self._notify_interval),
                 name="telegram-notifier",
@@ -193,6 +200,12 @@ class TelegramChannel(Channel):
             await application.bot.shutdown()  # also when start failed before initialize ended
             self._application = None
             log.info("Telegram channel stopped")
+        if self._meter is not None:
+            self._stop_notifier.set()
+            if self._meter_task is not None:
+                await asyncio.gather(self._meter_task, return_exceptions=True)
+            await self._meter.flush()  # the answers sent while stopping
+            self._meter = self._meter_task = None
         if self._log_guard is not None:
             self._log_guard.remove()
             self._log_guard = None
@@ -413,6 +426,8 @@ class TelegramChannel(Channel):
                 link_preview_options=_NO_PREVIEW,
             )
             sent.append(await self._retrying(send))
+            if self._meter is not None:
+                self._meter.count_sent()
         return sent
 
     async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T:

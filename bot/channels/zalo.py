@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from bot.channels.base import Channel
 from bot.channels.logguard import LogGuard
 from bot.channels.render import numbered_choices, split_text
+from bot.channels.usage import UsageMeter
 from bot.channels.webhook import WebhookServer
 from bot.channels.zalo_api import (
     EVENT_IMAGE,
@@ -56,6 +57,9 @@ log = logging.getLogger(__name__)
 
 #: The header Zalo sends the webhook secret in.
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
+#: Error codes of a push that do not mean "this chat cannot be reached": a bad token,
+#: a long poll's time-out, a rate limit (retried later).
+_NOT_UNDELIVERABLE = frozenset({401, 408, 429})
 #: Webhook bodies above this size are refused (a message update is a few hundred bytes).
 _MAX_BODY = 256 * 1024
 
@@ -138,6 +142,8 @@ class ZaloChannel(Channel):
         self._chat_pending: dict[str, int] = {}
         self._webhook: WebhookServer | None = None
         self._log_guard: LogGuard | None = None
+        self._meter: UsageMeter | None = None
+        self._meter_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -188,6 +194,17 @@ class ZaloChannel(Channel):
             await client.aclose()
             self._remove_log_guard()
             raise
+        store = getattr(self._app, "store", None)
+        if store is not None:
+            self._meter = UsageMeter(
+                store,
+                self.name,
+                monthly_quota=self._config.monthly_quota,
+                max_users=self._config.max_users,
+                track_users=True,
+            )
+            await self._meter.start()
+            self._meter_task = self._spawn(self._meter.run(self._stop), "usage counting")
         if not webhook.url:
             self._poll_task = self._spawn(self._poll_loop(), "polling")
         notifier = getattr(self._app, "notifier", None)
@@ -225,7 +242,12 @@ class ZaloChannel(Channel):
             # The notifier ends by itself once it sees the stop event; a pass cut short
             # puts its notification back in the queue.
             await self._wait_or_cancel({self._notify_task}, 30.0)
-        self._poll_task = self._notify_task = None
+        if self._meter is not None:
+            if self._meter_task is not None:
+                await self._wait_or_cancel({self._meter_task}, 10.0)
+            await self._meter.flush()  # what the drain sent after the meter's last flush
+        self._poll_task = self._notify_task = self._meter_task = None
+        self._meter = None
         client, self._client = self._client, None
         await client.aclose()
         self._remove_log_guard()
@@ -382,6 +404,8 @@ class ZaloChannel(Channel):
         if incoming is None:
             return
         chat_id = incoming.chat_id
+        if self._meter is not None:
+            self._meter.saw_user(incoming.user_id)
         # One chat at a time, in order: a "2" must reach the engine after the question
         # that offered the choices.
         lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
@@ -426,6 +450,8 @@ class ZaloChannel(Channel):
             raise ChannelError("the Zalo channel is not started")
         for chunk in split_text(numbered_choices(reply), MAX_TEXT_LENGTH):
             await self._client.send_message(chat_id, chunk)
+            if self._meter is not None:
+                self._meter.count_sent()
 
     async def send(self, chat_id: str, reply: Reply) -> None:
         """Deliver a message the user did not ask for (a follow notification), split at
@@ -434,14 +460,18 @@ class ZaloChannel(Channel):
         The notifier's send function. Its choices are left out: without buttons a choice
         is picked by typing its number, and only the engine's own replies teach it what
         a number means in a chat (the notification's text says how to act instead).
-        Raises :class:`RecipientBlocked` when Zalo answers 403 (the user blocked the bot
-        or cannot be messaged; the Zalo Bot API documents no narrower code), and
-        :class:`bot.channels.zalo_api.ZaloError` for other failures after retries.
+        Raises :class:`RecipientBlocked` when Zalo answers any 4xx but a bad token (401),
+        a time-out (408) or a rate limit (429): the Zalo Bot API documents no code for
+        "the user blocked the bot", so any other refusal means the chat cannot be
+        reached. Raises :class:`bot.channels.zalo_api.ZaloError` for other failures
+        (429 included) after retries, for the notifier to try again later.
         """
         try:
             await self._send(chat_id, Reply(reply.text))
-        except ZaloForbidden as exc:
-            raise RecipientBlocked(f"zalo: the user cannot be messaged ({exc})") from None
+        except ZaloApiError as exc:
+            if 400 <= exc.error_code < 500 and exc.error_code not in _NOT_UNDELIVERABLE:
+                raise RecipientBlocked(f"zalo: the chat cannot be messaged ({exc})") from None
+            raise
 
 
 __all__ = ["SECRET_HEADER", "ZaloChannel", "addressed_text"]

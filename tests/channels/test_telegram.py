@@ -82,6 +82,11 @@ class RecordedApp:
         """The real app's configuration."""
         return self.app.config
 
+    @property
+    def store(self) -> Any:
+        """The real app's dossier database."""
+        return self.app.store
+
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeTelegramApi]:
@@ -781,3 +786,14 @@ async def test_webhook_skips_an_unreadable_update_and_logs_its_id_only(
         await api.wait_for("sendMessage", to_chat(222))
     assert f"update {bad['update_id']} cannot be read (KeyError)" in caplog.text
     assert_no_personal_data(caplog)
+
+
+async def test_messages_sent_are_counted_per_month(api: FakeTelegramApi, app: RecordedApp) -> None:
+    from datetime import datetime
+
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=111))
+        await api.push(text_message("xin chào", user_id=222))
+        await api.wait_for("sendMessage", count=2)
+    month = datetime.now().strftime("%Y-%m")
+    assert await app.store.channel_usage(month) == {"telegram": 2}

@@ -13,13 +13,14 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.channels.zalo import SECRET_HEADER, ZaloChannel, addressed_text
-from bot.channels.zalo_api import RetryPolicy
+from bot.channels.zalo_api import RetryPolicy, ZaloApiError
 from bot.app import App
 from bot.config import CatalogueConfig, Config, DatabaseConfig, WebhookConfig, ZaloConfig
 from bot.errors import ChannelError, RecipientBlocked
@@ -85,9 +86,15 @@ async def start_channel(api: FakeZaloApi) -> AsyncIterator[ChannelFactory]:
     started: list[ZaloChannel] = []
 
     async def start(
-        app: object | None = None, *, token: str = TOKEN, webhook: WebhookConfig | None = None
+        app: object | None = None,
+        *,
+        token: str = TOKEN,
+        webhook: WebhookConfig | None = None,
+        **options: object,
     ) -> ZaloChannel:
-        config = ZaloConfig(token=token, base_url=api.base_url, webhook=webhook or WebhookConfig())
+        config = ZaloConfig(
+            token=token, base_url=api.base_url, webhook=webhook or WebhookConfig(), **options  # type: ignore[arg-type]
+        )
         channel = ZaloChannel(
             config,
             app or AppDouble(),  # type: ignore[arg-type]
@@ -579,3 +586,61 @@ async def test_stop_answers_every_message_polling_received(
     answered = {s.text.removeprefix("Đã nhận: ") for s in api.sent}
     assert 500 <= len(received) < MESSAGES
     assert [t for t in received if t not in answered] == []
+
+
+# -- issue 9: undeliverable pushes, counting messages against the plan ----------------------
+
+
+@pytest.mark.parametrize("code", [400, 403, 404, 410])
+async def test_any_4xx_on_a_push_means_the_chat_cannot_be_reached(
+    api: FakeZaloApi, start_channel: ChannelFactory, code: int
+) -> None:
+    channel = await start_channel()
+    api.fail("sendMessage", code, "Bad Request: user not found")
+    with pytest.raises(RecipientBlocked):
+        await channel.send("chat-1", Reply("Hồ sơ đã có kết quả."))
+
+
+@pytest.mark.parametrize("code", [401, 429, 500])
+async def test_a_rate_limit_or_bad_token_is_not_an_undeliverable_chat(
+    api: FakeZaloApi, start_channel: ChannelFactory, code: int
+) -> None:
+    channel = await start_channel()
+    api.fail("sendMessage", code, "Quota exceeded", times=FAST.attempts)
+    with pytest.raises(ZaloApiError) as info:
+        await channel.send("chat-1", Reply("Hồ sơ đã có kết quả."))
+    assert not isinstance(info.value, RecipientBlocked)
+    assert info.value.error_code == code
+
+
+async def test_a_follower_whose_push_gets_404_is_unsubscribed(
+    api: FakeZaloApi, start_channel: ChannelFactory, real_app: App, tmp_path: Path
+) -> None:
+    await real_app.store.follow("zalo", "user-9", "chat-9", FOLLOWED)
+    api.fail("sendMessage", 404, "Not Found: the user is not a follower of this bot")
+    channel = await start_channel(real_app)
+    await sync_source(real_app.store, str(_export(tmp_path / "a.csv", "Đang xử lý")), real_app.config.status.sync.columns)
+    for _ in range(500):
+        if not await real_app.store.follows_of("zalo", "user-9"):
+            break
+        await asyncio.sleep(0.01)
+    await channel.stop()
+    assert await real_app.store.follows_of("zalo", "user-9") == []
+    assert await real_app.store.outbox_counts("zalo") == {"dropped": 1}
+
+
+async def test_messages_and_users_are_counted_and_the_operator_warned(
+    api: FakeZaloApi, start_channel: ChannelFactory, real_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.channels.usage")
+    channel = await start_channel(real_app, monthly_quota=10, max_users=2)
+    for i in range(8):
+        await api.push(api.message(f"chat-{i % 3}", "xin chào", user_id=f"user-{i % 3}"))
+    await api.wait_sent(8)
+    await channel.stop()  # saves the counts
+    month = datetime.now().strftime("%Y-%m")
+    assert (await real_app.store.channel_usage(month))["zalo"] == 8
+    assert await real_app.store.channel_users("zalo") == {"user-0", "user-1", "user-2"}
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("8 of the 10 messages a month" in w and "(80%)" in w for w in warnings), warnings
+    assert any("3 users have written to the bot, of the 2" in w for w in warnings), warnings
