@@ -227,3 +227,30 @@ async def test_a_send_that_keeps_killing_the_bot_is_given_up(store: Store) -> No
         clock.now += 11
     assert await notifier.deliver_pending("telegram", Outbox()) == 0
     assert await store.outbox_counts("telegram") == {"failed": 1}
+
+
+async def test_rows_left_sending_by_an_older_version_are_delivered_after_the_upgrade(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bot.dossiers.store import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # a database as the previous version left it
+        db.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+        db.execute(
+            "INSERT INTO dossiers (code, status, changed_at) VALUES (?, 'supplement', '2026-11-30')", (CODE,)
+        )
+        db.execute(
+            "INSERT INTO status_history (id, code, old_status, new_status, changed_at) "
+            "VALUES (1, ?, 'processing', 'supplement', '2026-11-30')",
+            (CODE,),
+        )
+        db.execute(
+            "INSERT INTO outbox (history_id, channel, user_id, chat_id, state, attempts, "
+            "next_attempt_at, created_at) VALUES (1, 'zalo', 'z1', 'chat-z1', 'sending', 1, 0, '2026-11-30')"
+        )
+    store = await Store.open(path)
+    send = Outbox()
+    assert await Notifier(store, Config()).deliver_pending("zalo", send) == 1
+    assert [c for c, _ in send.sent] == ["chat-z1"]
+    await store.close()
