@@ -110,3 +110,12 @@ async def test_report_shows_this_months_usage(store: Store) -> None:
     text = format_report(report)
     assert "Zalo messages sent: 2130 / 3000 (71%)  (near the limit)" in text
     assert "Telegram messages sent: 512" in text
+
+
+def test_the_plan_limits_are_config_keys_with_the_free_plans_defaults() -> None:
+    from bot.config import parse_config
+
+    config = parse_config({"channels": {"zalo": {"token": "t", "monthly_quota": 10000}}}, environ={})
+    assert config.channels.zalo is not None
+    assert config.channels.zalo.monthly_quota == 10000 and config.channels.zalo.max_users == 50
+    assert ZaloConfig().monthly_quota == 3000
