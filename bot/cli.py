@@ -3,7 +3,9 @@
 ``motcua chat`` talks to the bot in the terminal; ``motcua ask`` answers one message or
 one per line (``--json`` gives the stable machine-readable contract); ``motcua
 validate`` checks a catalogue; ``motcua sync`` loads a dossier export; ``motcua run``
-serves the configured messenger channels; ``motcua eval`` measures matching accuracy.
+serves the configured messenger channels; ``motcua report`` shows this month's channel
+usage (``--json``: one object, one key per section); ``motcua eval`` measures matching
+accuracy.
 
 Operator errors (bad config, bad catalogue, unreadable export) print one clear line
 each and exit with status 2; nothing prints a traceback.

@@ -33,7 +33,11 @@ SendFn = Callable[[str, Reply], Awaitable[None]]
 
 
 class Notifier:
-    """Sends queued status-change notifications for one channel at a time."""
+    """Sends queued status-change notifications for one channel at a time.
+
+    ``lease`` is how many seconds a claimed row stays with its sender: longer than the
+    slowest send with its retries, so that only a sender that died loses its claim.
+    """
 
     def __init__(
         self,

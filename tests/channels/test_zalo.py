@@ -644,3 +644,19 @@ async def test_messages_and_users_are_counted_and_the_operator_warned(
     warnings = [r.getMessage() for r in caplog.records]
     assert any("8 of the 10 messages a month" in w and "(80%)" in w for w in warnings), warnings
     assert any("3 users have written to the bot, of the 2" in w for w in warnings), warnings
+
+
+async def test_no_log_line_shows_the_token_or_the_webhook_secret(
+    api: FakeZaloApi, start_channel: ChannelFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    page = f"<html>502 Bad Gateway: POST /bot{TOKEN}/sendMessage</html>"
+    api.fail("sendMessage", 502, raw_body=page, http_status=502, times=FAST.attempts)
+    channel = await start_channel(webhook=webhook_config())
+    assert (await api.post_webhook(hook_url(channel), api.message("chat-1", "xin chào"), SECRET))[0] == 200
+    await api.wait_for(lambda: api.methods().count("sendMessage") >= FAST.attempts + 1)
+    # Whatever library logs while the channel runs goes through the guard too.
+    logging.getLogger("some.other.library").error("request to /bot%s/getMe with %s failed", TOKEN, SECRET)
+    assert "some.other.library" in caplog.text and "getMe" in caplog.text
+    assert TOKEN.partition(":")[2] not in caplog.text
+    assert SECRET not in caplog.text
