@@ -797,3 +797,27 @@ async def test_messages_sent_are_counted_per_month(api: FakeTelegramApi, app: Re
         await api.wait_for("sendMessage", count=2)
     month = datetime.now().strftime("%Y-%m")
     assert await app.store.channel_usage(month) == {"telegram": 2}
+
+
+async def test_stop_answers_every_webhook_update_acknowledged_with_200(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
+    app.engine.gate = asyncio.Event()
+    app.engine.gated_chat = "111"
+    port = free_port()
+    webhook = WebhookConfig(
+        url="https://motcua.example.vn/tg/hook", listen="127.0.0.1", port=port, secret_token=WEBHOOK_SECRET
+    )
+    channel = TelegramChannel(config_for(api, webhook=webhook), app, poll_timeout=1.0)
+    await channel.start()
+    right = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    async with aiohttp.ClientSession() as http:
+        for i in range(20):
+            update = api.make_update(text_message(f"câu {i}", user_id=111, message_id=i + 1))
+            async with http.post(f"http://127.0.0.1:{port}/tg/hook", json=update, headers=right) as resp:
+                assert resp.status == 200
+    stopping = asyncio.create_task(channel.stop())
+    await asyncio.sleep(0.05)  # stop() has begun while the answers wait
+    app.engine.gate.set()
+    await asyncio.wait_for(stopping, 30)
+    assert len(api.calls_of("sendMessage")) == 20
