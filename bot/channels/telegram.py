@@ -2,8 +2,8 @@
 
 Updates arrive by long polling, or by webhook when ``channels.telegram.webhook.url`` is
 set (served by our own guarded server: secret checked before the body is read, bodies
-capped at 1 MB). Each message or button press becomes an :class:`bot.messages.Incoming` for the
-engine; its replies go back as plain text (never a parse mode, so user text cannot break
+capped at 1 MB). Each message or button press becomes an :class:`bot.messages.Incoming`
+for the engine; its replies go back as plain text (never a parse mode, so user text cannot break
 markup) with choices as inline buttons. Follow notifications are delivered by the app's
 notifier in a background task.
 """
@@ -40,8 +40,8 @@ from bot.channels.base import Channel
 from bot.channels.logguard import LogGuard, mask_token
 from bot.channels.render import split_text
 from bot.channels.telegram_incoming import COMMANDS, callback_to_incoming, message_to_incoming
-from bot.channels.usage import UsageMeter
 from bot.channels.telegram_receive import SECRET_HEADER, SafeBot, webhook_handler
+from bot.channels.usage import UsageMeter
 from bot.channels.webhook import MAX_BODY_BYTES, WebhookServer
 from bot.config import TelegramConfig
 from bot.errors import ChannelError, RecipientBlocked
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 #: Telegram's limit on the text of one message.
 MAX_MESSAGE_CHARS = 4096
+#: The updates asked for: new messages and button presses.
 _UPDATES = ["message", "callback_query"]
 #: Link previews cost bandwidth on slow connections and clutter short answers.
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)

@@ -183,6 +183,16 @@ class ZaloChannel(Channel):
         self._client = client  # set first: a webhook update may arrive before start returns
         self._stop.clear()
         try:
+            store = getattr(self._app, "store", None)
+            if store is not None:  # counts every message sent, answers included
+                self._meter = UsageMeter(
+                    store,
+                    self.name,
+                    monthly_quota=self._config.monthly_quota,
+                    max_users=self._config.max_users,
+                    track_users=True,
+                )
+                await self._meter.start()
             self._me = await self._check_token(client, token)
             if webhook.url:
                 await self._serve_webhook(client)
@@ -193,17 +203,9 @@ class ZaloChannel(Channel):
             await self._stop_webhook_server()
             await client.aclose()
             self._remove_log_guard()
+            self._meter = None
             raise
-        store = getattr(self._app, "store", None)
-        if store is not None:
-            self._meter = UsageMeter(
-                store,
-                self.name,
-                monthly_quota=self._config.monthly_quota,
-                max_users=self._config.max_users,
-                track_users=True,
-            )
-            await self._meter.start()
+        if self._meter is not None:
             self._meter_task = self._spawn(self._meter.run(self._stop), "usage counting")
         if not webhook.url:
             self._poll_task = self._spawn(self._poll_loop(), "polling")
