@@ -2,13 +2,15 @@
 
 A request is refused before its body is read when the secret header is wrong or missing
 (403, compared in constant time) or when it announces a body above the cap (413); a
-body without a length is read only up to the cap. Refused connections are closed at
+body without a length is read only up to the cap, and one that trickles in is given up
+after ``read_timeout`` seconds (408). Refused connections are closed at
 once instead of being drained, so a client pushing a huge body costs neither memory nor
 the time to read it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -35,7 +37,8 @@ def secret_matches(given: str | None, expected: str) -> bool:
 
 class WebhookServer:
     """Serves POSTs at ``path`` on ``listen:port``, passing each checked JSON body to
-    ``handler``. ``channel`` names the channel in log lines."""
+    ``handler``. ``channel`` names the channel in log lines; ``max_body`` is the cap in
+    bytes, ``read_timeout`` the seconds a body may take to arrive."""
 
     def __init__(
         self,
@@ -46,6 +49,7 @@ class WebhookServer:
         secret: str,
         handler: UpdateHandler,
         max_body: int = MAX_BODY_BYTES,
+        read_timeout: float = 10.0,
     ) -> None:
         self._channel = channel
         self._path = path or "/"
@@ -53,6 +57,7 @@ class WebhookServer:
         self._secret = secret
         self._handler = handler
         self._max_body = max_body
+        self._read_timeout = read_timeout
         self._runner: web.AppRunner | None = None
 
     @property
@@ -91,7 +96,12 @@ class WebhookServer:
         if length is not None and length > self._max_body:
             log.warning("%s: webhook request refused: body of %d bytes is over the limit", self._channel, length)
             return _refuse(request, 413, "too large")
-        body = await _read_capped(request, self._max_body)
+        try:
+            async with asyncio.timeout(self._read_timeout):
+                body = await _read_capped(request, self._max_body)
+        except TimeoutError:
+            log.warning("%s: webhook request refused: body not received in time", self._channel)
+            return _refuse(request, 408, "too slow")
         if body is None:
             log.warning("%s: webhook request refused: body over the limit", self._channel)
             return _refuse(request, 413, "too large")
