@@ -17,6 +17,7 @@ app's notifier with :meth:`ZaloChannel.send`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -137,7 +138,8 @@ class ZaloChannel(Channel):
         self._stop = asyncio.Event()
         self._poll_task: asyncio.Task[None] | None = None
         self._notify_task: asyncio.Task[None] | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
+        #: Each update being handled, with its inbox id when it was handed back earlier.
+        self._handlers: dict[asyncio.Task[None], tuple[Update, int | None]] = {}
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._chat_pending: dict[str, int] = {}
         self._webhook: WebhookServer | None = None
@@ -194,6 +196,7 @@ class ZaloChannel(Channel):
                 )
                 await self._meter.start()
             self._me = await self._check_token(client, token)
+            await self._replay_handed_back()
             if webhook.url:
                 await self._serve_webhook(client)
             else:
@@ -224,7 +227,8 @@ class ZaloChannel(Channel):
         The webhook server closes first (Zalo keeps what it could not deliver), polling
         ends after its current long poll (an update that poll brings is answered too),
         and every update acknowledged so far is answered before the client closes, within
-        ``drain_timeout`` seconds (what is left after that is logged as unanswered).
+        ``drain_timeout`` seconds; what is still unanswered then is handed back to the
+        database and answered at the next start.
         """
         if self._client is None:
             return
@@ -235,11 +239,7 @@ class ZaloChannel(Channel):
         if self._poll_task is not None:
             # Not cancelled: an update the API already handed out would be lost with it.
             await self._wait_or_cancel({self._poll_task}, self._poll_timeout + POLL_GRACE)
-        while self._handlers:
-            pending = await self._wait_or_cancel(set(self._handlers), deadline - loop.time())
-            if pending:
-                log.error("zalo: stopped before answering %d received message(s)", pending)
-                break
+        await self._drain(deadline)
         if self._notify_task is not None:
             # The notifier ends by itself once it sees the stop event; a pass cut short
             # puts its notification back in the queue.
@@ -254,6 +254,59 @@ class ZaloChannel(Channel):
         await client.aclose()
         self._remove_log_guard()
         log.info("zalo: stopped")
+
+    async def _drain(self, deadline: float) -> None:
+        """Wait for every handler until ``deadline``; hand back the updates of the rest."""
+        loop = asyncio.get_running_loop()
+        while self._handlers:
+            waiting = dict(self._handlers)
+            _, pending = await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()))
+            if not pending:
+                continue
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            # In the order received, so that each chat's messages are answered in order.
+            await self._hand_back([item for t, item in waiting.items() if t in pending and t.cancelled()])
+            return
+
+    async def _hand_back(self, items: list[tuple[Update, int | None]]) -> None:
+        """Keep unanswered updates in the database for the next start (those replayed
+        from it are still there)."""
+        fresh = [json.dumps(update.to_json(), ensure_ascii=False) for update, kept in items if kept is None]
+        store = getattr(self._app, "store", None)
+        if store is None:
+            log.error("zalo: stopped before answering %d received message(s)", len(items))
+            return
+        try:
+            await store.hand_back(self.name, fresh)
+        except Exception as exc:
+            log.error(
+                "zalo: stopped before answering %d received message(s), which could not be kept (%s)",
+                len(fresh),
+                type(exc).__name__,
+            )
+            return
+        log.warning(
+            "zalo: %d received message(s) not answered before stopping; kept, to be answered at the next start",
+            len(items),
+        )
+
+    async def _replay_handed_back(self) -> None:
+        """Answer the updates an earlier run received but handed back when it stopped."""
+        store = getattr(self._app, "store", None)
+        if store is None:
+            return
+        kept = await store.handed_back(self.name)
+        for inbox_id, payload in kept:
+            try:
+                update = Update.from_json(json.loads(payload))
+            except ValueError:
+                await store.forget_handed_back([inbox_id])
+                continue
+            self._dispatch(update, inbox_id)
+        if kept:
+            log.info("zalo: answering %d message(s) received before the last stop", len(kept))
 
     @staticmethod
     async def _wait_or_cancel(tasks: set[asyncio.Task[None]], timeout: float) -> int:
@@ -366,8 +419,9 @@ class ZaloChannel(Channel):
 
     # -- handling ------------------------------------------------------------------------
 
-    def _dispatch(self, update: Update) -> None:
-        """Handle ``update`` in its own task, unless it was seen before."""
+    def _dispatch(self, update: Update, inbox_id: int | None = None) -> None:
+        """Handle ``update`` in its own task, unless it was seen before; ``inbox_id``
+        for an update handed back by an earlier run (forgotten once answered)."""
         message = update.message
         if message is None:
             log.debug("zalo: ignoring a %s event without a message", update.event_name)
@@ -375,9 +429,9 @@ class ZaloChannel(Channel):
         if message.message_id and not self._seen.add((message.chat.id, message.message_id)):
             log.debug("zalo: ignoring a redelivered update")
             return
-        task = asyncio.create_task(self._handle(update))
-        self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
+        task = asyncio.create_task(self._handle(update, inbox_id))
+        self._handlers[task] = (update, inbox_id)
+        task.add_done_callback(lambda done: self._handlers.pop(done, None))
 
     def to_incoming(self, update: Update) -> Incoming | None:
         """The engine's view of ``update``, or None when the bot should stay silent
@@ -401,7 +455,12 @@ class ZaloChannel(Channel):
             channel=self.name, user_id=message.sender.id, chat_id=message.chat.id, text=text
         )
 
-    async def _handle(self, update: Update) -> None:
+    async def _handle(self, update: Update, inbox_id: int | None = None) -> None:
+        await self._handle_update(update)
+        if inbox_id is not None:
+            await self._app.store.forget_handed_back([inbox_id])
+
+    async def _handle_update(self, update: Update) -> None:
         incoming = self.to_incoming(update)
         if incoming is None:
             return

@@ -4,7 +4,8 @@ Tables: ``dossiers`` (one row per code), ``status_history`` (every status a doss
 had, the first one with ``old_status`` NULL), ``sync_runs`` (one row per successful
 sync), ``follows`` (who wants to hear about which dossier, on which channel) and
 ``outbox`` (one row per notification to deliver), ``channel_usage`` and
-``channel_users`` (outbound messages per month, users seen, per channel). The schema is versioned with
+``channel_users`` (outbound messages per month, users seen, per channel) and ``inbox``
+(received updates handed back at a stop, answered at the next start). The schema is versioned with
 ``PRAGMA user_version``; :meth:`Store.open` applies missing migrations.
 
 The bot reads and writes through :class:`Store` (aiosqlite). A sync writes through a
@@ -101,7 +102,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: outbox claims are leases (a row left 'sending' by a dead process is claimable
     # again once ``claimed_at`` is old enough); outbound messages counted per channel and
-    # calendar month, and the users seen per channel (Zalo's free plan limits both).
+    # calendar month, and the users seen per channel (Zalo's free plan limits both);
+    # ``inbox`` holds updates a channel received but could not answer before it stopped.
     """
     ALTER TABLE outbox ADD COLUMN claimed_at REAL;
     CREATE TABLE channel_usage (
@@ -115,6 +117,12 @@ MIGRATIONS: tuple[str, ...] = (
         user_id TEXT NOT NULL,
         first_seen TEXT NOT NULL,
         PRIMARY KEY (channel, user_id)
+    );
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at TEXT NOT NULL
     );
     """,
 )
@@ -757,3 +765,25 @@ class Store:
             "SELECT user_id FROM channel_users WHERE channel = ?", (channel,)
         ) as cur:
             return {r[0] for r in await cur.fetchall()}
+
+    # --- inbox ----------------------------------------------------------------------
+
+    async def hand_back(self, channel: str, payloads: Sequence[str]) -> None:
+        """Keep received updates (as JSON text) that could not be answered before a stop."""
+        now = _now_iso()
+        await self._conn.executemany(
+            "INSERT INTO inbox (channel, payload, received_at) VALUES (?, ?, ?)",
+            [(channel, payload, now) for payload in payloads],
+        )
+
+    async def handed_back(self, channel: str) -> list[tuple[int, str]]:
+        """The updates handed back for ``channel`` as (id, JSON text), oldest first; each
+        stays until :meth:`forget_handed_back` (answered), so a crash replays it."""
+        async with self._conn.execute(
+            "SELECT id, payload FROM inbox WHERE channel = ? ORDER BY id", (channel,)
+        ) as cur:
+            return [(r[0], r[1]) for r in await cur.fetchall()]
+
+    async def forget_handed_back(self, ids: Sequence[int]) -> None:
+        """Remove handed-back updates that have now been answered."""
+        await self._conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in ids])

@@ -25,6 +25,7 @@ from bot.app import App
 from bot.config import CatalogueConfig, Config, DatabaseConfig, WebhookConfig, ZaloConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Choice, Incoming, Intent, Reply, Response
+from bot.dossiers.store import Store
 from bot.dossiers.sync import sync_source
 from tests.fakes.zalo_api import BOT_DISPLAY_NAME, FakeZaloApi
 
@@ -65,6 +66,7 @@ class AppDouble:
     config: Config = field(default_factory=Config)
     engine: EngineDouble = field(default_factory=EngineDouble)
     notifier: object | None = None
+    store: Store | None = None
 
 
 # -- fixtures ---------------------------------------------------------------------------
@@ -660,3 +662,33 @@ async def test_no_log_line_shows_the_token_or_the_webhook_secret(
     assert "some.other.library" in caplog.text and "getMe" in caplog.text
     assert TOKEN.partition(":")[2] not in caplog.text
     assert SECRET not in caplog.text
+
+
+async def test_messages_left_when_the_drain_bound_ends_are_answered_at_the_next_start(
+    api: FakeZaloApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await Store.open(tmp_path / "motcua.sqlite3")
+    app = AppDouble(engine=SlowEngine(0.1), store=store)
+    config = ZaloConfig(token=TOKEN, base_url=api.base_url, webhook=webhook_config())
+
+    def channel() -> ZaloChannel:
+        return ZaloChannel(config, app, retry=FAST, notify_interval=0.05, drain_timeout=0.3)  # type: ignore[arg-type]
+
+    first = channel()
+    await first.start()
+    texts = [f"tin {i}" for i in range(60)]
+    for text in texts:  # one chat: answered one after the other, 100 ms each
+        assert (await api.post_webhook(hook_url(first), api.message("chat-1", text), SECRET))[0] == 200
+    await first.stop()  # 0.3 s to answer 60 messages: most are handed back
+    answered_first = len(api.sent)
+    assert 0 < answered_first < 40
+    assert len(await store.handed_back("zalo")) == 60 - answered_first
+    assert "kept, to be answered at the next start" in caplog.text
+
+    second = channel()
+    await second.start()
+    await api.wait_sent(60, timeout=20)
+    await second.stop()
+    assert [s.text for s in api.sent] == [f"Đã nhận: {t}" for t in texts]  # each once, in order
+    assert await store.handed_back("zalo") == []
+    await store.close()
