@@ -123,7 +123,7 @@ class ZaloChannel(Channel):
         error_backoff: tuple[float, float] = (1.0, 60.0),
         notify_interval: float = 5.0,
         seen_capacity: int = 2048,
-        drain_timeout: float = 120.0,
+        drain_timeout: float = 60.0,
     ) -> None:
         self._config = config
         self._app = app
