@@ -22,7 +22,8 @@ from urllib.parse import quote
 
 #: The text that replaces a secret.
 MASK = "***"
-#: A token's secret part shorter than this is masked whole-token only (no false hits).
+#: Secrets (and a token's secret part) shorter than this are not searched for: they
+#: would match ordinary words. Tokens and accepted webhook secrets are far longer.
 _MIN_SECRET_PART = 6
 
 
@@ -35,7 +36,7 @@ def mask_token(token: str) -> str:
 def _needles(secret: str) -> list[str]:
     """The forms of ``secret`` to hide, longest first: as is, URL-quoted, its secret part."""
     secret = secret.strip()
-    if not secret:
+    if len(secret) < _MIN_SECRET_PART:  # too short to find without garbling other text
         return []
     forms = {secret, quote(secret, safe=""), quote(secret)}
     bot_id, sep, part = secret.partition(":")

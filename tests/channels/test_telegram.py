@@ -821,3 +821,9 @@ async def test_stop_answers_every_webhook_update_acknowledged_with_200(
     app.engine.gate.set()
     await asyncio.wait_for(stopping, 30)
     assert len(api.calls_of("sendMessage")) == 20
+
+
+def test_the_guard_leaves_text_alone_for_an_empty_or_tiny_secret() -> None:
+    guard = LogGuard(["", "ab"])
+    assert guard.mask("about a cab") == "about a cab"
+    assert LogGuard([TOKEN]).mask(f"x {TOKEN} y {SECRET_PART}") == f"x {mask_token(TOKEN)} y ***"
