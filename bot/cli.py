@@ -3,8 +3,10 @@
 ``motcua chat`` talks to the bot in the terminal; ``motcua ask`` answers one message or
 one per line (``--json`` gives the stable machine-readable contract); ``motcua
 validate`` checks a catalogue; ``motcua import`` drafts catalogue files from the national
-procedure database and checks the catalogue against it; ``motcua sync`` loads a dossier export; ``motcua run``
-serves the configured messenger channels; ``motcua eval`` measures matching accuracy.
+procedure database and checks the catalogue against it; ``motcua sync`` loads a dossier
+export; ``motcua run`` serves the configured messenger channels; ``motcua report`` shows
+this month's channel usage (``--json``: one object, one key per section); ``motcua eval``
+measures matching accuracy.
 
 Operator errors (bad config, bad catalogue, unreadable export) print one clear line
 each and exit with status 2; nothing prints a traceback.
@@ -70,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true",
         help="write nothing: list what the database changed against the catalogue; exit 1 if anything did",
     )
+    report = sub.add_parser("report", help="channel usage this month (Zalo quota)")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
 
     ev = sub.add_parser("eval", help="measure matching accuracy on labelled questions")
     ev.add_argument("files", nargs="+", type=Path, help="evaluation YAML files")
@@ -258,6 +262,17 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
             print(f"{record.code} ({proc.id}): no change")
     print(f"motcua import --check: {changed} of {len(records)} record(s) differ from the catalogue")
     return 1 if changed else 0
+async def _report(config: Config, args: argparse.Namespace) -> int:
+    from bot.dossiers.store import Store
+    from bot.report import build_report, format_report
+
+    store = await Store.open(config.database.path)
+    try:
+        report = await build_report(store, config)
+    finally:
+        await store.close()
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
+    return 0
 
 
 def _eval(config: Config, args: argparse.Namespace) -> int:
@@ -289,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_sync(config, args.source))
         if args.command == "run":
             return asyncio.run(_run(config))
+        if args.command == "report":
+            return asyncio.run(_report(config, args))
         if args.command == "eval":
             return _eval(config, args)
         if args.command == "import":

@@ -195,6 +195,11 @@ class ZaloConfig:
     token: str = ""
     base_url: str = "https://bot-api.zaloplatforms.com"
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    #: Outbound messages a month the bot's plan allows (the free plan: 3,000); the log
+    #: warns at 70%, 85%, 95% and 100% of it. 0: no warning.
+    monthly_quota: int = 3000
+    #: Users the bot's plan allows (the free plan: 50); warned about like the quota.
+    max_users: int = 50
 
 
 @dataclass

@@ -233,3 +233,19 @@ def test_end_of_input_ends_the_chat_with_a_goodbye(tmp_path: Path) -> None:
     done = motcua("chat", stdin="xin chào\n".encode(), tmp=tmp_path)
     assert done.returncode == 0 and done.stderr == b""
     assert done.stdout.decode().rstrip().endswith("Tạm biệt! Khi cần, cứ mở lại và hỏi tiếp nhé.")
+def test_report_prints_channel_usage_as_text_and_json(tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import datetime
+
+    assert motcua("report", tmp=tmp_path).returncode == 0  # creates the database
+    month = datetime.now().strftime("%Y-%m")
+    with sqlite3.connect(tmp_path / "cli.sqlite3") as db:
+        db.execute("INSERT INTO channel_usage VALUES ('zalo', ?, 2550), ('telegram', ?, 40)", (month, month))
+    done = motcua("report", "--json", tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["month"] == month
+    assert report["channels"]["zalo"]["sent"] == 2550 and report["channels"]["zalo"]["quota"] == 3000
+    assert report["channels"]["telegram"]["sent"] == 40
+    text = motcua("report", tmp=tmp_path).stdout.decode()
+    assert "Zalo messages sent: 2550 / 3000 (85%)" in text and "Telegram messages sent: 40" in text

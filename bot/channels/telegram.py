@@ -1,8 +1,9 @@
 """The Telegram channel: python-telegram-bot's Application inside ``motcua run``'s event loop.
 
 Updates arrive by long polling, or by webhook when ``channels.telegram.webhook.url`` is
-set. Each message or button press becomes an :class:`bot.messages.Incoming` for the
-engine; its replies go back as plain text (never a parse mode, so user text cannot break
+set (served by our own guarded server: secret checked before the body is read, bodies
+capped at 1 MB). Each message or button press becomes an :class:`bot.messages.Incoming`
+for the engine; its replies go back as plain text (never a parse mode, so user text cannot break
 markup) with choices as inline buttons. Follow notifications are delivered by the app's
 notifier in a background task.
 """
@@ -33,10 +34,15 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler
 from telegram.ext import filters
+from telegram.request import HTTPXRequest
 
 from bot.channels.base import Channel
+from bot.channels.logguard import LogGuard, mask_token
 from bot.channels.render import split_text
 from bot.channels.telegram_incoming import COMMANDS, callback_to_incoming, message_to_incoming
+from bot.channels.telegram_receive import SECRET_HEADER, SafeBot, webhook_handler
+from bot.channels.usage import UsageMeter
+from bot.channels.webhook import MAX_BODY_BYTES, WebhookServer
 from bot.config import TelegramConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Incoming, Reply
@@ -49,48 +55,12 @@ log = logging.getLogger(__name__)
 
 #: Telegram's limit on the text of one message.
 MAX_MESSAGE_CHARS = 4096
-#: Said when handling an update failed; never a traceback.
-
-#: Loggers that would write the token or users' data (a logger's filters see only its own records).
-_GUARDED_LOGGERS = (
-    "httpx",
-    "telegram.Bot",
-    "telegram.ext.ExtBot",
-    "telegram.ext.Application",
-    "telegram.ext.Updater",
-)
+#: The updates asked for: new messages and button presses.
+_UPDATES = ["message", "callback_query"]
 #: Link previews cost bandwidth on slow connections and clutter short answers.
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _T = TypeVar("_T")
-
-
-def mask_token(token: str) -> str:
-    """The token as it may appear in logs and errors: the bot id, the secret part hidden."""
-    bot_id, sep, _ = token.partition(":")
-    return f"{bot_id}:***" if sep and bot_id.isdigit() else "***"
-
-
-class _LogGuard(logging.Filter):
-    """Keeps the token and users' data out of the logs of the libraries we drive.
-
-    The token is masked wherever it appears (httpx logs request URLs, PTB its API URL);
-    PTB's DEBUG records are dropped, as they dump whole updates and API parameters
-    (names, phone numbers, message text)."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self._token = token
-        self._log_guarded = mask_token(token)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.INFO and record.name.startswith("telegram"):
-            return False
-        message = record.getMessage()
-        if self._token in message:
-            record.msg = message.replace(self._token, self._log_guarded)
-            record.args = None
-        return True
 
 
 class _ChatLocks:
@@ -163,7 +133,10 @@ class TelegramChannel(Channel):
         self._stop_notifier = asyncio.Event()
         self._notifier_task: asyncio.Task[None] | None = None
         self._locks = _ChatLocks()
-        self._log_guard: _LogGuard | None = None
+        self._log_guard: LogGuard | None = None
+        self._webhook: WebhookServer | None = None
+        self._meter: UsageMeter | None = None
+        self._meter_task: asyncio.Task[None] | None = None
         self._token = ""
         self._conflict_logged = False
 
@@ -180,9 +153,13 @@ class TelegramChannel(Channel):
         if self._application is not None:
             return
         self._token = token
-        self._log_guard = _LogGuard(token)
-        for name in _GUARDED_LOGGERS:
-            logging.getLogger(name).addFilter(self._log_guard)
+        self._log_guard = LogGuard([token, self._config.webhook.secret_token])
+        self._log_guard.install()
+        self._stop_notifier.clear()
+        store = getattr(self._app, "store", None)
+        if store is not None:  # counts every message sent, answers included
+            self._meter = UsageMeter(store, self.name)
+            self._meter_task = asyncio.create_task(self._meter.run(self._stop_notifier), name="telegram-usage")
         try:
             application = self._application = self._build(token)
             await self._initialize(application, token)
@@ -194,7 +171,6 @@ class TelegramChannel(Channel):
             raise
         notifier = self._app.notifier
         if notifier is not None:
-            self._stop_notifier.clear()
             self._notifier_task = asyncio.create_task(
                 notifier.run(self.name, self.send, self._stop_notifier, self._notify_interval),
                 name="telegram-notifier",
@@ -212,6 +188,9 @@ class TelegramChannel(Channel):
             except Exception:
                 log.exception("Telegram notifier ended with an error")
             self._notifier_task = None
+        if self._webhook is not None:
+            await self._webhook.stop()  # no new updates; those queued are answered below
+            self._webhook = None
         application = self._application
         if application is not None:
             if application.updater is not None and application.updater.running:
@@ -222,27 +201,31 @@ class TelegramChannel(Channel):
             await application.bot.shutdown()  # also when start failed before initialize ended
             self._application = None
             log.info("Telegram channel stopped")
+        if self._meter is not None:
+            self._stop_notifier.set()
+            if self._meter_task is not None:
+                await asyncio.gather(self._meter_task, return_exceptions=True)
+            await self._meter.flush()  # the answers sent while stopping
+            self._meter = self._meter_task = None
         if self._log_guard is not None:
-            for name in _GUARDED_LOGGERS:
-                logging.getLogger(name).removeFilter(self._log_guard)
+            self._log_guard.remove()
             self._log_guard = None
 
     def _build(self, token: str) -> Application:
         base_url = self._config.base_url.rstrip("/")
-        application = (
-            Application.builder()
-            .token(token)
-            .base_url(base_url)
-            .base_file_url(file_url_for(base_url))
-            .rate_limiter(AIORateLimiter(max_retries=3))
-            .concurrent_updates(True)
-            .connect_timeout(10.0)
-            .read_timeout(20.0)
-            .write_timeout(20.0)
-            .get_updates_read_timeout(self._poll_timeout + 10.0)
-            .job_queue(None)
-            .build()
+        bot = SafeBot(
+            token,
+            base_url=base_url,
+            base_file_url=file_url_for(base_url),
+            request=HTTPXRequest(
+                connection_pool_size=256, connect_timeout=10.0, read_timeout=20.0, write_timeout=20.0
+            ),
+            get_updates_request=HTTPXRequest(
+                connection_pool_size=1, connect_timeout=10.0, read_timeout=self._poll_timeout + 10.0
+            ),
+            rate_limiter=AIORateLimiter(max_retries=3),
         )
+        application = Application.builder().bot(bot).concurrent_updates(True).job_queue(None).build()
         # Only new messages: edits and channel posts are not questions to answer.
         application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         application.add_handler(CallbackQueryHandler(self._on_button))
@@ -284,24 +267,11 @@ class TelegramChannel(Channel):
         webhook = self._config.webhook
         try:
             if webhook.url:
-                secret = webhook.secret_token or secrets.token_urlsafe(32)
-                if not _SECRET_TOKEN.fullmatch(secret):
-                    raise ChannelError(
-                        "channels.telegram.webhook.secret_token: use 1-256 letters, digits, _ or -"
-                    )
-                await updater.start_webhook(
-                    listen=webhook.listen,
-                    port=webhook.port,
-                    url_path=urlsplit(webhook.url).path or "/",
-                    webhook_url=webhook.url,
-                    secret_token=secret,
-                    allowed_updates=["message", "callback_query"],
-                    bootstrap_retries=len(self._retry_delays),
-                )
+                await self._start_webhook(application)
             else:
                 await updater.start_polling(
                     timeout=self._poll_timeout,
-                    allowed_updates=["message", "callback_query"],
+                    allowed_updates=_UPDATES,
                     bootstrap_retries=len(self._retry_delays),
                     error_callback=self._on_polling_error,
                 )
@@ -313,6 +283,33 @@ class TelegramChannel(Channel):
                 f"channels.telegram.webhook: cannot listen on {webhook.listen}:{webhook.port} "
                 f"({exc.strerror or exc})"
             ) from None
+
+    async def _start_webhook(self, application: Application) -> None:
+        """Listen with our guarded server, then tell Telegram where to post."""
+        webhook = self._config.webhook
+        secret = webhook.secret_token or secrets.token_urlsafe(32)
+        if not _SECRET_TOKEN.fullmatch(secret):
+            raise ChannelError("channels.telegram.webhook.secret_token: use 1-256 letters, digits, _ or -")
+        server = WebhookServer(
+            channel="telegram",
+            path=urlsplit(webhook.url).path or "/",
+            secret_header=SECRET_HEADER,
+            secret=secret,
+            handler=webhook_handler(application),
+            max_body=MAX_BODY_BYTES,
+        )
+        await server.start(webhook.listen, webhook.port)
+        self._webhook = server
+        await self._retrying(
+            lambda: application.bot.set_webhook(
+                url=webhook.url, secret_token=secret, allowed_updates=_UPDATES
+            )
+        )
+
+    @property
+    def webhook_port(self) -> int | None:
+        """The port the webhook server listens on (None in polling mode)."""
+        return self._webhook.port if self._webhook is not None else None
 
     def _mode(self) -> str:
         webhook = self._config.webhook
@@ -430,6 +427,8 @@ class TelegramChannel(Channel):
                 link_preview_options=_NO_PREVIEW,
             )
             sent.append(await self._retrying(send))
+            if self._meter is not None:
+                self._meter.count_sent()
         return sent
 
     async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T:

@@ -17,7 +17,7 @@ app's notifier with :meth:`ZaloChannel.send`.
 from __future__ import annotations
 
 import asyncio
-import hmac
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -26,10 +26,11 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
 from bot.channels.base import Channel
+from bot.channels.logguard import LogGuard
 from bot.channels.render import numbered_choices, split_text
+from bot.channels.usage import UsageMeter
+from bot.channels.webhook import WebhookServer
 from bot.channels.zalo_api import (
     EVENT_IMAGE,
     MAX_TEXT_LENGTH,
@@ -42,6 +43,7 @@ from bot.channels.zalo_api import (
     ZaloForbidden,
     ZaloNetworkError,
     ZaloRateLimited,
+    POLL_GRACE,
     mask_token,
 )
 from bot.config import ZaloConfig
@@ -56,7 +58,9 @@ log = logging.getLogger(__name__)
 
 #: The header Zalo sends the webhook secret in.
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
-#: Said when handling a message failed; never a traceback.
+#: Error codes of a push that do not mean "this chat cannot be reached": a bad token,
+#: a long poll's time-out, a rate limit (retried later).
+_NOT_UNDELIVERABLE = frozenset({401, 408, 429})
 #: Webhook bodies above this size are refused (a message update is a few hundred bytes).
 _MAX_BODY = 256 * 1024
 
@@ -101,8 +105,10 @@ class ZaloChannel(Channel):
     ``ZaloChannel(config.channels.zalo, app)``; the keyword arguments exist for tests and
     tuning: ``poll_timeout`` (seconds a ``getUpdates`` long poll is held), ``retry``
     (429/network retries of each API call), ``error_backoff`` (first and longest pause
-    after a failed poll), ``notify_interval`` (seconds between outbox checks) and
-    ``seen_capacity`` (how many message ids are remembered to drop redeliveries).
+    after a failed poll), ``notify_interval`` (seconds between outbox checks),
+    ``seen_capacity`` (how many message ids are remembered to drop redeliveries) and
+    ``drain_timeout`` (how long :meth:`stop` waits for the answers to updates already
+    received).
     """
 
     name = "zalo"
@@ -117,6 +123,7 @@ class ZaloChannel(Channel):
         error_backoff: tuple[float, float] = (1.0, 60.0),
         notify_interval: float = 5.0,
         seen_capacity: int = 2048,
+        drain_timeout: float = 60.0,
     ) -> None:
         self._config = config
         self._app = app
@@ -124,16 +131,21 @@ class ZaloChannel(Channel):
         self._retry = retry or RetryPolicy()
         self._backoff_first, self._backoff_max = error_backoff
         self._notify_interval = notify_interval
+        self._drain_timeout = drain_timeout
         self._seen = _Seen(seen_capacity)
         self._client: ZaloBotClient | None = None
         self._me: BotInfo | None = None
         self._stop = asyncio.Event()
         self._poll_task: asyncio.Task[None] | None = None
         self._notify_task: asyncio.Task[None] | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
+        #: Each update being handled, with its inbox id when it was handed back earlier.
+        self._handlers: dict[asyncio.Task[None], tuple[Update, int | None]] = {}
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._chat_pending: dict[str, int] = {}
-        self._runner: web.AppRunner | None = None
+        self._webhook: WebhookServer | None = None
+        self._log_guard: LogGuard | None = None
+        self._meter: UsageMeter | None = None
+        self._meter_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -145,9 +157,7 @@ class ZaloChannel(Channel):
     @property
     def webhook_port(self) -> int | None:
         """The port the webhook server listens on (None in polling mode)."""
-        if self._runner is None or not self._runner.addresses:
-            return None
-        return int(self._runner.addresses[0][1])
+        return self._webhook.port if self._webhook is not None else None
 
     async def start(self) -> None:
         """Check the token with ``getMe``, then serve updates and notifications in the
@@ -170,10 +180,23 @@ class ZaloChannel(Channel):
             client = ZaloBotClient(token, base_url=self._config.base_url, retry=self._retry)
         except ValueError as exc:
             raise ChannelError(f"channels.zalo.token: {exc}") from None
+        self._log_guard = LogGuard([token, webhook.secret_token])
+        self._log_guard.install()
         self._client = client  # set first: a webhook update may arrive before start returns
         self._stop.clear()
         try:
+            store = getattr(self._app, "store", None)
+            if store is not None:  # counts every message sent, answers included
+                self._meter = UsageMeter(
+                    store,
+                    self.name,
+                    monthly_quota=self._config.monthly_quota,
+                    max_users=self._config.max_users,
+                    track_users=True,
+                )
+                await self._meter.start()
             self._me = await self._check_token(client, token)
+            await self._replay_handed_back()
             if webhook.url:
                 await self._serve_webhook(client)
             else:
@@ -182,7 +205,11 @@ class ZaloChannel(Channel):
             self._client = None
             await self._stop_webhook_server()
             await client.aclose()
+            self._remove_log_guard()
+            self._meter = None
             raise
+        if self._meter is not None:
+            self._meter_task = self._spawn(self._meter.run(self._stop), "usage counting")
         if not webhook.url:
             self._poll_task = self._spawn(self._poll_loop(), "polling")
         notifier = getattr(self._app, "notifier", None)
@@ -195,25 +222,100 @@ class ZaloChannel(Channel):
         log.info("zalo: started (%s)", mode)
 
     async def stop(self) -> None:
-        """Stop receiving, let running handlers finish briefly, and close connections."""
+        """Stop receiving, answer every update already received, then close connections.
+
+        The webhook server closes first (Zalo keeps what it could not deliver), polling
+        ends after its current long poll (an update that poll brings is answered too),
+        and every update acknowledged so far is answered before the client closes, within
+        ``drain_timeout`` seconds; what is still unanswered then is handed back to the
+        database and answered at the next start.
+        """
         if self._client is None:
             return
         self._stop.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._drain_timeout
         await self._stop_webhook_server()
         if self._poll_task is not None:
-            self._poll_task.cancel()
-        # The notifier ends by itself once it sees the stop event; handlers get to finish
-        # the answer they are sending. Both within a bound.
-        waiting = {t for t in (self._poll_task, self._notify_task) if t is not None} | self._handlers
-        if waiting:
-            _, pending = await asyncio.wait(waiting, timeout=5.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
-        self._poll_task = self._notify_task = None
+            # Not cancelled: an update the API already handed out would be lost with it.
+            await self._wait_or_cancel({self._poll_task}, self._poll_timeout + POLL_GRACE)
+        await self._drain(deadline)
+        if self._notify_task is not None:
+            # The notifier ends by itself once it sees the stop event; a pass cut short
+            # puts its notification back in the queue.
+            await self._wait_or_cancel({self._notify_task}, 30.0)
+        if self._meter is not None:
+            if self._meter_task is not None:
+                await self._wait_or_cancel({self._meter_task}, 10.0)
+            await self._meter.flush()  # what the drain sent after the meter's last flush
+        self._poll_task = self._notify_task = self._meter_task = None
+        self._meter = None
         client, self._client = self._client, None
         await client.aclose()
+        self._remove_log_guard()
         log.info("zalo: stopped")
+
+    async def _drain(self, deadline: float) -> None:
+        """Wait for every handler until ``deadline``; hand back the updates of the rest."""
+        loop = asyncio.get_running_loop()
+        while self._handlers:
+            waiting = dict(self._handlers)
+            _, pending = await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()))
+            if not pending:
+                continue
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            # In the order received, so that each chat's messages are answered in order.
+            await self._hand_back([item for t, item in waiting.items() if t in pending and t.cancelled()])
+            return
+
+    async def _hand_back(self, items: list[tuple[Update, int | None]]) -> None:
+        """Keep unanswered updates in the database for the next start (those replayed
+        from it are still there)."""
+        fresh = [json.dumps(update.to_json(), ensure_ascii=False) for update, kept in items if kept is None]
+        store = getattr(self._app, "store", None)
+        if store is None:
+            log.error("zalo: stopped before answering %d received message(s)", len(items))
+            return
+        try:
+            await store.hand_back(self.name, fresh)
+        except Exception as exc:
+            log.error(
+                "zalo: stopped before answering %d received message(s), which could not be kept (%s)",
+                len(fresh),
+                type(exc).__name__,
+            )
+            return
+        log.warning(
+            "zalo: %d received message(s) not answered before stopping; kept, to be answered at the next start",
+            len(items),
+        )
+
+    async def _replay_handed_back(self) -> None:
+        """Answer the updates an earlier run received but handed back when it stopped."""
+        store = getattr(self._app, "store", None)
+        if store is None:
+            return
+        kept = await store.handed_back(self.name)
+        for inbox_id, payload in kept:
+            try:
+                update = Update.from_json(json.loads(payload))
+            except ValueError:
+                await store.forget_handed_back([inbox_id])
+                continue
+            self._dispatch(update, inbox_id)
+        if kept:
+            log.info("zalo: answering %d message(s) received before the last stop", len(kept))
+
+    @staticmethod
+    async def _wait_or_cancel(tasks: set[asyncio.Task[None]], timeout: float) -> int:
+        """Wait for ``tasks`` up to ``timeout`` seconds, cancel the rest; how many were cancelled."""
+        _, pending = await asyncio.wait(tasks, timeout=max(timeout, 0.0))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return len(pending)
 
     async def _check_token(self, client: ZaloBotClient, token: str) -> BotInfo:
         try:
@@ -274,16 +376,21 @@ class ZaloChannel(Channel):
     async def _serve_webhook(self, client: ZaloBotClient) -> None:
         webhook = self._config.webhook
         path = urlsplit(webhook.url).path or "/"
-        server = web.Application(client_max_size=_MAX_BODY)
-        server.router.add_post(path, self._on_webhook)
-        self._runner = web.AppRunner(server, access_log=None)
-        await self._runner.setup()
+        server = WebhookServer(
+            channel="zalo",
+            path=path,
+            secret_header=SECRET_HEADER,
+            secret=webhook.secret_token,
+            handler=self._on_webhook,
+            max_body=_MAX_BODY,
+        )
         try:
-            await web.TCPSite(self._runner, webhook.listen, webhook.port).start()
+            await server.start(webhook.listen, webhook.port)
         except OSError as exc:
             raise ChannelError(
                 f"channels.zalo.webhook: cannot listen on {webhook.listen}:{webhook.port} ({exc.strerror or exc})"
             ) from None
+        self._webhook = server
         try:
             await client.set_webhook(webhook.url, webhook.secret_token)
         except ZaloApiError as exc:
@@ -292,27 +399,29 @@ class ZaloChannel(Channel):
             raise ChannelError(f"channels.zalo.base_url: cannot reach the Zalo Bot API ({exc})") from None
 
     async def _stop_webhook_server(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        server, self._webhook = self._webhook, None
+        if server is not None:
+            await server.stop()
 
-    async def _on_webhook(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
-        expected = self._config.webhook.secret_token.encode("utf-8")
-        if not hmac.compare_digest(given, expected):
-            log.warning("zalo: webhook request refused: wrong or missing secret token")
-            return web.Response(status=403, text="forbidden")
+    def _remove_log_guard(self) -> None:
+        if self._log_guard is not None:
+            self._log_guard.remove()
+            self._log_guard = None
+
+    async def _on_webhook(self, data: Any) -> int:
+        """A checked webhook body: handled (200) or not a Zalo update (400)."""
         try:
-            update = Update.from_json(await request.json())
-        except (ValueError, UnicodeDecodeError):
-            return web.Response(status=400, text="not a Zalo update")
+            update = Update.from_json(data)
+        except ValueError:
+            return 400
         self._dispatch(update)
-        return web.json_response({"ok": True})
+        return 200
 
     # -- handling ------------------------------------------------------------------------
 
-    def _dispatch(self, update: Update) -> None:
-        """Handle ``update`` in its own task, unless it was seen before."""
+    def _dispatch(self, update: Update, inbox_id: int | None = None) -> None:
+        """Handle ``update`` in its own task, unless it was seen before; ``inbox_id``
+        for an update handed back by an earlier run (forgotten once answered)."""
         message = update.message
         if message is None:
             log.debug("zalo: ignoring a %s event without a message", update.event_name)
@@ -320,9 +429,9 @@ class ZaloChannel(Channel):
         if message.message_id and not self._seen.add((message.chat.id, message.message_id)):
             log.debug("zalo: ignoring a redelivered update")
             return
-        task = asyncio.create_task(self._handle(update))
-        self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
+        task = asyncio.create_task(self._handle(update, inbox_id))
+        self._handlers[task] = (update, inbox_id)
+        task.add_done_callback(lambda done: self._handlers.pop(done, None))
 
     def to_incoming(self, update: Update) -> Incoming | None:
         """The engine's view of ``update``, or None when the bot should stay silent
@@ -346,11 +455,18 @@ class ZaloChannel(Channel):
             channel=self.name, user_id=message.sender.id, chat_id=message.chat.id, text=text
         )
 
-    async def _handle(self, update: Update) -> None:
+    async def _handle(self, update: Update, inbox_id: int | None = None) -> None:
+        await self._handle_update(update)
+        if inbox_id is not None:
+            await self._app.store.forget_handed_back([inbox_id])
+
+    async def _handle_update(self, update: Update) -> None:
         incoming = self.to_incoming(update)
         if incoming is None:
             return
         chat_id = incoming.chat_id
+        if self._meter is not None:
+            self._meter.saw_user(incoming.user_id)
         # One chat at a time, in order: a "2" must reach the engine after the question
         # that offered the choices.
         lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
@@ -395,6 +511,8 @@ class ZaloChannel(Channel):
             raise ChannelError("the Zalo channel is not started")
         for chunk in split_text(numbered_choices(reply), MAX_TEXT_LENGTH):
             await self._client.send_message(chat_id, chunk)
+            if self._meter is not None:
+                self._meter.count_sent()
 
     async def send(self, chat_id: str, reply: Reply) -> None:
         """Deliver a message the user did not ask for (a follow notification), split at
@@ -403,14 +521,18 @@ class ZaloChannel(Channel):
         The notifier's send function. Its choices are left out: without buttons a choice
         is picked by typing its number, and only the engine's own replies teach it what
         a number means in a chat (the notification's text says how to act instead).
-        Raises :class:`RecipientBlocked` when Zalo answers 403 (the user blocked the bot
-        or cannot be messaged; the Zalo Bot API documents no narrower code), and
-        :class:`bot.channels.zalo_api.ZaloError` for other failures after retries.
+        Raises :class:`RecipientBlocked` when Zalo answers any 4xx but a bad token (401),
+        a time-out (408) or a rate limit (429): the Zalo Bot API documents no code for
+        "the user blocked the bot", so any other refusal means the chat cannot be
+        reached. Raises :class:`bot.channels.zalo_api.ZaloError` for other failures
+        (429 included) after retries, for the notifier to try again later.
         """
         try:
             await self._send(chat_id, Reply(reply.text))
-        except ZaloForbidden as exc:
-            raise RecipientBlocked(f"zalo: the user cannot be messaged ({exc})") from None
+        except ZaloApiError as exc:
+            if 400 <= exc.error_code < 500 and exc.error_code not in _NOT_UNDELIVERABLE:
+                raise RecipientBlocked(f"zalo: the chat cannot be messaged ({exc})") from None
+            raise
 
 
 __all__ = ["SECRET_HEADER", "ZaloChannel", "addressed_text"]

@@ -42,7 +42,7 @@ DEFAULT_BASE_URL = "https://bot-api.zaloplatforms.com"
 MAX_TEXT_LENGTH = 2000
 
 #: Seconds added to a long poll's own timeout before the HTTP request itself gives up.
-_POLL_GRACE = 10.0
+POLL_GRACE = 10.0
 
 EVENT_TEXT = "message.text.received"
 EVENT_IMAGE = "message.image.received"
@@ -236,6 +236,19 @@ class Message:
             sticker=_str(data.get("sticker")),
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The API's ``message`` object for this message (:meth:`from_json` reads it back)."""
+        return {
+            "message_id": self.message_id,
+            "chat": {"id": self.chat.id, "chat_type": self.chat.chat_type},
+            "from": {"id": self.sender.id, "display_name": self.sender.display_name, "is_bot": self.sender.is_bot},
+            "date": self.date,
+            "text": self.text,
+            "caption": self.caption,
+            "photo_url": self.photo_url,
+            "sticker": self.sticker,
+        }
+
 
 @dataclass(frozen=True)
 class Update:
@@ -257,6 +270,13 @@ class Update:
         raw_message = data.get("message")
         message = Message.from_json(raw_message) if isinstance(raw_message, Mapping) else None
         return cls(event_name=data["event_name"], message=message)
+
+    def to_json(self) -> dict[str, Any]:
+        """The flat ``{event_name, message}`` shape (:meth:`from_json` reads it back)."""
+        data: dict[str, Any] = {"event_name": self.event_name}
+        if self.message is not None:
+            data["message"] = self.message.to_json()
+        return data
 
     @property
     def is_text(self) -> bool:
@@ -416,7 +436,7 @@ class ZaloBotClient:
         try:
             result = await self.call(
                 "getUpdates", {"timeout": str(int(timeout)) if timeout >= 1 else str(timeout)},
-                timeout=timeout + _POLL_GRACE,
+                timeout=timeout + POLL_GRACE,
             )
         except ZaloTimeout:
             return None

@@ -2,10 +2,13 @@
 
 A sync queues one outbox row per follower for every status change. The :class:`Notifier`
 sends due rows for one channel through the channel's send function. Each row is claimed
-(``sending``) before it is sent and marked ``sent`` after, so a restart never sends a
-row twice; a crash in between leaves it ``sending`` (not resent: no duplicates). A failed
-send is retried with exponential backoff, up to ``max_attempts``; a user who blocked the
-bot (:class:`bot.errors.RecipientBlocked`) is unsubscribed from everything.
+(``sending``, with the time) before it is sent and marked ``sent`` after, so a follower
+gets each change once. A claim is a lease: a row left ``sending`` because the bot died
+(even while retrying a send) is claimable again ``lease`` seconds after its claim, so
+nothing queued is lost (delivery is at least once; a second message can only follow a
+crash between the send and its record). A failed send is retried with exponential
+backoff, up to ``max_attempts``; a user who blocked the bot
+(:class:`bot.errors.RecipientBlocked`) is unsubscribed from everything.
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ SendFn = Callable[[str, Reply], Awaitable[None]]
 
 
 class Notifier:
-    """Sends queued status-change notifications for one channel at a time."""
+    """Sends queued status-change notifications for one channel at a time.
+
+    ``lease`` is how many seconds a claimed row stays with its sender: longer than the
+    slowest send with its retries, so that only a sender that died loses its claim.
+    """
 
     def __init__(
         self,
@@ -43,6 +50,7 @@ class Notifier:
         base_delay: float = 30.0,
         max_delay: float = 3600.0,
         batch: int = 50,
+        lease: float = 300.0,
         logger: logging.Logger = log,
     ) -> None:
         self._store = store
@@ -53,6 +61,7 @@ class Notifier:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._batch = batch
+        self._lease = lease
         self._log = logger
 
     def backoff(self, attempts: int) -> float:
@@ -87,13 +96,22 @@ class Notifier:
         blocked: set[str] = set()
         tried: set[int] = set()  # each row at most once per pass, even when retried at once
         while True:
-            due = await self._store.due_notifications(channel, self._clock(), self._batch + len(tried))
+            now = self._clock()
+            due = await self._store.due_notifications(
+                channel, now, self._batch + len(tried), stale_before=now - self._lease
+            )
             due = [n for n in due if n.user_id not in blocked and n.id not in tried]
             if not due:
                 return delivered
             for item in due:
                 tried.add(item.id)
-                if item.user_id in blocked or not await self._store.claim_notification(item.id):
+                if item.user_id in blocked:
+                    continue
+                if item.attempts >= self._max_attempts:  # its sends kept dying with the bot
+                    await self._store.notification_failed(item.id, "interrupted too often")
+                    continue
+                now = self._clock()
+                if not await self._store.claim_notification(item.id, now, stale_before=now - self._lease):
                     continue
                 try:
                     await send(item.chat_id, self.render(item))

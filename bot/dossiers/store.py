@@ -4,8 +4,11 @@ Tables: ``dossiers`` (one row per code), ``status_history`` (every status a doss
 had, the first one with ``old_status`` NULL), ``sync_runs`` (one row per successful
 sync), ``follows`` (who wants to hear about which dossier, on which channel) and
 ``outbox`` (one row per notification to deliver), ``lookup_counts`` and ``lookup_codes``
-(recent dossier look-ups per user and per chat, for the status desk's limits). The schema
-is versioned with ``PRAGMA user_version``; :meth:`Store.open` applies missing migrations.
+(recent dossier look-ups per user and per chat, for the status desk's limits),
+``channel_usage`` and ``channel_users`` (outbound messages per month, users seen, per
+channel) and ``inbox`` (received updates handed back at a stop, answered at the next
+start). The schema is versioned with ``PRAGMA user_version``; :meth:`Store.open` applies
+missing migrations.
 
 The bot reads and writes through :class:`Store` (aiosqlite). A sync writes through a
 :class:`SyncWriter`, its own plain sqlite3 connection used from a worker thread, in a
@@ -128,6 +131,31 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (scope, code_key)
     ) WITHOUT ROWID;
     CREATE INDEX lookup_codes_seen ON lookup_codes (seen);
+    """,
+    # 3: outbox claims are leases (a row left 'sending' by a dead process is claimable
+    # again once ``claimed_at`` is old enough); outbound messages counted per channel and
+    # calendar month, and the users seen per channel (Zalo's free plan limits both);
+    # ``inbox`` holds updates a channel received but could not answer before it stopped.
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_at REAL;
+    CREATE TABLE channel_usage (
+        channel TEXT NOT NULL,
+        month TEXT NOT NULL,
+        messages INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (channel, month)
+    );
+    CREATE TABLE channel_users (
+        channel TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        PRIMARY KEY (channel, user_id)
+    );
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
     """,
 )
 
@@ -793,16 +821,22 @@ class Store:
 
     # --- outbox ---------------------------------------------------------------------
 
-    async def due_notifications(self, channel: str, now: float, limit: int = 50) -> list[Notification]:
-        """Pending notifications for ``channel`` whose time has come, oldest first."""
+    async def due_notifications(
+        self, channel: str, now: float, limit: int = 50, *, stale_before: float | None = None
+    ) -> list[Notification]:
+        """Pending notifications for ``channel`` whose time has come, oldest first; with
+        ``stale_before``, also those claimed (``sending``) before that time and never
+        finished (their sender died)."""
+        stale = -1.0 if stale_before is None else stale_before
         async with self._conn.execute(
             "SELECT o.id, o.channel, o.user_id, o.chat_id, o.attempts, h.code, h.old_status, "
             "h.new_status, h.changed_at, coalesce(d.procedure, ''), d.appointment "
             "FROM outbox o JOIN status_history h ON h.id = o.history_id "
             "LEFT JOIN dossiers d ON d.code = h.code "
-            "WHERE o.channel = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
+            "WHERE o.channel = ? AND ((o.state = 'pending' AND o.next_attempt_at <= ?) "
+            "OR (o.state = 'sending' AND coalesce(o.claimed_at, 0) <= ?)) "
             "ORDER BY o.id LIMIT ?",
-            (channel, now, limit),
+            (channel, now, stale, limit),
         ) as cur:
             rows = await cur.fetchall()
         return [
@@ -822,15 +856,20 @@ class Store:
             for r in rows
         ]
 
-    async def claim_notification(self, notification_id: int) -> bool:
-        """Mark a pending notification as being sent; False if someone else took it.
+    async def claim_notification(
+        self, notification_id: int, now: float = 0.0, *, stale_before: float | None = None
+    ) -> bool:
+        """Mark a notification as being sent at ``now``; False if someone else holds it.
 
-        A notification left in this state by a crash is never sent again (no duplicates).
+        A pending row can be claimed; so can one claimed before ``stale_before`` and
+        never finished (a lease: its sender died), so nothing accepted is ever lost.
         """
+        stale = -1.0 if stale_before is None else stale_before
         cur = await self._conn.execute(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1 "
-            "WHERE id = ? AND state = 'pending'",
-            (notification_id,),
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ? "
+            "WHERE id = ? AND (state = 'pending' "
+            "OR (state = 'sending' AND coalesce(claimed_at, 0) <= ?))",
+            (now, notification_id, stale),
         )
         return cur.rowcount == 1
 
@@ -885,3 +924,57 @@ class Store:
             params = (channel,)
         async with self._conn.execute(sql + " GROUP BY state", params) as cur:
             return {r[0]: r[1] for r in await cur.fetchall()}
+
+    # --- channel usage --------------------------------------------------------------
+
+    async def add_channel_usage(self, channel: str, month: str, messages: int) -> None:
+        """Count ``messages`` more outbound messages of ``channel`` in ``month`` (YYYY-MM)."""
+        await self._conn.execute(
+            "INSERT INTO channel_usage (channel, month, messages) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel, month) DO UPDATE SET messages = messages + excluded.messages",
+            (channel, month, messages),
+        )
+
+    async def channel_usage(self, month: str) -> dict[str, int]:
+        """Outbound messages per channel in ``month`` (YYYY-MM)."""
+        async with self._conn.execute(
+            "SELECT channel, messages FROM channel_usage WHERE month = ?", (month,)
+        ) as cur:
+            return {r[0]: r[1] for r in await cur.fetchall()}
+
+    async def add_channel_users(self, channel: str, user_ids: Iterable[str]) -> None:
+        """Remember that these users wrote to the bot on ``channel``."""
+        now = _now_iso()
+        await self._conn.executemany(
+            "INSERT OR IGNORE INTO channel_users (channel, user_id, first_seen) VALUES (?, ?, ?)",
+            [(channel, user_id, now) for user_id in user_ids],
+        )
+
+    async def channel_users(self, channel: str) -> set[str]:
+        """The users who ever wrote to the bot on ``channel``."""
+        async with self._conn.execute(
+            "SELECT user_id FROM channel_users WHERE channel = ?", (channel,)
+        ) as cur:
+            return {r[0] for r in await cur.fetchall()}
+
+    # --- inbox ----------------------------------------------------------------------
+
+    async def hand_back(self, channel: str, payloads: Sequence[str]) -> None:
+        """Keep received updates (as JSON text) that could not be answered before a stop."""
+        now = _now_iso()
+        await self._conn.executemany(
+            "INSERT INTO inbox (channel, payload, received_at) VALUES (?, ?, ?)",
+            [(channel, payload, now) for payload in payloads],
+        )
+
+    async def handed_back(self, channel: str) -> list[tuple[int, str]]:
+        """The updates handed back for ``channel`` as (id, JSON text), oldest first; each
+        stays until :meth:`forget_handed_back` (answered), so a crash replays it."""
+        async with self._conn.execute(
+            "SELECT id, payload FROM inbox WHERE channel = ? ORDER BY id", (channel,)
+        ) as cur:
+            return [(r[0], r[1]) for r in await cur.fetchall()]
+
+    async def forget_handed_back(self, ids: Sequence[int]) -> None:
+        """Remove handed-back updates that have now been answered."""
+        await self._conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in ids])

@@ -8,6 +8,8 @@ bounded timeout, never on elapsed time.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
 
+from bot.channels.logguard import LogGuard
 from bot.channels.telegram import MAX_MESSAGE_CHARS, TelegramChannel, file_url_for, mask_token
 from bot.channels.telegram_incoming import COMMANDS, strip_mention
 from bot.app import App
@@ -77,6 +81,11 @@ class RecordedApp:
     def config(self) -> Config:
         """The real app's configuration."""
         return self.app.config
+
+    @property
+    def store(self) -> Any:
+        """The real app's dossier database."""
+        return self.app.store
 
 
 @pytest.fixture
@@ -585,3 +594,236 @@ def test_mask_token_and_file_url() -> None:
     assert mask_token("123:abc") == "123:***"
     assert mask_token("garbage") == "***"
     assert file_url_for("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+
+
+# -- issue 9: tokens and users' data never in the log ----------------------------------
+
+SECRET_PART = TOKEN.partition(":")[2]
+
+
+async def test_an_error_page_quoting_the_url_never_puts_the_token_in_the_log(
+    api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, every level
+    api.fail_with_page("setMyCommands")
+    api.fail_with_page("getUpdates")
+    api.fail_with_page("getUpdates")
+    async with running(config_for(api), app):
+        await api.wait_for("getUpdates", count=3)
+        await api.push(text_message(QUESTION, user_id=111))
+        await api.wait_for("sendMessage", to_chat(111))
+    # The library did log the page (at ERROR, from telegram.request), and we did too...
+    assert "Bad Gateway" in caplog.text
+    assert any(r.name.startswith("telegram.request") for r in caplog.records)
+    # ...but neither the token nor its secret part, in messages or tracebacks.
+    assert SECRET_PART not in caplog.text
+    assert mask_token(TOKEN) in caplog.text
+
+
+def test_the_guard_masks_arguments_tracebacks_and_quoted_forms(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    guard = LogGuard([TOKEN])
+    guard.install()
+    try:
+        logger = logging.getLogger("some.library.added.later")
+        logger.error("GET %s failed", f"https://api.example/bot{TOKEN}/getMe")
+        logger.warning("quoted: %s", quote(TOKEN, safe=""))
+        try:
+            raise RuntimeError(f"page: /bot{TOKEN}/sendMessage")
+        except RuntimeError:
+            logger.exception("request failed")
+    finally:
+        guard.remove()
+    assert "request failed" in caplog.text and "RuntimeError" in caplog.text
+    assert SECRET_PART not in caplog.text
+    assert caplog.text.count(mask_token(TOKEN)) == 3
+
+
+# -- issue 9: an unreadable update is skipped, and logged by id only ----------------------
+
+PRIVATE_NAME = "Nguyễn Văn Bảy"
+PRIVATE_TEXT = "sdt cua toi 0912345678"
+
+
+def malformed_update() -> dict[str, Any]:
+    """A message Telegram's library cannot parse (no date), full of personal data."""
+    return {
+        "message": {
+            "message_id": 5,
+            "chat": {"id": 111, "type": "private", "first_name": PRIVATE_NAME},
+            "from": {"id": 111, "is_bot": False, "first_name": PRIVATE_NAME},
+            "text": PRIVATE_TEXT,
+        }
+    }
+
+
+def assert_no_personal_data(caplog: pytest.LogCaptureFixture) -> None:
+    assert PRIVATE_NAME not in caplog.text and "0912345678" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.CRITICAL]
+
+
+async def test_an_unreadable_polled_update_is_skipped_and_logged_by_id_only(
+    api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(config_for(api), app):
+        bad = await api.push_raw(malformed_update())
+        await api.push(text_message(QUESTION, user_id=222))
+        # Polling moved past the bad update: the next one is answered, the bad one confirmed.
+        await api.wait_for("sendMessage", to_chat(222))
+        await api.wait_consumed(bad)
+    assert f"update {bad} cannot be read (KeyError)" in caplog.text
+    assert_no_personal_data(caplog)
+    assert [m.chat_id for m in app.engine.seen] == ["222"]
+
+
+def test_the_librarys_critical_dump_of_an_update_is_shortened(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    guard = LogGuard([TOKEN])
+    guard.install()
+    try:
+        data = [{"update_id": 77, **malformed_update()}]
+        try:
+            raise KeyError("date")
+        except KeyError as exc:
+            # What python-telegram-bot's Bot.get_updates logs when parsing fails.
+            logging.getLogger("telegram.ext.ExtBot").critical(
+                "Error while parsing updates! Received data was %r", data, exc_info=exc
+            )
+    finally:
+        guard.remove()
+    (record,) = caplog.records
+    assert record.getMessage() == "Telegram sent an update that cannot be read (update id 77): KeyError"
+    assert PRIVATE_NAME not in caplog.text and PRIVATE_TEXT not in caplog.text
+
+
+# -- issue 9: the webhook refuses before reading, caps the body -----------------------------
+
+WEBHOOK_SECRET = "motcua-Secret_42"
+
+
+@asynccontextmanager
+async def webhook_running(api: FakeTelegramApi, app: RecordedApp) -> AsyncIterator[str]:
+    port = free_port()
+    webhook = WebhookConfig(
+        url="https://motcua.example.vn/tg/hook", listen="127.0.0.1", port=port, secret_token=WEBHOOK_SECRET
+    )
+    async with running(config_for(api, webhook=webhook), app):
+        yield f"127.0.0.1:{port}"
+
+
+async def raw_post(address: str, headers: dict[str, str], body: bytes = b"") -> tuple[bytes, float]:
+    """Send a request's head (and ``body``) and read the answer without sending more;
+    returns the answer and the seconds it took."""
+    host, port = address.split(":")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = "POST /tg/hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    writer.write(head.encode() + body)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+    writer.close()
+    return answer, loop.time() - started
+
+
+async def test_webhook_refuses_a_wrong_secret_before_reading_the_body(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
+    async with webhook_running(api, app) as address:
+        # A 95 MB body announced, none of it sent: the answer comes without waiting for it.
+        for headers in (
+            {"Content-Length": "95000000", "X-Telegram-Bot-Api-Secret-Token": "guess"},
+            {"Content-Length": "95000000"},
+            {"Content-Length": "95000000", "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET[:-1]},
+        ):
+            answer, seconds = await raw_post(address, headers)
+            assert answer.startswith(b"HTTP/1.1 403"), answer[:80]
+            assert seconds < 2
+    assert app.engine.seen == []
+
+
+async def test_webhook_refuses_an_oversized_body_with_413_without_reading_it(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
+    right = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    async with webhook_running(api, app) as address:
+        answer, seconds = await raw_post(address, {"Content-Length": "95000000", **right})
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
+        assert seconds < 2
+        # Without a length (chunked), reading stops at the cap.
+        chunk = b"x" * 65536
+        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
+        answer, _ = await raw_post(address, {"Transfer-Encoding": "chunked", **right}, body)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
+        # A normal update still gets through.
+        update = json.dumps(api.make_update(text_message(QUESTION, user_id=111))).encode()
+        answer, _ = await raw_post(address, {"Content-Length": str(len(update)), "Connection": "close", **right}, update)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+        await api.wait_for("sendMessage", to_chat(111))
+
+
+async def test_webhook_skips_an_unreadable_update_and_logs_its_id_only(
+    api: FakeTelegramApi, app: RecordedApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    right = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    async with webhook_running(api, app) as address:
+        url = f"http://{address}/tg/hook"
+        async with aiohttp.ClientSession() as http:
+            bad = api.make_update(malformed_update())
+            async with http.post(url, json=bad, headers=right) as resp:
+                assert resp.status == 200  # acknowledged: Telegram must not send it again
+            async with http.post(url, json={"no": "id"}, headers=right) as resp:
+                assert resp.status == 400
+            async with http.post(url, json=api.make_update(text_message(QUESTION, user_id=222)), headers=right) as resp:
+                assert resp.status == 200
+        await api.wait_for("sendMessage", to_chat(222))
+    assert f"update {bad['update_id']} cannot be read (KeyError)" in caplog.text
+    assert_no_personal_data(caplog)
+
+
+async def test_messages_sent_are_counted_per_month(api: FakeTelegramApi, app: RecordedApp) -> None:
+    from datetime import datetime
+
+    async with running(config_for(api), app):
+        await api.push(text_message(QUESTION, user_id=111))
+        await api.push(text_message("xin chào", user_id=222))
+        await api.wait_for("sendMessage", count=2)
+    month = datetime.now().strftime("%Y-%m")
+    assert await app.store.channel_usage(month) == {"telegram": 2}
+
+
+async def test_stop_answers_every_webhook_update_acknowledged_with_200(
+    api: FakeTelegramApi, app: RecordedApp
+) -> None:
+    app.engine.gate = asyncio.Event()
+    app.engine.gated_chat = "111"
+    port = free_port()
+    webhook = WebhookConfig(
+        url="https://motcua.example.vn/tg/hook", listen="127.0.0.1", port=port, secret_token=WEBHOOK_SECRET
+    )
+    channel = TelegramChannel(config_for(api, webhook=webhook), app, poll_timeout=1.0)
+    await channel.start()
+    right = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    async with aiohttp.ClientSession() as http:
+        for i in range(20):
+            update = api.make_update(text_message(f"câu {i}", user_id=111, message_id=i + 1))
+            async with http.post(f"http://127.0.0.1:{port}/tg/hook", json=update, headers=right) as resp:
+                assert resp.status == 200
+    stopping = asyncio.create_task(channel.stop())
+    await asyncio.sleep(0.05)  # stop() has begun while the answers wait
+    app.engine.gate.set()
+    await asyncio.wait_for(stopping, 30)
+    assert len(api.calls_of("sendMessage")) == 20
+
+
+def test_the_guard_leaves_text_alone_for_an_empty_or_tiny_secret() -> None:
+    guard = LogGuard(["", "ab"])
+    assert guard.mask("about a cab") == "about a cab"
+    assert LogGuard([TOKEN]).mask(f"x {TOKEN} y {SECRET_PART}") == f"x {mask_token(TOKEN)} y ***"

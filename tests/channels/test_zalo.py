@@ -13,16 +13,19 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from bot.channels.zalo import ZaloChannel, addressed_text
-from bot.channels.zalo_api import RetryPolicy
+from bot.channels.zalo import SECRET_HEADER, ZaloChannel, addressed_text
+from bot.channels.zalo_api import RetryPolicy, ZaloApiError
 from bot.app import App
 from bot.config import CatalogueConfig, Config, DatabaseConfig, WebhookConfig, ZaloConfig
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Choice, Incoming, Intent, Reply, Response
+from bot.dossiers.store import Store
 from bot.dossiers.sync import sync_source
 from tests.fakes.zalo_api import BOT_DISPLAY_NAME, FakeZaloApi
 
@@ -63,6 +66,7 @@ class AppDouble:
     config: Config = field(default_factory=Config)
     engine: EngineDouble = field(default_factory=EngineDouble)
     notifier: object | None = None
+    store: Store | None = None
 
 
 # -- fixtures ---------------------------------------------------------------------------
@@ -84,9 +88,15 @@ async def start_channel(api: FakeZaloApi) -> AsyncIterator[ChannelFactory]:
     started: list[ZaloChannel] = []
 
     async def start(
-        app: object | None = None, *, token: str = TOKEN, webhook: WebhookConfig | None = None
+        app: object | None = None,
+        *,
+        token: str = TOKEN,
+        webhook: WebhookConfig | None = None,
+        **options: object,
     ) -> ZaloChannel:
-        config = ZaloConfig(token=token, base_url=api.base_url, webhook=webhook or WebhookConfig())
+        config = ZaloConfig(
+            token=token, base_url=api.base_url, webhook=webhook or WebhookConfig(), **options  # type: ignore[arg-type]
+        )
         channel = ZaloChannel(
             config,
             app or AppDouble(),  # type: ignore[arg-type]
@@ -492,3 +502,193 @@ async def test_a_followed_dossier_change_is_notified_on_zalo(
         await asyncio.sleep(0.01)
     assert await real_app.store.follows_of("zalo", "user-1") == []
     assert len(api.sent) == 3
+
+
+# -- issue 9: the webhook refuses before reading; stop answers everything received --------
+
+
+async def raw_post(port: int, headers: dict[str, str]) -> bytes:
+    """Send only a request's head and read the answer (the body is never sent)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = "POST /zalo/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    writer.write((head + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return answer
+
+
+async def test_webhook_answers_before_an_announced_huge_body_is_sent(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    app = AppDouble()
+    channel = await start_channel(app, webhook=webhook_config())
+    port = channel.webhook_port
+    assert port is not None
+    huge = {"Content-Length": "95000000"}
+    assert (await raw_post(port, {**huge, SECRET_HEADER: "wrong-secret-456"})).startswith(b"HTTP/1.1 403")
+    assert (await raw_post(port, huge)).startswith(b"HTTP/1.1 403")
+    assert (await raw_post(port, {**huge, SECRET_HEADER: SECRET})).startswith(b"HTTP/1.1 413")
+    assert app.engine.seen == []
+
+
+class SlowEngine(EngineDouble):
+    """Echoes like :class:`EngineDouble`, taking ``delay`` seconds per message."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle(self, msg: Incoming) -> Response:
+        await asyncio.sleep(self.delay)
+        return await super().handle(msg)
+
+
+MESSAGES = 3000
+
+
+async def test_stop_answers_every_webhook_message_acknowledged_with_200(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    app = AppDouble(engine=SlowEngine(0.02))
+    channel = await start_channel(app, webhook=webhook_config())
+    url = hook_url(channel)
+    acknowledged: list[str] = []
+    queue = [(f"chat-{i % 10}", f"tin {i}") for i in range(MESSAGES)]
+
+    async def poster() -> None:
+        while queue:
+            chat_id, text = queue.pop(0)
+            try:
+                status, _ = await api.post_webhook(url, api.message(chat_id, text), SECRET)
+            except aiohttp.ClientError:
+                continue  # the server is gone: not acknowledged, Zalo would send it again
+            if status == 200:
+                acknowledged.append(text)
+
+    posters = [asyncio.create_task(poster()) for _ in range(20)]
+    await api.wait_for(lambda: len(acknowledged) >= 1000, timeout=30)
+    await channel.stop()  # mid-stream: posts keep coming while it stops
+    await asyncio.gather(*posters)
+    answered = {s.text.removeprefix("Đã nhận: ") for s in api.sent}
+    assert 1000 <= len(acknowledged) < MESSAGES
+    assert [t for t in acknowledged if t not in answered] == []
+
+
+async def test_stop_answers_every_message_polling_received(
+    api: FakeZaloApi, start_channel: ChannelFactory
+) -> None:
+    app = AppDouble(engine=SlowEngine(0.02))
+    channel = await start_channel(app)
+    for i in range(MESSAGES):
+        await api.push(api.message(f"chat-{i % 10}", f"tin {i}"))
+    await api.wait_for(lambda: len(api.delivered) >= 500, timeout=30)
+    await channel.stop()
+    received = [u["message"]["text"] for u in api.delivered]
+    answered = {s.text.removeprefix("Đã nhận: ") for s in api.sent}
+    assert 500 <= len(received) < MESSAGES
+    assert [t for t in received if t not in answered] == []
+
+
+# -- issue 9: undeliverable pushes, counting messages against the plan ----------------------
+
+
+@pytest.mark.parametrize("code", [400, 403, 404, 410])
+async def test_any_4xx_on_a_push_means_the_chat_cannot_be_reached(
+    api: FakeZaloApi, start_channel: ChannelFactory, code: int
+) -> None:
+    channel = await start_channel()
+    api.fail("sendMessage", code, "Bad Request: user not found")
+    with pytest.raises(RecipientBlocked):
+        await channel.send("chat-1", Reply("Hồ sơ đã có kết quả."))
+
+
+@pytest.mark.parametrize("code", [401, 429, 500])
+async def test_a_rate_limit_or_bad_token_is_not_an_undeliverable_chat(
+    api: FakeZaloApi, start_channel: ChannelFactory, code: int
+) -> None:
+    channel = await start_channel()
+    api.fail("sendMessage", code, "Quota exceeded", times=FAST.attempts)
+    with pytest.raises(ZaloApiError) as info:
+        await channel.send("chat-1", Reply("Hồ sơ đã có kết quả."))
+    assert not isinstance(info.value, RecipientBlocked)
+    assert info.value.error_code == code
+
+
+async def test_a_follower_whose_push_gets_404_is_unsubscribed(
+    api: FakeZaloApi, start_channel: ChannelFactory, real_app: App, tmp_path: Path
+) -> None:
+    await real_app.store.follow("zalo", "user-9", "chat-9", FOLLOWED)
+    api.fail("sendMessage", 404, "Not Found: the user is not a follower of this bot")
+    channel = await start_channel(real_app)
+    await sync_source(real_app.store, str(_export(tmp_path / "a.csv", "Đang xử lý")), real_app.config.status.sync.columns)
+    for _ in range(500):
+        if not await real_app.store.follows_of("zalo", "user-9"):
+            break
+        await asyncio.sleep(0.01)
+    await channel.stop()
+    assert await real_app.store.follows_of("zalo", "user-9") == []
+    assert await real_app.store.outbox_counts("zalo") == {"dropped": 1}
+
+
+async def test_messages_and_users_are_counted_and_the_operator_warned(
+    api: FakeZaloApi, start_channel: ChannelFactory, real_app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.channels.usage")
+    channel = await start_channel(real_app, monthly_quota=10, max_users=2)
+    for i in range(8):
+        await api.push(api.message(f"chat-{i % 3}", "xin chào", user_id=f"user-{i % 3}"))
+    await api.wait_sent(8)
+    await channel.stop()  # saves the counts
+    month = datetime.now().strftime("%Y-%m")
+    assert (await real_app.store.channel_usage(month))["zalo"] == 8
+    assert await real_app.store.channel_users("zalo") == {"user-0", "user-1", "user-2"}
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("8 of the 10 messages a month" in w and "(80%)" in w for w in warnings), warnings
+    assert any("3 users have written to the bot, of the 2" in w for w in warnings), warnings
+
+
+async def test_no_log_line_shows_the_token_or_the_webhook_secret(
+    api: FakeZaloApi, start_channel: ChannelFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    page = f"<html>502 Bad Gateway: POST /bot{TOKEN}/sendMessage</html>"
+    api.fail("sendMessage", 502, raw_body=page, http_status=502, times=FAST.attempts)
+    channel = await start_channel(webhook=webhook_config())
+    assert (await api.post_webhook(hook_url(channel), api.message("chat-1", "xin chào"), SECRET))[0] == 200
+    await api.wait_for(lambda: api.methods().count("sendMessage") >= FAST.attempts + 1)
+    # Whatever library logs while the channel runs goes through the guard too.
+    logging.getLogger("some.other.library").error("request to /bot%s/getMe with %s failed", TOKEN, SECRET)
+    assert "some.other.library" in caplog.text and "getMe" in caplog.text
+    assert TOKEN.partition(":")[2] not in caplog.text
+    assert SECRET not in caplog.text
+
+
+async def test_messages_left_when_the_drain_bound_ends_are_answered_at_the_next_start(
+    api: FakeZaloApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await Store.open(tmp_path / "motcua.sqlite3")
+    app = AppDouble(engine=SlowEngine(0.1), store=store)
+    config = ZaloConfig(token=TOKEN, base_url=api.base_url, webhook=webhook_config())
+
+    def channel() -> ZaloChannel:
+        return ZaloChannel(config, app, retry=FAST, notify_interval=0.05, drain_timeout=0.3)  # type: ignore[arg-type]
+
+    first = channel()
+    await first.start()
+    texts = [f"tin {i}" for i in range(60)]
+    for text in texts:  # one chat: answered one after the other, 100 ms each
+        assert (await api.post_webhook(hook_url(first), api.message("chat-1", text), SECRET))[0] == 200
+    await first.stop()  # 0.3 s to answer 60 messages: most are handed back
+    answered_first = len(api.sent)
+    assert 0 < answered_first < 40
+    assert len(await store.handed_back("zalo")) == 60 - answered_first
+    assert "kept, to be answered at the next start" in caplog.text
+
+    second = channel()
+    await second.start()
+    await api.wait_sent(60, timeout=20)
+    await second.stop()
+    assert [s.text for s in api.sent] == [f"Đã nhận: {t}" for t in texts]  # each once, in order
+    assert await store.handed_back("zalo") == []
+    await store.close()

@@ -163,3 +163,94 @@ async def test_overdue_notification_apologises(store: Store) -> None:
     await Notifier(store, Config(), today=lambda: date(2026, 12, 5)).deliver_pending("telegram", send)
     text = send.sent[0][1].text
     assert "Đang xử lý" in text and "xin lỗi" in text and Config().commune.hotline in text
+
+
+# -- issue 9: nothing accepted is lost --------------------------------------------------
+
+
+class Dying:
+    """A send function that 'kills the bot' (an exception nothing handles) while sending."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, chat_id: str, reply: Reply) -> None:
+        self.calls += 1
+        raise KeyboardInterrupt  # like kill -9 in the middle of a retried send
+
+
+async def test_a_row_left_sending_by_a_dead_bot_is_delivered_once_after_restart(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = await Store.open(path)
+    sync(store, dossier(CODE, "processing"))
+    await store.follow("telegram", "t1", "chat-t1", CODE)
+    sync(store, dossier(CODE, "supplement"))
+    clock = Clock()
+    dying = Dying()
+    with pytest.raises(KeyboardInterrupt):
+        await Notifier(store, Config(), clock=clock, lease=300).deliver_pending("telegram", dying)
+    assert dying.calls == 1
+    assert await store.outbox_counts("telegram") == {"sending": 1}
+    await store.close()
+
+    store = await Store.open(path)  # the next start
+    send = Outbox()
+    notifier = Notifier(store, Config(), clock=clock, lease=300)
+    clock.now += 60  # within the lease: the dead sender might still have been sending
+    assert await notifier.deliver_pending("telegram", send) == 0
+    clock.now += 241  # the lease is over: the row is claimable again
+    assert await notifier.deliver_pending("telegram", send) == 1
+    clock.now += 10_000
+    assert await notifier.deliver_pending("telegram", send) == 0  # and only once
+    assert [c for c, _ in send.sent] == ["chat-t1"]
+    assert await store.outbox_counts("telegram") == {"sent": 1}
+    await store.close()
+
+
+async def test_a_claim_that_is_still_fresh_is_not_taken_twice(store: Store) -> None:
+    await store.follow("zalo", "z1", "chat-z1", CODE)
+    sync(store, dossier(CODE, "done"), dossier(OTHER, "supplement"))
+    (item,) = await store.due_notifications("zalo", 1e12)
+    assert await store.claim_notification(item.id, 1000.0, stale_before=700.0)
+    assert not await store.claim_notification(item.id, 1100.0, stale_before=800.0)  # leased
+    assert await store.claim_notification(item.id, 1400.0, stale_before=1100.0)  # expired
+
+
+async def test_a_send_that_keeps_killing_the_bot_is_given_up(store: Store) -> None:
+    await store.follow("telegram", "t1", "chat-t1", CODE)
+    sync(store, dossier(CODE, "done"), dossier(OTHER, "supplement"))
+    clock = Clock()
+    notifier = Notifier(store, Config(), clock=clock, lease=10, max_attempts=3)
+    for _ in range(3):
+        with pytest.raises(KeyboardInterrupt):
+            await notifier.deliver_pending("telegram", Dying())
+        clock.now += 11
+    assert await notifier.deliver_pending("telegram", Outbox()) == 0
+    assert await store.outbox_counts("telegram") == {"failed": 1}
+
+
+async def test_rows_left_sending_by_an_older_version_are_delivered_after_the_upgrade(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bot.dossiers.store import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # a database as the previous version left it
+        db.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+        db.execute(
+            "INSERT INTO dossiers (code, status, changed_at) VALUES (?, 'supplement', '2026-11-30')", (CODE,)
+        )
+        db.execute(
+            "INSERT INTO status_history (id, code, old_status, new_status, changed_at) "
+            "VALUES (1, ?, 'processing', 'supplement', '2026-11-30')",
+            (CODE,),
+        )
+        db.execute(
+            "INSERT INTO outbox (history_id, channel, user_id, chat_id, state, attempts, "
+            "next_attempt_at, created_at) VALUES (1, 'zalo', 'z1', 'chat-z1', 'sending', 1, 0, '2026-11-30')"
+        )
+    store = await Store.open(path)
+    send = Outbox()
+    assert await Notifier(store, Config()).deliver_pending("zalo", send) == 1
+    assert [c for c, _ in send.sent] == ["chat-z1"]
+    await store.close()

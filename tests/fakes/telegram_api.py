@@ -37,7 +37,9 @@ class Call:
 @dataclass
 class _Failure:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | None
+    #: An HTML error page instead of JSON (a proxy's), quoting the request's URL.
+    page: bool = False
 
 
 @dataclass
@@ -81,6 +83,19 @@ class FakeTelegramApi:
         return f"http://127.0.0.1:{self.port}/bot"
 
     # -- scripting -------------------------------------------------------------------
+
+    def fail_with_page(self, method: str, status: int = 502) -> None:
+        """Make the next call of ``method`` get an HTML error page that quotes the
+        request's URL, token included, as a misconfigured proxy would."""
+        self._failures.setdefault(method, []).append(_Failure(status, None, page=True))
+
+    async def push_raw(self, update: dict[str, Any]) -> int:
+        """Queue ``update`` as given (it may be malformed), with a new update_id."""
+        update = {"update_id": next(self._update_ids), **update}
+        async with self._changed:
+            self._updates.append(update)
+            self._changed.notify_all()
+        return update["update_id"]
 
     def fail(self, method: str, status: int, description: str, **parameters: Any) -> None:
         """Make the next call of ``method`` fail with ``status`` (once per call of this)."""
@@ -161,6 +176,9 @@ class FakeTelegramApi:
         failures = self._failures.get(method)
         if failures:
             failure = failures.pop(0)
+            if failure.page:
+                page = f"<html><body><h1>Bad Gateway</h1><p>POST {request.url} failed</p></body></html>"
+                return web.Response(status=failure.status, text=page, content_type="text/html")
             return web.json_response(failure.body, status=failure.status)
         if method == "getUpdates":
             return _ok(await self._get_updates(params))

@@ -68,6 +68,8 @@ class FakeZaloApi:
     webhook: dict[str, str] | None = None
     #: How many long polls ended with 408 (no update).
     poll_timeouts: int = 0
+    #: Updates handed out by getUpdates, in order (the API forgets them once answered).
+    delivered: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -256,6 +258,7 @@ class FakeZaloApi:
                 self._changed.notify_all()
                 return _error(408, "Request timeout")
             update = self._updates.pop(0)
+            self.delivered.append(update)
         return _ok(update)
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> web.Response:
