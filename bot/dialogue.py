@@ -14,7 +14,7 @@ import logging
 import re
 from typing import Protocol
 
-from bot.procedures.catalogue import Catalogue, Family, Procedure, situations
+from bot.procedures.catalogue import Catalogue, Family, Procedure, load_group_labels, situations
 from bot.dossiers.codes import CodeFinder
 from bot.config import Config
 from bot.procedures.lexicon import Lexicon
@@ -94,6 +94,7 @@ class Engine:
         # The situations families describe ("mất giấy khai sinh"), matched like procedures.
         self._situations = Matcher(situations(catalogue), normalizer, lexicon, config.matching)
         self._writer = ReplyWriter(config.commune)
+        self._groups = catalogue.groups(load_group_labels())
         self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
         self._sessions = sessions or SessionStore(config.dialogue.session_timeout_minutes * 60)
 
@@ -450,7 +451,7 @@ class Engine:
     async def _on_choice(self, msg: Incoming, data: str, session: Session) -> Response:
         kind, _, rest = data.partition(":")
         if data == CHOICE_MENU:
-            return Response(Intent.HELP, [self._writer.fields_menu(self.catalogue)])
+            return Response(Intent.HELP, [self._writer.fields_menu(self._groups)])
         if data == CHOICE_STATUS_HELP:
             return await self._status(msg, "")
         if kind == "p" and (proc := self.catalogue.get(rest)):
@@ -467,11 +468,11 @@ class Engine:
             if reply is not None:
                 session.procedure_id = proc_id
                 return Response(Intent.PROCEDURE, [reply], [MatchInfo(proc_id, proc.name, 100.0)])
-        if kind == "f" and rest.isdigit():
-            fields = self.catalogue.fields()
-            if int(rest) < len(fields):
-                name = fields[int(rest)]
-                return Response(Intent.HELP, [self._writer.field_list(name, self.catalogue.in_field(name))])
+        if kind == "f":
+            index, _, page = rest.partition(":")
+            if index.isdigit() and (page.isdigit() or not page) and int(index) < len(self._groups):
+                group = self._groups[int(index)]
+                return Response(Intent.HELP, [self._writer.field_list(int(index), group, int(page or 0))])
         if kind in ("follow", "unfollow") and rest:
             return await self._on_command(msg, "theodoi" if kind == "follow" else "huytheodoi", rest, session)
         return Response(Intent.UNKNOWN, [self._writer.stale()])
@@ -483,7 +484,7 @@ class Engine:
         if name in ("start", "help", "trogiup", "huongdan"):
             return Response(Intent.HELP, [self._writer.help()])
         if name in ("thutuc", "menu"):
-            return Response(Intent.HELP, [self._writer.fields_menu(self.catalogue)])
+            return Response(Intent.HELP, [self._writer.fields_menu(self._groups)])
         if name == "tracuu":
             return await self._status(msg, arg)
         if self.status is None:

@@ -143,7 +143,21 @@ async def test_browse_the_catalogue_by_field(engine: Engine) -> None:
     first_field = menu.replies[0].choices[0]
     assert first_field.label.startswith("Hộ tịch")
     listing = await engine.handle(Incoming("test", "u1", "c1", first_field.label, choice=first_field.data))
-    assert any(c.data == "p:khai-sinh" for c in listing.replies[0].choices)
+    assert any(c.data == "p:khai-sinh" for c in listing.replies[0].choices)  # common cases first
+
+
+async def test_browsing_fits_a_phone_and_pages_long_groups(engine: Engine, catalogue: Catalogue) -> None:
+    menu = (await ask(engine, "/thutuc")).replies[0]
+    assert len(menu.choices) <= 20  # folders, not the many official fields
+    seen: set[str] = set()
+    for group in menu.choices:
+        data: str | None = group.data
+        while data:
+            page = (await engine.handle(Incoming("test", "u1", "c1", "", choice=data))).replies[0]
+            assert len(page.choices) <= 9
+            seen |= {c.data[2:] for c in page.choices if c.data.startswith("p:")}
+            data = next((c.data for c in page.choices if c.label == "Xem tiếp"), None)
+    assert seen == {p.id for p in catalogue if not p.is_referral}  # every procedure reachable
 
 
 async def test_greeting_and_help(engine: Engine) -> None:

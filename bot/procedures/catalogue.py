@@ -156,6 +156,26 @@ class Family:
         return tuple(m for m in self.members if m.id != self.default)
 
 
+#: The labels of the catalogue's folders when people browse it.
+DEFAULT_GROUP_LABELS = Path(__file__).resolve().parent / "data" / "groups.yaml"
+
+
+@dataclass(frozen=True)
+class Group:
+    """The desk's procedures of one catalogue folder, as people browse them."""
+
+    key: str
+    label: str
+    procedures: tuple[Procedure, ...]
+
+
+def load_group_labels(path: Path = DEFAULT_GROUP_LABELS) -> dict[str, str]:
+    """Folder name -> browsing label, from the bundled data file."""
+    with path.open(encoding="utf-8") as fh:
+        raw = yaml.load(fh, Loader=_Loader) or {}
+    return {str(k): str(v) for k, v in raw.items()}
+
+
 @dataclass
 class Catalogue:
     """All entries, by id, in a stable order (field, then name), and their families."""
@@ -184,6 +204,23 @@ class Catalogue:
     def in_field(self, field_name: str) -> list[Procedure]:
         """The desk's procedures of one field."""
         return [p for p in self if p.field == field_name and not p.is_referral]
+
+    def groups(self, labels: dict[str, str]) -> list[Group]:
+        """The desk's procedures by catalogue folder, the busiest folder first, families'
+        common cases first within it; each labelled from ``labels`` or, failing that, by
+        its most common field."""
+        folders: dict[str, list[Procedure]] = {}
+        for p in self:
+            if not p.is_referral:
+                folders.setdefault(p.path.parent.name if p.path else p.field, []).append(p)
+        common = {f.default for f in self.families.values()}  # the usual cases lead
+        groups = []
+        for key, procs in folders.items():
+            procs.sort(key=lambda p: (p.id not in common, p.title))
+            fields = [p.field for p in procs]
+            label = labels.get(key) or max(set(fields), key=lambda f: (fields.count(f), f))
+            groups.append(Group(key, label, tuple(procs)))
+        return sorted(groups, key=lambda g: (-len(g.procedures), g.label))
 
     def families_of(self, proc_id: str) -> list[Family]:
         """The families that have this procedure as a member."""

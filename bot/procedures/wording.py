@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bot.procedures.catalogue import Catalogue, Family, Procedure
+from bot.procedures.catalogue import Catalogue, Family, Group, Procedure
 from bot.procedures.normalize import fold
 from bot.config import CommuneConfig
 from bot.messages import Aspect, Choice, Reply
@@ -30,6 +30,8 @@ OVERVIEW_CHARS = 600
 #: and most variants of a family offered beside its common case.
 MAX_CHOICES = 8
 MAX_VARIANTS = 3
+#: Procedures listed per page when browsing a group.
+PAGE_SIZE = 8
 
 #: Extra parts of a procedure offered as choices: rare cases, the steps, the notes.
 EXTRA_LABELS = {"special": "Trường hợp đặc biệt", "steps": "Các bước", "notes": "Lưu ý"}
@@ -87,9 +89,9 @@ def choice_extra(proc_id: str, part: str) -> str:
     return f"x:{proc_id}:{part}"
 
 
-def choice_field(index: int) -> str:
-    """Choice data that lists the procedures of the ``index``-th field."""
-    return f"f:{index}"
+def choice_field(index: int, page: int = 0) -> str:
+    """Choice data that lists the procedures of the ``index``-th group, one page of them."""
+    return f"f:{index}:{page}" if page else f"f:{index}"
 
 
 def _label(text: str, limit: int = 60) -> str:
@@ -338,20 +340,23 @@ class ReplyWriter:
             "hoặc gửi mã hồ sơ để tra cứu."
         )
 
-    def fields_menu(self, catalogue: Catalogue) -> Reply:
-        """The catalogue's fields, to browse."""
-        fields = catalogue.fields()
+    def fields_menu(self, groups: list[Group]) -> Reply:
+        """The catalogue's groups of procedures, to browse."""
         return Reply(
             "Chọn lĩnh vực:",
-            tuple(Choice(f"{name} ({len(catalogue.in_field(name))})", choice_field(i)) for i, name in enumerate(fields)),
+            tuple(Choice(_label(f"{g.label} ({len(g.procedures)})"), choice_field(i)) for i, g in enumerate(groups)),
         )
 
-    def field_list(self, field_name: str, procs: list[Procedure]) -> Reply:
-        """The procedures of one field, to choose from."""
-        return Reply(
-            f"Thủ tục lĩnh vực {field_name}:",
-            tuple(Choice(_label(p.title), choice_procedure(p.id)) for p in procs),
-        )
+    def field_list(self, index: int, group: Group, page: int = 0) -> Reply:
+        """One page of a group's procedures, to choose from, with a choice for the next page."""
+        start = page * PAGE_SIZE
+        shown = group.procedures[start : start + PAGE_SIZE]
+        choices = [Choice(_label(p.title), choice_procedure(p.id)) for p in shown]
+        if start + PAGE_SIZE < len(group.procedures):
+            choices.append(Choice("Xem tiếp", choice_field(index, page + 1)))
+        pages = (len(group.procedures) + PAGE_SIZE - 1) // PAGE_SIZE
+        head = f"Thủ tục lĩnh vực {group.label}" + (f" (trang {page + 1}/{pages})" if pages > 1 else "") + ":"
+        return Reply(head, tuple(choices))
 
     def stale(self) -> Reply:
         """A button that no longer leads anywhere (the catalogue changed)."""

@@ -413,7 +413,7 @@ async def test_a_numbered_choice_answered_with_2(
     assert second is not None
     await api.push(api.message("chat-1", "2"))
     sent = await api.wait_sent(2)
-    assert sent[1].text.startswith(f"Thủ tục lĩnh vực {second.group(1)}:")
+    assert sent[1].text.startswith(f"Thủ tục lĩnh vực {second.group(1)}")
 
 
 async def test_a_sticker_gets_the_engine_hint(
