@@ -58,12 +58,12 @@ class App:
         catalogue = compiled.catalogue
         store = await Store.open(config.database.path)
         try:
+            desk = StatusDesk(store, config)
+            engine = Engine.build(config, catalogue, status=desk, index=compiled.index)
             if config.status.demo_data is not None:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
 
-                await seed_demo(store, config)
-            desk = StatusDesk(store, config)
-            engine = Engine.build(config, catalogue, status=desk, index=compiled.index)
+                await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, engine.matcher))
             notifier = Notifier(store, config)
         except BaseException:
             await store.close()

@@ -146,6 +146,7 @@ class Engine:
         if self.status is not None:
             pending = await self.status.pending(msg)
             if pending is not None:
+                self._follow_up_on(msg, pending)
                 return pending
         text = clean(msg.text[:MAX_TEXT_CHARS])
         if not text:
@@ -505,4 +506,12 @@ class Engine:
     async def _status(self, msg: Incoming, text: str) -> Response:
         if self.status is None:
             return Response(Intent.STATUS, [self._writer.status_unavailable()])
-        return await self.status.answer(msg, text)
+        response = await self.status.answer(msg, text)
+        self._follow_up_on(msg, response)
+        return response
+
+    def _follow_up_on(self, msg: Incoming, response: Response) -> None:
+        """After a status answer about one procedure, follow-ups are about that procedure."""
+        if response.matches and self.catalogue.get(response.matches[0].id) is not None:
+            session = self._sessions.get(msg.channel, msg.chat_id)
+            session.procedure_id, session.aspects = response.matches[0].id, []

@@ -351,3 +351,31 @@ async def test_a_status_code_beside_a_procedure_question_answers_both(
     assert reply.startswith("Tin nhắn có 2 câu hỏi")
     assert "1) Hồ sơ 000.00.14.H56-261119-0013" in reply
     assert "2) • Đăng ký khai tử\nGiấy tờ cần chuẩn bị" in reply
+
+
+async def test_after_a_status_answer_follow_ups_are_about_the_dossiers_procedure(
+    config: Config, catalogue: Catalogue, tmp_path
+) -> None:
+    from bot.app import catalogue_ids
+
+    store = await Store.open(tmp_path / "dossiers.sqlite3")
+    try:
+        engine = Engine.build(config, catalogue, status=StatusDesk(store, config))
+        await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, engine.matcher))
+        status = await ask(engine, "tra cứu hồ sơ 261119-0013")  # yêu cầu bổ sung, mai táng
+        where = await ask(engine, "nộp bổ sung ở đâu")
+        fee = await ask(engine, "thế còn lệ phí?")
+    finally:
+        await store.close()
+    assert status.intent is Intent.STATUS and status.matches[0].id == "ho-tro-mai-tang"
+    assert (top(where), where.aspect) == ("ho-tro-mai-tang", Aspect.WHERE)
+    assert (top(fee), fee.aspect) == ("ho-tro-mai-tang", Aspect.FEE)
+
+
+async def test_a_new_topic_replaces_the_old_and_an_earlier_one_can_be_resumed(engine: Engine) -> None:
+    assert top(await ask(engine, "khai tử cần giấy tờ gì")) == "khai-tu"
+    assert top(await ask(engine, "đăng ký kết hôn mất bao lâu")) == "ket-hon"
+    assert top(await ask(engine, "quay lại vụ khai tử")) == "khai-tu"
+    poor = await ask(engine, "lam ho ngheo can gi")
+    assert top(poor) == "cong-nhan-ho-ngheo"
+    assert top(await ask(engine, "thế còn lệ phí")) == "cong-nhan-ho-ngheo"

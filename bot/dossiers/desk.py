@@ -21,7 +21,7 @@ from datetime import date
 
 from bot.dossiers.codes import MAX_SCAN_CHARS, TAIL, CodeFinder, FoundCode
 from bot.config import Config
-from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Incoming, Intent, Reply, Response
+from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Incoming, Intent, MatchInfo, Reply, Response
 from bot.dossiers.limits import Limit, Limits, LookupLimiter, Refused
 from bot.dossiers.privacy import mask_name, phone_matches
 from bot.procedures.normalize import fold
@@ -151,6 +151,7 @@ class StatusDesk:
         over_cap = max(0, len(found) - cap)
         found = found[:cap]
         replies: list[Reply] = []
+        shown: list[Dossier] = []
         held: list[FoundCode] = []
         refused: Refused | None = None
         left = 0
@@ -170,6 +171,7 @@ class StatusDesk:
                     held.append(FoundCode(dossier.code))
                 else:
                     replies.append(await self._dossier_reply(msg, dossier, state))
+                    shown.append(dossier)
         finally:
             await self._limiter.flush()
         if refused is not None and not (replies or held):
@@ -186,7 +188,7 @@ class StatusDesk:
                     "Ông/bà vui lòng gửi các mã đó trong tin nhắn sau."
                 )
             )
-        return _response(_one_message(replies))
+        return _about(shown, _response(_one_message(replies)))
 
     async def pending(self, msg: Incoming) -> Response | None:
         """The answer to a phone-digits reply when this user was asked for one; else None."""
@@ -220,11 +222,13 @@ class StatusDesk:
         held = state.pending.codes
         state.pending = None
         replies: list[Reply] = []
+        shown: list[Dossier] = []
         for item in held:
             dossier = await self._store.get(item.code)
             if dossier is not None and phone_matches(dossier.phone, digits[-3:]):
                 self._mark_verified(state, dossier.code)
                 replies.append(await self._dossier_reply(msg, dossier, state))
+                shown.append(dossier)
             else:
                 self._limiter.miss(scopes)
                 replies.append(
@@ -236,7 +240,7 @@ class StatusDesk:
                     )
                 )
         await self._limiter.flush()
-        return _response(*replies)
+        return _about(shown, _response(*replies))
 
     async def follow(self, msg: Incoming, code: str) -> Response:
         """Start notifying this user (on this channel) when the dossier's status changes."""
@@ -566,3 +570,12 @@ def _choices(*pairs: tuple[str, str]) -> tuple[Choice, ...]:
 
 def _response(*replies: Reply) -> Response:
     return Response(intent=Intent.STATUS, replies=list(replies))
+
+
+def _about(shown: list[Dossier], response: Response) -> Response:
+    """``response`` naming the catalogue procedure of the dossiers shown, when they share
+    one, so that a follow-up ("thế còn lệ phí?", "nộp bổ sung ở đâu") is about it."""
+    ids = {d.procedure_id for d in shown}
+    if len(ids) == 1 and (proc_id := ids.pop()):
+        response.matches = [MatchInfo(proc_id, shown[0].procedure, 100.0)]
+    return response

@@ -509,7 +509,11 @@ def _shift_dates(days: int) -> Callable[[DossierRow], DossierRow]:
 
 
 async def seed_demo(
-    store: Store, config: Config, *, today: Callable[[], date] = date.today
+    store: Store,
+    config: Config,
+    *,
+    today: Callable[[], date] = date.today,
+    procedure_ids: Callable[[str], str | None] | None = None,
 ) -> SyncReport | None:
     """Load ``status.demo_data`` when the store has no dossier; None when nothing was done.
 
@@ -523,7 +527,7 @@ async def seed_demo(
     transform = _shift_dates((today() - DEMO_REFERENCE_DAY).days)
     return await _run_in_thread(
         lambda abort: _apply(
-            store, str(demo), lambda: open_export(Path(demo), cols), None, None, transform, abort
+            store, str(demo), lambda: open_export(Path(demo), cols), None, procedure_ids, transform, abort
         )
     )
 
