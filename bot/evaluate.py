@@ -87,6 +87,9 @@ def load_eval(paths: list[Path], catalogue: Catalogue) -> EvalSet:
             items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
         except (OSError, yaml.YAMLError) as exc:
             raise MotcuaError(f"{path}: cannot read evaluation file ({exc})") from None
+        if isinstance(items, dict) and set(items) <= {"questions", "conversations"}:
+            # One file holding both: {questions: [...], conversations: [...]}.
+            items = [*(items.get("questions") or []), *(items.get("conversations") or [])]
         if not isinstance(items, list):
             raise MotcuaError(f"{path}: expected a list of questions or conversations")
         for i, item in enumerate(items, 1):
