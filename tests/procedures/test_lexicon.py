@@ -40,7 +40,8 @@ def test_cue_words_inside_names_are_not_aspects() -> None:
     # "chi phí mai táng" names a procedure; "đã có căn cước" is not "có cần ...".
     assert aspects("hỗ trợ chi phí mai táng") == []
     assert aspects("ông tôi đã có căn cước nhưng chưa có giấy khai sinh") == []
-    assert aspects("đăng ký kết hôn có bắt buộc cả hai cùng có mặt không") == []
+    # Whether both must be present is a condition, not a list of papers.
+    assert aspects("đăng ký kết hôn có bắt buộc cả hai cùng có mặt không") == [Aspect.CONDITIONS]
     assert aspects("sổ đỏ lần đầu") == []
 
 
