@@ -35,6 +35,13 @@ QUOTE_CHARS = 120
 #: A message that names a procedure this well wins even over a follow-up reading.
 STRONG_MATCH = 90.0
 
+#: A weak match (below the matcher's candidate score) of the current topic's field that
+#: scores at least this much is read as a correction within the topic.
+RECOVER_FLOOR = 40.0
+#: A message of at most this many naming words, all known to the catalogue, that names
+#: nothing clearly is read as more about the current topic.
+RECOVER_WORDS = 6
+
 #: Share of a message's naming words the current entry must use for a follow-up reading.
 FOLLOWUP_RELATES = 0.5
 
@@ -221,7 +228,14 @@ class Engine:
             return self._answer(current, aspects, session, matches)
 
         if decision is Decision.NONE:
-            session.procedure_id = None
+            family = self._situation(text, matches)
+            if family is not None and (default := self.catalogue.get(family.default)) is not None:
+                return self._answer(default, aspects, session, matches, family)
+            if current is not None:
+                recovered = self._recover(current, text, matches)
+                if recovered is not None:
+                    return self._answer(recovered, aspects or session.aspects, session, matches)
+            # The topic is kept: a follow-up after this refusal can still be about it.
             return Response(Intent.UNKNOWN, [self._writer.unknown()], _infos(matches), aspects[0] if aspects else None)
 
         several = self._several(tokens, matches)
@@ -260,6 +274,30 @@ class Engine:
             _infos(matches),
             aspects[0] if aspects else None,
         )
+
+    def _recover(self, current: Procedure, text: str, matches: list[Match]) -> Procedure | None:
+        """What a message the catalogue alone cannot place means in the current topic: a
+        close procedure of the same field it names weakly ("chữ ký thôi" after chứng thực
+        bản sao), or the current procedure itself when it only describes the case
+        ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
+        # Read in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
+        in_field = self._matcher.rank(f"{current.field} {text}")
+        for ranked in (in_field, matches):
+            top = ranked[0] if ranked else None
+            if top is None or top.procedure.id == current.id or top.procedure.is_referral:
+                continue
+            if top.procedure.field == current.field and (
+                top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER
+            ):
+                return top.procedure
+        words = self._matcher.query_tokens(text)
+        if (
+            len(words) <= RECOVER_WORDS
+            and not self._matcher.unknown_words(text)
+            and self._matcher.relates(current.id, text) >= FOLLOWUP_RELATES
+        ):
+            return current
+        return None
 
     def _continues(self, current: Procedure, text: str, matches: list[Match], decision: Decision) -> bool:
         """Whether a message with an aspect or follow-up cue asks more about ``current``

@@ -379,3 +379,23 @@ async def test_a_new_topic_replaces_the_old_and_an_earlier_one_can_be_resumed(en
     poor = await ask(engine, "lam ho ngheo can gi")
     assert top(poor) == "cong-nhan-ho-ngheo"
     assert top(await ask(engine, "thế còn lệ phí")) == "cong-nhan-ho-ngheo"
+
+
+async def test_giai_quyet_in_a_follow_up_is_about_time_not_a_procedure(engine: Engine) -> None:
+    await ask(engine, "đăng ký kết hôn cần gì")
+    time = await ask(engine, "thời gian giải quyết bao lâu")
+    assert (top(time), time.aspect) == ("ket-hon", Aspect.TIME)
+
+
+async def test_after_a_refusal_the_earlier_topic_is_still_there(engine: Engine) -> None:
+    await ask(engine, "làm giấy chứng tử cho bố cần gì")
+    refused = await ask(engine, "giá vàng hôm nay bao nhiêu")
+    assert refused.intent is Intent.UNKNOWN
+    fee = await ask(engine, "còn lệ phí thì sao")
+    assert (top(fee), fee.aspect) == ("khai-tu", Aspect.FEE)
+
+
+async def test_a_short_correction_is_read_within_the_topics_field(engine: Engine) -> None:
+    assert top(await ask(engine, "chứng thực bản sao")) == "chung-thuc-ban-sao"
+    corrected = await ask(engine, "chữ ký thôi")
+    assert top(corrected) == "chung-thuc-chu-ky"
