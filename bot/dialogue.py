@@ -512,6 +512,8 @@ class Engine:
             if index.isdigit() and (page.isdigit() or not page) and int(index) < len(self._groups):
                 group = self._groups[int(index)]
                 return Response(Intent.HELP, [self._writer.field_list(int(index), group, int(page or 0))])
+        if kind == "dossier" and rest:
+            return await self._status(msg, rest)
         if kind in ("follow", "unfollow") and rest:
             return await self._on_command(msg, "theodoi" if kind == "follow" else "huytheodoi", rest, session)
         return Response(Intent.UNKNOWN, [self._writer.stale()])

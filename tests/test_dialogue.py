@@ -399,3 +399,19 @@ async def test_a_short_correction_is_read_within_the_topics_field(engine: Engine
     assert top(await ask(engine, "chứng thực bản sao")) == "chung-thuc-ban-sao"
     corrected = await ask(engine, "chữ ký thôi")
     assert top(corrected) == "chung-thuc-chu-ky"
+
+
+async def test_many_dossiers_come_as_a_compact_list_with_details_on_request(
+    config: Config, catalogue: Catalogue, tmp_path
+) -> None:
+    store = await Store.open(tmp_path / "dossiers.sqlite3")
+    try:
+        await seed_demo(store, config)
+        engine = Engine.build(config, catalogue, status=StatusDesk(store, config))
+        listing = await ask(engine, "hồ sơ 261119-0013, 261126-0010, 261128-0002, 261118-0011, 261127-0020 đến đâu rồi")
+        detail_choice = listing.replies[0].choices[0]
+        detail = await engine.handle(Incoming("test", "u1", "c1", detail_choice.label, choice=detail_choice.data))
+    finally:
+        await store.close()
+    assert listing.replies[0].text.startswith("Tình trạng 5 hồ sơ:") and len(listing.replies[0].text) < 700
+    assert detail.replies[0].text.startswith("Hồ sơ 000.00.14.H56-261119-0013\nThủ tục:")

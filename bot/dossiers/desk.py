@@ -188,7 +188,34 @@ class StatusDesk:
                     "Ông/bà vui lòng gửi các mã đó trong tin nhắn sau."
                 )
             )
+        if len(shown) >= COMPACT_FROM:
+            # Many dossiers: one line each, details on request (a hamlet head's list).
+            others = [r for r in replies if not any(r.text.startswith(f"Hồ sơ {d.code}\n") for d in shown)]
+            replies = [self._compact(shown), *others]
         return _about(shown, _response(_one_message(replies)))
+
+    def _compact(self, dossiers: list[Dossier]) -> Reply:
+        """Several dossiers as one short list: code tail, procedure, status, and for those
+        that need the citizen (come to the desk, pay) or are late, what to do."""
+        today = self._today()
+        lines = [f"Tình trạng {len(dossiers)} hồ sơ:"]
+        for d in dossiers:
+            late = is_overdue(d.status, d.appointment, today)
+            name = d.procedure if len(d.procedure) <= 40 else d.procedure[:39].rstrip() + "…"
+            line = f"• {d.code[-11:]}" + (f" ({name})" if name else "") + f": {d.status.label}"
+            if late:
+                line += " — quá hẹn trả"
+            elif needs_visit(d.status):
+                line += " — mời đến Bộ phận Một cửa"
+            elif d.appointment and d.status not in FINAL:
+                line += f", hẹn trả {fmt_date(d.appointment)}"
+            lines.append(line)
+        if any(needs_visit(d.status) for d in dossiers):
+            commune = self._config.commune
+            lines.append(f"Địa điểm: {commune.office}. Giờ làm việc: {commune.hours}.")
+        lines.append("Chọn một hồ sơ để xem chi tiết.")
+        choices = _choices(*((f"Chi tiết {d.code[-11:]}", f"dossier:{d.code}") for d in dossiers))
+        return Reply("\n".join(lines), choices)
 
     async def pending(self, msg: Incoming) -> Response | None:
         """The answer to a phone-digits reply when this user was asked for one; else None."""
@@ -549,6 +576,10 @@ class StatusDesk:
         if len(matches) == 1:
             return await self._store.get(matches[0]), "unknown"
         return None, "ambiguous" if matches else "unknown"
+
+
+#: From this many dossiers in one answer, they come as a compact list.
+COMPACT_FROM = 3
 
 
 def _one_message(replies: list[Reply]) -> Reply:

@@ -101,17 +101,26 @@ async def test_several_codes_tails_and_sloppy_typing(store: Store) -> None:
     assert desk.find_codes("gọi 0912 345 678 hoặc 091234 5678") == []
     assert desk.find_codes(f"{READY}999") == []  # a longer digit run is not this code
     r = await desk.answer(msg(), text)
-    (reply,) = r.replies  # one message, easy to forward
-    blocks = reply.text.split("\n\n")
-    assert [b.splitlines()[0] for b in blocks] == [
-        f"Hồ sơ {READY}",
-        f"Hồ sơ {OVERDUE}",
-        f"Hồ sơ {SUPPLEMENT}",
-    ]
-    assert "Yêu cầu bổ sung giấy tờ:" in blocks[2]
+    (reply,) = r.replies  # one message, easy to forward: one line per dossier
+    lines = reply.text.splitlines()
+    assert lines[0] == "Tình trạng 3 hồ sơ:"
+    assert [line.split(" ")[1].rstrip(":") for line in lines[1:4]] == ["261127-0020", "261118-0011", "261123-0014"]
+    assert "Yêu cầu bổ sung giấy tờ — mời đến Bộ phận Một cửa" in lines[3]
+    assert "quá hẹn trả" in lines[2]
+    assert len(reply.text) < 600
     assert [c.label for c in reply.choices] == [
-        "Theo dõi 261127-0020", "Theo dõi 261118-0011", "Theo dõi 261123-0014",
+        "Chi tiết 261127-0020", "Chi tiết 261118-0011", "Chi tiết 261123-0014",
     ]
+    assert reply.choices[2].data == f"dossier:{SUPPLEMENT}"
+
+
+async def test_two_dossiers_come_in_full_each_button_naming_its_dossier(store: Store) -> None:
+    desk = desk_for(store)
+    (reply,) = (await desk.answer(msg(), f"{READY} và {SUPPLEMENT}")).replies
+    blocks = reply.text.split("\n\n")
+    assert [b.splitlines()[0] for b in blocks] == [f"Hồ sơ {READY}", f"Hồ sơ {SUPPLEMENT}"]
+    assert "Yêu cầu bổ sung giấy tờ:" in blocks[1]
+    assert [c.label for c in reply.choices] == ["Theo dõi 261127-0020", "Theo dõi 261123-0014"]
 
 
 async def test_tail_completes_to_the_only_stored_code_with_another_prefix(store: Store) -> None:
@@ -332,6 +341,9 @@ def revealed(responses: list) -> set[str]:
                 first = block.splitlines()[0] if block else ""
                 if first.startswith("Hồ sơ ") and "Trạng thái:" in block:
                     shown.add(first.removeprefix("Hồ sơ "))
+                for line in block.splitlines():  # a compact list: "• 261127-0020 (...): status"
+                    if line.startswith("• ") and ": " in line:
+                        shown.add(f"{P}-{line[2:13]}")
     return shown
 
 
@@ -394,7 +406,7 @@ async def test_each_code_counts_and_a_message_answers_at_most_a_few(store: Store
     desk = desk_for(store, lookups_per_minute=100)
     r = await desk.answer(msg(), " ".join([READY, OVERDUE, SUPPLEMENT, RETURNED, *codes]))
     text = r.replies[0].text
-    assert text.count("Hồ sơ ") + text.count("Không tìm thấy hồ sơ") >= 5
+    assert len(revealed([r])) + text.count("Không tìm thấy hồ sơ") >= 5
     assert "Mỗi lần chỉ tra được 5 mã; 6 mã còn lại chưa được tra cứu" in text
     assert codes[-1] not in text
     # Three codes against an allowance of two look-ups a minute: the third is not looked up.
