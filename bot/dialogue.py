@@ -222,26 +222,26 @@ class Engine:
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
-            return self._answer(current, aspects or session.aspects, session, matches)
+            return self._answer(current, aspects or session.aspects, session, matches, question=text)
         if current is not None and Aspect.DOCUMENTS in aspects and _YES_NO.search(text):
             # "cần mang cccd không?": a paper to bring for the current topic, not a new one.
-            return self._answer(current, aspects, session, matches)
+            return self._answer(current, aspects, session, matches, question=text)
 
         if decision is Decision.NONE:
             family = self._situation(text, matches)
             if family is not None and (default := self.catalogue.get(family.default)) is not None:
-                return self._answer(default, aspects, session, matches, family)
+                return self._answer(default, aspects, session, matches, family, question=text)
             if current is not None:
                 recovered = self._recover(current, text, matches)
                 if recovered is not None:
-                    return self._answer(recovered, aspects or session.aspects, session, matches)
+                    return self._answer(recovered, aspects or session.aspects, session, matches, question=text)
             # The topic is kept: a follow-up after this refusal can still be about it.
             return Response(Intent.UNKNOWN, [self._writer.unknown()], _infos(matches), aspects[0] if aspects else None)
 
         several = self._several(tokens, matches)
         if len(several) == 1:  # one procedure covers every part ("liên thông")
             aspects = aspects or (session.aspects if followup else [])
-            return self._answer(several[0], aspects, session, matches)
+            return self._answer(several[0], aspects, session, matches, question=text)
         if len(several) > 1:
             session.procedure_id, session.aspects = several[0].id, aspects
             reply = self._writer.several(several, aspects)
@@ -257,16 +257,16 @@ class Engine:
         # the question clearly names one procedure (a variant, or something else).
         family = self._situation(text, matches)
         if family is not None and (default := self.catalogue.get(family.default)) is not None:
-            return self._answer(default, aspects, session, matches, family)
+            return self._answer(default, aspects, session, matches, family, question=text)
         if decision is Decision.ANSWER:
-            return self._answer(matches[0].procedure, aspects, session, matches)
+            return self._answer(matches[0].procedure, aspects, session, matches, question=text)
 
         options = self._matcher.candidates(matches)
         family = self._family_of([m.procedure.id for m in options])
         if family is not None:  # close variants of one thing: answer the common case
             default = self.catalogue.get(family.default)
             if default is not None:
-                return self._answer(default, aspects, session, matches, family)
+                return self._answer(default, aspects, session, matches, family, question=text)
         session.procedure_id, session.aspects = None, aspects
         return Response(
             Intent.PROCEDURE,
@@ -321,7 +321,10 @@ class Engine:
         session: Session,
         matches: list[Match],
         family: Family | None = None,
+        *,
+        question: str = "",
     ) -> Response:
+        """The answer about ``proc`` (``question``: the message, when it asked in words)."""
         session.procedure_id, session.aspects = proc.id, list(aspects)
         infos = _infos(matches) if matches and matches[0].procedure.id == proc.id else [
             MatchInfo(proc.id, proc.name, 100.0),
@@ -330,7 +333,7 @@ class Engine:
         aspect = aspects[0] if aspects else None
         if proc.is_referral:
             return Response(Intent.REFERRAL, [self._writer.referral(proc)], infos, aspect)
-        reply = self._writer.procedure(proc, list(aspects))
+        reply = self._writer.procedure(proc, list(aspects), yes_no=bool(_YES_NO.search(question)))
         family = family or self._variants_asked(proc, matches)
         if family is not None:
             reply = self._writer.with_variants(reply, family, self.catalogue)

@@ -189,10 +189,26 @@ class ReplyWriter:
         choices = tuple(c for c in self.aspect_choices(proc, shown) if c.data != choice_extra(proc.id, part))
         return Reply(f"{proc.title}\n\n{head}\n{numbered(items)}", choices)
 
-    def procedure(self, proc: Procedure, aspects: list[Aspect]) -> Reply:
+    def yes_no(self, proc: Procedure, aspect: Aspect) -> str | None:
+        """The short yes or no that a yes/no question about ``aspect`` gets first, when the
+        file tells it plainly ("có mất phí không?", "làm ở xã được không?"); else None."""
+        if aspect is Aspect.FEE and proc.fee:
+            head = fold(proc.fee)
+            if head.startswith(("mien", "khong thu", "khong mat")):
+                return "Không mất lệ phí."
+            if re.match(r"^\d[\d ]* (dong|d)\b", head):  # folded: "2 000 dong trang"
+                return "Có, phải nộp lệ phí."
+        if aspect is Aspect.WHERE:
+            return "Không, việc này không làm ở xã." if proc.is_referral else "Có, nộp tại Bộ phận Một cửa của xã."
+        return None
+
+    def procedure(self, proc: Procedure, aspects: list[Aspect], yes_no: bool = False) -> Reply:
         """The answer about ``proc``: the asked aspects first, or an overview."""
         if aspects:
             parts = [proc.title, *(self.aspect_text(proc, a) for a in aspects)]
+            answer = self.yes_no(proc, aspects[0]) if yes_no else None
+            if answer:
+                parts[0] = f"{proc.title}: {answer}"
             return Reply("\n\n".join(parts), self.aspect_choices(proc, aspects))
         text, shown = self._overview(proc)
         return Reply(text, self.aspect_choices(proc, shown))

@@ -34,3 +34,14 @@ def test_no_conditions_in_the_file_says_so_and_offers_no_conditions_button() -> 
     labels = [c.label for c in WRITER.procedure(p, [Aspect.FEE]).choices]
     assert "Điều kiện" not in labels
     assert "Điều kiện" in [c.label for c in WRITER.procedure(proc(conditions=("x",)), [Aspect.FEE]).choices]
+
+
+def test_a_yes_no_question_gets_the_yes_or_no_first_when_the_file_tells_it() -> None:
+    free = WRITER.procedure(proc(fee="Miễn lệ phí."), [Aspect.FEE], yes_no=True)
+    assert free.text.startswith("Trợ cấp xã hội hàng tháng: Không mất lệ phí.\n\nLệ phí: Miễn lệ phí.")
+    paid = WRITER.procedure(proc(fee="8.000 đồng/bản."), [Aspect.FEE], yes_no=True)
+    assert paid.text.startswith("Trợ cấp xã hội hàng tháng: Có, phải nộp lệ phí.")
+    unclear = WRITER.procedure(proc(fee="Theo mức HĐND tỉnh."), [Aspect.FEE], yes_no=True)
+    assert unclear.text.startswith("Trợ cấp xã hội hàng tháng\n\nLệ phí:")
+    where = WRITER.procedure(proc(), [Aspect.WHERE], yes_no=True)
+    assert where.text.startswith("Trợ cấp xã hội hàng tháng: Có, nộp tại Bộ phận Một cửa của xã.")
