@@ -30,6 +30,7 @@ from urllib.parse import urljoin
 import httpx
 
 from bot.config import SyncColumns
+from bot.dossiers.rows import MAX_CELL_CHARS
 from bot.errors import SyncError
 from bot.procedures.normalize import fold
 
@@ -70,22 +71,26 @@ class ColumnMap:
 
 @dataclass
 class ExportTable:
-    """A source's rows after its header: (row label, values) pairs."""
+    """A source's rows after its header: (row label, values) pairs; values is the
+    rejection reason instead when the reader itself rejects the row (e.g. oversized)."""
 
     format: str
     encoding: str
     unit: str
     header: Sequence[Any]
     positions: dict[str, list[int]]
-    rows: Iterator[tuple[int, Sequence[Any]]]
+    rows: Iterator[tuple[int, Sequence[Any] | str]]
     close: Callable[[], None] = lambda: None
+    #: CSV only: the text lines of the row just yielded (valid until the next row), for
+    #: fingerprinting the row without joining its cells.
+    lines: list[str] | None = None
 
 
 def _find_header(
     rows: Iterator[tuple[int, Sequence[Any]]], columns: ColumnMap, source: str, note: str
 ) -> tuple[Sequence[Any], dict[str, list[int]]]:
     for count, (_, values) in enumerate(rows):
-        positions = columns.match(values)
+        positions = columns.match(values) if not isinstance(values, str) else None
         if positions is not None:
             return values, positions
         if count + 1 >= HEADER_SEARCH_ROWS:
@@ -132,40 +137,136 @@ def _detect_encoding(path: Path, head: bytes) -> str:
     return "cp1258"
 
 
-class _LineDecoder:
-    """Decodes a byte stream line by line (ASCII-compatible encodings) and NFC-normalises,
-    so that a decoding error names its exact line."""
+#: Longest physical CSV line read at once (characters); a longer line is one bad row,
+#: skipped without being kept in memory.
+MAX_LINE_CHARS = 1 << 20
 
-    def __init__(self, stream: BinaryIO, encoding: str) -> None:
+
+def oversized_reason(unit: str) -> str:
+    """Why a row with a cell or line over the size limits was rejected."""
+    return (
+        f"{unit} quá dài (một ô hơn {CSV_FIELD_LIMIT:,} ký tự hoặc cả {unit} hơn "
+        f"{MAX_LINE_CHARS:,} ký tự): bỏ qua cả {unit}"
+    ).replace(",", ".")
+
+
+#: The csv module's per-field limit (read, never changed: it is process-wide).
+CSV_FIELD_LIMIT = csv.field_size_limit()
+
+
+class LongRow(list):
+    """A CSV row read from a line longer than :data:`MAX_CELL_CHARS`: the reader of the
+    rows checks its cells' sizes before keeping any."""
+
+
+class _CsvLines:
+    """Physical lines of a CSV text stream, NFC-normalised and counted, each at most
+    :data:`MAX_LINE_CHARS` long.
+
+    ``kept`` holds the lines of the record being read (the reader clears it after each
+    record) so that an oversized record can be skipped to its real end, quotes and all.
+    A line too long to keep is replaced by an empty line (closing an open quote) after
+    the rest of its record is skipped, and ``oversized`` is set.
+    """
+
+    def __init__(self, stream: TextIO, delimiter: str) -> None:
         self._stream = stream
-        self._encoding = encoding
+        self._delimiter = delimiter
         self.line = 0
+        self.kept: list[str] = []
+        self.oversized = False
+        #: Whether a line of the current record is longer than MAX_CELL_CHARS.
+        self.long = False
 
     def __iter__(self) -> Iterator[str]:
-        encoding = self._encoding
-        for chunk in self._stream:
-            # Lines end in \n, \r\n or, from old Mac Excel, a bare \r.
-            cr = chunk.find(b"\r")
-            pieces = chunk.splitlines(keepends=True) if 0 <= cr < len(chunk) - 2 else (chunk,)
-            for raw in pieces:
-                self.line += 1
-                text = raw.decode(encoding)
-                if self.line == 1 and encoding == "utf-8-sig":
-                    encoding = "utf-8"
-                yield text if text.isascii() else unicodedata.normalize("NFC", text)
-
-
-class _TextLines:
-    """Lines of a text stream (UTF-16), NFC-normalised, counted."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self.line = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for text in self._stream:
+        readline = self._stream.readline
+        limit = MAX_LINE_CHARS
+        kept = self.kept
+        normalize = unicodedata.normalize
+        while True:
+            text = readline(limit)
+            if not text:
+                return
+            if len(text) >= limit and text[-1] not in "\r\n":
+                yield self._skip_long_line(text)
+                continue
             self.line += 1
-            yield text if text.isascii() else unicodedata.normalize("NFC", text)
+            if not text.isascii():
+                text = normalize("NFC", text)
+            if len(text) > MAX_CELL_CHARS:
+                self.long = True
+            kept.append(text)
+            yield text
+
+    def _skip_long_line(self, piece: str) -> str:
+        state = _scan("".join(self.kept), _START, self._delimiter)
+        quoted_before = state == _QUOTED
+        self.line += 1
+        state = _scan(piece, state, self._delimiter)
+        self._drain(state, piece)
+        self.oversized = True
+        return '"\n' if quoted_before else "\n"
+
+    def skip_rest_of_record(self) -> None:
+        """After csv gave up on the current record (a field over its limit): read on to the
+        record's end, as csv would have found it."""
+        state = _scan("".join(self.kept), _START, self._delimiter)
+        if state == _QUOTED:
+            self._drain(state, "\n")
+
+    def _drain(self, state: int, last: str) -> None:
+        # Read pieces until the end of a physical line where no quoted field is open.
+        readline = self._stream.readline
+        while not (last[-1:] in ("\n", "\r") and state != _QUOTED):
+            last = readline(MAX_LINE_CHARS)
+            if not last:
+                return
+            if last[-1] in "\r\n":
+                self.line += 1
+            state = _scan(last, state, self._delimiter)
+
+
+# States of csv's parser that matter for finding where a record ends.
+_START, _FIELD, _QUOTED, _QUOTE_IN_QUOTED = range(4)
+
+
+def _scan(text: str, state: int, delimiter: str) -> int:
+    """The csv module's (default dialect, non-strict) parser state after ``text``."""
+    special = re.compile(f"[{re.escape(delimiter)}\r\n]")
+    i, n = 0, len(text)
+    while i < n:
+        if state == _QUOTED:
+            j = text.find('"', i)
+            if j < 0:
+                return _QUOTED
+            state, i = _QUOTE_IN_QUOTED, j + 1
+        elif state == _QUOTE_IN_QUOTED:
+            c = text[i]
+            state = _QUOTED if c == '"' else _START if c == delimiter or c in "\r\n" else _FIELD
+            i += 1
+        elif state == _START and text[i] == '"':
+            state, i = _QUOTED, i + 1
+        else:
+            m = special.search(text, i)
+            if m is None:
+                return _FIELD
+            state, i = _START, m.end()
+    return state
+
+
+def _bad_line(path: Path, encoding: str) -> int:
+    """The line (1-based) holding the first byte that does not decode as ``encoding``."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    breaks = 0
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                text = exc.object[: exc.start].decode(encoding, errors="replace")
+                return breaks + text.count("\n") + text.count("\r") - text.count("\r\n") + 1
+            breaks += text.count("\n") + text.count("\r") - text.count("\r\n")
+    return breaks + 1
 
 
 def _open_csv(path: Path, columns: ColumnMap) -> ExportTable:
@@ -175,30 +276,49 @@ def _open_csv(path: Path, columns: ColumnMap) -> ExportTable:
     sample = head[: 1 << 16].decode(encoding, errors="replace")
     counts = {d: sample.count(d) for d in (",", ";", "\t")}
     delimiter = max(counts, key=lambda d: counts[d])
-    lines: _LineDecoder | _TextLines
-    if encoding.startswith("utf-16"):
-        stream: IO = path.open(encoding=encoding, newline="", errors="strict")
-        lines = _TextLines(stream)
-    else:
-        stream = path.open("rb")
-        lines = _LineDecoder(stream, encoding)
+    # newline="": csv sees every line break (\r\n, \n and old Mac Excel's bare \r) itself.
+    stream = path.open(encoding=encoding, newline="", errors="strict")
+    lines = _CsvLines(stream, delimiter)
     reader = csv.reader(lines, delimiter=delimiter)
     label = {"utf-8-sig": "UTF-8 có BOM", "utf-8": "UTF-8", "cp1258": "Windows-1258"}.get(
         encoding, "UTF-16"
     )
+    too_long = oversized_reason("dòng")
 
-    def rows() -> Iterator[tuple[int, Sequence[Any]]]:
-        try:
-            for values in reader:
-                yield reader.line_num, values
-        except UnicodeDecodeError:
-            # _TextLines counts a line once read; _LineDecoder before decoding it.
-            line = lines.line + 1 if isinstance(lines, _TextLines) else lines.line
-            raise SyncError(
-                f"{path}: dòng {line}: không đọc được theo bảng mã {label}; hãy xuất lại tệp"
-            ) from None
-        except csv.Error as exc:
-            raise SyncError(f"{path}: dòng {reader.line_num}: lỗi định dạng CSV ({exc})") from None
+    def rows() -> Iterator[tuple[int, Sequence[Any] | str]]:
+        kept = lines.kept
+        next_record = reader.__next__
+        number = 0
+        while True:
+            kept.clear()  # here, not after the yield: the consumer may read them
+            try:
+                values = next_record()
+            except StopIteration:
+                return
+            except UnicodeDecodeError:
+                raise SyncError(
+                    f"{path}: dòng {_bad_line(path, encoding)}: không đọc được theo bảng mã "
+                    f"{label}; hãy xuất lại tệp"
+                ) from None
+            except csv.Error as exc:
+                if "field larger than field limit" not in str(exc):
+                    raise SyncError(f"{path}: dòng {lines.line}: lỗi định dạng CSV ({exc})") from None
+                lines.skip_rest_of_record()
+                lines.long = False
+                yield number + 1, too_long
+                number = lines.line
+                continue
+            if lines.oversized:
+                lines.oversized = lines.long = False
+                yield number + 1, too_long
+                number = lines.line
+                continue
+            number = lines.line
+            if lines.long:
+                lines.long = False
+                yield number, LongRow(values)
+                continue
+            yield number, values
 
     it = rows()
     try:
@@ -207,7 +327,9 @@ def _open_csv(path: Path, columns: ColumnMap) -> ExportTable:
         stream.close()
         raise
     sep = {",": "dấu phẩy", ";": "dấu chấm phẩy", "\t": "tab"}[delimiter]
-    return ExportTable("CSV", f"{label}, phân cách bằng {sep}", "dòng", header, positions, it, stream.close)
+    return ExportTable(
+        "CSV", f"{label}, phân cách bằng {sep}", "dòng", header, positions, it, stream.close, lines.kept
+    )
 
 
 def _open_xlsx(path: Path, columns: ColumnMap) -> ExportTable:
