@@ -332,20 +332,76 @@ def _open_csv(path: Path, columns: ColumnMap) -> ExportTable:
     )
 
 
+#: Longest text between two XML tags in an XLSX part (a cell's or a shared string's
+#: text), in bytes; a file with a longer one is refused before openpyxl reads it, which
+#: would hold it whole in memory.
+MAX_XLSX_TEXT_BYTES = 8 << 20
+#: Largest uncompressed part of an XLSX file (a sheet, the shared strings...).
+MAX_XLSX_PART_BYTES = 1 << 30
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _check_xlsx_parts(path: Path) -> None:
+    """Refuse an XLSX file whose parts are too big to read with bounded memory."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SyncError(f"{path}: không đọc được tệp Excel XLSX ({_one_line(exc)})") from None
+    with archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".xml"):
+                continue
+            if info.file_size > MAX_XLSX_PART_BYTES:
+                raise SyncError(
+                    f"{path}: phần '{info.filename}' của tệp Excel quá lớn "
+                    f"({info.file_size >> 20} MB, tối đa {MAX_XLSX_PART_BYTES >> 20} MB)"
+                )
+            try:
+                with archive.open(info) as part:
+                    longest = _longest_text(part)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                raise SyncError(f"{path}: tệp Excel XLSX bị hỏng ({_one_line(exc)})") from None
+            except Exception as exc:  # zlib.error and others from a damaged archive
+                raise SyncError(f"{path}: tệp Excel XLSX bị hỏng ({_one_line(exc)})") from None
+            if longest > MAX_XLSX_TEXT_BYTES:
+                raise SyncError(
+                    f"{path}: tệp Excel có một ô dài hơn {MAX_XLSX_TEXT_BYTES >> 20} MB "
+                    f"(trong '{info.filename}'); không đọc tệp này: hãy xuất lại"
+                )
+
+
+def _longest_text(stream: BinaryIO, chunk_size: int = 1 << 20) -> int:
+    """A lower bound of the longest run without '<' in an XML stream that is exact when
+    the run is longer than ``chunk_size`` (all that matters here)."""
+    longest, position, last = 0, 0, 0
+    while chunk := stream.read(chunk_size):
+        first = chunk.find(b"<")
+        if first < 0:
+            longest = max(longest, position + len(chunk) - last)
+        else:
+            longest = max(longest, position + first - last)
+            last = position + chunk.rfind(b"<")
+        position += len(chunk)
+    return max(longest, position - last)
+
+
 def _open_xlsx(path: Path, columns: ColumnMap) -> ExportTable:
     import openpyxl  # imported here: only XLSX sources need it
 
+    _check_xlsx_parts(path)
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise SyncError(f"{path}: không đọc được tệp Excel XLSX ({exc})") from None
     except Exception as exc:  # openpyxl raises many kinds of errors on damaged files
-        raise SyncError(f"{path}: không đọc được tệp Excel XLSX ({type(exc).__name__})") from None
+        raise SyncError(f"{path}: không đọc được tệp Excel XLSX ({_one_line(exc)})") from None
     try:
         error = SyncError(f"{path}: tệp Excel không có trang nào")
         sheets = [workbook.active, *workbook.worksheets]
         for sheet in dict.fromkeys(s for s in sheets if s is not None):
-            it = ((n, values) for n, values in enumerate(sheet.iter_rows(values_only=True), start=1))
+            it = _sheet_rows(path, sheet)
             try:
                 header, positions = _find_header(it, columns, str(path), "")
             except SyncError as exc:
@@ -358,16 +414,34 @@ def _open_xlsx(path: Path, columns: ColumnMap) -> ExportTable:
         raise
     except Exception as exc:
         workbook.close()
-        raise SyncError(f"{path}: không đọc được tệp Excel XLSX ({type(exc).__name__}: {exc})") from None
+        raise SyncError(f"{path}: không đọc được tệp Excel XLSX ({_one_line(exc)})") from None
+
+
+def _sheet_rows(path: Path, sheet: Any) -> Iterator[tuple[int, Sequence[Any]]]:
+    """A sheet's rows, numbered; a damaged sheet (found while reading) is a SyncError."""
+    n = 0
+    try:
+        for n, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield n, values
+    except SyncError:
+        raise
+    except Exception as exc:
+        raise SyncError(
+            f"{path}: trang '{sheet.title}' bị hỏng sau dòng {n} ({_one_line(exc)}); không áp dụng gì"
+        ) from None
+
+
+#: Largest JSON file, or total of a JSON endpoint's pages, read in one run (bytes).
+MAX_JSON_BYTES = 256 << 20
 
 
 def json_table(items: list[Any], source: str, columns: ColumnMap) -> ExportTable:
+    """The table of a JSON export's items (objects; anything else is a rejected row)."""
     keys: dict[str, None] = {}
     for item in items:
         if isinstance(item, dict):
             keys.update(dict.fromkeys(map(str, item)))
-    header = list(keys)
-    positions = columns.match(header)
+    positions = columns.match(list(keys))
     if positions is None:
         if not items:  # an empty export is valid: nothing to read
             header, positions = ["code", "status"], {"code": [0], "status": [1]}
@@ -376,10 +450,18 @@ def json_table(items: list[Any], source: str, columns: ColumnMap) -> ExportTable
                 f"{source}: các mục JSON không có khóa mã hồ sơ ({columns.expected('code')}) "
                 f"và trạng thái ({columns.expected('status')})"
             )
+    else:
+        # Only the keys of dossier fields are read, in their header order.
+        all_keys = list(keys)
+        header = [all_keys[i] for i in sorted({i for idx in positions.values() for i in idx})]
+        positions = columns.match(header) or positions
 
-    def rows() -> Iterator[tuple[int, Sequence[Any]]]:
+    def rows() -> Iterator[tuple[int, Sequence[Any] | str]]:
         for n, item in enumerate(items, start=1):
-            yield n, ([item.get(k) for k in header] if isinstance(item, dict) else None)
+            if isinstance(item, dict):
+                yield n, [item.get(k) for k in header]
+            else:
+                yield n, "không phải đối tượng JSON"
 
     return ExportTable("JSON", "", "mục", header, positions, rows())
 
@@ -392,13 +474,24 @@ def _items_of(data: Any, where: str) -> tuple[list[Any], Any]:
     raise SyncError(f'{where}: cần một danh sách JSON hoặc đối tượng {{"items": [...], "next": ...}}')
 
 
-def _read_json_file(path: Path) -> list[Any]:
+def _parse_json(text: str, where: str) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SyncError(f"{where}: dòng {exc.lineno}, cột {exc.colno}: JSON không hợp lệ ({exc.msg})") from None
+    except RecursionError:
+        raise SyncError(f"{where}: JSON lồng nhau quá sâu; không đọc được") from None
+
+
+def _read_json_file(path: Path) -> list[Any]:
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise SyncError(f"{path}: tệp JSON quá lớn ({size >> 20} MB, tối đa {MAX_JSON_BYTES >> 20} MB)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise SyncError(f"{path}: tệp JSON phải là UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise SyncError(f"{path}: dòng {exc.lineno}, cột {exc.colno}: JSON không hợp lệ ({exc.msg})") from None
+    data = _parse_json(text, str(path))
     items, next_page = _items_of(data, str(path))
     if next_page:
         raise SyncError(f"{path}: tệp JSON không được có 'next' (phân trang chỉ dùng với URL)")
@@ -414,26 +507,43 @@ async def fetch_json(url: str, *, timeout: float = 30.0) -> list[Any]:
     items: list[Any] = []
     seen: set[str] = set()
     next_url: str | None = url
+    budget = MAX_JSON_BYTES
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
         while next_url:
             if next_url in seen or len(seen) >= MAX_PAGES:
                 raise SyncError(f"{url}: phân trang lặp lại hoặc quá {MAX_PAGES} trang (tại {next_url})")
             seen.add(next_url)
             try:
-                response = await client.get(next_url, headers={"Accept": "application/json"})
+                async with client.stream(
+                    "GET", next_url, headers={"Accept": "application/json"}
+                ) as response:
+                    if response.status_code >= 400:
+                        raise SyncError(f"{next_url}: máy chủ trả lỗi HTTP {response.status_code}")
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > budget:
+                            raise SyncError(
+                                f"{url}: dữ liệu JSON quá lớn (hơn {MAX_JSON_BYTES >> 20} MB tính "
+                                "cả các trang); không đọc"
+                            )
+                    page_url = str(response.url)
             except httpx.HTTPError as exc:
                 raise SyncError(f"{next_url}: không kết nối được ({type(exc).__name__}: {exc})") from None
-            if response.status_code >= 400:
-                raise SyncError(f"{next_url}: máy chủ trả lỗi HTTP {response.status_code}")
+            budget -= len(body)
             try:
-                data = response.json()
-            except ValueError:
-                raise SyncError(f"{next_url}: trả về không phải JSON") from None
+                text = bytes(body).decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise SyncError(f"{next_url}: trả về không phải JSON (không phải UTF-8)") from None
+            try:
+                data = _parse_json(text, next_url)
+            except SyncError:
+                raise SyncError(f"{next_url}: trả về không phải JSON hợp lệ") from None
             page, nxt = _items_of(data, next_url)
             items.extend(page)
             if nxt is not None and not isinstance(nxt, str):
                 raise SyncError(f"{next_url}: 'next' phải là URL hoặc null")
-            next_url = urljoin(str(response.url), nxt) if nxt else None
+            next_url = urljoin(page_url, nxt) if nxt else None
     return items
 
 

@@ -126,9 +126,10 @@ class RowParser:
         self._dates: dict[str, str | None] = {"": None}
         self._statuses: dict[str, str | None] = {}
         self._procedures: dict[str, tuple[str, str | None] | str] = {}
-        self.width = len(header)
         self.code_at = self._pos["code"]
         self.mapped = sorted({*self._pos.values(), *self._address})
+        # Cells after the last dossier column are never read (a sheet may be 16,384 wide).
+        self.width = self.mapped[-1] + 1
         self._date_columns = [self._pos[n] for n in DATE_FIELDS if n in self._pos]
         # Missing fields read a sentinel "" appended after the row's last header column.
         self._complete = all(n in self._pos for n in _FIELD_ORDER)
@@ -220,12 +221,12 @@ class RowParser:
         """The staged row (normalised ``code`` given), or the rejection reason."""
         if len(code) > FIELD_LIMITS["code"]:
             return f"mã hồ sơ dài quá {FIELD_LIMITS['code']} ký tự (cột '{self.column('code')}')"
+        if len(code) == 11 and _TAIL.fullmatch(code):  # not completed: no prefix configured
+            return (
+                f"mã {code} chỉ có phần cuối (ngày-số), thiếu tiền tố mã của xã: hãy đặt "
+                "status.code_prefix trong tệp cấu hình"
+            )
         if _CODE.fullmatch(code) is None:
-            if _TAIL.fullmatch(code):
-                return (
-                    f"mã {code} chỉ có phần cuối (ngày-số), thiếu tiền tố của xã: hãy đặt "
-                    "status.code_prefix trong tệp cấu hình"
-                )
             return (
                 f"mã hồ sơ '{shown(code)}' có ký tự không hợp lệ (chỉ chữ, số và . - _ /; "
                 f"cột '{self.column('code')}')"

@@ -199,15 +199,22 @@ def _apply(
         parser = RowParser(
             table.positions, table.header, table.unit, options.procedure_ids, options.code_prefix
         )
+        changed = SyncError(
+            f"{path}: tệp đã thay đổi trong khi đang đọc (có thể đang được xuất lại); "
+            "không áp dụng gì: hãy chạy lại khi tệp đã xuất xong"
+        )
         with store.sync_writer(source, dry_run=options.dry_run) as writer:
-            _read(writer, table, parser, report, progress, options.transform, abort)
+            try:
+                _read(writer, table, parser, report, progress, options.transform, abort)
+            except SyncError:
+                # A file rewritten under the reader often reads as garbage: say why.
+                if path is not None and _file_state(path) != before:
+                    raise changed from None
+                raise
             if abort.is_set():
                 raise _Aborted
             if path is not None and _file_state(path) != before:
-                raise SyncError(
-                    f"{path}: tệp đã thay đổi trong khi đang đọc (có thể đang được xuất lại); "
-                    "không áp dụng gì: hãy chạy lại khi tệp đã xuất xong"
-                )
+                raise changed
             report.missing = max(0, writer.stored_before - report.present)
             counts = writer.finish(read=report.read, rejected=report.rejected)
     except (SyncError, _Aborted):
