@@ -19,6 +19,7 @@ import hashlib
 import operator
 import re
 import unicodedata
+import zlib
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -136,9 +137,17 @@ class RowParser:
         self._getter = operator.itemgetter(*(self._pos.get(n, self.width) for n in _FIELD_ORDER))
         # Fingerprint every mapped column (all address columns too) plus the parser version.
         self._fp_getter = operator.itemgetter(*self.mapped)  # code and status: always 2 or more
-        self._fp_key = hashlib.blake2b(
-            f"{PARSER_VERSION}\x1f{self.mapped}\x1f{self._prefix}".encode(), digest_size=32
-        ).digest()
+        # Mixed into every fingerprint, so that another parser version, other columns or
+        # another code prefix make every row be parsed again.
+        self._fp_mix = int.from_bytes(
+            hashlib.blake2b(
+                f"{PARSER_VERSION}\x1f{self.mapped}\x1f{self._prefix}".encode(), digest_size=8
+            ).digest(),
+            "big",
+        ) >> 1
+        #: ``parse(cells, code, fingerprint)``: the staged row (``code`` already normalised),
+        #: or the rejection reason.
+        self.parse = self._make_parse()
 
     def column(self, name: str) -> str:
         """The header of a field's column, safe to print."""
@@ -192,22 +201,28 @@ class RowParser:
             code = f"{self._prefix}-{code}"
         return code
 
-    def fingerprint_parts(self) -> tuple[bytes, Callable[[Sequence[str]], tuple[str, ...]]]:
-        """What :meth:`fingerprint` uses: the hash key (parser version, columns, prefix) and
-        the getter of the dossier cells, for callers that inline it."""
-        return self._fp_key, self._fp_getter
+    def fingerprint_parts(self) -> tuple[int, Callable[[Sequence[str]], tuple[str, ...]]]:
+        """What :meth:`fingerprint` uses: the number mixed in (parser version, columns,
+        prefix) and the getter of the dossier cells, for callers that inline it."""
+        return self._fp_mix, self._fp_getter
+
+    def digest(self, text: str) -> int:
+        """The fingerprint of a row's raw text (cells joined, or its CSV line): CRC-32 and
+        Adler-32 of its UTF-8 bytes, 63 bits together, mixed with the parser's settings.
+
+        A fingerprint only lets an identical row be skipped unparsed: a changed row whose
+        two checksums both stay the same (about one chance in 2^60) would be missed. They
+        cost a third of a cryptographic hash, and this runs for every row of every sync.
+        """
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate, from JSON
+            data = text.encode("utf-8", "surrogatepass")
+        return (zlib.crc32(data) << 31 ^ zlib.adler32(data)) ^ self._fp_mix
 
     def fingerprint(self, cells: Sequence[str], text: str | None = None) -> int:
         """A stable 64-bit hash of the raw dossier cells (or of the row's raw ``text``)."""
-        if text is None:
-            text = "\x1f".join(self._fp_getter(cells))
-        return int.from_bytes(
-            hashlib.blake2b(
-                text.encode("utf-8", "surrogatepass"), digest_size=8, key=self._fp_key
-            ).digest(),
-            "big",
-            signed=True,
-        )
+        return self.digest("\x1f".join(self._fp_getter(cells)) if text is None else text)
 
     def missing_code(self) -> str:
         """The rejection reason of a row without a code."""
@@ -217,8 +232,73 @@ class RowParser:
         """The rejection reason of a code already seen in this source."""
         return f"mã {code} trùng với {self.unit} {first} (chỉ lấy lần xuất hiện đầu)"
 
-    def parse(self, cells: Sequence[str], code: str, fp: int | None) -> tuple | str:
-        """The staged row (normalised ``code`` given), or the rejection reason."""
+    def _make_parse(self) -> Callable[[Sequence[str], str, int | None], tuple | str]:
+        # A closure over locals: it runs once per new or changed row, and attribute and
+        # global look-ups are a good part of its cost.
+        getter, complete, address_columns = self._getter, self._complete, self._address
+        several_addresses = len(address_columns) > 1
+        statuses, dates, procedures = self._statuses, self._dates, self._procedures
+        to_date, to_procedure, miss = self._date, self._procedure, _MISS
+        code_ok, tail, space, not_digit = _CODE.fullmatch, _TAIL.fullmatch, _SPACE.sub, _NOT_DIGIT.sub
+        limit_code, limit_applicant = FIELD_LIMITS["code"], FIELD_LIMITS["applicant"]
+        limit_address, limit_phone = FIELD_LIMITS["address"], FIELD_LIMITS["phone"]
+        starts_formula = FORMULA_START
+
+        def parse(cells: Sequence[str], code: str, fp: int | None) -> tuple | str:
+            if len(code) > limit_code or code_ok(code) is None or (len(code) == 11 and tail(code)):
+                return self._bad_code(code)
+            procedure, applicant, phone, address, received, appointment, returned, raw_status = (
+                getter(cells if complete else [*cells, ""])
+            )
+            # Procedure, status and dates are checked once per distinct value (cached).
+            if len(applicant) > limit_applicant or len(address) > limit_address or len(phone) > limit_phone:
+                return self._too_long_field(
+                    code, (("applicant", applicant), ("address", address), ("phone", phone))
+                )
+            status = statuses.get(raw_status, miss)
+            if status is miss:
+                status = self._status(raw_status)
+            if status is None:
+                return self._bad_status(code, raw_status)
+            try:
+                r = dates.get(received, miss)
+                received = to_date(received) if r is miss else r
+                r = dates.get(appointment, miss)
+                appointment = to_date(appointment) if r is miss else r
+                r = dates.get(returned, miss)
+                returned = to_date(returned) if r is miss else r
+            except ValueError:
+                return self._bad_date(code, cells)
+            known = procedures.get(procedure)
+            if known is None:
+                known = to_procedure(procedure)
+            if known.__class__ is str:
+                return f"mã {code}: {known}"
+            procedure, procedure_id = known  # type: ignore[misc]
+            # Fast paths: most cells have nothing to clean (and are NFC already).
+            applicant = applicant.strip() if applicant.isprintable() else clean_text(applicant)
+            if "  " in applicant:
+                applicant = space(" ", applicant)
+            if several_addresses:
+                parts = [clean_text(cells[i]) for i in address_columns]
+                address = ", ".join(dict.fromkeys(p for p in parts if p))
+                if len(address) > limit_address:
+                    return self._too_long_field(code, (("address", address),))
+            else:
+                address = address.strip() if address.isprintable() else clean_text(address)
+            if applicant and applicant[0] in starts_formula and formula(applicant):
+                return self._formula(code, "applicant")
+            if address and address[0] in starts_formula and formula(address):
+                return self._formula(code, "address")
+            phone = phone.strip()
+            if phone and not phone.isdigit():
+                phone = not_digit("", phone)
+            return (code, procedure, procedure_id, applicant, phone, address, received,
+                    appointment, returned, status, fp)
+
+        return parse
+
+    def _bad_code(self, code: str) -> str:
         if len(code) > FIELD_LIMITS["code"]:
             return f"mã hồ sơ dài quá {FIELD_LIMITS['code']} ký tự (cột '{self.column('code')}')"
         if len(code) == 11 and _TAIL.fullmatch(code):  # not completed: no prefix configured
@@ -226,64 +306,24 @@ class RowParser:
                 f"mã {code} chỉ có phần cuối (ngày-số), thiếu tiền tố mã của xã: hãy đặt "
                 "status.code_prefix trong tệp cấu hình"
             )
-        if _CODE.fullmatch(code) is None:
-            return (
-                f"mã hồ sơ '{shown(code)}' có ký tự không hợp lệ (chỉ chữ, số và . - _ /; "
-                f"cột '{self.column('code')}')"
-            )
-        fields = self._getter(cells if self._complete else [*cells, ""])
-        procedure, applicant, phone, address, received, appointment, returned, raw_status = fields
-        # Procedure, status and dates are checked once per distinct value (cached).
-        if len(applicant) > _LIMIT_APPLICANT or len(address) > _LIMIT_ADDRESS or len(phone) > _LIMIT_PHONE:
-            return self._too_long_field(code, (("applicant", applicant), ("address", address), ("phone", phone)))
-        status = self._statuses.get(raw_status, _MISS)
-        if status is _MISS:
-            text = clean_text(raw_status)
-            parsed = parse_status(text) if len(text) <= FIELD_LIMITS["status"] else None
-            status = parsed.value if parsed else None
-            if len(self._statuses) < _CACHE_LIMIT:
-                self._statuses[raw_status] = status
-        if status is None:
-            text = clean_text(raw_status)
-            if not text:
-                return f"mã {code}: thiếu trạng thái (cột '{self.column('status')}')"
-            return f"mã {code}: trạng thái không nhận ra '{shown(text, 60)}' (cột '{self.column('status')}')"
-        dates = self._dates
-        try:
-            r = dates.get(received, _MISS)
-            received = self._date(received) if r is _MISS else r
-            r = dates.get(appointment, _MISS)
-            appointment = self._date(appointment) if r is _MISS else r
-            r = dates.get(returned, _MISS)
-            returned = self._date(returned) if r is _MISS else r
-        except ValueError:
-            return self._bad_date(code, cells)
-        known = self._procedures.get(procedure)
-        if known is None:
-            known = self._procedure(procedure)
-        if known.__class__ is str:
-            return f"mã {code}: {known}"
-        procedure, procedure_id = known  # type: ignore[misc]
-        # Fast paths: most cells have nothing to clean (and are NFC already).
-        applicant = applicant.strip() if applicant.isprintable() else clean_text(applicant)
-        if "  " in applicant:
-            applicant = _SPACE.sub(" ", applicant)
-        if len(self._address) > 1:
-            parts = [clean_text(cells[i]) for i in self._address]
-            address = ", ".join(dict.fromkeys(p for p in parts if p))
-            if len(address) > _LIMIT_ADDRESS:
-                return self._too_long_field(code, (("address", address),))
-        else:
-            address = address.strip() if address.isprintable() else clean_text(address)
-        if applicant[:1] in FORMULA_START and applicant and formula(applicant):
-            return self._formula(code, "applicant")
-        if address[:1] in FORMULA_START and address and formula(address):
-            return self._formula(code, "address")
-        phone = phone.strip()
-        if phone and not phone.isdigit():
-            phone = _NOT_DIGIT.sub("", phone)
-        return (code, procedure, procedure_id, applicant, phone, address, received, appointment,
-                returned, status, fp)
+        return (
+            f"mã hồ sơ '{shown(code)}' có ký tự không hợp lệ (chỉ chữ, số và . - _ /; "
+            f"cột '{self.column('code')}')"
+        )
+
+    def _status(self, raw: str) -> str | None:
+        text = clean_text(raw)
+        parsed = parse_status(text) if len(text) <= FIELD_LIMITS["status"] else None
+        status = parsed.value if parsed else None
+        if len(self._statuses) < _CACHE_LIMIT:
+            self._statuses[raw] = status
+        return status
+
+    def _bad_status(self, code: str, raw: str) -> str:
+        text = clean_text(raw)
+        if not text:
+            return f"mã {code}: thiếu trạng thái (cột '{self.column('status')}')"
+        return f"mã {code}: trạng thái không nhận ra '{shown(text, 60)}' (cột '{self.column('status')}')"
 
     def _too_long_field(self, code: str, values: Sequence[tuple[str, str]]) -> str:
         for name, value in values:

@@ -11,12 +11,12 @@ read, a crash or a kill leaves the database exactly as it was.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import sqlite3
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -241,8 +241,9 @@ def _read(
 ) -> None:
     """Read every row of ``table`` and hand them to ``writer`` a batch at a time.
 
-    The hot loop: per row, only the code, a duplicate check and the fingerprint; rows
-    whose fingerprint matches the stored one are counted unchanged without parsing.
+    The hot loop: per row, only the code, a duplicate check and the fingerprint; a batch
+    is then compared with what is stored, and rows whose fingerprint matches are counted
+    unchanged without being parsed. When nothing was stored, rows are parsed at once.
     """
     unit = table.unit
     plain = table.format == "CSV"
@@ -250,23 +251,33 @@ def _read(
     code_at = parser.code_at
     cells_of = parser.cells
     complete = parser.code
-    fp_key, fp_cells = parser.fingerprint_parts()
+    fp_mix, fp_cells = parser.fingerprint_parts()
+    crc32, adler32 = zlib.crc32, zlib.adler32
     lines = table.lines  # CSV: the row's own text is hashed (no join of its cells)
-    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
     parse = parser.parse
     # Shifted demo rows differ from their source: never skip them by fingerprint.
     use_fingerprints = transform is None
+    # Nothing stored and codes unique within a run: every row is new, nothing to compare.
+    fresh = not writer.stored_before
     seen: dict[str, int] = {}
     claim = seen.setdefault
     pending: list[tuple[int, Any, str, int | None]] = []
     add = pending.append
+    staged: list[tuple] = []
+    stage = staged.append
     read = 0
+    next_batch = BATCH_ROWS
+
+    def refuse(number: int, reason: str, code: str = "") -> None:
+        # Rejections are reported in row order: after the pending rows, when there are.
+        if fresh:
+            _reject(report, f"{unit} {number}", reason)
+        else:
+            add((number, reason, code, None))
 
     def flush() -> None:
-        known = writer.known([p[2] for p in pending if p[3] is not None]) if writer.stored_before else {}
+        known = writer.known([p[2] for p in pending if p[3] is not None]) if not fresh else {}
         get = known.get
-        staged: list[tuple] = []
-        stage = staged.append
         skipped = present = 0
         for number, cells, code, fp in pending:
             if fp is None:
@@ -285,13 +296,15 @@ def _read(
                 _reject(report, f"{unit} {number}", row)  # type: ignore[arg-type]
                 continue
             stage(transform(row) if transform else row)
+        pending.clear()
         report.present += present
         writer.write_staged(staged, unchanged=skipped)
+        staged.clear()
 
     for number, values in table.rows:
         if values.__class__ is str:  # rejected by the reader (e.g. oversized)
             read += 1
-            add((number, values, "", None))
+            refuse(number, values)  # type: ignore[arg-type]
             continue
         if plain:
             if values.__class__ is not list:  # a LongRow: check its cells' sizes
@@ -302,13 +315,13 @@ def _read(
                 cells = [*values, *([""] * (width - len(values)))]
         elif isinstance(values, (list, tuple)):
             cells = cells_of(values)
-        else:
+        else:  # pragma: no cover - readers yield lists, tuples or reasons
             read += 1
-            add((number, "không phải đối tượng JSON", "", None))
+            refuse(number, "không phải một dòng dữ liệu")
             continue
         if cells.__class__ is str:
             read += 1
-            add((number, cells, "", None))
+            refuse(number, cells)  # type: ignore[arg-type]
             continue
         # The code, normalised as RowParser.code does (inlined: this loop runs per row).
         code = cells[code_at].strip().upper()
@@ -318,12 +331,12 @@ def _read(
             if _is_blank(values):
                 continue  # blank line: exports often end with some
             read += 1
-            add((number, parser.missing_code(), "", None))
+            refuse(number, parser.missing_code())
             continue
         read += 1
         first = claim(code, number)
         if first != number:
-            add((number, parser.duplicate(code, first), code, None))
+            refuse(number, parser.duplicate(code, first), code)
             continue
         if lines is None:
             text = "\x1f".join(fp_cells(cells))  # type: ignore[arg-type]
@@ -333,20 +346,25 @@ def _read(
             data = text.encode()
         except UnicodeEncodeError:  # a lone surrogate, from JSON
             data = text.encode("utf-8", "surrogatepass")
-        digest = blake2b(data, digest_size=8, key=fp_key).digest()
-        add((number, cells, code, from_bytes(digest, "big", signed=True)))
-        if len(pending) >= BATCH_ROWS:
+        fp = (crc32(data) << 31 ^ adler32(data)) ^ fp_mix  # as RowParser.digest
+        if fresh:
+            row = parse(cells, code, fp if use_fingerprints else None)  # type: ignore[arg-type]
+            if row.__class__ is str:
+                _reject(report, f"{unit} {number}", row)  # type: ignore[arg-type]
+            else:
+                stage(transform(row) if transform else row)
+        else:
+            add((number, cells, code, fp))
+        if read >= next_batch:
+            next_batch = read + BATCH_ROWS
             if abort.is_set():
                 raise _Aborted
             report.read = read
             flush()
-            pending.clear()
             if progress:
                 progress(read)
     report.read = read
-    if pending:
-        flush()
-        pending.clear()
+    flush()
 
 
 _ABSENT = object()
