@@ -6,7 +6,8 @@ validate`` checks a catalogue; ``motcua sync`` loads a dossier export; ``motcua 
 serves the configured messenger channels; ``motcua eval`` measures matching accuracy.
 
 Operator errors (bad config, bad catalogue, unreadable export) print one clear line
-each and exit with status 2; nothing prints a traceback.
+each and exit with status 2; nothing prints a traceback. ``motcua sync`` also exits 2
+when no row could be applied, and 3 when it applied the export but rejected some rows.
 """
 
 from __future__ import annotations

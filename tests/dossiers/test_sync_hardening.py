@@ -395,3 +395,43 @@ def test_sync_exit_statuses_and_dry_run(tmp_path: Path) -> None:
     dry_new = motcua(fresh, "--dry-run", str(good))
     assert dry_new.returncode == 0 and "thêm mới 3" in dry_new.stdout
     assert not (fresh / "cli.sqlite3").exists()
+
+
+# --- guarantees kept by the faster writer ----------------------------------------------
+
+
+async def test_a_change_is_recorded_and_notified_once(store: Store, tmp_path: Path) -> None:
+    await sync_source(store, str(write_csv(tmp_path / "a.csv", ROWS)), COLUMNS)
+    code = ROWS[0][0]
+    await store.follow("telegram", "1", "1", code)
+    changed = write_csv(tmp_path / "b.csv", [ROWS[0][:-1] + ["Đã xử lý xong"], *ROWS[1:]])
+    first = await sync_source(store, str(changed), COLUMNS)
+    again = await sync_source(store, str(changed), COLUMNS)
+    assert (first.updated, first.status_changes, first.notifications) == (1, 1, 1)
+    assert (again.updated, again.unchanged, again.status_changes, again.notifications) == (0, 3, 0, 0)
+    assert [h.new_status for h in await store.history(code)] == [Status.PROCESSING, Status.DONE]
+    assert await store.outbox_counts() == {"pending": 1}
+
+
+async def test_same_data_written_differently_is_unchanged_and_refingerprinted(
+    store: Store, tmp_path: Path
+) -> None:
+    await sync_source(store, str(write_csv(tmp_path / "a.csv", ROWS)), COLUMNS)
+    before = [r for r in dump(store.path) if r.startswith("dossiers:")]
+    respaced = [[f"  {c}  " if i in (1, 2) else c for i, c in enumerate(r)] for r in ROWS]
+    src = write_csv(tmp_path / "b.csv", respaced)
+    report = await sync_source(store, str(src), COLUMNS)
+    assert (report.updated, report.unchanged) == (0, 3)
+    after = [r for r in dump(store.path) if r.startswith("dossiers:")]
+    assert after != before  # new fingerprints: the next run skips these rows unparsed
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT count(DISTINCT changed_at) FROM dossiers").fetchone()[0] == 1
+    assert (await sync_source(store, str(src), COLUMNS)).unchanged == 3
+
+
+async def test_rows_are_parsed_again_when_the_code_prefix_changes(store: Store, tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "t.csv", [row("261120-0007")])
+    first = await sync_source(store, str(src), COLUMNS, code_prefix="000.00.14.H56")
+    other = await sync_source(store, str(src), COLUMNS, code_prefix="000.00.14.H99")
+    assert first.inserted == 1 and other.inserted == 1
+    assert await store.get("000.00.14.H99-261120-0007") is not None
