@@ -10,7 +10,13 @@
 
 Headers are matched to dossier fields through :class:`bot.config.SyncColumns`, ignoring
 case, diacritics and punctuation; the header row may follow a few title rows. What the
-values mean is :mod:`bot.dossiers.sync`'s business.
+values mean is :mod:`bot.dossiers.rows`'s business.
+
+Memory stays bounded whatever the file holds: CSV lines are read at most
+:data:`MAX_LINE_CHARS` at a time and a record with a longer line, or a field over the
+csv module's limit, becomes one rejected row (skipped to its real end, quotes and all);
+XLSX parts are checked for a text longer than :data:`MAX_XLSX_TEXT_BYTES` before
+openpyxl (read-only) sees them; JSON is read up to :data:`MAX_JSON_BYTES`.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from urllib.parse import urljoin
 import httpx
 
 from bot.config import SyncColumns
+from bot.dossiers.cleaning import shown
 from bot.dossiers.rows import MAX_CELL_CHARS
 from bot.errors import SyncError
 from bot.procedures.normalize import fold
@@ -341,8 +348,9 @@ MAX_XLSX_PART_BYTES = 1 << 30
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+    """An exception as one printable line (its text may quote the file)."""
+    text = shown(str(exc), 200)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _check_xlsx_parts(path: Path) -> None:
@@ -407,7 +415,8 @@ def _open_xlsx(path: Path, columns: ColumnMap) -> ExportTable:
             except SyncError as exc:
                 error = exc
                 continue
-            return ExportTable("XLSX", f"trang '{sheet.title}'", "dòng", header, positions, it, workbook.close)
+            title = shown(str(sheet.title), 60)
+            return ExportTable("XLSX", f"trang '{title}'", "dòng", header, positions, it, workbook.close)
         raise error
     except SyncError:
         workbook.close()
@@ -427,7 +436,8 @@ def _sheet_rows(path: Path, sheet: Any) -> Iterator[tuple[int, Sequence[Any]]]:
         raise
     except Exception as exc:
         raise SyncError(
-            f"{path}: trang '{sheet.title}' bị hỏng sau dòng {n} ({_one_line(exc)}); không áp dụng gì"
+            f"{path}: trang '{shown(str(sheet.title), 60)}' bị hỏng sau dòng {n} ({_one_line(exc)}); "
+            "không áp dụng gì"
         ) from None
 
 

@@ -3,9 +3,16 @@
 Sources (CSV, XLSX, JSON file or paged JSON endpoint) are read by :mod:`bot.dossiers.exports`.
 Dates are ``dd/mm/yyyy`` (or ``d-m-yyyy``, ``dd.mm.yyyy``), optionally with a time, or
 ISO ``yyyy-mm-dd``. A row without a code, with a bad date, an unknown status or a code
-already seen earlier in the same source is rejected with its row number and reason;
-the rest is applied. Everything is written in one transaction: a source that cannot be
-read, a crash or a kill leaves the database exactly as it was.
+already seen earlier in the same source is rejected with its row number and reason, as is
+one with an oversized, unsafe or formula-looking value (:mod:`bot.dossiers.rows`); the
+rest is applied. Everything is written in one transaction: a source that cannot be read,
+a file that changes while it is read, a crash or a kill leaves the database exactly as
+it was. ``dry_run`` does everything but commit.
+
+Speed: per row, the hot loop only normalises the code, checks it is not a duplicate and
+fingerprints the row's text; a batch is compared with the stored fingerprints in one
+query and only new or changed rows are parsed, then written by set-based SQL
+(:class:`bot.dossiers.store.SyncWriter`).
 """
 
 from __future__ import annotations

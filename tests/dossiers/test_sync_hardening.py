@@ -109,6 +109,7 @@ async def test_xlsx_text_is_cleaned_and_formulas_are_rejected(store: Store, tmp_
 
     wb = openpyxl.Workbook()
     ws = wb.active
+    ws.title = "Hồ sơ\u202e\x9b2J"  # shown in the report
     ws.append(HEADER)
     for r, values in enumerate(HOSTILE, start=2):
         for c, value in enumerate(values, start=1):
