@@ -274,6 +274,8 @@ def _read(
     stage = staged.append
     read = 0
     next_batch = BATCH_ROWS
+    if fresh:
+        writer.begin_bulk()
 
     def refuse(number: int, reason: str, code: str = "") -> None:
         # Rejections are reported in row order: after the pending rows, when there are.
@@ -305,7 +307,7 @@ def _read(
             stage(transform(row) if transform else row)
         pending.clear()
         report.present += present
-        writer.write_staged(staged, unchanged=skipped)
+        writer.write_staged(staged, unchanged=skipped, new_codes=fresh)
         staged.clear()
 
     for number, values in table.rows:

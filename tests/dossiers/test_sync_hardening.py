@@ -436,3 +436,31 @@ async def test_rows_are_parsed_again_when_the_code_prefix_changes(store: Store, 
     other = await sync_source(store, str(src), COLUMNS, code_prefix="000.00.14.H99")
     assert first.inserted == 1 and other.inserted == 1
     assert await store.get("000.00.14.H99-261120-0007") is not None
+
+
+def index_sql(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        ).fetchall()
+
+
+async def test_first_load_builds_the_indexes_once_and_a_failed_one_keeps_them(
+    store: Store, tmp_path: Path
+) -> None:
+    indexes = index_sql(store.path)
+    assert any(name == "dossiers_status" for name, _ in indexes)
+    src = big_csv(tmp_path / "big.csv", 12_000)
+    src.write_bytes(src.read_bytes() + b"B-x,\xc3\x28,,,,,,,Moi\r\n")  # fails after 2 batches
+    with pytest.raises(SyncError, match="dòng 12002"):
+        await sync_source(store, str(src), COLUMNS)
+    assert index_sql(store.path) == indexes and await store.count() == 0
+    report = await sync_source(store, str(big_csv(tmp_path / "ok.csv", 12_000)), COLUMNS)
+    assert report.inserted == 12_000
+    assert index_sql(store.path) == indexes
+    with sqlite3.connect(store.path) as conn:
+        plan = " ".join(str(r) for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT code FROM dossiers WHERE status = 'processing'"))
+        assert "dossiers_status" in plan
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM status_history").fetchone()[0] == 12_000
