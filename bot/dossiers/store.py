@@ -264,7 +264,9 @@ class SyncWriter:
     or when ``dry_run`` is set (then it reports what it would have done, and writes nothing).
 
     Rows are written a batch at a time through a temporary staging table, so that change
-    detection, the status history and followers' notifications are done by set-based SQL.
+    detection, the status history and followers' notifications are done by set-based SQL;
+    a first load into an empty database inserts straight and builds its secondary indexes
+    once at the end (:meth:`begin_bulk`).
     """
 
     #: Codes looked up per query when comparing a batch with what is stored.
