@@ -546,9 +546,11 @@ async def fetch_json(url: str, *, timeout: float = 30.0) -> list[Any]:
             except UnicodeDecodeError:
                 raise SyncError(f"{next_url}: trả về không phải JSON (không phải UTF-8)") from None
             try:
-                data = _parse_json(text, next_url)
-            except SyncError:
+                data = json.loads(text)
+            except ValueError:
                 raise SyncError(f"{next_url}: trả về không phải JSON hợp lệ") from None
+            except RecursionError:
+                raise SyncError(f"{next_url}: JSON lồng nhau quá sâu; không đọc được") from None
             page, nxt = _items_of(data, next_url)
             items.extend(page)
             if nxt is not None and not isinstance(nxt, str):

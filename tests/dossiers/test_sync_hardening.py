@@ -464,3 +464,33 @@ async def test_first_load_builds_the_indexes_once_and_a_failed_one_keeps_them(
         assert "dossiers_status" in plan
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM status_history").fetchone()[0] == 12_000
+
+
+async def test_json_endpoint_size_and_depth_are_bounded(store: Store, monkeypatch) -> None:
+    from aiohttp import web
+
+    from bot.dossiers import exports
+    from tests.fakes.server import serve_locally
+
+    items = [dict(zip(HEADER, row(f"W-{i}"))) for i in range(50)]
+
+    async def big(request: web.Request) -> web.Response:
+        return web.json_response(items)
+
+    async def deep(request: web.Request) -> web.Response:
+        return web.Response(text="[" * 100_000 + "]" * 100_000, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/big", big)
+    app.router.add_get("/deep", deep)
+    runner, port = await serve_locally(app)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with pytest.raises(SyncError, match="/deep: JSON lồng nhau quá sâu"):
+            await sync_source(store, f"{base}/deep", COLUMNS)
+        assert (await sync_source(store, f"{base}/big", COLUMNS)).inserted == 50
+        monkeypatch.setattr(exports, "MAX_JSON_BYTES", 2000)  # a smaller budget, same code
+        with pytest.raises(SyncError, match="quá lớn"):
+            await sync_source(store, f"{base}/big", COLUMNS)
+    finally:
+        await runner.cleanup()
