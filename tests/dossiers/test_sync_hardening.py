@@ -4,6 +4,7 @@ codes given as their tail only and header variants."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -494,3 +495,38 @@ async def test_json_endpoint_size_and_depth_are_bounded(store: Store, monkeypatc
             await sync_source(store, f"{base}/big", COLUMNS)
     finally:
         await runner.cleanup()
+
+
+async def test_killed_first_load_leaves_the_empty_database_and_its_indexes(
+    store: Store, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    from tests.dossiers.test_sync import KILL_SCRIPT
+
+    await store.close()
+    before, indexes = dump(store.path), index_sql(store.path)
+    src = big_csv(tmp_path / "big.csv", 400_000)
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(store.path), str(src), str(marker)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        for _ in range(6000):
+            if marker.exists() or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert marker.exists() and proc.poll() is None, "the sync did not start writing"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert dump(store.path) == before and index_sql(store.path) == indexes
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    reopened = await Store.open(store.path)
+    try:
+        assert await reopened.count() == 0
+    finally:
+        await reopened.close()
