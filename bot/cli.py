@@ -9,7 +9,8 @@ this month's channel usage (``--json``: one object, one key per section); ``motc
 measures matching accuracy.
 
 Operator errors (bad config, bad catalogue, unreadable export) print one clear line
-each and exit with status 2; nothing prints a traceback.
+each and exit with status 2; nothing prints a traceback. ``motcua sync`` also exits 2
+when no row could be applied, and 3 when it applied the export but rejected some rows.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="load a dossier export (CSV, XLSX, JSON file or http URL)")
     sync.add_argument("source", help="file path or http(s) URL")
+    sync.add_argument(
+        "--dry-run", action="store_true", help="read and check the export, report what would change, write nothing"
+    )
 
     sub.add_parser("run", help="serve the channels configured in the config file")
 
@@ -150,7 +154,8 @@ def _validate(config: Config, directory: Path | None) -> int:
     return 0
 
 
-async def _sync(config: Config, source: str) -> int:
+async def _sync(config: Config, source: str, dry_run: bool = False) -> int:
+    """Exit status: 0 all rows applied, 3 applied with rejected rows, 2 nothing applied."""
     from bot.dialogue import Engine
     from bot.dossiers.store import Store
     from bot.dossiers.sync import ProgressPrinter, sync_source
@@ -162,17 +167,24 @@ async def _sync(config: Config, source: str) -> int:
     compiled = open_catalogue(config.catalogue.dir)
     engine = Engine.build(config, compiled.catalogue, index=compiled.index)
     ids = catalogue_ids(compiled.catalogue, engine.matcher)
-    store = await Store.open(config.database.path)
+    path = config.database.path
+    if dry_run and not path.exists():  # a dry run creates no database either
+        import tempfile
+
+        scratch = tempfile.TemporaryDirectory(prefix="motcua-dry-run-")
+        path = Path(scratch.name) / path.name
+    store = await Store.open(path)
     try:
         report = await sync_source(
-            store, source, config.status.sync.columns, progress=progress, procedure_ids=ids
+            store, source, config.status.sync.columns, progress=progress, procedure_ids=ids,
+            code_prefix=config.status.code_prefix, dry_run=dry_run,
         )
     finally:
         progress.finish()
         await store.close()
     for line in report.summary_lines():
         print(line)
-    return 0
+    return report.exit_status
 
 
 async def _run(config: Config) -> int:
@@ -301,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ask":
             return asyncio.run(_ask(config, args))
         if args.command == "sync":
-            return asyncio.run(_sync(config, args.source))
+            return asyncio.run(_sync(config, args.source, args.dry_run))
         if args.command == "run":
             return asyncio.run(_run(config))
         if args.command == "report":

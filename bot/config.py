@@ -103,19 +103,41 @@ class DialogueConfig:
 class SyncColumns:
     """Header names of the one-stop system's exports, per dossier field (any of the names)."""
 
-    code: list[str] = field(default_factory=lambda: ["Mã hồ sơ", "Số biên nhận", "Ma ho so", "code"])
-    procedure: list[str] = field(default_factory=lambda: ["Tên thủ tục", "Thủ tục", "procedure"])
+    code: list[str] = field(
+        default_factory=lambda: ["Mã hồ sơ", "Số biên nhận", "Ma ho so", "code", "Số hồ sơ",
+                                 "Mã biên nhận", "Mã số hồ sơ", "Mã HS", "Số HS"]
+    )
+    procedure: list[str] = field(
+        default_factory=lambda: ["Tên thủ tục", "Thủ tục", "procedure", "Tên TTHC", "TTHC",
+                                 "Thủ tục hành chính", "Tên thủ tục hành chính"]
+    )
     applicant: list[str] = field(
-        default_factory=lambda: ["Chủ hồ sơ", "Người nộp", "Tên người nộp", "applicant"]
+        default_factory=lambda: ["Chủ hồ sơ", "Người nộp", "Tên người nộp", "applicant",
+                                 "Người đứng tên", "Người nộp hồ sơ", "Tổ chức, cá nhân",
+                                 "Tổ chức/Cá nhân", "Họ và tên", "Họ tên"]
     )
-    phone: list[str] = field(default_factory=lambda: ["Số điện thoại", "Điện thoại", "SĐT", "phone"])
-    address: list[str] = field(default_factory=lambda: ["Địa chỉ", "Thôn", "address"])
-    received: list[str] = field(default_factory=lambda: ["Ngày tiếp nhận", "Ngày nhận", "received"])
+    phone: list[str] = field(
+        default_factory=lambda: ["Số điện thoại", "Điện thoại", "SĐT", "phone", "Số ĐT",
+                                 "Điện thoại liên hệ"]
+    )
+    address: list[str] = field(
+        default_factory=lambda: ["Địa chỉ", "Thôn", "address", "Địa chỉ liên hệ", "Thôn, xóm"]
+    )
+    received: list[str] = field(
+        default_factory=lambda: ["Ngày tiếp nhận", "Ngày nhận", "received", "Ngày nhận hồ sơ",
+                                 "Ngày tiếp nhận hồ sơ", "Ngày nộp"]
+    )
     appointment: list[str] = field(
-        default_factory=lambda: ["Ngày hẹn trả", "Ngày hẹn trả kết quả", "appointment"]
+        default_factory=lambda: ["Ngày hẹn trả", "Ngày hẹn trả kết quả", "appointment", "Hẹn trả",
+                                 "Ngày hẹn", "Hẹn trả kết quả", "Ngày hẹn trả KQ"]
     )
-    returned: list[str] = field(default_factory=lambda: ["Ngày trả kết quả", "Ngày trả", "returned"])
-    status: list[str] = field(default_factory=lambda: ["Trạng thái", "Tình trạng", "status"])
+    returned: list[str] = field(
+        default_factory=lambda: ["Ngày trả kết quả", "Ngày trả", "returned", "Ngày trả KQ"]
+    )
+    status: list[str] = field(
+        default_factory=lambda: ["Trạng thái", "Tình trạng", "status", "Tình trạng xử lý",
+                                 "Trạng thái hồ sơ", "Trạng thái xử lý", "Tình trạng hồ sơ"]
+    )
 
 
 @dataclass

@@ -323,14 +323,6 @@ class LookupCode:
     seen: int
 
 
-class Stored(NamedTuple):
-    """What a sync first compares an incoming row with: the hash of the source cells the
-    stored row came from, and its status."""
-
-    fingerprint: int | None
-    status: str
-
-
 @dataclass
 class WriteCounts:
     """What a :class:`SyncWriter` did so far."""
@@ -353,22 +345,43 @@ def _connect_sync(path: Path) -> sqlite3.Connection:
     return conn
 
 
+#: Columns of a staged row: a :class:`DossierRow` followed by its source fingerprint.
+STAGED_COLUMNS = (
+    "code, procedure, procedure_id, applicant, phone, address, received, appointment, "
+    "returned, status, fingerprint"
+)
+_DATA_COLUMNS = (
+    "procedure", "procedure_id", "applicant", "phone", "address", "received", "appointment",
+    "returned", "status",
+)
+
+
 class SyncWriter:
     """Applies one sync run to the database in a single transaction.
 
     Use from one thread, as a context manager: the transaction begins on entry, commits
-    when the block ends normally (after :meth:`finish`), and rolls back on any exception.
+    when the block ends normally (after :meth:`finish`), and rolls back on any exception
+    or when ``dry_run`` is set (then it reports what it would have done, and writes nothing).
+
+    Rows are written a batch at a time through a temporary staging table, so that change
+    detection, the status history and followers' notifications are done by set-based SQL;
+    a first load into an empty database inserts straight and builds its secondary indexes
+    once at the end (:meth:`begin_bulk`).
     """
 
     #: Codes looked up per query when comparing a batch with what is stored.
     LOOKUP_CHUNK = 2000
 
-    def __init__(self, path: Path, source: str) -> None:
+    def __init__(self, path: Path, source: str, *, dry_run: bool = False) -> None:
         self._path = path
         self._source = source
+        self._dry_run = dry_run
         self._conn: sqlite3.Connection | None = None
-        self._followed: set[str] = set()
+        self._has_follows = False
+        self._deferred_indexes: list[str] = []
         self._now = _now_iso()
+        #: Dossiers stored when the run began.
+        self.stored_before = 0
         self.counts = WriteCounts()
 
     def __enter__(self) -> SyncWriter:
@@ -377,14 +390,18 @@ class SyncWriter:
         conn.execute("PRAGMA temp_store = MEMORY")
         try:
             conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS sync_stage ({STAGED_COLUMNS})"
+            )
+            self._has_follows = conn.execute("SELECT 1 FROM follows LIMIT 1").fetchone() is not None
+            self.stored_before = conn.execute("SELECT count(*) FROM dossiers").fetchone()[0]
+            cur = conn.execute(
+                "INSERT INTO sync_runs (source, started_at) VALUES (?, ?)", (self._source, self._now)
+            )
         except sqlite3.Error:
             conn.close()
             raise
         self._conn = conn
-        self._followed = {c for (c,) in conn.execute("SELECT DISTINCT code FROM follows")}
-        cur = conn.execute(
-            "INSERT INTO sync_runs (source, started_at) VALUES (?, ?)", (self._source, self._now)
-        )
         self.counts.run_id = int(cur.lastrowid or 0)
         return self
 
@@ -398,40 +415,27 @@ class SyncWriter:
         assert conn is not None
         self._conn = None
         try:
-            if exc_type is None:
+            if exc_type is None and not self._dry_run:
                 conn.execute("COMMIT")
             else:
                 conn.execute("ROLLBACK")
         finally:
             conn.close()
 
-    def known(self, codes: Sequence[str]) -> dict[str, Stored]:
-        """What is stored for those of ``codes`` already in the database."""
+    def known(self, codes: Sequence[str]) -> dict[str, int | None]:
+        """The stored source fingerprint of those of ``codes`` already in the database."""
         conn = self._conn
         assert conn is not None, "SyncWriter used outside its with-block"
-        found: dict[str, Stored] = {}
+        found: dict[str, int | None] = {}
+        if not self.stored_before:
+            return found
         for start in range(0, len(codes), self.LOOKUP_CHUNK):
             part = codes[start : start + self.LOOKUP_CHUNK]
             sql = (
-                "SELECT code, fingerprint, status FROM dossiers WHERE code IN "
+                "SELECT code, fingerprint FROM dossiers WHERE code IN "
                 f"({','.join('?' * len(part))})"
             )
-            for code, fp, status in conn.execute(sql, part):
-                found[code] = Stored(fp, status)
-        return found
-
-    def _stored_rows(self, codes: Sequence[str]) -> dict[str, DossierRow]:
-        conn = self._conn
-        assert conn is not None
-        found: dict[str, DossierRow] = {}
-        for start in range(0, len(codes), self.LOOKUP_CHUNK):
-            part = codes[start : start + self.LOOKUP_CHUNK]
-            sql = (
-                "SELECT code, procedure, procedure_id, applicant, phone, address, received, "
-                f"appointment, returned, status FROM dossiers WHERE code IN ({','.join('?' * len(part))})"
-            )
-            for r in conn.execute(sql, part):
-                found[r[0]] = DossierRow(*r)
+            found.update(conn.execute(sql, part))
         return found
 
     def write(
@@ -439,86 +443,123 @@ class SyncWriter:
         rows: Sequence[DossierRow],
         *,
         fingerprints: Sequence[int | None] | None = None,
-        known: dict[str, Stored] | None = None,
         unchanged: int = 0,
     ) -> None:
         """Insert new codes, update changed ones, skip identical ones; record status changes
         in the history and queue a notification for each follower of a changed dossier.
 
         ``fingerprints`` (one per row) hash the source cells, so that the next run can skip
-        identical rows unparsed; ``known`` is :meth:`known` of the rows' codes, when the
-        caller already has it; ``unchanged`` counts rows the caller skipped that way.
+        identical rows unparsed; ``unchanged`` counts rows the caller skipped that way.
         """
+        fps = fingerprints if fingerprints is not None else [None] * len(rows)
+        self.write_staged([(*row, fp) for row, fp in zip(rows, fps)], unchanged=unchanged)
+
+    def begin_bulk(self) -> None:
+        """Before a run that only inserts (nothing stored, codes unique): drop the secondary
+        indexes of the tables it fills, to build them once at :meth:`finish` (faster than
+        row by row). In the same transaction: a failed run leaves them as they were."""
         conn = self._conn
         assert conn is not None, "SyncWriter used outside its with-block"
-        if known is None:
-            known = self.known([r.code for r in rows])
-        if fingerprints is None:
-            fingerprints = [None] * len(rows)
-        self.counts.unchanged += unchanged
-        now = self._now
-        run_id = self.counts.run_id
-        inserts: list[tuple] = []
-        updates: list[tuple] = []
-        refingerprint: list[tuple] = []
-        history: list[tuple] = []
-        watched: list[tuple] = []  # history of followed dossiers: needs the row id for the outbox
-        stored_rows = self._stored_rows([r.code for r in rows if r.code in known])
-        for row, fp in zip(rows, fingerprints):
-            old = known.get(row.code)
-            if old is None:
-                inserts.append((*row, fp, now))
-                entry = (row.code, None, row.status, now, run_id)
-            elif stored_rows.get(row.code) == row:
-                self.counts.unchanged += 1
-                if fp != old.fingerprint:  # same data from differently written cells
-                    refingerprint.append((fp, row.code))
-                continue
-            else:
-                updates.append((*row[1:], fp, now, row.code))
-                if old.status == row.status:
-                    continue
-                self.counts.status_changes += 1
-                entry = (row.code, old.status, row.status, now, run_id)
-            (watched if row.code in self._followed else history).append(entry)
-        if inserts:
-            conn.executemany(
-                "INSERT INTO dossiers (code, procedure, procedure_id, applicant, phone, address, "
-                "received, appointment, returned, status, fingerprint, changed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                inserts,
-            )
-            self.counts.inserted += len(inserts)
-        if updates:
-            conn.executemany(
-                "UPDATE dossiers SET procedure = ?, procedure_id = ?, applicant = ?, phone = ?, "
-                "address = ?, received = ?, appointment = ?, returned = ?, status = ?, "
-                "fingerprint = ?, changed_at = ? WHERE code = ?",
-                updates,
-            )
-            self.counts.updated += len(updates)
-        if refingerprint:
-            conn.executemany("UPDATE dossiers SET fingerprint = ? WHERE code = ?", refingerprint)
-        insert_history = (
+        if self.stored_before or self._has_follows or self._deferred_indexes:
+            return
+        if conn.execute("SELECT 1 FROM status_history LIMIT 1").fetchone() is not None:
+            return
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('dossiers', 'status_history') ORDER BY name"
+        ).fetchall()
+        for name, sql in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+            self._deferred_indexes.append(sql)
+
+    def write_staged(
+        self, staged: Sequence[Sequence], *, unchanged: int = 0, new_codes: bool = False
+    ) -> None:
+        """:meth:`write` for rows given as tuples of :data:`STAGED_COLUMNS` (codes unique
+        within the batch). ``new_codes``: the caller guarantees no code of the batch was
+        written earlier in this run (then an empty database needs no comparison)."""
+        conn = self._conn
+        assert conn is not None, "SyncWriter used outside its with-block"
+        c = self.counts
+        c.unchanged += unchanged
+        if not staged:
+            return
+        now, run_id = self._now, c.run_id
+        if new_codes and not self.stored_before and not self._has_follows:
+            # Nothing was stored when the run began and codes are unique within the run:
+            # every row is new, so there is nothing to compare with.
+            self._insert_new(staged)
+            return
+        conn.execute("DELETE FROM sync_stage")
+        conn.executemany(f"INSERT INTO sync_stage VALUES ({','.join('?' * 11)})", staged)
+        (last_history,) = conn.execute("SELECT coalesce(max(id), 0) FROM status_history").fetchone()
+        (last_dossier,) = conn.execute("SELECT coalesce(max(id), 0) FROM dossiers").fetchone()
+        # New codes and changed statuses, before the dossiers are overwritten.
+        history = conn.execute(
             "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
-            "VALUES (?, ?, ?, ?, ?)"
-        )
-        if history:
-            conn.executemany(insert_history, history)
-        for entry in watched:
-            history_id = conn.execute(insert_history, entry).lastrowid
-            cur = conn.execute(
+            "SELECT s.code, d.status, s.status, ?, ? FROM sync_stage s "
+            "LEFT JOIN dossiers d ON d.code = s.code WHERE d.status IS NOT s.status "
+            "ORDER BY s.rowid",
+            (now, run_id),
+        ).rowcount
+        written = conn.execute(
+            f"INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) "
+            f"SELECT {STAGED_COLUMNS}, ? FROM sync_stage WHERE true "
+            "ON CONFLICT (code) DO UPDATE SET "
+            + ", ".join(f"{k} = excluded.{k}" for k in (*_DATA_COLUMNS, "fingerprint", "changed_at"))
+            + f" WHERE ({', '.join(_DATA_COLUMNS)}) IS NOT "
+            f"({', '.join('excluded.' + k for k in _DATA_COLUMNS)})",
+            (now,),
+        ).rowcount
+        inserted = conn.execute(
+            "SELECT count(*) FROM dossiers WHERE id > ?", (last_dossier,)
+        ).fetchone()[0]
+        if inserted < len(staged):
+            # Same data from differently written cells: remember the new fingerprint.
+            conn.execute(
+                "UPDATE dossiers SET fingerprint = s.fingerprint FROM sync_stage s "
+                "WHERE dossiers.code = s.code AND dossiers.fingerprint IS NOT s.fingerprint"
+            )
+        c.inserted += inserted
+        c.updated += written - inserted
+        c.unchanged += len(staged) - written
+        c.status_changes += history - inserted
+        if self._has_follows and history:
+            c.notifications += conn.execute(
                 "INSERT OR IGNORE INTO outbox (history_id, channel, user_id, chat_id, "
                 "next_attempt_at, created_at) "
-                "SELECT ?, channel, user_id, chat_id, 0, ? FROM follows WHERE code = ?",
-                (history_id, now, entry[0]),
-            )
-            self.counts.notifications += cur.rowcount
+                "SELECT h.id, f.channel, f.user_id, f.chat_id, 0, ? FROM status_history h "
+                "JOIN follows f ON f.code = h.code WHERE h.id > ? "
+                "ORDER BY h.id, f.channel, f.user_id",
+                (now, last_history),
+            ).rowcount
+
+    def _insert_new(self, staged: Sequence[Sequence]) -> None:
+        # Straight into the table (no staging: nothing to compare), then the history from
+        # the rows just inserted (their ids follow the largest one before).
+        conn = self._conn
+        assert conn is not None
+        (last_dossier,) = conn.execute("SELECT coalesce(max(id), 0) FROM dossiers").fetchone()
+        now = self._now
+        assert now.replace("-", "").replace(":", "").replace("T", "").isdigit()  # a safe literal
+        conn.executemany(
+            f"INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) VALUES ({'?, ' * 11}'{now}')",
+            staged,
+        )
+        conn.execute(
+            "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
+            "SELECT code, NULL, status, changed_at, ? FROM dossiers WHERE id > ? ORDER BY id",
+            (self.counts.run_id, last_dossier),
+        )
+        self.counts.inserted += len(staged)
 
     def finish(self, *, read: int, rejected: int) -> WriteCounts:
         """Log the run in ``sync_runs`` (committed with everything else on exit)."""
         conn = self._conn
         assert conn is not None, "SyncWriter used outside its with-block"
+        for sql in self._deferred_indexes:
+            conn.execute(sql)
+        self._deferred_indexes.clear()
         c = self.counts
         conn.execute(
             "UPDATE sync_runs SET finished_at = ?, read = ?, inserted = ?, updated = ?, "
@@ -649,9 +690,10 @@ class Store:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    def sync_writer(self, source: str) -> SyncWriter:
-        """A writer for one sync run (use it in a worker thread, as a context manager)."""
-        return SyncWriter(self.path, source)
+    def sync_writer(self, source: str, *, dry_run: bool = False) -> SyncWriter:
+        """A writer for one sync run (use it in a worker thread, as a context manager);
+        with ``dry_run`` it rolls back at the end instead of committing."""
+        return SyncWriter(self.path, source, dry_run=dry_run)
 
     # --- dossiers -------------------------------------------------------------------
 

@@ -3,34 +3,38 @@
 Sources (CSV, XLSX, JSON file or paged JSON endpoint) are read by :mod:`bot.dossiers.exports`.
 Dates are ``dd/mm/yyyy`` (or ``d-m-yyyy``, ``dd.mm.yyyy``), optionally with a time, or
 ISO ``yyyy-mm-dd``. A row without a code, with a bad date, an unknown status or a code
-already seen earlier in the same source is rejected with its row number and reason;
-the rest is applied. Everything is written in one transaction: a source that cannot be
-read, a crash or a kill leaves the database exactly as it was.
+already seen earlier in the same source is rejected with its row number and reason, as is
+one with an oversized, unsafe or formula-looking value (:mod:`bot.dossiers.rows`); the
+rest is applied. Everything is written in one transaction: a source that cannot be read,
+a file that changes while it is read, a crash or a kill leaves the database exactly as
+it was. ``dry_run`` does everything but commit.
+
+Speed: per row, the hot loop only normalises the code, checks it is not a duplicate and
+fingerprints the row's text; a batch is compared with the stored fingerprints in one
+query and only new or changed rows are parsed, then written by set-based SQL
+(:class:`bot.dossiers.store.SyncWriter`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import operator
-import re
 import sqlite3
 import sys
 import threading
 import time
-import unicodedata
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import Config, SyncColumns
 from bot.errors import SyncError
 from bot.dossiers.exports import ColumnMap, ExportTable, fetch_json, is_url, json_table, open_export
-from bot.dossiers.statuses import parse_status
-from bot.dossiers.store import DossierRow, Store, WriteCounts
+from bot.dossiers.rows import FIELD_LABELS, RowParser
+from bot.dossiers.store import Store, SyncWriter, WriteCounts
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +45,12 @@ MAX_REJECTIONS_KEPT = 1000
 #: The reference "today" of the fixed dates in the bundled demo export.
 DEMO_REFERENCE_DAY = date(2026, 11, 29)
 
-_FIELD_LABELS = {
-    "code": "Mã hồ sơ",
-    "procedure": "Tên thủ tục",
-    "applicant": "Chủ hồ sơ",
-    "phone": "Số điện thoại",
-    "address": "Địa chỉ",
-    "received": "Ngày tiếp nhận",
-    "appointment": "Ngày hẹn trả",
-    "returned": "Ngày trả kết quả",
-    "status": "Trạng thái",
-}
-_DATE_FIELDS = ("received", "appointment", "returned")
+#: ``motcua sync`` exit statuses: every row applied; applied, but some rows rejected;
+#: nothing applied (the source could not be read, changed while read, or every row was
+#: rejected), which is also the status of every other operator error.
+EXIT_OK = 0
+EXIT_REJECTED_ROWS = 3
+EXIT_NOTHING_APPLIED = 2
 
 
 @dataclass(frozen=True)
@@ -77,6 +75,12 @@ class SyncReport:
     rejections: list[Rejection] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Dossiers stored before the run that this source does not list (never deleted).
+    missing: int = 0
+    #: Rows of this source whose code was already stored.
+    present: int = 0
+    #: Whether this was a ``--dry-run`` (then the counts say what would have changed).
+    dry_run: bool = False
 
     @property
     def inserted(self) -> int:
@@ -108,10 +112,20 @@ class SyncReport:
         """Whether the run changed any dossier."""
         return bool(self.inserted or self.updated)
 
+    @property
+    def exit_status(self) -> int:
+        """The ``motcua sync`` exit status for this run (see :data:`EXIT_OK` and after)."""
+        if not self.rejected:
+            return EXIT_OK
+        return EXIT_REJECTED_ROWS if self.read > self.rejected else EXIT_NOTHING_APPLIED
+
     def summary_lines(self, max_rejections: int = 50) -> list[str]:
         """The lines ``motcua sync`` prints: source, counts, missing columns, each rejected row."""
         fmt = ", ".join(p for p in (self.format, self.encoding) if p)
         lines = [f"Nguồn: {self.source}" + (f" ({fmt})" if fmt else "")]
+        if self.dry_run:
+            lines.append("Chạy thử (--dry-run): không ghi gì vào cơ sở dữ liệu; các số dưới đây là "
+                         "những gì sẽ thay đổi.")
         lines.append(
             f"Đọc {_n(self.read)} dòng: thêm mới {_n(self.inserted)}, cập nhật {_n(self.updated)}, "
             f"không đổi {_n(self.unchanged)}, bị loại {_n(self.rejected)} "
@@ -124,6 +138,11 @@ class SyncReport:
             )
         if not self.changed:
             lines.append("Không có thay đổi nào: dữ liệu giống hệt lần đồng bộ trước (nothing changed).")
+        if self.missing:
+            lines.append(
+                f"Có {_n(self.missing)} hồ sơ đã lưu không có trong nguồn này (vẫn giữ, không xóa) "
+                "(stored dossiers missing from this source)."
+            )
         if self.missing_columns:
             lines.append("Không có cột: " + ", ".join(self.missing_columns) + " (để trống).")
         if self.rejections:
@@ -141,215 +160,6 @@ def _n(number: int) -> str:
     return f"{number:,}".replace(",", ".")
 
 
-# --- values -----------------------------------------------------------------------
-
-_DATE = re.compile(
-    r"(?:\d{1,2}:\d{2}(?::\d{2})?\s+)?"
-    r"(?:(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})|(\d{4})-(\d{1,2})-(\d{1,2}))"
-    r"(?:(?:T|\s+)\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s*[AaPp][Mm])?(?:Z|[+-]\d{2}:?\d{2})?)?"
-)
-_SPACE = re.compile(r"\s+")
-
-
-class _DateParser:
-    """dd/mm/yyyy or ISO text → ISO ``yyyy-mm-dd``, cached by the raw text; ValueError if bad."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, str | None] = {}
-
-    def __call__(self, raw: str) -> str | None:
-        try:
-            return self._cache[raw]
-        except KeyError:
-            pass
-        text = raw.strip()
-        if not text:
-            iso = None
-        else:
-            m = _DATE.fullmatch(text)
-            if m is None:
-                raise ValueError(raw)
-            if m.group(3):
-                day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-            else:
-                year, month, day = int(m.group(4)), int(m.group(5)), int(m.group(6))
-            iso = date(year, month, day).isoformat()  # ValueError for 31/02/2026
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[raw] = iso
-        return iso
-
-
-def _serial_date(value: float) -> str | None:
-    """A spreadsheet date stored as a number (days since 1899-12-30), when plausible."""
-    if 20000 <= value <= 80000:
-        return (date(1899, 12, 30) + timedelta(days=int(value))).isoformat()
-    return None
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        text = value.strip()
-        return text if text.isascii() else unicodedata.normalize("NFC", text)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    return str(value).strip()
-
-
-_FIELD_ORDER = (
-    "code", "procedure", "applicant", "phone", "address", "received", "appointment", "returned", "status"
-)
-_NOT_DIGIT = re.compile(r"\D+")
-
-
-#: Bumped whenever parsing changes, so that rows skipped by their source fingerprint are
-#: parsed again by a new version.
-PARSER_VERSION = "1"
-
-
-class _RowParser:
-    """Turns source rows into :class:`DossierRow` values or rejection reasons.
-
-    Work is split so that an unchanged row costs little: :meth:`cells` and :meth:`code`
-    extract, :meth:`fingerprint` hashes the raw cells (compared with the stored one),
-    and only a new or changed row goes through :meth:`parse`.
-    """
-
-    def __init__(
-        self,
-        positions: dict[str, list[int]],
-        header: Sequence[Any],
-        unit: str,
-        procedure_ids: Callable[[str], str | None] | None,
-    ) -> None:
-        self._pos = {name: idx[0] for name, idx in positions.items()}
-        self._address = positions.get("address", [])
-        self._header = header
-        self._unit = unit
-        self._procedure_ids = procedure_ids
-        self._dates = _DateParser()
-        self._statuses: dict[str, str | None] = {}
-        self._seen: dict[str, int] = {}
-        # Missing fields read a sentinel "" appended after the row's last header column.
-        self._width = len(header)
-        self._date_columns = [self._pos[n] for n in _DATE_FIELDS if n in self._pos]
-        self._code_at = self._pos["code"]
-        getter_positions = [self._pos.get(n, self._width) for n in _FIELD_ORDER]
-        self._getter = operator.itemgetter(*getter_positions)
-        # Fingerprint every mapped column (all address columns too) plus the parser version.
-        fp_positions = [*getter_positions, *self._address[1:]]
-        self._fp_getter = operator.itemgetter(*fp_positions)
-        self._fp_seed = f"{PARSER_VERSION}\x1f{fp_positions}\x1f"
-
-    def _column(self, name: str) -> str:
-        return str(self._header[self._pos[name]]).strip()
-
-    def cells(self, values: Sequence[Any], plain: bool) -> list[str]:
-        """The row as stripped-or-not strings, one per header column, plus the "" sentinel.
-        ``plain``: every cell is already an NFC string (a CSV row)."""
-        width = self._width
-        if plain and len(values) == width:
-            return [*values, ""]
-        cells = [_text(v) for v in values[:width]]
-        cells += [""] * (width + 1 - len(cells))
-        for i in self._date_columns:
-            v = values[i] if i < len(values) else None
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                cells[i] = _serial_date(v) or cells[i]
-        return cells
-
-    def code(self, cells: list[str]) -> str:
-        """The row's normalised code (upper case, no spaces), "" when missing."""
-        code = cells[self._code_at].strip().upper()
-        if " " in code or "\t" in code:
-            code = _SPACE.sub("", code)
-        return code
-
-    @staticmethod
-    def is_blank(cells: list[str]) -> bool:
-        """Whether every cell is empty or spaces."""
-        return not any(c.strip() for c in cells)
-
-    def fingerprint(self, cells: list[str]) -> int:
-        """A stable 64-bit hash of the raw mapped cells."""
-        text = self._fp_seed + "\x1f".join(self._fp_getter(cells))
-        return int.from_bytes(
-            hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True
-        )
-
-    def claim(self, code: str, number: int) -> str | None:
-        """Record the code's first row; the rejection reason if it was seen before."""
-        first = self._seen.get(code)
-        if first is not None:
-            return f"mã {code} trùng với {self._unit} {first} (chỉ lấy lần xuất hiện đầu)"
-        self._seen[code] = number
-        return None
-
-    def missing_code(self) -> str:
-        """The rejection reason of a row without a code."""
-        return f"thiếu mã hồ sơ (cột '{self._column('code')}')"
-
-    def parse(self, cells: list[str], code: str) -> DossierRow | str:
-        """The row with its already normalised ``code``, or the rejection reason."""
-        if len(code) > 64:
-            return f"mã hồ sơ dài quá 64 ký tự (cột '{self._column('code')}')"
-        _, procedure, applicant, phone, address, received, appointment, returned, raw_status = (
-            self._getter(cells)
-        )
-        status = self._statuses.get(raw_status, "?")
-        if status == "?":
-            parsed = parse_status(raw_status)
-            status = parsed.value if parsed else None
-            if len(self._statuses) < 10_000:
-                self._statuses[raw_status] = status
-        if status is None:
-            shown = raw_status.strip()
-            if not shown:
-                return f"mã {code}: thiếu trạng thái (cột '{self._column('status')}')"
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            return f"mã {code}: trạng thái không nhận ra '{shown}' (cột '{self._column('status')}')"
-        dates = self._dates
-        try:
-            received = dates(received) if received else None
-            appointment = dates(appointment) if appointment else None
-            returned = dates(returned) if returned else None
-        except ValueError:
-            return self._bad_date(code, cells)
-        procedure = procedure.strip()
-        applicant = applicant.strip()
-        if "  " in applicant or "\t" in applicant:
-            applicant = _SPACE.sub(" ", applicant)
-        phone = phone.strip()
-        if phone and not phone.isdigit():
-            phone = _NOT_DIGIT.sub("", phone)
-        if len(self._address) > 1:
-            parts = [cells[i].strip() for i in self._address]
-            address = ", ".join(dict.fromkeys(p for p in parts if p))
-        else:
-            address = address.strip()
-        procedure_id = (self._procedure_ids(procedure) or None) if self._procedure_ids and procedure else None
-        return DossierRow(
-            code, procedure, procedure_id, applicant, phone, address, received, appointment,
-            returned, status,
-        )
-
-    def _bad_date(self, code: str, cells: list[str]) -> str:
-        for name in _DATE_FIELDS:
-            i = self._pos.get(name)
-            if i is None or not cells[i]:
-                continue
-            try:
-                self._dates(cells[i])
-            except ValueError:
-                shown = cells[i].strip()[:40]
-                return f"mã {code}: ngày không hợp lệ '{shown}' (cột '{self._column(name)}')"
-        return f"mã {code}: ngày không hợp lệ"  # pragma: no cover - one of them failed
-
-
 # --- running ----------------------------------------------------------------------
 
 
@@ -357,85 +167,64 @@ class _Aborted(Exception):
     """The awaiting task was cancelled: roll back."""
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How one run reads and writes (what the caller asked for)."""
+
+    procedure_ids: Callable[[str], str | None] | None = None
+    code_prefix: str | None = None
+    transform: Callable[[tuple], tuple] | None = None
+    dry_run: bool = False
+
+
+def _file_state(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
 def _apply(
     store: Store,
     source: str,
     open_table: Callable[[], ExportTable],
     progress: Callable[[int], None] | None,
-    procedure_ids: Callable[[str], str | None] | None,
-    transform: Callable[[DossierRow], DossierRow] | None,
+    options: _Options,
     abort: threading.Event,
+    path: Path | None = None,
 ) -> SyncReport:
     started = time.perf_counter()
+    before = _file_state(path) if path is not None else None
     table = open_table()
-    report = SyncReport(source=source, format=table.format, encoding=table.encoding)
-    report.missing_columns = [
-        label for name, label in _FIELD_LABELS.items() if name not in table.positions
-    ]
-    parser = _RowParser(table.positions, table.header, table.unit, procedure_ids)
-    plain = table.format == "CSV"
-    # Shifted demo rows differ from their source: never skip them by fingerprint.
-    use_fingerprints = transform is None
-    unit = table.unit
-
-    def flush(pending: list[tuple[int, list[str] | None]]) -> None:
-        codes = [parser.code(cells) if cells is not None else "" for _, cells in pending]
-        known = writer.known([c for c in codes if c])
-        rows: list[DossierRow] = []
-        prints: list[int | None] = []
-        skipped = 0
-        for (number, cells), code in zip(pending, codes):
-            if cells is None:
-                report.read += 1
-                _reject(report, f"{unit} {number}", "không phải đối tượng JSON")
-                continue
-            if not code:
-                if parser.is_blank(cells):
-                    continue  # blank line: exports often end with some
-                report.read += 1
-                _reject(report, f"{unit} {number}", parser.missing_code())
-                continue
-            report.read += 1
-            duplicate = parser.claim(code, number)
-            if duplicate is not None:
-                _reject(report, f"{unit} {number}", duplicate)
-                continue
-            fp = parser.fingerprint(cells) if use_fingerprints else None
-            stored = known.get(code)
-            if stored is not None and fp is not None and stored.fingerprint == fp:
-                skipped += 1
-                continue
-            row = parser.parse(cells, code)
-            if row.__class__ is str:
-                _reject(report, f"{unit} {number}", row)  # type: ignore[arg-type]
-                continue
-            rows.append(transform(row) if transform else row)  # type: ignore[arg-type]
-            prints.append(fp)
-        writer.write(rows, fingerprints=prints, known=known, unchanged=skipped)
-
     try:
-        with store.sync_writer(source) as writer:
-            pending: list[tuple[int, list[str] | None]] = []
-            for number, values in table.rows:
-                if values.__class__ is not list and not isinstance(values, (list, tuple)):
-                    pending.append((number, None))  # not a JSON object: rejected in order
-                elif values:
-                    pending.append((number, parser.cells(values, plain)))
-                if len(pending) >= BATCH_ROWS:
-                    if abort.is_set():
-                        raise _Aborted
-                    flush(pending)
-                    pending = []
-                    if progress:
-                        progress(report.read)
-            if pending:
-                flush(pending)
+        report = SyncReport(source=source, format=table.format, encoding=table.encoding)
+        report.dry_run = options.dry_run
+        report.missing_columns = [
+            label for name, label in FIELD_LABELS.items() if name not in table.positions
+        ]
+        parser = RowParser(
+            table.positions, table.header, table.unit, options.procedure_ids, options.code_prefix
+        )
+        changed = SyncError(
+            f"{path}: tệp đã thay đổi trong khi đang đọc (có thể đang được xuất lại); "
+            "không áp dụng gì: hãy chạy lại khi tệp đã xuất xong"
+        )
+        with store.sync_writer(source, dry_run=options.dry_run) as writer:
+            try:
+                _read(writer, table, parser, report, progress, options.transform, abort)
+            except SyncError:
+                # A file rewritten under the reader often reads as garbage: say why.
+                if path is not None and _file_state(path) != before:
+                    raise changed from None
+                raise
             if abort.is_set():
                 raise _Aborted
+            if path is not None and _file_state(path) != before:
+                raise changed
+            report.missing = max(0, writer.stored_before - report.present)
             counts = writer.finish(read=report.read, rejected=report.rejected)
-    except SyncError:
-        raise
-    except _Aborted:
+    except (SyncError, _Aborted):
         raise
     except sqlite3.Error as exc:
         raise SyncError(f"{store.path}: lỗi cơ sở dữ liệu, không thay đổi gì ({exc})") from None
@@ -446,6 +235,152 @@ def _apply(
     report.written = counts
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _read(
+    writer: SyncWriter,
+    table: ExportTable,
+    parser: RowParser,
+    report: SyncReport,
+    progress: Callable[[int], None] | None,
+    transform: Callable[[tuple], tuple] | None,
+    abort: threading.Event,
+) -> None:
+    """Read every row of ``table`` and hand them to ``writer`` a batch at a time.
+
+    The hot loop: per row, only the code, a duplicate check and the fingerprint; a batch
+    is then compared with what is stored, and rows whose fingerprint matches are counted
+    unchanged without being parsed. When nothing was stored, rows are parsed at once.
+    """
+    unit = table.unit
+    plain = table.format == "CSV"
+    width = parser.width
+    code_at = parser.code_at
+    cells_of = parser.cells
+    complete = parser.code
+    fp_mix, fp_cells = parser.fingerprint_parts()
+    crc32, adler32 = zlib.crc32, zlib.adler32
+    lines = table.lines  # CSV: the row's own text is hashed (no join of its cells)
+    parse = parser.parse
+    # Shifted demo rows differ from their source: never skip them by fingerprint.
+    use_fingerprints = transform is None
+    # Nothing stored and codes unique within a run: every row is new, nothing to compare.
+    fresh = not writer.stored_before
+    seen: dict[str, int] = {}
+    claim = seen.setdefault
+    pending: list[tuple[int, Any, str, int | None]] = []
+    add = pending.append
+    staged: list[tuple] = []
+    stage = staged.append
+    read = 0
+    next_batch = BATCH_ROWS
+    if fresh:
+        writer.begin_bulk()
+
+    def refuse(number: int, reason: str, code: str = "") -> None:
+        # Rejections are reported in row order: after the pending rows, when there are.
+        if fresh:
+            _reject(report, f"{unit} {number}", reason)
+        else:
+            add((number, reason, code, None))
+
+    def flush() -> None:
+        known = writer.known([p[2] for p in pending if p[3] is not None]) if not fresh else {}
+        get = known.get
+        skipped = present = 0
+        for number, cells, code, fp in pending:
+            if fp is None:
+                _reject(report, f"{unit} {number}", cells)
+                if code in known:
+                    present += 1
+                continue
+            stored = get(code, _ABSENT)
+            if stored is not _ABSENT:
+                present += 1
+                if stored == fp and use_fingerprints:
+                    skipped += 1
+                    continue
+            row = parse(cells, code, fp if use_fingerprints else None)
+            if row.__class__ is str:
+                _reject(report, f"{unit} {number}", row)  # type: ignore[arg-type]
+                continue
+            stage(transform(row) if transform else row)
+        pending.clear()
+        report.present += present
+        writer.write_staged(staged, unchanged=skipped, new_codes=fresh)
+        staged.clear()
+
+    for number, values in table.rows:
+        if values.__class__ is str:  # rejected by the reader (e.g. oversized)
+            read += 1
+            refuse(number, values)  # type: ignore[arg-type]
+            continue
+        if plain:
+            if values.__class__ is not list:  # a LongRow: check its cells' sizes
+                cells = parser.trim(values)
+            elif len(values) >= width:
+                cells = values
+            else:
+                cells = [*values, *([""] * (width - len(values)))]
+        elif isinstance(values, (list, tuple)):
+            cells = cells_of(values)
+        else:  # pragma: no cover - readers yield lists, tuples or reasons
+            read += 1
+            refuse(number, "không phải một dòng dữ liệu")
+            continue
+        if cells.__class__ is str:
+            read += 1
+            refuse(number, cells)  # type: ignore[arg-type]
+            continue
+        # The code, normalised as RowParser.code does (inlined: this loop runs per row).
+        code = cells[code_at].strip().upper()
+        if " " in code or "\t" in code or len(code) == 11:
+            code = complete(cells)  # type: ignore[arg-type]
+        if not code:
+            if _is_blank(values):
+                continue  # blank line: exports often end with some
+            read += 1
+            refuse(number, parser.missing_code())
+            continue
+        read += 1
+        first = claim(code, number)
+        if first != number:
+            refuse(number, parser.duplicate(code, first), code)
+            continue
+        if lines is None:
+            text = "\x1f".join(fp_cells(cells))  # type: ignore[arg-type]
+        else:
+            text = lines[0] if len(lines) == 1 else "".join(lines)
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate, from JSON
+            data = text.encode("utf-8", "surrogatepass")
+        fp = (crc32(data) << 31 ^ adler32(data)) ^ fp_mix  # as RowParser.digest
+        if fresh:
+            row = parse(cells, code, fp if use_fingerprints else None)  # type: ignore[arg-type]
+            if row.__class__ is str:
+                _reject(report, f"{unit} {number}", row)  # type: ignore[arg-type]
+            else:
+                stage(transform(row) if transform else row)
+        else:
+            add((number, cells, code, fp))
+        if read >= next_batch:
+            next_batch = read + BATCH_ROWS
+            if abort.is_set():
+                raise _Aborted
+            report.read = read
+            flush()
+            if progress:
+                progress(read)
+    report.read = read
+    flush()
+
+
+_ABSENT = object()
+
+
+def _is_blank(values: Sequence[Any]) -> bool:
+    return not any(v.strip() if isinstance(v, str) else v is not None for v in values)
 
 
 def _reject(report: SyncReport, where: str, reason: str) -> None:
@@ -475,35 +410,39 @@ async def sync_source(
     *,
     progress: Callable[[int], None] | None = None,
     procedure_ids: Callable[[str], str | None] | None = None,
+    code_prefix: str | None = None,
+    dry_run: bool = False,
 ) -> SyncReport:
     """Read ``source`` (a CSV/XLSX/JSON file path or a JSON URL) and upsert its dossiers.
 
     Raises :class:`SyncError` (database unchanged) when the source cannot be read at
-    all. ``progress`` is called from a worker thread with the rows read so far;
-    ``procedure_ids`` maps a procedure name to its catalogue id, where one matches.
+    all, or a file changed while it was read. ``progress`` is called from a worker
+    thread with the rows read so far; ``procedure_ids`` maps a procedure name to its
+    catalogue id, where one matches; ``code_prefix`` completes codes given as their tail
+    only; ``dry_run`` reads and checks everything and reports what would change, writing
+    nothing.
     """
     cols = ColumnMap(columns)
+    path: Path | None = None
     if is_url(source):
         items = await fetch_json(source)
         open_table = lambda: json_table(items, source, cols)  # noqa: E731
     else:
         path = Path(source).expanduser()
         open_table = lambda: open_export(path, cols)  # noqa: E731
+    options = _Options(procedure_ids=procedure_ids, code_prefix=code_prefix, dry_run=dry_run)
     return await _run_in_thread(
-        lambda abort: _apply(store, source, open_table, progress, procedure_ids, None, abort)
+        lambda abort: _apply(store, source, open_table, progress, options, abort, path)
     )
 
 
-def _shift_dates(days: int) -> Callable[[DossierRow], DossierRow]:
+def _shift_dates(days: int) -> Callable[[tuple], tuple]:
     def shift(value: str | None) -> str | None:
         return (date.fromisoformat(value) + timedelta(days=days)).isoformat() if value else None
 
-    def transform(row: DossierRow) -> DossierRow:
-        return row._replace(
-            received=shift(row.received),
-            appointment=shift(row.appointment),
-            returned=shift(row.returned),
-        )
+    def transform(row: tuple) -> tuple:
+        # Staged rows: received, appointment and returned are columns 6 to 8.
+        return (*row[:6], shift(row[6]), shift(row[7]), shift(row[8]), *row[9:])
 
     return transform
 
@@ -524,10 +463,14 @@ async def seed_demo(
     if demo is None or not await store.is_empty():
         return None
     cols = ColumnMap(config.status.sync.columns)
-    transform = _shift_dates((today() - DEMO_REFERENCE_DAY).days)
+    options = _Options(
+        procedure_ids=procedure_ids,
+        code_prefix=config.status.code_prefix,
+        transform=_shift_dates((today() - DEMO_REFERENCE_DAY).days),
+    )
     return await _run_in_thread(
         lambda abort: _apply(
-            store, str(demo), lambda: open_export(Path(demo), cols), None, procedure_ids, transform, abort
+            store, str(demo), lambda: open_export(Path(demo), cols), None, options, abort
         )
     )
 
@@ -549,7 +492,9 @@ async def run_scheduled_sync(
     interval = settings.interval_minutes * 60
     while not stop.is_set():
         try:
-            report = await sync_source(store, settings.source, settings.columns)
+            report = await sync_source(
+                store, settings.source, settings.columns, code_prefix=config.status.code_prefix
+            )
         except SyncError as exc:
             logger.error("scheduled sync failed: %s", exc)
         except Exception:
