@@ -30,6 +30,18 @@ def text_of(response: Response) -> str:
     return "\n\n".join(r.text for r in response.replies)
 
 
+@pytest.fixture
+async def desk_engine(config: Config, catalogue: Catalogue, tmp_path):
+    """An engine with the real status desk on a database seeded with the demo export."""
+    from bot.app import catalogue_ids
+
+    store = await Store.open(tmp_path / "dossiers.sqlite3")
+    engine = Engine.build(config, catalogue, status=StatusDesk(store, config))
+    await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, engine.matcher))
+    yield engine
+    await store.close()
+
+
 @pytest.mark.parametrize(
     ("question", "expected", "aspect"),
     [
@@ -337,36 +349,18 @@ async def test_a_bundle_answers_every_question_in_one_forwardable_message(engine
     assert [c.data for c in response.replies[0].choices] == ["p:khai-tu", "p:chung-thuc-ban-sao"]
 
 
-async def test_a_status_code_beside_a_procedure_question_answers_both(
-    config: Config, catalogue: Catalogue, tmp_path
-) -> None:
-    store = await Store.open(tmp_path / "dossiers.sqlite3")
-    try:
-        await seed_demo(store, config)
-        engine = Engine.build(config, catalogue, status=StatusDesk(store, config))
-        response = await ask(engine, "hồ sơ 261119-0013 đến đâu rồi, với lại làm khai tử cần gì")
-    finally:
-        await store.close()
+async def test_a_status_code_beside_a_procedure_question_answers_both(desk_engine: Engine) -> None:
+    response = await ask(desk_engine, "hồ sơ 261119-0013 đến đâu rồi, với lại làm khai tử cần gì")
     reply = response.replies[0].text
     assert reply.startswith("Tin nhắn có 2 câu hỏi")
     assert "1) Hồ sơ 000.00.14.H56-261119-0013" in reply
     assert "2) • Đăng ký khai tử\nGiấy tờ cần chuẩn bị" in reply
 
 
-async def test_after_a_status_answer_follow_ups_are_about_the_dossiers_procedure(
-    config: Config, catalogue: Catalogue, tmp_path
-) -> None:
-    from bot.app import catalogue_ids
-
-    store = await Store.open(tmp_path / "dossiers.sqlite3")
-    try:
-        engine = Engine.build(config, catalogue, status=StatusDesk(store, config))
-        await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, engine.matcher))
-        status = await ask(engine, "tra cứu hồ sơ 261119-0013")  # yêu cầu bổ sung, mai táng
-        where = await ask(engine, "nộp bổ sung ở đâu")
-        fee = await ask(engine, "thế còn lệ phí?")
-    finally:
-        await store.close()
+async def test_after_a_status_answer_follow_ups_are_about_the_dossiers_procedure(desk_engine: Engine) -> None:
+    status = await ask(desk_engine, "tra cứu hồ sơ 261119-0013")  # yêu cầu bổ sung, mai táng
+    where = await ask(desk_engine, "nộp bổ sung ở đâu")
+    fee = await ask(desk_engine, "thế còn lệ phí?")
     assert status.intent is Intent.STATUS and status.matches[0].id == "ho-tro-mai-tang"
     assert (top(where), where.aspect) == ("ho-tro-mai-tang", Aspect.WHERE)
     assert (top(fee), fee.aspect) == ("ho-tro-mai-tang", Aspect.FEE)
@@ -401,17 +395,9 @@ async def test_a_short_correction_is_read_within_the_topics_field(engine: Engine
     assert top(corrected) == "chung-thuc-chu-ky"
 
 
-async def test_many_dossiers_come_as_a_compact_list_with_details_on_request(
-    config: Config, catalogue: Catalogue, tmp_path
-) -> None:
-    store = await Store.open(tmp_path / "dossiers.sqlite3")
-    try:
-        await seed_demo(store, config)
-        engine = Engine.build(config, catalogue, status=StatusDesk(store, config))
-        listing = await ask(engine, "hồ sơ 261119-0013, 261126-0010, 261128-0002, 261118-0011, 261127-0020 đến đâu rồi")
-        detail_choice = listing.replies[0].choices[0]
-        detail = await engine.handle(Incoming("test", "u1", "c1", detail_choice.label, choice=detail_choice.data))
-    finally:
-        await store.close()
+async def test_many_dossiers_come_as_a_compact_list_with_details_on_request(desk_engine: Engine) -> None:
+    listing = await ask(desk_engine, "hồ sơ 261119-0013, 261126-0010, 261128-0002, 261118-0011, 261127-0020 đến đâu rồi")
+    detail_choice = listing.replies[0].choices[0]
+    detail = await desk_engine.handle(Incoming("test", "u1", "c1", detail_choice.label, choice=detail_choice.data))
     assert listing.replies[0].text.startswith("Tình trạng 5 hồ sơ:") and len(listing.replies[0].text) < 700
     assert detail.replies[0].text.startswith("Hồ sơ 000.00.14.H56-261119-0013\nThủ tục:")
