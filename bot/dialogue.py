@@ -35,6 +35,9 @@ QUOTE_CHARS = 120
 #: A message that names a procedure this well wins even over a follow-up reading.
 STRONG_MATCH = 90.0
 
+#: Other words allowed between the words of a family member's ``said`` phrase.
+SAID_SLACK = 3
+
 #: A weak match (below the matcher's candidate score) of the current topic's field that
 #: scores at least this much is read as a correction within the topic.
 RECOVER_FLOOR = 40.0
@@ -72,6 +75,22 @@ class StatusService(Protocol):
     async def digest(self, msg: Incoming) -> Response: ...
 
     async def pending(self, msg: Incoming) -> Response | None: ...
+
+
+def _in_order(words: list[str], tokens: list[str], slack: int) -> bool:
+    """Whether ``words`` occur in ``tokens`` in order, with at most ``slack`` other tokens
+    between the first and the last."""
+    for start, tok in enumerate(tokens):
+        if tok != words[0]:
+            continue
+        i, pos = 1, start + 1
+        while i < len(words) and pos < len(tokens) and pos - start < len(words) + slack:
+            if tokens[pos] == words[i]:
+                i += 1
+            pos += 1
+        if i == len(words):
+            return True
+    return False
 
 
 def _infos(matches: list[Match]) -> list[MatchInfo]:
@@ -227,6 +246,10 @@ class Engine:
             # "cần mang cccd không?": a paper to bring for the current topic, not a new one.
             return self._answer(current, aspects, session, matches, question=text)
 
+        said = self._said_variant(text, tokens)
+        if said is not None:  # the question already answers a family's question
+            return self._answer(said, aspects, session, matches, question=text)
+
         if decision is Decision.NONE:
             family = self._situation(text, matches)
             if family is not None and (default := self.catalogue.get(family.default)) is not None:
@@ -345,7 +368,9 @@ class Engine:
         variant's names use ("đã có căn cước", "người Campuchia", "sổ cũng không còn"),
         not the family's or its common case's ("gks bị mất làm lại")."""
         ranked = self._situations.rank(text)
-        if self._situations.decide(ranked) is not Decision.ANSWER:
+        # Two families may both fit ("mất giấy chứng tử": lost papers, and a death); the
+        # best one is taken when it fits well, however close the other.
+        if not ranked or ranked[0].score < self.config.matching.confident:
             return None
         family = self.catalogue.families.get(ranked[0].procedure.id)
         if family is None or not matches:
@@ -356,6 +381,21 @@ class Engine:
         if any(m.id == top.procedure.id for m in family.members):
             return None if self._names_variant(text, top.procedure.id, family) else family
         return family if situation >= top.score else None
+
+    def _said_variant(self, text: str, tokens: list[str]) -> Procedure | None:
+        """The family member whose ``said`` phrase the question uses (its words in order,
+        a few others between them allowed), in a family whose situation the question fits;
+        or None."""
+        for situation in self._situations.rank(text):
+            family = self.catalogue.families.get(situation.procedure.id)
+            if family is None or situation.score < self.config.matching.candidate:
+                continue
+            for member in family.members:
+                for phrase in member.said:
+                    words = self._normalizer.tokens(phrase)
+                    if words and _in_order(words, tokens, slack=SAID_SLACK):
+                        return self.catalogue.get(member.id)
+        return None
 
     def _names_variant(self, text: str, variant: str, family: Family) -> bool:
         """Whether ``text`` uses a word that names ``variant`` but neither the family's

@@ -293,10 +293,26 @@ async def test_a_question_naming_one_variant_gets_no_deciding_question(engine: E
     assert "❓" not in response.replies[0].text
 
 
-async def test_a_lost_paper_with_the_deciding_fact_stated_gets_that_variant(engine: Engine) -> None:
-    response = await ask(engine, "giấy khai sinh mất, sổ hộ tịch ở xã cũng bị cháy rồi thì đăng ký lại khai sinh thế nào")
-    assert top(response) == "dang-ky-lai-khai-sinh"
+@pytest.mark.parametrize(
+    ("question", "variant"),
+    [
+        ("giấy khai sinh mất, sổ hộ tịch ở xã cũng bị cháy rồi thì đăng ký lại khai sinh thế nào", "dang-ky-lai-khai-sinh"),
+        ("bố mẹ cưới năm 1990, giấy kết hôn thất lạc, xã báo không còn sổ nữa", "dang-ky-lai-ket-hon"),
+        ("giấy chứng tử của bà bị mất, ở xã sổ cũng mất luôn", "dang-ky-lai-khai-tu"),
+    ],
+)
+async def test_a_lost_paper_with_the_deciding_fact_stated_gets_that_variant(
+    engine: Engine, question: str, variant: str
+) -> None:
+    response = await ask(engine, question)
+    assert top(response) == variant
     assert "❓" not in response.replies[0].text
+
+
+@pytest.mark.parametrize("question", ["mất giấy kết hôn", "giấy chứng tử bị thất lạc"])
+async def test_other_lost_papers_get_the_copy_and_the_question(engine: Engine, question: str) -> None:
+    response = await ask(engine, question)
+    assert top(response) == "trich-luc-ho-tich" and "❓" in response.replies[0].text
 
 
 @pytest.mark.parametrize(

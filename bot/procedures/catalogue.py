@@ -124,10 +124,12 @@ class Procedure:
 
 @dataclass(frozen=True)
 class FamilyMember:
-    """One variant of a family, and the situation it is for."""
+    """One variant of a family, the situation it is for, and phrases that, said in a
+    question, answer the family's question for this variant ("sổ cũng không còn")."""
 
     id: str
     when: str
+    said: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -257,10 +259,13 @@ def _check_value(kind: str, value: Any) -> str | None:
         if not isinstance(value, list) or len(value) < 2:
             return "expected a list of at least two members (- id: ..., when: ...)"
         for i, item in enumerate(value):
-            if not isinstance(item, dict) or set(item) != {"id", "when"}:
-                return f"item {i + 1}: expected exactly the keys id and when"
+            if not isinstance(item, dict) or not {"id", "when"} <= set(item) <= {"id", "when", "said"}:
+                return f"item {i + 1}: expected the keys id and when (and optionally said)"
             if not all(isinstance(item[k], str) and item[k].strip() for k in ("id", "when")):
                 return f"item {i + 1}: id and when must be non-empty text"
+            said = item.get("said", [])
+            if not isinstance(said, list) or not all(isinstance(w, str) and w.strip() for w in said):
+                return f"item {i + 1}: said: expected a list of phrases"
     return None
 
 
@@ -378,7 +383,10 @@ def parse_entry(text: str, path: Path) -> tuple[Procedure | Family | None, list[
                 field=_text(data, "field") or "",
                 question=_text(data, "question") or "",
                 default=_text(data, "default") or "",
-                members=tuple(FamilyMember(m["id"].strip(), m["when"].strip()) for m in data["members"]),
+                members=tuple(
+                    FamilyMember(m["id"].strip(), m["when"].strip(), tuple(w.strip() for w in m.get("said", ())))
+                    for m in data["members"]
+                ),
                 aliases=_texts(data, "aliases"),
                 notes=_texts(data, "notes"),
                 source=_texts(data, "source"),

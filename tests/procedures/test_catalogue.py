@@ -198,7 +198,7 @@ def test_family_members_and_default_must_be_procedures_of_the_catalogue(tmp_path
 def test_family_members_need_an_id_and_a_situation(tmp_path: Path) -> None:
     write(tmp_path, "a", GOOD.format(id="a"))
     write(tmp_path, "mat-giay", FAMILY.format(default="a", second="b").replace("    when: Sổ đã mất\n", ""))
-    assert any("members: item 2: expected exactly the keys id and when" in p for p in problems_of(tmp_path))
+    assert any("members: item 2: expected the keys id and when (and optionally said)" in p for p in problems_of(tmp_path))
 
 
 def test_bundled_families_point_at_procedures_of_the_desk(catalogue: Catalogue) -> None:
@@ -233,3 +233,16 @@ def test_a_broken_file_does_not_make_its_references_look_unknown(tmp_path: Path)
     write(tmp_path, "b", GOOD.format(id="b") + "combines:\n  - a\n")
     problems = problems_of(tmp_path)
     assert len(problems) == 1 and "a.yaml:1: name: missing required key" in problems[0]
+
+
+def test_a_family_member_may_list_phrases_that_answer_the_question(tmp_path: Path) -> None:
+    write(tmp_path, "a", GOOD.format(id="a"))
+    write(tmp_path, "b", GOOD.format(id="b"))
+    text = FAMILY.format(default="a", second="b").replace(
+        "    when: Sổ đã mất\n", "    when: Sổ đã mất\n    said:\n      - sổ cũng mất\n"
+    )
+    write(tmp_path, "mat-giay", text)
+    family = load_catalogue(tmp_path).families["mat-giay"]
+    assert family.members[1].said == ("sổ cũng mất",)
+    write(tmp_path, "mat-giay", text.replace("      - sổ cũng mất\n", "      sổ cũng mất\n"))
+    assert any("members: item 2: said: expected a list of phrases" in p for p in problems_of(tmp_path))
