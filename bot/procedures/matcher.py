@@ -20,10 +20,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from itertools import repeat, takewhile
 from operator import add, mul, truediv
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import MatchingConfig
@@ -58,6 +60,8 @@ UNKNOWN_WEIGHT = 0.6
 #: khai sinh" the action decides.
 OBJECT_NOUNS = frozenset({"giay", "so"})
 OBJECT_PHRASE_FACTOR = 0.92
+#: The word for a paper ("giấy"), often left out of its name ("chứng tử", "xác nhận độc thân").
+PAPER = "giay"
 
 #: Weight of a light word (people, places; see lexicon.yaml) relative to its rarity.
 LIGHT_WEIGHT = 0.4
@@ -71,10 +75,52 @@ SPECIFIC_MASS = 8.0
 
 #: Similarity given to a sound-alike spelling ("xinh" for "sinh").
 SOUND_ALIKE = 0.9
+#: Similarity given to a one-edit spelling (a letter dropped, doubled, swapped with its
+#: neighbour or replaced) that a neighbouring word confirms: together they are a word
+#: pair of the catalogue ("khai sih" is "khai sinh", "ket hun" is "ket hon").
+CONTEXT_FIX = 0.95
+#: Shortest word corrected by one edit when a neighbour confirms it ("hn" in "ket hn").
+MIN_CONTEXT_LENGTH = 2
+#: Words looked back at to tell whether a word is part of a cue phrase.
+CUE_WINDOW = 4
+#: Whole analyses of recent texts remembered (the dialogue asks several things of one text).
+TEXT_CACHE_SIZE = 2_000
 
 # Initial consonants (and a final) that people in different regions spell
 # interchangeably when typing without diacritics.
 _SOUND_ALIKE_INITIALS = (("tr", "ch"), ("gi", "d"), ("r", "d"), ("x", "s"), ("l", "n"))
+
+
+# Letters next to each other on a phone's QWERTY keyboard: a slip of the finger replaces a
+# letter with one of its neighbours far more often than with any other letter.
+_KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _neighbour_keys() -> dict[str, frozenset[str]]:
+    near: dict[str, set[str]] = defaultdict(set)
+    for r, row in enumerate(_KEY_ROWS):
+        for c, key in enumerate(row):
+            for r2 in (r - 1, r, r + 1):
+                if 0 <= r2 < len(_KEY_ROWS):
+                    for c2 in (c - 1, c, c + 1):
+                        if 0 <= c2 < len(_KEY_ROWS[r2]) and (r2, c2) != (r, c):
+                            near[key].add(_KEY_ROWS[r2][c2])
+    return {k: frozenset(v) for k, v in near.items()}
+
+
+_NEIGHBOUR_KEYS = _neighbour_keys()
+
+
+def far_replacement(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` with one letter replaced by one that is not next to
+    it on the keyboard (less likely a slip than a dropped, doubled or swapped letter)."""
+    if len(typed) != len(word):
+        return False
+    diff = [(a, b) for a, b in zip(typed, word) if a != b]
+    if len(diff) != 1:
+        return False  # two neighbours swapped
+    a, b = diff[0]
+    return a not in _NEIGHBOUR_KEYS.get(b, ())
 
 
 def sound_key(token: str) -> str:
@@ -135,6 +181,17 @@ class MatcherIndex:
     vocab: list[str]
     #: Sound-alike key -> the most frequent catalogue word with that key.
     sounds: dict[str, str]
+    #: Each catalogue word with one letter deleted (and each word itself) -> the words it
+    #: comes from, most used first: finds the words one edit away from a typed one.
+    deletes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: Word pairs of the names and aliases: word -> the words that follow it in some phrase.
+    follows: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    #: Naming words that never end a phrase ("ket" of "ket hon", "dang" of "dang ky"): a
+    #: word after one of them that is not its partner is probably the partner misspelt.
+    never_last: frozenset[str] = frozenset()
+    #: Phrases that only name a paper (weigh OBJECT_PHRASE_FACTOR): those starting with an
+    #: object noun, and those made by leaving out the leading "giay".
+    object_phrases: frozenset[int] = frozenset()
 
 
 def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) -> MatcherIndex:
@@ -147,12 +204,19 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
 
     # (entry, naming words, words lost to stripping) for every name and alias.
     stripped: list[tuple[int, tuple[str, ...], int]] = []
+    paperless: set[tuple[int, tuple[str, ...]]] = set()
+    named: set[tuple[int, tuple[str, ...]]] = set()  # phrases said in full by the entry
     for i, proc in enumerate(procs):
         for text in (proc.name, *proc.aliases):
             full = tokens_of(text)
             toks = tuple(lexicon.strip_cues(full))
             if toks:
                 stripped.append((i, toks, len(full) - len(toks)))
+                named.add((i, toks))
+                if toks[0] == PAPER and len(toks) >= 3:
+                    # The paper is often left unsaid: "chung tu" for "giay chung tu".
+                    stripped.append((i, toks[1:], len(full) - len(toks) + 1))
+                    paperless.add((i, toks[1:]))
     # An alias stripped down to another entry's phrase ("đăng ký khai sinh khi đã có
     # giấy tờ" -> "dang ky khai sinh") has lost what told it apart: the entry whose
     # phrase lost the least keeps it.
@@ -202,6 +266,19 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
     sounds: dict[str, str] = {}
     for tok in sorted(vocab, key=lambda t: (-df.get(t, 0), t)):
         sounds.setdefault(sound_key(tok), tok)
+    # Words one deletion away, for finding one-edit spellings (as SymSpell does).
+    frequency = {t: df.get(t, 0) for t in vocab}
+    deletes: dict[str, list[str]] = defaultdict(list)
+    for tok in sorted(vocab, key=lambda t: (-frequency[t], t)):
+        for variant in {tok, *(tok[:k] + tok[k + 1 :] for k in range(len(tok)))}:
+            if variant:
+                deletes[intern(variant)].append(tok)
+    follows: dict[str, set[str]] = defaultdict(set)
+    last: set[str] = set()
+    for toks in phrase_toks:
+        for a, b in zip(toks, toks[1:]):
+            follows[a].add(b)
+        last.add(toks[-1])
     return MatcherIndex(
         proc_ids=[p.id for p in procs],
         idf=idf,
@@ -216,6 +293,14 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
         body_vocab=body_vocab,
         vocab=vocab,
         sounds=sounds,
+        deletes=dict(deletes),
+        follows={w: frozenset(v) for w, v in follows.items()},
+        never_last=frozenset(w for w in follows if w not in last),
+        object_phrases=frozenset(
+            k
+            for k, (i, toks) in enumerate(phrase_tokens)
+            if toks[0] in OBJECT_NOUNS or ((i, toks) in paperless and (i, toks) not in named)
+        ),
     )
 
 
@@ -260,13 +345,19 @@ class Matcher:
         self._vocab = index.vocab
         self._vocab_set = frozenset(index.vocab)
         self._sounds = index.sounds
+        self._index_deletes = index.deletes
+        self._follows = index.follows
+        self._never_last = index.never_last
+        self._edit_cache: dict[str, list[str]] = {}
+        self._text_cache: dict[str, list[tuple[str, float]]] = {}
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
         return self._lexicon.strip_cues(self._normalizer.tokens(text[:MAX_QUESTION_CHARS]))
 
     def _correct(self, token: str) -> tuple[str, float] | None:
-        """The catalogue word ``token`` stands for, with a similarity in 0-1, or None."""
+        """The catalogue word ``token`` stands for, with a similarity in 0-1, or None,
+        from the word alone (no context)."""
         if token in self._vocab_set:
             return token, 1.0
         if len(token) < MIN_TYPO_LENGTH or token.isdigit():
@@ -282,13 +373,120 @@ class Matcher:
                 self._typo_cache[token] = (best[0], best[1] / 100.0) if best else None
         return self._typo_cache[token]
 
+    def _one_edit(self, token: str) -> list[str]:
+        """The catalogue words one edit from ``token`` (a letter dropped, added, replaced,
+        or two neighbours swapped), the most used first."""
+        found = self._edit_cache.get(token)
+        if found is None:
+            if len(self._edit_cache) >= TYPO_CACHE_SIZE:
+                self._edit_cache.clear()
+            deletes = self._index_deletes
+            near: set[str] = set()
+            for variant in {token, *(token[:k] + token[k + 1 :] for k in range(len(token)))}:
+                near.update(deletes.get(variant, ()))
+            near.discard(token)
+            found = sorted(
+                (w for w in near if OSA.distance(token, w) <= 1),
+                key=lambda w: (far_replacement(token, w), self._commonness(w)),
+            )
+            self._edit_cache[token] = found
+        return found
+
+    def _context_edits(self, token: str) -> list[str]:
+        """The one-edit words a neighbour may confirm for ``token``: not those that replace
+        its first letter by one far from it on the keyboard ("xang" is not "lang")."""
+        return [w for w in self._one_edit(token) if w[0] == token[0] or not far_replacement(token, w)]
+
+    def _commonness(self, word: str) -> tuple[float, str]:
+        """Sort key: naming words used by more entries first, body-only words last."""
+        return self._idf.get(word, math.inf), word
+
+    def _repair_partners(self, tokens: list[str]) -> tuple[list[str], dict[str, float]]:
+        """``tokens`` with a word after one that never ends a phrase ("ket") replaced by
+        that word's partner when it is one edit from it ("ket hom" is "ket hon", even though
+        "hom" is a filler); and the similarity of each replacement."""
+        follows, never_last = self._follows, self._never_last
+        fixed: dict[str, float] = {}
+        out = list(tokens)
+        for i in range(1, len(out)):
+            prev, tok = out[i - 1], out[i]
+            if prev not in never_last or tok in follows[prev] or len(tok) < MIN_CONTEXT_LENGTH:
+                continue
+            partners = [w for w in self._context_edits(tok) if w in follows[prev]]
+            # ...unless the word before is itself part of a cue ("to khai nao" is a form).
+            if partners and self._lexicon.strip_cues(out[max(0, i - CUE_WINDOW) : i])[-1:] == [prev]:
+                out[i] = partners[0]
+                fixed[partners[0]] = CONTEXT_FIX
+        return out, fixed
+
+    def _split(self, token: str) -> tuple[str, str] | None:
+        """Two catalogue words that follow each other in a phrase, glued ("khaisinh")."""
+        follows = self._follows
+        for k in range(1, len(token)):
+            head, tail = token[:k], token[k:]
+            if tail in follows.get(head, ()):
+                return head, tail
+        return None
+
+    def corrected_words(self, text: str) -> list[tuple[str, float]]:
+        """The naming words of ``text``, each spelled as the catalogue does where it can be
+        told, with its similarity (0-1; 0 for a word the catalogue never uses, kept as typed).
+
+        A word one edit from a catalogue word is corrected when a neighbour confirms it
+        (the two are a word pair of some name or alias), even when it is short ("ket hn",
+        "dag ky"); without such support only words of MIN_TYPO_LENGTH letters or more are
+        corrected, so a short word that is another real word is left alone. Glued words
+        ("dangky") are split and split ones ("kha isinh") joined when the catalogue knows
+        the result.
+        """
+        cached = self._text_cache.get(text)
+        if cached is not None:
+            return cached
+        tokens, fixed = self._repair_partners(self._normalizer.tokens(text[:MAX_QUESTION_CHARS]))
+        toks = self._lexicon.strip_cues(tokens)
+        vocab, follows = self._vocab_set, self._follows
+        out: list[tuple[str, float]] = []
+        i = 0
+        while i < len(toks):
+            tok = toks[i]
+            i += 1
+            if tok in vocab:
+                out.append((tok, fixed.get(tok, 1.0)))
+                continue
+            if i < len(toks) and tok + toks[i] in vocab:
+                out.append((tok + toks[i], CONTEXT_FIX))
+                i += 1
+                continue
+            halves = self._split(tok) if len(tok) >= MIN_TYPO_LENGTH else None
+            if halves:
+                out.extend((half, CONTEXT_FIX) for half in halves)
+                continue
+            prev = out[-1][0] if out and out[-1][1] > 0 else None
+            after = toks[i] if i < len(toks) and toks[i] in vocab else None
+            best, support = None, 0
+            if len(tok) >= MIN_CONTEXT_LENGTH and not tok.isdigit() and (prev or after):
+                for word in self._context_edits(tok):
+                    n = (prev is not None and word in follows.get(prev, ())) + (
+                        after is not None and after in follows.get(word, ())
+                    )
+                    if n > support:
+                        best, support = word, n
+            if best is not None:
+                out.append((best, CONTEXT_FIX))
+            else:
+                out.append(self._correct(tok) or (tok, 0.0))
+        if len(self._text_cache) >= TEXT_CACHE_SIZE:
+            self._text_cache.clear()
+        self._text_cache[text] = out
+        return out
+
     def unknown_words(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure but that the catalogue never uses."""
-        return [t for t in self.query_tokens(text) if self._correct(t) is None]
+        return [w for w, sim in self.corrected_words(text) if sim == 0]
 
     def _as_catalogue_words(self, text: str) -> list[str]:
         """The naming words of ``text``, spelled as the catalogue does where it can be told."""
-        return [(self._correct(t) or (t, 0.0))[0] for t in self.query_tokens(text)]
+        return [w for w, _ in self.corrected_words(text)]
 
     def catalogue_words(self, text: str) -> set[str]:
         """The naming words of ``text`` that the catalogue uses, as it spells them."""
@@ -324,10 +522,8 @@ class Matcher:
 
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best entries for ``text``, best first, with 0-100 scores (may be empty)."""
-        words: list[tuple[str, float]] = []  # (catalogue word or raw word, similarity; 0 = unknown)
-        for tok in self.query_tokens(text):
-            fixed = self._correct(tok)
-            words.append(fixed if fixed else (tok, 0.0))
+        # (catalogue word or raw word, similarity; 0 = unknown)
+        words = self.corrected_words(text)
         known = {w: s for w, s in words if s > 0}
         if not known:
             return []
@@ -378,13 +574,14 @@ class Matcher:
 
         best: dict[int, float] = {}
         phrase_tokens, phrase_proc = index.phrase_tokens, index.phrase_proc
+        object_phrases = index.object_phrases
         for idx in shortlist:
             tokens = phrase_tokens[idx]
             cover = coverage[idx]
             pairs = len(tokens) - 1  # word order: share of the phrase's word pairs asked as such
             order = sum(map(q_bigrams.__contains__, zip(tokens, tokens[1:]))) / pairs if pairs else cover
             score = cover**1.5 * (0.85 + 0.15 * order)
-            if tokens[0] in OBJECT_NOUNS:
+            if idx in object_phrases:
                 score *= OBJECT_PHRASE_FACTOR
             # More (and rarer) words matched means a more specific phrase.
             score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got[idx] / SPECIFIC_MASS)
