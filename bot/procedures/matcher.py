@@ -349,6 +349,21 @@ class Matcher:
         self._follows = index.follows
         self._never_last = index.never_last
         self._edit_cache: dict[str, list[str]] = {}
+        preceding: dict[str, set[str]] = defaultdict(set)
+        for word, nexts in index.follows.items():
+            for nxt in nexts:
+                preceding[nxt].add(word)
+        #: Word -> the words before it in some phrase; words that never begin a phrase.
+        self._precedes = {w: frozenset(v) for w, v in preceding.items()}
+        self._never_first = frozenset(preceding.keys() - {t[0] for t in index.phrase_tokens})
+        # Two-word shorthand keys -> the words their expansion adds ("trung quoc" -> "nuoc ngoai").
+        self._pair_expansions: dict[tuple[str, str], list[str]] = {}
+        for key, value in normalizer.shorthand.items():
+            pair = tuple(key.split())
+            if len(pair) == 2:
+                added = [w for w in value.split() if w not in pair]
+                if added:
+                    self._pair_expansions[pair] = added  # type: ignore[index]
         self._text_cache: dict[str, list[tuple[str, float]]] = {}
 
     def query_tokens(self, text: str) -> list[str]:
@@ -392,10 +407,16 @@ class Matcher:
             self._edit_cache[token] = found
         return found
 
-    def _context_edits(self, token: str) -> list[str]:
-        """The one-edit words a neighbour may confirm for ``token``: not those that replace
-        its first letter by one far from it on the keyboard ("xang" is not "lang")."""
-        return [w for w in self._one_edit(token) if w[0] == token[0] or not far_replacement(token, w)]
+    def _context_edits(self, token: str) -> list[tuple[str, bool]]:
+        """The words a neighbour may confirm for ``token``, most likely first: one edit from
+        it, or from its sound-alike spelling ("xieh" is "sieh", one edit from "sinh"); each
+        with whether it replaces the first letter by one far from it on the keyboard (a
+        neighbour alone does not confirm that: "gia xang" is not "gia lang")."""
+        edits = self._one_edit(token)
+        alike = sound_key(token)
+        if alike != token:
+            edits = edits + [w for w in self._one_edit(alike) if w not in edits]
+        return [(w, w[0] != token[0] and far_replacement(token, w)) for w in edits]
 
     def _commonness(self, word: str) -> tuple[float, str]:
         """Sort key: naming words used by more entries first, body-only words last."""
@@ -412,7 +433,7 @@ class Matcher:
             prev, tok = out[i - 1], out[i]
             if prev not in never_last or tok in follows[prev] or len(tok) < MIN_CONTEXT_LENGTH:
                 continue
-            partners = [w for w in self._context_edits(tok) if w in follows[prev]]
+            partners = [w for w, _ in self._context_edits(tok) if w in follows[prev]]
             # ...unless the word before is itself part of a cue ("to khai nao" is a form).
             if partners and self._lexicon.strip_cues(out[max(0, i - CUE_WINDOW) : i])[-1:] == [prev]:
                 out[i] = partners[0]
@@ -428,33 +449,61 @@ class Matcher:
                 return head, tail
         return None
 
+    def _in_context(self, tok: str, prev: str | None, after: str | None) -> str | None:
+        """The catalogue word ``tok`` stands for that its neighbours confirm, or None."""
+        if len(tok) < MIN_CONTEXT_LENGTH or tok.isdigit() or not (prev or after):
+            return None
+        follows = self._follows
+        best, support = None, 0
+        for word, far_first in self._context_edits(tok):
+            n = (prev is not None and word in follows.get(prev, ())) + (
+                after is not None and after in follows.get(word, ())
+            )
+            if far_first and n < 2:
+                continue
+            if n > support:
+                best, support = word, n
+        return best
+
     def corrected_words(self, text: str) -> list[tuple[str, float]]:
         """The naming words of ``text``, each spelled as the catalogue does where it can be
         told, with its similarity (0-1; 0 for a word the catalogue never uses, kept as typed).
 
-        A word one edit from a catalogue word is corrected when a neighbour confirms it
-        (the two are a word pair of some name or alias), even when it is short ("ket hn",
-        "dag ky"); without such support only words of MIN_TYPO_LENGTH letters or more are
-        corrected, so a short word that is another real word is left alone. Glued words
-        ("dangky") are split and split ones ("kha isinh") joined when the catalogue knows
-        the result.
+        A word one edit from a catalogue word (or from a sound-alike of one) is corrected
+        when a neighbour confirms it (the two are a word pair of some name or alias), even
+        when it is short ("ket hn", "dag ky"); a real word is replaced so only when its
+        neighbour never stands without that partner ("dan ky" is "dang ky"). Without such
+        support only words of MIN_TYPO_LENGTH letters or more are corrected, so a short
+        word that is another real word is left alone. Glued words ("dangky") are split and
+        split ones ("kha isinh") joined when the catalogue knows the result. A correction
+        that completes a shorthand pair ("tring quoc") brings its expansion.
         """
         cached = self._text_cache.get(text)
         if cached is not None:
             return cached
         tokens, fixed = self._repair_partners(self._normalizer.tokens(text[:MAX_QUESTION_CHARS]))
         toks = self._lexicon.strip_cues(tokens)
-        vocab, follows = self._vocab_set, self._follows
+        vocab, precedes, never_first = self._vocab_set, self._precedes, self._never_first
         out: list[tuple[str, float]] = []
         i = 0
         while i < len(toks):
             tok = toks[i]
             i += 1
+            after = toks[i] if i < len(toks) else None
             if tok in vocab:
+                if after in never_first and tok not in precedes[after]:
+                    # One edit only (a real word's sound-alike is just another word).
+                    partner = next(
+                        (w for w in self._one_edit(tok) if w in precedes[after] and not far_replacement(tok, w)),
+                        None,
+                    )
+                    if partner is not None:
+                        out.append((partner, CONTEXT_FIX))
+                        continue
                 out.append((tok, fixed.get(tok, 1.0)))
                 continue
-            if i < len(toks) and tok + toks[i] in vocab:
-                out.append((tok + toks[i], CONTEXT_FIX))
+            if after is not None and tok + after in vocab:
+                out.append((tok + after, CONTEXT_FIX))
                 i += 1
                 continue
             halves = self._split(tok) if len(tok) >= MIN_TYPO_LENGTH else None
@@ -462,22 +511,24 @@ class Matcher:
                 out.extend((half, CONTEXT_FIX) for half in halves)
                 continue
             prev = out[-1][0] if out and out[-1][1] > 0 else None
-            after = toks[i] if i < len(toks) and toks[i] in vocab else None
-            best, support = None, 0
-            if len(tok) >= MIN_CONTEXT_LENGTH and not tok.isdigit() and (prev or after):
-                for word in self._context_edits(tok):
-                    n = (prev is not None and word in follows.get(prev, ())) + (
-                        after is not None and after in follows.get(word, ())
-                    )
-                    if n > support:
-                        best, support = word, n
-            if best is not None:
-                out.append((best, CONTEXT_FIX))
-            else:
-                out.append(self._correct(tok) or (tok, 0.0))
+            best = self._in_context(tok, prev, after if after in vocab else None)
+            out.append((best, CONTEXT_FIX) if best is not None else self._correct(tok) or (tok, 0.0))
+        out = self._expand_pairs(toks, out)
         if len(self._text_cache) >= TEXT_CACHE_SIZE:
             self._text_cache.clear()
         self._text_cache[text] = out
+        return out
+
+    def _expand_pairs(self, typed: list[str], words: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """``words`` with the expansion of each shorthand pair that a correction completed."""
+        pairs = self._pair_expansions
+        if not pairs or [w for w, _ in words] == typed:
+            return words
+        out = list(words)
+        for (a, sa), (b, sb) in zip(words, words[1:]):
+            extra = pairs.get((a, b))
+            if extra and min(sa, sb) < 1.0:
+                out.extend((w, min(sa, sb)) for w in extra)
         return out
 
     def unknown_words(self, text: str) -> list[str]:
