@@ -123,6 +123,12 @@ def far_replacement(typed: str, word: str) -> bool:
     return a not in _NEIGHBOUR_KEYS.get(b, ())
 
 
+def slip(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` with two neighbouring letters swapped or one letter
+    replaced by a key next to it (both words of the same length)."""
+    return len(typed) == len(word) and typed != word and not far_replacement(typed, word)
+
+
 def sound_key(token: str) -> str:
     """A key equal for Vietnamese sound-alike spellings (x/s, tr/ch, gi/d/r, l/n, final y/i)."""
     for written, said in _SOUND_ALIKE_INITIALS:
@@ -433,7 +439,12 @@ class Matcher:
             prev, tok = out[i - 1], out[i]
             if prev not in never_last or tok in follows[prev] or len(tok) < MIN_CONTEXT_LENGTH:
                 continue
-            partners = [w for w, _ in self._context_edits(tok) if w in follows[prev]]
+            if tok in self._vocab_set or tok in self._lexicon.stopwords:
+                # A real word ("qua" of "ket qua") is taken for another only after a slip
+                # of the finger: two letters swapped or a key next to the right one.
+                partners = [w for w in self._one_edit(tok) if w in follows[prev] and slip(tok, w)]
+            else:
+                partners = [w for w, _ in self._context_edits(tok) if w in follows[prev]]
             # ...unless the word before is itself part of a cue ("to khai nao" is a form).
             if partners and self._lexicon.strip_cues(out[max(0, i - CUE_WINDOW) : i])[-1:] == [prev]:
                 out[i] = partners[0]

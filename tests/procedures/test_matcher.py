@@ -100,3 +100,63 @@ def test_ranking_is_fast(matcher: Matcher) -> None:
     for q in questions:
         matcher.rank(q)
     assert (time.perf_counter() - start) / len(questions) < 0.005
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Typos inside short syllables, confirmed by the neighbouring word.
+        ("đăg kí khai sih", "khai-sinh"),
+        ("khai sjnh", "khai-sinh"),
+        ("kết hun", "ket-hon"),
+        ("kết hom", "ket-hon"),  # "hom" (hôm) is a filler, but "kết" never stands alone
+        ("dang ki ket hn", "ket-hon"),
+        # The paper left unsaid: "chứng tử" is "giấy chứng tử".
+        ("chung tu", "khai-tu"),
+        # Glued words.
+        ("dangky khaisinh", "khai-sinh"),
+        # Dropped, doubled and swapped letters.
+        ("dang ky kett hon", "ket-hon"),
+        ("khai sinhh cho con", "khai-sinh"),
+        ("dang ky igam ho", "giam-ho"),
+        ("xin trcih luc khai sinh", "trich-luc-ho-tich"),
+        # A sound-alike spelling with a slip on top ("xieh": x for s, e for n).
+        ("khai xieh cho con", "khai-sinh"),
+        # A correction that completes a shorthand pair brings its meaning (foreigner).
+        ("kết hôn với người tring quốc", "ket-hon-nuoc-ngoai"),
+    ],
+)
+def test_typos_are_answered_with_the_right_entry(matcher: Matcher, text: str, expected: str) -> None:
+    ranked = matcher.rank(text)
+    assert ranked and ranked[0].procedure.id == expected, [(m.procedure.id, m.score) for m in ranked]
+    assert matcher.decide(ranked) is Decision.ANSWER
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "giá xăng hôm nay",  # "xăng" is not "làng" of "già làng": a far first letter needs both sides
+        "giá lúa hôm nay",  # "giá" is not "đất" (its sound-alike "da" plus a letter)
+        "mua chung cư cần giấy tờ gì",  # "cư" is not "tử" of "chứng tử"
+        "kết quả xổ số",  # "quả" is not "quân": a real word changes only by a slip of the finger
+        "mẫu tờ khai nào",  # "khai" of the cue "tờ khai" does not want a partner
+    ],
+)
+def test_a_real_short_word_is_not_corrected_into_a_procedure(matcher: Matcher, text: str) -> None:
+    assert matcher.decide(matcher.rank(text)) is Decision.NONE
+
+
+def test_a_real_pair_is_kept(matcher: Matcher) -> None:
+    # "kết hợp" is a pair of the catalogue too: it is not "corrected" to "kết hôn".
+    assert [w for w, _ in matcher.corrected_words("kết hợp khai sinh và nhận cha con")][:2] == ["ket", "hop"]
+    assert top(matcher, "kết hợp khai sinh và nhận cha con") == "khai-sinh-nhan-cha-me-con"
+    # "đang" (folded "dang") followed by another word stays what it is.
+    assert [w for w, _ in matcher.corrected_words("tôi đang làm khai sinh")] == ["dang", "khai", "sinh"]
+
+
+def test_corrections_weigh_a_little_less_than_exact_words(matcher: Matcher) -> None:
+    exact = dict(matcher.corrected_words("khai sinh"))
+    fixed = dict(matcher.corrected_words("khai sih"))
+    assert exact == {"khai": 1.0, "sinh": 1.0}
+    assert 0.9 <= fixed["sinh"] < 1.0
+    assert matcher.unknown_words("khai sih") == []
