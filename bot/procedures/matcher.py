@@ -492,7 +492,7 @@ class Matcher:
         cached = self._text_cache.get(text)
         if cached is not None:
             return cached
-        tokens, fixed = self._repair_partners(self._normalizer.tokens(text[:MAX_QUESTION_CHARS]))
+        tokens, fixed = self._repair_partners(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
         toks = self._lexicon.strip_cues(tokens)
         vocab, precedes, never_first = self._vocab_set, self._precedes, self._never_first
         out: list[tuple[str, float]] = []
