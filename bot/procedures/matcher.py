@@ -460,6 +460,15 @@ class Matcher:
                 return head, tail
         return None
 
+    def _shift_space(self, tok: str, after: str) -> tuple[str, str] | None:
+        """Two catalogue words that follow each other in a phrase, typed with the space one
+        letter off ("kha isinh" is "khai sinh", "dan gky" is "dang ky"), or None."""
+        follows = self._follows
+        for head, tail in ((tok + after[:1], after[1:]), (tok[:-1], tok[-1:] + after)):
+            if head and tail and tail in follows.get(head, ()):
+                return head, tail
+        return None
+
     def _in_context(self, tok: str, prev: str | None, after: str | None) -> str | None:
         """The catalogue word ``tok`` stands for that its neighbours confirm, or None."""
         if len(tok) < MIN_CONTEXT_LENGTH or tok.isdigit() or not (prev or after):
@@ -486,7 +495,8 @@ class Matcher:
         neighbour never stands without that partner ("dan ky" is "dang ky"). Without such
         support only words of MIN_TYPO_LENGTH letters or more are corrected, so a short
         word that is another real word is left alone. Glued words ("dangky") are split and
-        split ones ("kha isinh") joined when the catalogue knows the result. A correction
+        split ones joined, and a space one letter off moved ("kha isinh", "dan gky"), when the
+        catalogue knows the result. A correction
         that completes a shorthand pair ("tring quoc") brings its expansion.
         """
         cached = self._text_cache.get(text)
@@ -501,6 +511,13 @@ class Matcher:
             tok = toks[i]
             i += 1
             after = toks[i] if i < len(toks) else None
+            if after is not None and (tok not in vocab or after not in vocab):
+                # A space typed in the wrong place: one word split, or one letter off.
+                mended = (tok + after,) if tok + after in vocab else self._shift_space(tok, after)
+                if mended:
+                    out.extend((word, CONTEXT_FIX) for word in mended)
+                    i += 1
+                    continue
             if tok in vocab:
                 if after in never_first and tok not in precedes[after]:
                     # One edit only (a real word's sound-alike is just another word).
@@ -512,10 +529,6 @@ class Matcher:
                         out.append((partner, CONTEXT_FIX))
                         continue
                 out.append((tok, fixed.get(tok, 1.0)))
-                continue
-            if after is not None and tok + after in vocab:
-                out.append((tok + after, CONTEXT_FIX))
-                i += 1
                 continue
             halves = self._split(tok) if len(tok) >= MIN_TYPO_LENGTH else None
             if halves:
