@@ -62,6 +62,8 @@ OBJECT_NOUNS = frozenset({"giay", "so"})
 OBJECT_PHRASE_FACTOR = 0.92
 #: The word for a paper ("giấy"), often left out of its name ("chứng tử", "xác nhận độc thân").
 PAPER = "giay"
+#: ...and such a phrase weighs this much more: said in full, another entry's name wins.
+PAPERLESS_FACTOR = 0.9
 
 #: Weight of a light word (people, places; see lexicon.yaml) relative to its rarity.
 LIGHT_WEIGHT = 0.4
@@ -81,6 +83,9 @@ SOUND_ALIKE = 0.9
 CONTEXT_FIX = 0.95
 #: Shortest word corrected by one edit when a neighbour confirms it ("hn" in "ket hn").
 MIN_CONTEXT_LENGTH = 2
+#: A pair is a word's usual one when at least this share of the pairs it starts (or ends)
+#: are that pair ("ket hon" for "ket").
+USUAL_PAIR = 0.3
 #: Words looked back at to tell whether a word is part of a cue phrase.
 CUE_WINDOW = 4
 #: Whole analyses of recent texts remembered (the dialogue asks several things of one text).
@@ -190,14 +195,17 @@ class MatcherIndex:
     #: Each catalogue word with one letter deleted (and each word itself) -> the words it
     #: comes from, most used first: finds the words one edit away from a typed one.
     deletes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    #: Word pairs of the names and aliases: word -> the words that follow it in some phrase.
-    follows: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    #: Word pairs of the names and aliases: word -> the words that follow it in some phrase,
+    #: with how many phrases have the pair.
+    follows: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     #: Naming words that never end a phrase ("ket" of "ket hon", "dang" of "dang ky"): a
     #: word after one of them that is not its partner is probably the partner misspelt.
     never_last: frozenset[str] = frozenset()
     #: Phrases that only name a paper (weigh OBJECT_PHRASE_FACTOR): those starting with an
     #: object noun, and those made by leaving out the leading "giay".
     object_phrases: frozenset[int] = frozenset()
+    #: Phrases made by leaving out the leading "giay" (weigh PAPERLESS_FACTOR more).
+    paperless_phrases: frozenset[int] = frozenset()
 
 
 def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) -> MatcherIndex:
@@ -279,11 +287,11 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
         for variant in {tok, *(tok[:k] + tok[k + 1 :] for k in range(len(tok)))}:
             if variant:
                 deletes[intern(variant)].append(tok)
-    follows: dict[str, set[str]] = defaultdict(set)
+    follows: dict[str, Counter[str]] = defaultdict(Counter)
     last: set[str] = set()
     for toks in phrase_toks:
         for a, b in zip(toks, toks[1:]):
-            follows[a].add(b)
+            follows[a][b] += 1
         last.add(toks[-1])
     return MatcherIndex(
         proc_ids=[p.id for p in procs],
@@ -300,12 +308,15 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
         vocab=vocab,
         sounds=sounds,
         deletes=dict(deletes),
-        follows={w: frozenset(v) for w, v in follows.items()},
+        follows={w: dict(v) for w, v in follows.items()},
         never_last=frozenset(w for w in follows if w not in last),
         object_phrases=frozenset(
             k
             for k, (i, toks) in enumerate(phrase_tokens)
             if toks[0] in OBJECT_NOUNS or ((i, toks) in paperless and (i, toks) not in named)
+        ),
+        paperless_phrases=frozenset(
+            k for k, (i, toks) in enumerate(phrase_tokens) if (i, toks) in paperless and (i, toks) not in named
         ),
     )
 
@@ -355,13 +366,15 @@ class Matcher:
         self._follows = index.follows
         self._never_last = index.never_last
         self._edit_cache: dict[str, list[str]] = {}
-        preceding: dict[str, set[str]] = defaultdict(set)
+        preceding: dict[str, dict[str, int]] = defaultdict(dict)
         for word, nexts in index.follows.items():
-            for nxt in nexts:
-                preceding[nxt].add(word)
-        #: Word -> the words before it in some phrase; words that never begin a phrase.
-        self._precedes = {w: frozenset(v) for w, v in preceding.items()}
-        self._never_first = frozenset(preceding.keys() - {t[0] for t in index.phrase_tokens})
+            for nxt, count in nexts.items():
+                preceding[nxt][word] = count
+        #: Word -> the words before it in some phrase, with how many phrases have the pair.
+        self._precedes = dict(preceding)
+        #: How many pairs start / end with each word (to tell a usual pair from a rare one).
+        self._follow_total = {w: sum(v.values()) for w, v in index.follows.items()}
+        self._precede_total = {w: sum(v.values()) for w, v in preceding.items()}
         # Two-word shorthand keys -> the words their expansion adds ("trung quoc" -> "nuoc ngoai").
         self._pair_expansions: dict[tuple[str, str], list[str]] = {}
         for key, value in normalizer.shorthand.items():
@@ -440,9 +453,16 @@ class Matcher:
             if prev not in never_last or tok in follows[prev] or len(tok) < MIN_CONTEXT_LENGTH:
                 continue
             if tok in self._vocab_set or tok in self._lexicon.stopwords:
-                # A real word ("qua" of "ket qua") is taken for another only after a slip
-                # of the finger: two letters swapped or a key next to the right one.
-                partners = [w for w in self._one_edit(tok) if w in follows[prev] and slip(tok, w)]
+                # A real word ("qua" of "ket qua", "da" of "chuyen nhuong da") is taken for
+                # another only after a slip of the finger (two letters swapped or a key next
+                # to the right one) that gives the word's usual partner ("ket hom": "hon").
+                if len(tok) < MIN_TYPO_LENGTH - 1:
+                    continue
+                partners = [
+                    w
+                    for w in self._one_edit(tok)
+                    if slip(tok, w) and follows[prev].get(w, 0) >= USUAL_PAIR * self._follow_total[prev]
+                ]
             else:
                 partners = [w for w, _ in self._context_edits(tok) if w in follows[prev]]
             # ...unless the word before is itself part of a cue ("to khai nao" is a form).
@@ -473,14 +493,21 @@ class Matcher:
         """The catalogue word ``tok`` stands for that its neighbours confirm, or None."""
         if len(tok) < MIN_CONTEXT_LENGTH or tok.isdigit() or not (prev or after):
             return None
-        follows = self._follows
-        best, support = None, 0
+        follows, precedes = self._follows, self._precedes
+        best, support = None, 0.0
         for word, far_first in self._context_edits(tok):
-            n = (prev is not None and word in follows.get(prev, ())) + (
-                after is not None and after in follows.get(word, ())
-            )
-            if far_first and n < 2:
+            before_share = follows.get(prev, {}).get(word, 0) / self._follow_total[prev] if prev in follows else 0.0
+            after_share = precedes.get(after, {}).get(word, 0) / self._precede_total[after] if after in precedes else 0.0
+            if before_share and after_share:
+                n = 2.0 + before_share + after_share  # both neighbours confirm it
+            elif far_first:
                 continue
+            else:
+                n = max(before_share, after_share)
+                # One neighbour alone confirms a short word only as its usual partner
+                # ("khai sih": "sinh"; not "tui" for "tuoi" after "lan").
+                if len(tok) < MIN_TYPO_LENGTH and n < USUAL_PAIR:
+                    continue
             if n > support:
                 best, support = word, n
         return best
@@ -504,7 +531,7 @@ class Matcher:
             return cached
         tokens, fixed = self._repair_partners(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
         toks = self._lexicon.strip_cues(tokens)
-        vocab, precedes, never_first = self._vocab_set, self._precedes, self._never_first
+        vocab = self._vocab_set
         out: list[tuple[str, float]] = []
         i = 0
         while i < len(toks):
@@ -519,15 +546,6 @@ class Matcher:
                     i += 1
                     continue
             if tok in vocab:
-                if after in never_first and tok not in precedes[after]:
-                    # One edit only (a real word's sound-alike is just another word).
-                    partner = next(
-                        (w for w in self._one_edit(tok) if w in precedes[after] and not far_replacement(tok, w)),
-                        None,
-                    )
-                    if partner is not None:
-                        out.append((partner, CONTEXT_FIX))
-                        continue
                 out.append((tok, fixed.get(tok, 1.0)))
                 continue
             halves = self._split(tok) if len(tok) >= MIN_TYPO_LENGTH else None
@@ -649,7 +667,7 @@ class Matcher:
 
         best: dict[int, float] = {}
         phrase_tokens, phrase_proc = index.phrase_tokens, index.phrase_proc
-        object_phrases = index.object_phrases
+        object_phrases, paperless_phrases = index.object_phrases, index.paperless_phrases
         for idx in shortlist:
             tokens = phrase_tokens[idx]
             cover = coverage[idx]
@@ -658,6 +676,8 @@ class Matcher:
             score = cover**1.5 * (0.85 + 0.15 * order)
             if idx in object_phrases:
                 score *= OBJECT_PHRASE_FACTOR
+                if idx in paperless_phrases:
+                    score *= PAPERLESS_FACTOR
             # More (and rarer) words matched means a more specific phrase.
             score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got[idx] / SPECIFIC_MASS)
             proc_index = phrase_proc[idx]

@@ -56,6 +56,8 @@ def reference_rank(matcher: Matcher, text: str, limit: int = 5) -> list[Match]:
         score = cover**1.5 * (0.85 + 0.15 * order)
         if idx in ix.object_phrases:
             score *= m.OBJECT_PHRASE_FACTOR
+            if idx in ix.paperless_phrases:
+                score *= m.PAPERLESS_FACTOR
         score *= 1.0 - m.SPECIFICITY + m.SPECIFICITY * min(1.0, got[idx] / m.SPECIFIC_MASS)
         if score > best.get(ix.phrase_proc[idx], 0.0):
             best[ix.phrase_proc[idx]] = score
