@@ -3,7 +3,12 @@
 Each entry is known by phrases: its official name and its aliases. A question is
 normalised (see :mod:`bot.procedures.normalize`), stripped of fillers and aspect cues (see
 :mod:`bot.procedures.lexicon`), and its words are spell-corrected against the catalogue's
-vocabulary with rapidfuzz. An entry then scores by how completely one of its phrases
+own words: a word one edit (a letter dropped, doubled, swapped or replaced) from a
+catalogue word is taken for it when a neighbouring word confirms it (the two are a word
+pair of the catalogue's names, so even a short syllable is mended: "khai sih", "ket hn"),
+glued and mis-split words are mended, and longer words are matched with rapidfuzz. A
+short word that is another real word is left alone unless its neighbour makes the slip
+plain. An entry then scores by how completely one of its phrases
 appears in the question (rare words weigh more, word order helps) and by how much of the
 question its phrases and body explain. Scores run from 0 to 100.
 
@@ -526,10 +531,11 @@ class Matcher:
         catalogue knows the result. A correction
         that completes a shorthand pair ("tring quoc") brings its expansion.
         """
+        text = text[:MAX_QUESTION_CHARS]  # also bounds the memory the cache can hold
         cached = self._text_cache.get(text)
         if cached is not None:
             return cached
-        tokens, fixed = self._repair_partners(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
+        tokens, fixed = self._repair_partners(self._normalizer.typed_tokens(text))
         toks = self._lexicon.strip_cues(tokens)
         vocab = self._vocab_set
         out: list[tuple[str, float]] = []
