@@ -461,7 +461,8 @@ class Matcher:
                 # A real word ("qua" of "ket qua", "da" of "chuyen nhuong da") is taken for
                 # another only after a slip of the finger (two letters swapped or a key next
                 # to the right one) that gives the word's usual partner ("ket hom": "hon").
-                if len(tok) < MIN_TYPO_LENGTH - 1:
+                # Nor one that with the next word is a pair itself ("nghi van van ban").
+                if len(tok) < MIN_TYPO_LENGTH - 1 or (i + 1 < len(out) and out[i + 1] in follows.get(tok, ())):
                     continue
                 partners = [
                     w

@@ -169,3 +169,14 @@ def test_real_words_beside_catalogue_words_are_kept(matcher: Matcher, text: str,
     words = [w for w, _ in matcher.corrected_words(text)]
     assert kept in words or kept not in matcher.query_tokens(text), words
 
+
+
+def test_catalogue_text_is_read_as_written(matcher: Matcher, catalogue: Catalogue) -> None:
+    # Correctly spelt text is never "corrected": every name, alias and document of the
+    # bundled catalogue keeps its words.
+    changed = []
+    for proc in catalogue:
+        for text in (proc.name, *proc.aliases, *proc.documents):
+            if [w for w, _ in matcher.corrected_words(text)] != matcher.query_tokens(text):
+                changed.append(text)
+    assert changed == []
