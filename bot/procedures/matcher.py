@@ -91,6 +91,9 @@ MIN_CONTEXT_LENGTH = 2
 #: A pair is a word's usual one when at least this share of the pairs it starts (or ends)
 #: are that pair ("ket hon" for "ket").
 USUAL_PAIR = 0.3
+#: A real word is taken for the word before its neighbour only when that word comes
+#: before the neighbour in at least this share of its pairs ("ket" before "hon").
+USUAL_BEFORE = 0.7
 #: Words looked back at to tell whether a word is part of a cue phrase.
 CUE_WINDOW = 4
 #: Whole analyses of recent texts remembered (the dialogue asks several things of one text).
@@ -495,6 +498,21 @@ class Matcher:
                 return head, tail
         return None
 
+    def _usual_before(self, tok: str, prev: str | None, after: str | None) -> str | None:
+        """The word that nearly always comes before ``after`` in the catalogue, when the
+        real word ``tok`` is one slip from it and pairs with neither neighbour ("ke hon"
+        is "ket hon", "dan ky" is "dang ky"), or None."""
+        before = self._precedes.get(after) if after is not None else None
+        if not before or tok in before or after in self._follows.get(tok, ()):
+            return None
+        if prev is not None and tok in self._follows.get(prev, ()):
+            return None
+        total = self._precede_total[after]
+        for word in self._one_edit(tok):
+            if before.get(word, 0) >= USUAL_BEFORE * total and not far_replacement(tok, word):
+                return word
+        return None
+
     def _in_context(self, tok: str, prev: str | None, after: str | None) -> str | None:
         """The catalogue word ``tok`` stands for that its neighbours confirm, or None."""
         if len(tok) < MIN_CONTEXT_LENGTH or tok.isdigit() or not (prev or after):
@@ -553,7 +571,8 @@ class Matcher:
                     i += 1
                     continue
             if tok in vocab:
-                out.append((tok, fixed.get(tok, 1.0)))
+                partner = self._usual_before(tok, out[-1][0] if out else None, after)
+                out.append((partner, CONTEXT_FIX) if partner else (tok, fixed.get(tok, 1.0)))
                 continue
             halves = self._split(tok) if len(tok) >= MIN_TYPO_LENGTH else None
             if halves:
