@@ -62,6 +62,8 @@ SYLLABLES = [i + r for i in INITIALS for r in RHYMES]
 def synthetic_catalogue(folder: Path, count: int, rng: random.Random) -> None:
     """Write ``count`` procedure files derived from the bundled catalogue into ``folder``."""
     base = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "procedures").rglob("*.yaml"))]
+    # Families name their members by id, which are renamed below: only entries are copied.
+    base = [entry for entry in base if entry.get("kind") != "family"]
     for k in range(count):
         entry = dict(base[k % len(base)])
         extra = " ".join(rng.sample(SYLLABLES, 2))

@@ -3,7 +3,12 @@
 Each entry is known by phrases: its official name and its aliases. A question is
 normalised (see :mod:`bot.procedures.normalize`), stripped of fillers and aspect cues (see
 :mod:`bot.procedures.lexicon`), and its words are spell-corrected against the catalogue's
-vocabulary with rapidfuzz. An entry then scores by how completely one of its phrases
+own words: a word one edit (a letter dropped, doubled, swapped or replaced) from a
+catalogue word is taken for it when a neighbouring word confirms it (the two are a word
+pair of the catalogue's names, so even a short syllable is mended: "khai sih", "ket hn"),
+glued and mis-split words are mended, and longer words are matched with rapidfuzz. A
+short word that is another real word is left alone unless its neighbour makes the slip
+plain. An entry then scores by how completely one of its phrases
 appears in the question (rare words weigh more, word order helps) and by how much of the
 question its phrases and body explain. Scores run from 0 to 100.
 
@@ -20,10 +25,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from itertools import repeat, takewhile
 from operator import add, mul, truediv
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import MatchingConfig
@@ -58,6 +65,10 @@ UNKNOWN_WEIGHT = 0.6
 #: khai sinh" the action decides.
 OBJECT_NOUNS = frozenset({"giay", "so"})
 OBJECT_PHRASE_FACTOR = 0.92
+#: The word for a paper ("giấy"), often left out of its name ("chứng tử", "xác nhận độc thân").
+PAPER = "giay"
+#: ...and such a phrase weighs this much more: said in full, another entry's name wins.
+PAPERLESS_FACTOR = 0.9
 
 #: Weight of a light word (people, places; see lexicon.yaml) relative to its rarity.
 LIGHT_WEIGHT = 0.4
@@ -71,10 +82,64 @@ SPECIFIC_MASS = 8.0
 
 #: Similarity given to a sound-alike spelling ("xinh" for "sinh").
 SOUND_ALIKE = 0.9
+#: Similarity given to a one-edit spelling (a letter dropped, doubled, swapped with its
+#: neighbour or replaced) that a neighbouring word confirms: together they are a word
+#: pair of the catalogue ("khai sih" is "khai sinh", "ket hun" is "ket hon").
+CONTEXT_FIX = 0.95
+#: Shortest word corrected by one edit when a neighbour confirms it ("hn" in "ket hn").
+MIN_CONTEXT_LENGTH = 2
+#: A pair is a word's usual one when at least this share of the pairs it starts (or ends)
+#: are that pair ("ket hon" for "ket").
+USUAL_PAIR = 0.3
+#: A real word is taken for the word before its neighbour only when that word comes
+#: before the neighbour in at least this share of its pairs ("ket" before "hon").
+USUAL_BEFORE = 0.7
+#: Words looked back at to tell whether a word is part of a cue phrase.
+CUE_WINDOW = 4
+#: Whole analyses of recent texts remembered (the dialogue asks several things of one text).
+TEXT_CACHE_SIZE = 2_000
 
 # Initial consonants (and a final) that people in different regions spell
 # interchangeably when typing without diacritics.
 _SOUND_ALIKE_INITIALS = (("tr", "ch"), ("gi", "d"), ("r", "d"), ("x", "s"), ("l", "n"))
+
+
+# Letters next to each other on a phone's QWERTY keyboard: a slip of the finger replaces a
+# letter with one of its neighbours far more often than with any other letter.
+_KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _neighbour_keys() -> dict[str, frozenset[str]]:
+    near: dict[str, set[str]] = defaultdict(set)
+    for r, row in enumerate(_KEY_ROWS):
+        for c, key in enumerate(row):
+            for r2 in (r - 1, r, r + 1):
+                if 0 <= r2 < len(_KEY_ROWS):
+                    for c2 in (c - 1, c, c + 1):
+                        if 0 <= c2 < len(_KEY_ROWS[r2]) and (r2, c2) != (r, c):
+                            near[key].add(_KEY_ROWS[r2][c2])
+    return {k: frozenset(v) for k, v in near.items()}
+
+
+_NEIGHBOUR_KEYS = _neighbour_keys()
+
+
+def far_replacement(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` with one letter replaced by one that is not next to
+    it on the keyboard (less likely a slip than a dropped, doubled or swapped letter)."""
+    if len(typed) != len(word):
+        return False
+    diff = [(a, b) for a, b in zip(typed, word) if a != b]
+    if len(diff) != 1:
+        return False  # two neighbours swapped
+    a, b = diff[0]
+    return a not in _NEIGHBOUR_KEYS.get(b, ())
+
+
+def slip(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` with two neighbouring letters swapped or one letter
+    replaced by a key next to it (both words of the same length)."""
+    return len(typed) == len(word) and typed != word and not far_replacement(typed, word)
 
 
 def sound_key(token: str) -> str:
@@ -135,6 +200,20 @@ class MatcherIndex:
     vocab: list[str]
     #: Sound-alike key -> the most frequent catalogue word with that key.
     sounds: dict[str, str]
+    #: Each catalogue word with one letter deleted (and each word itself) -> the words it
+    #: comes from, most used first: finds the words one edit away from a typed one.
+    deletes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: Word pairs of the names and aliases: word -> the words that follow it in some phrase,
+    #: with how many phrases have the pair.
+    follows: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    #: Naming words that never end a phrase ("ket" of "ket hon", "dang" of "dang ky"): a
+    #: word after one of them that is not its partner is probably the partner misspelt.
+    never_last: frozenset[str] = frozenset()
+    #: Phrases that only name a paper (weigh OBJECT_PHRASE_FACTOR): those starting with an
+    #: object noun, and those made by leaving out the leading "giay".
+    object_phrases: frozenset[int] = frozenset()
+    #: Phrases made by leaving out the leading "giay" (weigh PAPERLESS_FACTOR more).
+    paperless_phrases: frozenset[int] = frozenset()
 
 
 def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) -> MatcherIndex:
@@ -147,12 +226,19 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
 
     # (entry, naming words, words lost to stripping) for every name and alias.
     stripped: list[tuple[int, tuple[str, ...], int]] = []
+    paperless: set[tuple[int, tuple[str, ...]]] = set()
+    named: set[tuple[int, tuple[str, ...]]] = set()  # phrases said in full by the entry
     for i, proc in enumerate(procs):
         for text in (proc.name, *proc.aliases):
             full = tokens_of(text)
             toks = tuple(lexicon.strip_cues(full))
             if toks:
                 stripped.append((i, toks, len(full) - len(toks)))
+                named.add((i, toks))
+                if toks[0] == PAPER and len(toks) >= 3:
+                    # The paper is often left unsaid: "chung tu" for "giay chung tu".
+                    stripped.append((i, toks[1:], len(full) - len(toks) + 1))
+                    paperless.add((i, toks[1:]))
     # An alias stripped down to another entry's phrase ("đăng ký khai sinh khi đã có
     # giấy tờ" -> "dang ky khai sinh") has lost what told it apart: the entry whose
     # phrase lost the least keeps it.
@@ -202,6 +288,19 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
     sounds: dict[str, str] = {}
     for tok in sorted(vocab, key=lambda t: (-df.get(t, 0), t)):
         sounds.setdefault(sound_key(tok), tok)
+    # Words one deletion away, for finding one-edit spellings (as SymSpell does).
+    frequency = {t: df.get(t, 0) for t in vocab}
+    deletes: dict[str, list[str]] = defaultdict(list)
+    for tok in sorted(vocab, key=lambda t: (-frequency[t], t)):
+        for variant in {tok, *(tok[:k] + tok[k + 1 :] for k in range(len(tok)))}:
+            if variant:
+                deletes[intern(variant)].append(tok)
+    follows: dict[str, Counter[str]] = defaultdict(Counter)
+    last: set[str] = set()
+    for toks in phrase_toks:
+        for a, b in zip(toks, toks[1:]):
+            follows[a][b] += 1
+        last.add(toks[-1])
     return MatcherIndex(
         proc_ids=[p.id for p in procs],
         idf=idf,
@@ -216,6 +315,17 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
         body_vocab=body_vocab,
         vocab=vocab,
         sounds=sounds,
+        deletes=dict(deletes),
+        follows={w: dict(v) for w, v in follows.items()},
+        never_last=frozenset(w for w in follows if w not in last),
+        object_phrases=frozenset(
+            k
+            for k, (i, toks) in enumerate(phrase_tokens)
+            if toks[0] in OBJECT_NOUNS or ((i, toks) in paperless and (i, toks) not in named)
+        ),
+        paperless_phrases=frozenset(
+            k for k, (i, toks) in enumerate(phrase_tokens) if (i, toks) in paperless and (i, toks) not in named
+        ),
     )
 
 
@@ -260,13 +370,36 @@ class Matcher:
         self._vocab = index.vocab
         self._vocab_set = frozenset(index.vocab)
         self._sounds = index.sounds
+        self._index_deletes = index.deletes
+        self._follows = index.follows
+        self._never_last = index.never_last
+        self._edit_cache: dict[str, list[str]] = {}
+        preceding: dict[str, dict[str, int]] = defaultdict(dict)
+        for word, nexts in index.follows.items():
+            for nxt, count in nexts.items():
+                preceding[nxt][word] = count
+        #: Word -> the words before it in some phrase, with how many phrases have the pair.
+        self._precedes = dict(preceding)
+        #: How many pairs start / end with each word (to tell a usual pair from a rare one).
+        self._follow_total = {w: sum(v.values()) for w, v in index.follows.items()}
+        self._precede_total = {w: sum(v.values()) for w, v in preceding.items()}
+        # Two-word shorthand keys -> the words their expansion adds ("trung quoc" -> "nuoc ngoai").
+        self._pair_expansions: dict[tuple[str, str], list[str]] = {}
+        for key, value in normalizer.shorthand.items():
+            pair = tuple(key.split())
+            if len(pair) == 2:
+                added = [w for w in value.split() if w not in pair]
+                if added:
+                    self._pair_expansions[pair] = added  # type: ignore[index]
+        self._text_cache: dict[str, list[tuple[str, float]]] = {}
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
         return self._lexicon.strip_cues(self._normalizer.tokens(text[:MAX_QUESTION_CHARS]))
 
     def _correct(self, token: str) -> tuple[str, float] | None:
-        """The catalogue word ``token`` stands for, with a similarity in 0-1, or None."""
+        """The catalogue word ``token`` stands for, with a similarity in 0-1, or None,
+        from the word alone (no context)."""
         if token in self._vocab_set:
             return token, 1.0
         if len(token) < MIN_TYPO_LENGTH or token.isdigit():
@@ -282,13 +415,197 @@ class Matcher:
                 self._typo_cache[token] = (best[0], best[1] / 100.0) if best else None
         return self._typo_cache[token]
 
+    def _one_edit(self, token: str) -> list[str]:
+        """The catalogue words one edit from ``token`` (a letter dropped, added, replaced,
+        or two neighbours swapped), the most used first."""
+        found = self._edit_cache.get(token)
+        if found is None:
+            if len(self._edit_cache) >= TYPO_CACHE_SIZE:
+                self._edit_cache.clear()
+            deletes = self._index_deletes
+            near: set[str] = set()
+            for variant in {token, *(token[:k] + token[k + 1 :] for k in range(len(token)))}:
+                near.update(deletes.get(variant, ()))
+            near.discard(token)
+            found = sorted(
+                (w for w in near if OSA.distance(token, w) <= 1),
+                key=lambda w: (far_replacement(token, w), self._commonness(w)),
+            )
+            self._edit_cache[token] = found
+        return found
+
+    def _context_edits(self, token: str) -> list[tuple[str, bool]]:
+        """The words a neighbour may confirm for ``token``, most likely first: one edit from
+        it, or from its sound-alike spelling ("xieh" is "sieh", one edit from "sinh"); each
+        with whether it replaces the first letter by one far from it on the keyboard (a
+        neighbour alone does not confirm that: "gia xang" is not "gia lang")."""
+        edits = self._one_edit(token)
+        alike = sound_key(token)
+        if alike != token:
+            edits = edits + [w for w in self._one_edit(alike) if w not in edits]
+        return [(w, w[0] != token[0] and far_replacement(token, w)) for w in edits]
+
+    def _commonness(self, word: str) -> tuple[float, str]:
+        """Sort key: naming words used by more entries first, body-only words last."""
+        return self._idf.get(word, math.inf), word
+
+    def _repair_partners(self, tokens: list[str]) -> tuple[list[str], dict[str, float]]:
+        """``tokens`` with a word after one that never ends a phrase ("ket") replaced by
+        that word's partner when it is one edit from it ("ket hom" is "ket hon", even though
+        "hom" is a filler); and the similarity of each replacement."""
+        follows, never_last = self._follows, self._never_last
+        fixed: dict[str, float] = {}
+        out = list(tokens)
+        for i in range(1, len(out)):
+            prev, tok = out[i - 1], out[i]
+            if prev not in never_last or tok in follows[prev] or len(tok) < MIN_CONTEXT_LENGTH:
+                continue
+            if tok in self._vocab_set or tok in self._lexicon.stopwords:
+                # A real word ("qua" of "ket qua", "da" of "chuyen nhuong da") is taken for
+                # another only after a slip of the finger (two letters swapped or a key next
+                # to the right one) that gives the word's usual partner ("ket hom": "hon").
+                # Nor one that with the next word is a pair itself ("nghi van van ban").
+                if len(tok) < MIN_TYPO_LENGTH - 1 or (i + 1 < len(out) and out[i + 1] in follows.get(tok, ())):
+                    continue
+                partners = [
+                    w
+                    for w in self._one_edit(tok)
+                    if slip(tok, w) and follows[prev].get(w, 0) >= USUAL_PAIR * self._follow_total[prev]
+                ]
+            else:
+                partners = [w for w, _ in self._context_edits(tok) if w in follows[prev]]
+            # ...unless the word before is itself part of a cue ("to khai nao" is a form).
+            if partners and self._lexicon.strip_cues(out[max(0, i - CUE_WINDOW) : i])[-1:] == [prev]:
+                out[i] = partners[0]
+                fixed[partners[0]] = CONTEXT_FIX
+        return out, fixed
+
+    def _split(self, token: str) -> tuple[str, str] | None:
+        """Two catalogue words that follow each other in a phrase, glued ("khaisinh")."""
+        follows = self._follows
+        for k in range(1, len(token)):
+            head, tail = token[:k], token[k:]
+            if tail in follows.get(head, ()):
+                return head, tail
+        return None
+
+    def _shift_space(self, tok: str, after: str) -> tuple[str, str] | None:
+        """Two catalogue words that follow each other in a phrase, typed with the space one
+        letter off ("kha isinh" is "khai sinh", "dan gky" is "dang ky"), or None."""
+        follows = self._follows
+        for head, tail in ((tok + after[:1], after[1:]), (tok[:-1], tok[-1:] + after)):
+            if head and tail and tail in follows.get(head, ()):
+                return head, tail
+        return None
+
+    def _usual_before(self, tok: str, prev: str | None, after: str | None) -> str | None:
+        """The word that nearly always comes before ``after`` in the catalogue, when the
+        real word ``tok`` is one slip from it and pairs with neither neighbour ("ke hon"
+        is "ket hon", "dan ky" is "dang ky"), or None."""
+        before = self._precedes.get(after) if after is not None else None
+        if not before or tok in before or after in self._follows.get(tok, ()):
+            return None
+        if prev is not None and tok in self._follows.get(prev, ()):
+            return None
+        total = self._precede_total[after]
+        for word in self._one_edit(tok):
+            if before.get(word, 0) >= USUAL_BEFORE * total and not far_replacement(tok, word):
+                return word
+        return None
+
+    def _in_context(self, tok: str, prev: str | None, after: str | None) -> str | None:
+        """The catalogue word ``tok`` stands for that its neighbours confirm, or None."""
+        if len(tok) < MIN_CONTEXT_LENGTH or tok.isdigit() or not (prev or after):
+            return None
+        follows, precedes = self._follows, self._precedes
+        best, support = None, 0.0
+        for word, far_first in self._context_edits(tok):
+            before_share = follows.get(prev, {}).get(word, 0) / self._follow_total[prev] if prev in follows else 0.0
+            after_share = precedes.get(after, {}).get(word, 0) / self._precede_total[after] if after in precedes else 0.0
+            if before_share and after_share:
+                n = 2.0 + before_share + after_share  # both neighbours confirm it
+            elif far_first:
+                continue
+            else:
+                n = max(before_share, after_share)
+                # One neighbour alone confirms a short word only as its usual partner
+                # ("khai sih": "sinh"; not "tui" for "tuoi" after "lan").
+                if len(tok) < MIN_TYPO_LENGTH and n < USUAL_PAIR:
+                    continue
+            if n > support:
+                best, support = word, n
+        return best
+
+    def corrected_words(self, text: str) -> list[tuple[str, float]]:
+        """The naming words of ``text``, each spelled as the catalogue does where it can be
+        told, with its similarity (0-1; 0 for a word the catalogue never uses, kept as typed).
+
+        A word one edit from a catalogue word (or from a sound-alike of one) is corrected
+        when a neighbour confirms it (the two are a word pair of some name or alias), even
+        when it is short ("ket hn", "dag ky"); a real word is replaced so only when its
+        neighbour never stands without that partner ("dan ky" is "dang ky"). Without such
+        support only words of MIN_TYPO_LENGTH letters or more are corrected, so a short
+        word that is another real word is left alone. Glued words ("dangky") are split and
+        split ones joined, and a space one letter off moved ("kha isinh", "dan gky"), when the
+        catalogue knows the result. A correction
+        that completes a shorthand pair ("tring quoc") brings its expansion.
+        """
+        text = text[:MAX_QUESTION_CHARS]  # also bounds the memory the cache can hold
+        cached = self._text_cache.get(text)
+        if cached is not None:
+            return cached
+        tokens, fixed = self._repair_partners(self._normalizer.typed_tokens(text))
+        toks = self._lexicon.strip_cues(tokens)
+        vocab = self._vocab_set
+        out: list[tuple[str, float]] = []
+        i = 0
+        while i < len(toks):
+            tok = toks[i]
+            i += 1
+            after = toks[i] if i < len(toks) else None
+            if after is not None and (tok not in vocab or after not in vocab):
+                # A space typed in the wrong place: one word split, or one letter off.
+                mended = (tok + after,) if tok + after in vocab else self._shift_space(tok, after)
+                if mended:
+                    out.extend((word, CONTEXT_FIX) for word in mended)
+                    i += 1
+                    continue
+            if tok in vocab:
+                partner = self._usual_before(tok, out[-1][0] if out else None, after)
+                out.append((partner, CONTEXT_FIX) if partner else (tok, fixed.get(tok, 1.0)))
+                continue
+            halves = self._split(tok) if len(tok) >= MIN_TYPO_LENGTH else None
+            if halves:
+                out.extend((half, CONTEXT_FIX) for half in halves)
+                continue
+            prev = out[-1][0] if out and out[-1][1] > 0 else None
+            best = self._in_context(tok, prev, after if after in vocab else None)
+            out.append((best, CONTEXT_FIX) if best is not None else self._correct(tok) or (tok, 0.0))
+        out = self._expand_pairs(toks, out)
+        if len(self._text_cache) >= TEXT_CACHE_SIZE:
+            self._text_cache.clear()
+        self._text_cache[text] = out
+        return out
+
+    def _expand_pairs(self, typed: list[str], words: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """``words`` with the expansion of each shorthand pair that a correction completed."""
+        pairs = self._pair_expansions
+        if not pairs or [w for w, _ in words] == typed:
+            return words
+        out = list(words)
+        for (a, sa), (b, sb) in zip(words, words[1:]):
+            extra = pairs.get((a, b))
+            if extra and min(sa, sb) < 1.0:
+                out.extend((w, min(sa, sb)) for w in extra)
+        return out
+
     def unknown_words(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure but that the catalogue never uses."""
-        return [t for t in self.query_tokens(text) if self._correct(t) is None]
+        return [w for w, sim in self.corrected_words(text) if sim == 0]
 
     def _as_catalogue_words(self, text: str) -> list[str]:
         """The naming words of ``text``, spelled as the catalogue does where it can be told."""
-        return [(self._correct(t) or (t, 0.0))[0] for t in self.query_tokens(text)]
+        return [w for w, _ in self.corrected_words(text)]
 
     def catalogue_words(self, text: str) -> set[str]:
         """The naming words of ``text`` that the catalogue uses, as it spells them."""
@@ -324,10 +641,8 @@ class Matcher:
 
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best entries for ``text``, best first, with 0-100 scores (may be empty)."""
-        words: list[tuple[str, float]] = []  # (catalogue word or raw word, similarity; 0 = unknown)
-        for tok in self.query_tokens(text):
-            fixed = self._correct(tok)
-            words.append(fixed if fixed else (tok, 0.0))
+        # (catalogue word or raw word, similarity; 0 = unknown)
+        words = self.corrected_words(text)
         known = {w: s for w, s in words if s > 0}
         if not known:
             return []
@@ -378,14 +693,17 @@ class Matcher:
 
         best: dict[int, float] = {}
         phrase_tokens, phrase_proc = index.phrase_tokens, index.phrase_proc
+        object_phrases, paperless_phrases = index.object_phrases, index.paperless_phrases
         for idx in shortlist:
             tokens = phrase_tokens[idx]
             cover = coverage[idx]
             pairs = len(tokens) - 1  # word order: share of the phrase's word pairs asked as such
             order = sum(map(q_bigrams.__contains__, zip(tokens, tokens[1:]))) / pairs if pairs else cover
             score = cover**1.5 * (0.85 + 0.15 * order)
-            if tokens[0] in OBJECT_NOUNS:
+            if idx in object_phrases:
                 score *= OBJECT_PHRASE_FACTOR
+                if idx in paperless_phrases:
+                    score *= PAPERLESS_FACTOR
             # More (and rarer) words matched means a more specific phrase.
             score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got[idx] / SPECIFIC_MASS)
             proc_index = phrase_proc[idx]

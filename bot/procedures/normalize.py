@@ -22,6 +22,8 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_SHORTHAND = Path(__file__).resolve().parent / "data" / "shorthand.yaml"
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+#: Shorthand this long or longer is still recognised with two neighbouring letters swapped.
+SLIP_LENGTH = 3
 
 
 def _fold_table() -> dict[int, str | None]:
@@ -72,6 +74,8 @@ class Normalizer:
     # Single-word keys with their expansions; multi-word keys by first word, longest first.
     _expand: dict[str, list[str]] = field(init=False, repr=False, compare=False)
     _multi: dict[str, list[tuple[tuple[str, ...], list[str]]]] = field(init=False, repr=False, compare=False)
+    # Single-word keys of SLIP_LENGTH letters or more with two neighbours swapped -> the key.
+    _slips: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         multi: dict[str, list[tuple[tuple[str, ...], list[str]]]] = {}
@@ -84,6 +88,15 @@ class Normalizer:
         single = {k: v.split() for k, v in self.shorthand.items() if " " not in k}
         object.__setattr__(self, "_expand", single)  # the dataclass is frozen
         object.__setattr__(self, "_multi", multi)
+        slips: dict[str, str] = {}
+        for key in single:
+            # Not keys kept as themselves ("gio: gio"): those are ordinary words ("goi" is one).
+            if len(key) >= SLIP_LENGTH and key.isalpha() and single[key] != [key]:
+                for k in range(len(key) - 1):
+                    swapped = key[:k] + key[k + 1] + key[k] + key[k + 2 :]
+                    if swapped not in single:
+                        slips.setdefault(swapped, key)
+        object.__setattr__(self, "_slips", slips)
 
     @classmethod
     def default(cls) -> Normalizer:
@@ -109,6 +122,16 @@ class Normalizer:
                 out.extend(expand.get(word, (word,)))
                 i += 1
         return out
+
+    def typed_tokens(self, text: str) -> list[str]:
+        """:meth:`tokens` of a message as typed: a word that is a shorthand of three letters
+        or more with two neighbouring letters swapped ("gsk", "bhhx") counts as that
+        shorthand. (Catalogue text is read with :meth:`tokens`.)"""
+        words = fold(text).split()
+        slips = self._slips
+        if not slips.keys().isdisjoint(words):
+            text = " ".join(slips.get(w, w) for w in words)
+        return self.tokens(text)
 
     def normalize(self, text: str) -> str:
         """The folded, shorthand-expanded form of ``text`` as one string."""

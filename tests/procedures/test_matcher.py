@@ -100,3 +100,87 @@ def test_ranking_is_fast(matcher: Matcher) -> None:
     for q in questions:
         matcher.rank(q)
     assert (time.perf_counter() - start) / len(questions) < 0.005
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Typos inside short syllables, confirmed by the neighbouring word.
+        ("đăg kí khai sih", "khai-sinh"),
+        ("khai sjnh", "khai-sinh"),
+        ("kết hun", "ket-hon"),
+        ("kết hom", "ket-hon"),  # "hom" (hôm) is a filler, but "kết" never stands alone
+        ("dang ki ket hn", "ket-hon"),
+        # A real word one slip from the word that nearly always precedes the next one.
+        ("to khai dang ky lai ke hon", "dang-ky-lai-ket-hon"),
+        ("đăn ký lại kết hôn làm ở đâu", "dang-ky-lai-ket-hon"),
+        # The paper left unsaid: "chứng tử" is "giấy chứng tử".
+        ("chung tu", "khai-tu"),
+        # Glued words, and a space one letter off.
+        ("dangky khaisinh", "khai-sinh"),
+        ("kha isinh cho con", "khai-sinh"),
+        ("dan gky ket hon", "ket-hon"),
+        # Dropped, doubled and swapped letters.
+        ("dang ky kett hon", "ket-hon"),
+        ("khai sinhh cho con", "khai-sinh"),
+        ("dang ky igam ho", "giam-ho"),
+        ("xin trcih luc khai sinh", "trich-luc-ho-tich"),
+        # A sound-alike spelling with a slip on top ("xieh": x for s, e for n).
+        ("khai xieh cho con", "khai-sinh"),
+        # A correction that completes a shorthand pair brings its meaning (foreigner).
+        ("kết hôn với người tring quốc", "ket-hon-nuoc-ngoai"),
+    ],
+)
+def test_typos_are_answered_with_the_right_entry(matcher: Matcher, text: str, expected: str) -> None:
+    ranked = matcher.rank(text)
+    assert ranked and ranked[0].procedure.id == expected, [(m.procedure.id, m.score) for m in ranked]
+    assert matcher.decide(ranked) is Decision.ANSWER
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "giá xăng hôm nay",  # "xăng" is not "làng" of "già làng": a far first letter needs both sides
+        "giá lúa hôm nay",  # "giá" is not "đất" (its sound-alike "da" plus a letter)
+        "mua chung cư cần giấy tờ gì",  # "cư" is not "tử" of "chứng tử"
+        "kết quả xổ số",  # "quả" is not "quân": a real word changes only by a slip of the finger
+        "mẫu tờ khai nào",  # "khai" of the cue "tờ khai" does not want a partner
+    ],
+)
+def test_a_real_short_word_is_not_corrected_into_a_procedure(matcher: Matcher, text: str) -> None:
+    assert matcher.decide(matcher.rank(text)) is Decision.NONE
+
+
+def test_a_real_pair_is_kept(matcher: Matcher) -> None:
+    # "kết hợp" is a pair of the catalogue too: it is not "corrected" to "kết hôn".
+    assert [w for w, _ in matcher.corrected_words("kết hợp khai sinh và nhận cha con")][:2] == ["ket", "hop"]
+    assert top(matcher, "kết hợp khai sinh và nhận cha con") == "khai-sinh-nhan-cha-me-con"
+    # "đang" (folded "dang") followed by another word stays what it is.
+    assert [w for w, _ in matcher.corrected_words("tôi đang làm khai sinh")] == ["dang", "khai", "sinh"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # Real words next to a word that usually has another partner stay as they are:
+        ("hợp đồng chuyển nhượng đã chứng thực", "da"),  # not "xa" (chuyển nhượng xã)
+        ("hợp đồng bị sai, sửa sao", "sao"),  # not "sai"
+        ("giấy chứng tử của bà mất từ lâu", "ba"),  # not "ban"
+        ("văn bằng của giáo viên", "giao"),  # not "giai" of "hòa giải viên" (only half the "... viên")
+    ],
+)
+def test_real_words_beside_catalogue_words_are_kept(matcher: Matcher, text: str, kept: str) -> None:
+    words = [w for w, _ in matcher.corrected_words(text)]
+    assert kept in words or kept not in matcher.query_tokens(text), words
+
+
+
+def test_catalogue_text_is_read_as_written(matcher: Matcher, catalogue: Catalogue) -> None:
+    # Correctly spelt text is never "corrected": every name, alias and document of the
+    # bundled catalogue keeps its words.
+    changed = []
+    for proc in catalogue:
+        for text in (proc.name, *proc.aliases, *proc.documents):
+            if [w for w, _ in matcher.corrected_words(text)] != matcher.query_tokens(text):
+                changed.append(text)
+    assert changed == []

@@ -19,10 +19,7 @@ from bot.procedures.normalize import Normalizer
 def reference_rank(matcher: Matcher, text: str, limit: int = 5) -> list[Match]:
     """Matcher.rank written as plain loops over the index (the pre-optimisation code)."""
     ix = matcher.index
-    words = []
-    for tok in matcher.query_tokens(text):
-        fixed = matcher._correct(tok)
-        words.append(fixed if fixed else (tok, 0.0))
+    words = matcher.corrected_words(text)
     known = {w: s for w, s in words if s > 0}
     if not known:
         return []
@@ -57,8 +54,10 @@ def reference_rank(matcher: Matcher, text: str, limit: int = 5) -> list[Match]:
         pairs = len(tokens) - 1
         order = sum(p in q_bigrams for p in zip(tokens, tokens[1:])) / pairs if pairs else cover
         score = cover**1.5 * (0.85 + 0.15 * order)
-        if tokens[0] in m.OBJECT_NOUNS:
+        if idx in ix.object_phrases:
             score *= m.OBJECT_PHRASE_FACTOR
+            if idx in ix.paperless_phrases:
+                score *= m.PAPERLESS_FACTOR
         score *= 1.0 - m.SPECIFICITY + m.SPECIFICITY * min(1.0, got[idx] / m.SPECIFIC_MASS)
         if score > best.get(ix.phrase_proc[idx], 0.0):
             best[ix.phrase_proc[idx]] = score

@@ -50,3 +50,13 @@ def test_dossier_is_one_word() -> None:
     # "hồ sơ" must not meet "hộ" (hộ khẩu) or "sổ" (sổ đỏ).
     assert N.tokens("nộp hồ sơ") == ["nop", "hoso"]
     assert N.tokens("hs") == ["hoso"]
+
+
+def test_typed_shorthand_with_two_letters_swapped() -> None:
+    assert N.typed_tokens("mún lm gsk cho con") == N.tokens("mún lm gks cho con")
+    assert N.typed_tokens("lanh bhhx 1 lan") == ["lanh", "bao", "hiem", "xa", "hoi", "1", "lan"]
+    # Short keys and keys kept as themselves are not guessed at: "gọi" is not "giờ".
+    assert N.typed_tokens("gọi nhập ngũ") == ["goi", "nhap", "ngu"]
+    assert N.typed_tokens("ok") == ["ok"]
+    # Catalogue text is read as written.
+    assert N.tokens("gsk") == ["gsk"]
