@@ -89,6 +89,7 @@ CREATE TABLE dossiers (
     status TEXT NOT NULL, fingerprint INTEGER, changed_at TEXT NOT NULL
 );
 CREATE INDEX dossiers_status ON dossiers (status);
+CREATE INDEX dossiers_tail ON dossiers (substr(code, -11));
 """
 RAW_UPSERT = (
     "INSERT INTO dossiers (code, procedure, applicant, phone, address, received, appointment, "
