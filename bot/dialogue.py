@@ -358,6 +358,8 @@ class Engine:
             return Response(Intent.REFERRAL, [self._writer.referral(proc)], infos, aspect)
         reply = self._writer.procedure(proc, list(aspects), yes_no=bool(_YES_NO.search(question)))
         family = family or self._variants_asked(proc, matches)
+        if family is not None and question and self._names_variant(question, proc.id, family, common=False):
+            family = None  # the question names the common case itself ("chứng thực bản sao")
         if family is not None:
             reply = self._writer.with_variants(reply, family, self.catalogue)
         return Response(Intent.PROCEDURE, [reply], infos, aspect)
@@ -397,10 +399,12 @@ class Engine:
                         return self.catalogue.get(member.id)
         return None
 
-    def _names_variant(self, text: str, variant: str, family: Family) -> bool:
-        """Whether ``text`` uses a word that names ``variant`` but neither the family's
-        situation nor its common case."""
-        shared = self._matcher.alias_words(family.default) | self._situations.alias_words(family.id)
+    def _names_variant(self, text: str, variant: str, family: Family, *, common: bool = True) -> bool:
+        """Whether ``text`` uses a word that names ``variant`` but not the family's
+        situation (nor, with ``common``, its common case)."""
+        shared = self._situations.alias_words(family.id)
+        if common:
+            shared = shared | self._matcher.alias_words(family.default)
         only_variant = self._matcher.alias_words(variant) - shared - self._lexicon.light_words
         return bool(self._matcher.catalogue_words(text) & only_variant)
 

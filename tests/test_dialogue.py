@@ -417,3 +417,10 @@ async def test_many_dossiers_come_as_a_compact_list_with_details_on_request(desk
     detail = await desk_engine.handle(Incoming("test", "u1", "c1", detail_choice.label, choice=detail_choice.data))
     assert listing.replies[0].text.startswith("Tình trạng 5 hồ sơ:") and len(listing.replies[0].text) < 700
     assert detail.replies[0].text.startswith("Hồ sơ 000.00.14.H56-261119-0013\nThủ tục:")
+
+
+async def test_a_question_naming_the_common_case_gets_no_deciding_question(engine: Engine) -> None:
+    named = await ask(engine, "chứng thực bản sao")
+    assert top(named) == "chung-thuc-ban-sao" and "❓" not in named.replies[0].text
+    vague = await ask(engine, "xin bản sao", chat="c2")
+    assert "❓" in vague.replies[0].text  # "a copy" of what? the family's question tells
