@@ -18,10 +18,10 @@ import math
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from itertools import repeat, takewhile
-from operator import add, mul, truediv
 from dataclasses import dataclass
 from enum import Enum
+from itertools import repeat, takewhile
+from operator import add, mul, truediv
 
 from rapidfuzz import fuzz, process
 
