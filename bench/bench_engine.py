@@ -153,10 +153,12 @@ def startup(folder: Path, work: Path, starts: int) -> dict[str, float]:
             cached.unlink(missing_ok=True)
         shutil.rmtree(folder / CACHE_FOLDER, ignore_errors=True)
         cold.append(fresh_process(ask, env))
-    warm = [fresh_process(ask, env) for _ in range(starts)]
     cache_file = next(p for p in cache_locations(folder, work / "user-cache" / "motcua") if p.is_file())
-    python = [fresh_process(["-c", "pass"], env) for _ in range(starts)]
-    raw = [fresh_process(["-c", _RAW_READ, str(folder), str(cache_file)], env) for _ in range(starts)]
+    warm, python, raw = [], [], []
+    for _ in range(starts):  # interleaved, so that other load on the machine hits all alike
+        warm.append(fresh_process(ask, env))
+        python.append(fresh_process(["-c", "pass"], env))
+        raw.append(fresh_process(["-c", _RAW_READ, str(folder), str(cache_file)], env))
     return {
         "python": statistics.median(python),
         "raw": statistics.median(raw),
