@@ -23,11 +23,11 @@ import math
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from itertools import repeat, takewhile
-from operator import add, mul, truediv
 import dataclasses
 from dataclasses import dataclass
 from enum import Enum
+from itertools import repeat, takewhile
+from operator import add, mul, truediv
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
@@ -332,8 +332,8 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
 def _adds(weight: float, most: int, max_use: int, uses: Iterable[int]) -> Iterator[float]:
     """What a question word said ``most`` times adds to phrases using it ``uses`` times:
     ``weight * min(uses, most)``, computed in C."""
-    if max_use == 1:
-        return repeat(weight)  # weight * 1 is weight
+    if max_use == 1 or most == 1:
+        return repeat(weight)  # every phrase in a posting list uses the word: weight * 1
     if most >= max_use:
         return map(mul, repeat(weight), uses)
     return map(mul, repeat(weight), map(min, uses, repeat(most)))
@@ -673,7 +673,7 @@ class Matcher:
             max_use = index.max_uses.get(w, 1)
             if rank == 0:
                 postings = postings[:CANDIDATE_CAP]
-                if max_use == 1:
+                if max_use == 1 or most == 1:
                     got = dict.fromkeys(postings, weight)
                 else:
                     got = dict(zip(postings, _adds(weight, most, max_use, all_uses[w][:CANDIDATE_CAP])))
