@@ -14,7 +14,8 @@ import logging
 import re
 from typing import Protocol
 
-from bot.procedures.catalogue import Catalogue, Family, Procedure, load_group_labels, situations
+from bot.procedures.catalogue import Catalogue, Family, Procedure, load_group_labels
+from bot.procedures.families import FamilyReader
 from bot.dossiers.codes import CodeFinder
 from bot.config import Config
 from bot.procedures.lexicon import Lexicon
@@ -34,9 +35,6 @@ MAX_TEXT_CHARS = 4000
 QUOTE_CHARS = 120
 #: A message that names a procedure this well wins even over a follow-up reading.
 STRONG_MATCH = 90.0
-
-#: Other words allowed between the words of a family member's ``said`` phrase.
-SAID_SLACK = 3
 
 #: A weak match (below the matcher's candidate score) of the current topic's field that
 #: scores at least this much is read as a correction within the topic.
@@ -77,22 +75,6 @@ class StatusService(Protocol):
     async def pending(self, msg: Incoming) -> Response | None: ...
 
 
-def _in_order(words: list[str], tokens: list[str], slack: int) -> bool:
-    """Whether ``words`` occur in ``tokens`` in order, with at most ``slack`` other tokens
-    between the first and the last."""
-    for start, tok in enumerate(tokens):
-        if tok != words[0]:
-            continue
-        i, pos = 1, start + 1
-        while i < len(words) and pos < len(tokens) and pos - start < len(words) + slack:
-            if tokens[pos] == words[i]:
-                i += 1
-            pos += 1
-        if i == len(words):
-            return True
-    return False
-
-
 def _infos(matches: list[Match]) -> list[MatchInfo]:
     return [MatchInfo(m.procedure.id, m.procedure.name, m.score) for m in matches[:3]]
 
@@ -117,8 +99,7 @@ class Engine:
         self._normalizer = normalizer
         self._lexicon = lexicon
         self._matcher = matcher
-        # The situations families describe ("mất giấy khai sinh"), matched like procedures.
-        self._situations = Matcher(situations(catalogue), normalizer, lexicon, config.matching)
+        self._families = FamilyReader(catalogue, normalizer, lexicon, matcher, config.matching)
         self._writer = ReplyWriter(config.commune)
         self._groups = catalogue.groups(load_group_labels())
         self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
@@ -246,12 +227,12 @@ class Engine:
             # "cần mang cccd không?": a paper to bring for the current topic, not a new one.
             return self._answer(current, aspects, session, matches, question=text)
 
-        said = self._said_variant(text, tokens)
+        said = self._families.said_variant(text, tokens)
         if said is not None:  # the question already answers a family's question
             return self._answer(said, aspects, session, matches, question=text)
 
         if decision is Decision.NONE:
-            family = self._situation(text, matches)
+            family = self._families.situation(text, matches)
             if family is not None and (default := self.catalogue.get(family.default)) is not None:
                 return self._answer(default, aspects, session, matches, family, question=text)
             if current is not None:
@@ -278,14 +259,14 @@ class Engine:
             aspects = session.aspects  # "à không, ý tôi là chứng thực bản sao": same question
         # A situation a family describes ("mất giấy khai sinh"): its common case, unless
         # the question clearly names one procedure (a variant, or something else).
-        family = self._situation(text, matches)
+        family = self._families.situation(text, matches)
         if family is not None and (default := self.catalogue.get(family.default)) is not None:
             return self._answer(default, aspects, session, matches, family, question=text)
         if decision is Decision.ANSWER:
             return self._answer(matches[0].procedure, aspects, session, matches, question=text)
 
         options = self._matcher.candidates(matches)
-        family = self._family_of([m.procedure.id for m in options])
+        family = self._families.family_of([m.procedure.id for m in options])
         if family is not None:  # close variants of one thing: answer the common case
             default = self.catalogue.get(family.default)
             if default is not None:
@@ -357,78 +338,12 @@ class Engine:
         if proc.is_referral:
             return Response(Intent.REFERRAL, [self._writer.referral(proc)], infos, aspect)
         reply = self._writer.procedure(proc, list(aspects), yes_no=bool(_YES_NO.search(question)))
-        family = family or self._variants_asked(proc, matches)
-        if family is not None and question and self._names_variant(question, proc.id, family, common=False):
+        family = family or self._families.variants_asked(proc, matches)
+        if family is not None and question and self._families.names_variant(question, proc.id, family, common=False):
             family = None  # the question names the common case itself ("chứng thực bản sao")
         if family is not None:
             reply = self._writer.with_variants(reply, family, self.catalogue)
         return Response(Intent.PROCEDURE, [reply], infos, aspect)
-
-    def _situation(self, text: str, matches: list[Match]) -> Family | None:
-        """The family whose situation ``text`` describes better than any one procedure
-        does. A family's own variant stands when the question uses words that only the
-        variant's names use ("đã có căn cước", "người Campuchia", "sổ cũng không còn"),
-        not the family's or its common case's ("gks bị mất làm lại")."""
-        ranked = self._situations.rank(text)
-        # Two families may both fit ("mất giấy chứng tử": lost papers, and a death); the
-        # best one is taken when it fits well, however close the other.
-        if not ranked or ranked[0].score < self.config.matching.confident:
-            return None
-        family = self.catalogue.families.get(ranked[0].procedure.id)
-        if family is None or not matches:
-            return family
-        top, situation = matches[0], ranked[0].score
-        if top.procedure.id == family.default:
-            return family
-        if any(m.id == top.procedure.id for m in family.members):
-            return None if self._names_variant(text, top.procedure.id, family) else family
-        return family if situation >= top.score else None
-
-    def _said_variant(self, text: str, tokens: list[str]) -> Procedure | None:
-        """The family member whose ``said`` phrase the question uses (its words in order,
-        a few others between them allowed), in a family whose situation the question fits;
-        or None."""
-        for situation in self._situations.rank(text):
-            family = self.catalogue.families.get(situation.procedure.id)
-            if family is None or situation.score < self.config.matching.candidate:
-                continue
-            for member in family.members:
-                for phrase in member.said:
-                    words = self._normalizer.tokens(phrase)
-                    if words and _in_order(words, tokens, slack=SAID_SLACK):
-                        return self.catalogue.get(member.id)
-        return None
-
-    def _names_variant(self, text: str, variant: str, family: Family, *, common: bool = True) -> bool:
-        """Whether ``text`` uses a word that names ``variant`` but not the family's
-        situation (nor, with ``common``, its common case)."""
-        shared = self._situations.alias_words(family.id)
-        if common:
-            shared = shared | self._matcher.alias_words(family.default)
-        only_variant = self._matcher.alias_words(variant) - shared - self._lexicon.light_words
-        return bool(self._matcher.catalogue_words(text) & only_variant)
-
-    def _family_of(self, proc_ids: list[str]) -> Family | None:
-        """The family that has all of ``proc_ids`` (two or more) as members, if any."""
-        if len(proc_ids) < 2:
-            return None
-        for family in self.catalogue.families_of(proc_ids[0]):
-            members = {m.id for m in family.members}
-            if all(pid in members for pid in proc_ids):
-                return family
-        return None
-
-    def _variants_asked(self, proc: Procedure, matches: list[Match]) -> Family | None:
-        """The family whose common case ``proc`` is, when the question could also mean one
-        of its other variants (one of them ranks among the candidates)."""
-        if not matches:
-            return None  # reached by a choice: the person already chose the variant
-        floor = self.config.matching.candidate
-        ranked = {m.procedure.id for m in matches[1:] if m.score >= floor}
-        for family in self.catalogue.families.values():
-            if family.default == proc.id and any(m.id in ranked for m in family.others):
-                return family
-        return None
 
     def _several(self, tokens: list[str], matches: list[Match]) -> list[Procedure]:
         """The distinct procedures a message names in separate parts ("A với B"). When

@@ -1,0 +1,122 @@
+"""Reading a question against the catalogue's families of procedures.
+
+A family (see ``procedures/README.md``) names procedures that people ask for with the
+same words, the common case among them, and the question that tells them apart. The
+:class:`FamilyReader` says which family a question describes, whether the question
+already names one variant or answers the family's question, and which family a set of
+close candidates forms; the dialogue engine then answers the common case with the
+deciding question, or the variant.
+"""
+
+from __future__ import annotations
+
+from bot.config import MatchingConfig
+from bot.procedures.catalogue import Catalogue, Family, Procedure, situations
+from bot.procedures.lexicon import Lexicon
+from bot.procedures.matcher import Match, Matcher
+from bot.procedures.normalize import Normalizer
+
+#: Other words allowed between the words of a family member's ``said`` phrase.
+SAID_SLACK = 3
+
+
+def _in_order(words: list[str], tokens: list[str], slack: int) -> bool:
+    """Whether ``words`` occur in ``tokens`` in order, with at most ``slack`` other tokens
+    between the first and the last."""
+    for start, tok in enumerate(tokens):
+        if tok != words[0]:
+            continue
+        i, pos = 1, start + 1
+        while i < len(words) and pos < len(tokens) and pos - start < len(words) + slack:
+            if tokens[pos] == words[i]:
+                i += 1
+            pos += 1
+        if i == len(words):
+            return True
+    return False
+
+
+class FamilyReader:
+    """Reads questions against one catalogue's families."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        normalizer: Normalizer,
+        lexicon: Lexicon,
+        matcher: Matcher,
+        config: MatchingConfig,
+    ) -> None:
+        self._catalogue = catalogue
+        self._normalizer = normalizer
+        self._lexicon = lexicon
+        self._matcher = matcher
+        self._config = config
+        # The situations families describe ("mất giấy khai sinh"), matched like procedures.
+        self._situations = Matcher(situations(catalogue), normalizer, lexicon, config)
+
+    def situation(self, text: str, matches: list[Match]) -> Family | None:
+        """The family whose situation ``text`` describes better than any one procedure
+        does. A family's own variant stands when the question uses words that only the
+        variant's names use ("đã có căn cước", "người Campuchia", "sổ cũng không còn"),
+        not the family's or its common case's ("gks bị mất làm lại")."""
+        ranked = self._situations.rank(text)
+        # Two families may both fit ("mất giấy chứng tử": lost papers, and a death); the
+        # best one is taken when it fits well, however close the other.
+        if not ranked or ranked[0].score < self._config.confident:
+            return None
+        family = self._catalogue.families.get(ranked[0].procedure.id)
+        if family is None or not matches:
+            return family
+        top, situation = matches[0], ranked[0].score
+        if top.procedure.id == family.default:
+            return family
+        if any(m.id == top.procedure.id for m in family.members):
+            return None if self.names_variant(text, top.procedure.id, family) else family
+        return family if situation >= top.score else None
+
+    def said_variant(self, text: str, tokens: list[str]) -> Procedure | None:
+        """The family member whose ``said`` phrase the question uses (its words in order,
+        a few others between them allowed), in a family whose situation the question fits;
+        or None."""
+        for situation in self._situations.rank(text):
+            family = self._catalogue.families.get(situation.procedure.id)
+            if family is None or situation.score < self._config.candidate:
+                continue
+            for member in family.members:
+                for phrase in member.said:
+                    words = self._normalizer.tokens(phrase)
+                    if words and _in_order(words, tokens, slack=SAID_SLACK):
+                        return self._catalogue.get(member.id)
+        return None
+
+    def names_variant(self, text: str, variant: str, family: Family, *, common: bool = True) -> bool:
+        """Whether ``text`` uses a word that names ``variant`` but not the family's
+        situation (nor, with ``common``, its common case)."""
+        shared = self._situations.alias_words(family.id)
+        if common:
+            shared = shared | self._matcher.alias_words(family.default)
+        only_variant = self._matcher.alias_words(variant) - shared - self._lexicon.light_words
+        return bool(self._matcher.catalogue_words(text) & only_variant)
+
+    def family_of(self, proc_ids: list[str]) -> Family | None:
+        """The family that has all of ``proc_ids`` (two or more) as members, if any."""
+        if len(proc_ids) < 2:
+            return None
+        for family in self._catalogue.families_of(proc_ids[0]):
+            members = {m.id for m in family.members}
+            if all(pid in members for pid in proc_ids):
+                return family
+        return None
+
+    def variants_asked(self, proc: Procedure, matches: list[Match]) -> Family | None:
+        """The family whose common case ``proc`` is, when the question could also mean one
+        of its other variants (one of them ranks among the candidates)."""
+        if not matches:
+            return None  # reached by a choice: the person already chose the variant
+        floor = self._config.candidate
+        ranked = {m.procedure.id for m in matches[1:] if m.score >= floor}
+        for family in self._catalogue.families.values():
+            if family.default == proc.id and any(m.id in ranked for m in family.others):
+                return family
+        return None
