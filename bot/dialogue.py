@@ -438,8 +438,9 @@ class Engine:
             return self._writer.part_not_understood(), [], response
         aspects = [response.aspect] if response.aspect else []
         first = self.catalogue.get(ids[0])
-        if response.replies[0].text.startswith("Ông/bà muốn hỏi"):  # the engine asked "which one?"
-            options = [p for p in (self.catalogue.get(c.data[2:]) for c in response.replies[0].choices) if p]
+        offered = response.replies[0].choices
+        if offered and all(c.data.startswith("p:") for c in offered):  # the engine asked "which one?"
+            options = [p for p in (self.catalogue.get(c.data[2:]) for c in offered) if p]
             return self._writer.part_choose(options), options, response
         if first is None:
             return self._writer.part_not_understood(), [], response

@@ -54,13 +54,21 @@ class FamilyReader:
         self._config = config
         # The situations families describe ("mất giấy khai sinh"), matched like procedures.
         self._situations = Matcher(situations(catalogue), normalizer, lexicon, config)
+        # The last text ranked: one message asks about it more than once.
+        self._last: tuple[str, list[Match]] = ("", [])
+
+    def _rank(self, text: str) -> list[Match]:
+        """The families' situations ranked for ``text`` (once per message)."""
+        if self._last[0] != text:
+            self._last = (text, self._situations.rank(text))
+        return self._last[1]
 
     def situation(self, text: str, matches: list[Match]) -> Family | None:
         """The family whose situation ``text`` describes better than any one procedure
         does. A family's own variant stands when the question uses words that only the
         variant's names use ("đã có căn cước", "người Campuchia", "sổ cũng không còn"),
         not the family's or its common case's ("gks bị mất làm lại")."""
-        ranked = self._situations.rank(text)
+        ranked = self._rank(text)
         # Two families may both fit ("mất giấy chứng tử": lost papers, and a death); the
         # best one is taken when it fits well, however close the other.
         if not ranked or ranked[0].score < self._config.confident:
@@ -79,7 +87,7 @@ class FamilyReader:
         """The family member whose ``said`` phrase the question uses (its words in order,
         a few others between them allowed), in a family whose situation the question fits;
         or None."""
-        for situation in self._situations.rank(text):
+        for situation in self._rank(text):
             family = self._catalogue.families.get(situation.procedure.id)
             if family is None or situation.score < self._config.candidate:
                 continue

@@ -620,22 +620,25 @@ async def test_an_error_page_quoting_the_url_never_puts_the_token_in_the_log(
     assert mask_token(TOKEN) in caplog.text
 
 
-def test_the_guard_masks_arguments_tracebacks_and_quoted_forms(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+@pytest.fixture
+def guarded(caplog: pytest.LogCaptureFixture):
+    """All logging captured at DEBUG behind a guard for TOKEN (removed afterwards)."""
     caplog.set_level(logging.DEBUG)
     guard = LogGuard([TOKEN])
     guard.install()
+    yield caplog
+    guard.remove()
+
+
+def test_the_guard_masks_arguments_tracebacks_and_quoted_forms(guarded: pytest.LogCaptureFixture) -> None:
+    caplog = guarded
+    logger = logging.getLogger("some.library.added.later")
+    logger.error("GET %s failed", f"https://api.example/bot{TOKEN}/getMe")
+    logger.warning("quoted: %s", quote(TOKEN, safe=""))
     try:
-        logger = logging.getLogger("some.library.added.later")
-        logger.error("GET %s failed", f"https://api.example/bot{TOKEN}/getMe")
-        logger.warning("quoted: %s", quote(TOKEN, safe=""))
-        try:
-            raise RuntimeError(f"page: /bot{TOKEN}/sendMessage")
-        except RuntimeError:
-            logger.exception("request failed")
-    finally:
-        guard.remove()
+        raise RuntimeError(f"page: /bot{TOKEN}/sendMessage")
+    except RuntimeError:
+        logger.exception("request failed")
     assert "request failed" in caplog.text and "RuntimeError" in caplog.text
     assert SECRET_PART not in caplog.text
     assert caplog.text.count(mask_token(TOKEN)) == 3
@@ -679,23 +682,16 @@ async def test_an_unreadable_polled_update_is_skipped_and_logged_by_id_only(
     assert [m.chat_id for m in app.engine.seen] == ["222"]
 
 
-def test_the_librarys_critical_dump_of_an_update_is_shortened(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    guard = LogGuard([TOKEN])
-    guard.install()
+def test_the_librarys_critical_dump_of_an_update_is_shortened(guarded: pytest.LogCaptureFixture) -> None:
+    caplog = guarded
+    data = [{"update_id": 77, **malformed_update()}]
     try:
-        data = [{"update_id": 77, **malformed_update()}]
-        try:
-            raise KeyError("date")
-        except KeyError as exc:
-            # What python-telegram-bot's Bot.get_updates logs when parsing fails.
-            logging.getLogger("telegram.ext.ExtBot").critical(
-                "Error while parsing updates! Received data was %r", data, exc_info=exc
-            )
-    finally:
-        guard.remove()
+        raise KeyError("date")
+    except KeyError as exc:
+        # What python-telegram-bot's Bot.get_updates logs when parsing fails.
+        logging.getLogger("telegram.ext.ExtBot").critical(
+            "Error while parsing updates! Received data was %r", data, exc_info=exc
+        )
     (record,) = caplog.records
     assert record.getMessage() == "Telegram sent an update that cannot be read (update id 77): KeyError"
     assert PRIVATE_NAME not in caplog.text and PRIVATE_TEXT not in caplog.text
