@@ -152,6 +152,7 @@ class StatusDesk:
         found = found[:cap]
         replies: list[Reply] = []
         shown: list[Dossier] = []
+        details: list[int] = []  # where in ``replies`` the shown dossiers' details are
         held: list[FoundCode] = []
         refused: Refused | None = None
         left = 0
@@ -172,6 +173,7 @@ class StatusDesk:
                 else:
                     replies.append(await self._dossier_reply(msg, dossier, state))
                     shown.append(dossier)
+                    details.append(len(replies) - 1)
         finally:
             await self._limiter.flush()
         if refused is not None and not (replies or held):
@@ -190,8 +192,7 @@ class StatusDesk:
             )
         if len(shown) >= COMPACT_FROM:
             # Many dossiers: one line each, details on request (a hamlet head's list).
-            others = [r for r in replies if not any(r.text.startswith(f"Hồ sơ {d.code}\n") for d in shown)]
-            replies = [self._compact(shown), *others]
+            replies = [self._compact(shown), *(r for i, r in enumerate(replies) if i not in details)]
         return _about(shown, _response(_one_message(replies)))
 
     def _compact(self, dossiers: list[Dossier]) -> Reply:
