@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true",
         help="write nothing: list what the database changed against the catalogue; exit 1 if anything did",
     )
+    admin = sub.add_parser("admin", help="serve the staff's web back office (or: admin adduser NAME)")
+    admin_sub = admin.add_subparsers(dest="admin_command", metavar="SUBCOMMAND")
+    adduser = admin_sub.add_parser("adduser", help="create a staff account of the back office")
+    adduser.add_argument("name", help="account name (letters, digits, . _ -)")
+    adduser.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input (one line)"
+    )
     report = sub.add_parser("report", help="channel usage this month (Zalo quota)")
     report.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -221,6 +228,10 @@ async def _run(config: Config) -> int:
             log.info("channel %s started", channel.name)
         if config.status.sync.source and config.status.sync.interval_minutes > 0:
             tasks.append(asyncio.create_task(run_scheduled_sync(app.store, config, stop)))
+        if config.backoffice is not None:
+            from bot.backoffice.web import serve_beside
+
+            tasks.append(asyncio.create_task(serve_beside(app, config.backoffice, stop, lambda: {c.name for c in started})))
         print(f"motcua: serving {', '.join(c.name for c in started)}; Ctrl+C to stop", file=sys.stderr)
         await stop.wait()
     finally:
@@ -287,6 +298,17 @@ async def _report(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin(config: Config, args: argparse.Namespace) -> int:
+    from bot.backoffice.admin import add_user, read_password, serve_alone
+
+    if args.admin_command == "adduser":
+        password = read_password(from_stdin=args.password_stdin)
+        asyncio.run(add_user(config, args.name, password))
+        print(f"motcua admin: account {args.name} created")
+        return 0
+    return asyncio.run(serve_alone(config))
+
+
 def _eval(config: Config, args: argparse.Namespace) -> int:
     from bot.evaluate import run_evaluation
 
@@ -322,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(config, args)
         if args.command == "import":
             return asyncio.run(_import(config, args))
+        if args.command == "admin":
+            return _admin(config, args)
     except CatalogueError as exc:
         for problem in exc.problems:
             print(f"motcua: {problem}", file=sys.stderr)

@@ -233,6 +233,26 @@ class ChannelsConfig:
 
 
 @dataclass
+class BackofficeConfig:
+    """The web back office for the desk's staff (``motcua admin``; ``motcua run`` serves it
+    too when the ``backoffice:`` block is present)."""
+
+    #: Address to listen on; keep 127.0.0.1 and put a reverse proxy (HTTPS) in front.
+    listen: str = "127.0.0.1"
+    port: int = 8450
+    #: Mark cookies Secure (sent over HTTPS only); false only for plain-http local tests.
+    secure_cookies: bool = True
+    #: A login lasts this many hours of inactivity at most.
+    session_hours: float = 8.0
+    #: Failed logins (per account and per client address) before a pause ...
+    max_failures: int = 5
+    #: ... of this many minutes.
+    lockout_minutes: float = 15.0
+    #: Behind a reverse proxy: take the client address from the last X-Forwarded-For entry.
+    behind_proxy: bool = False
+
+
+@dataclass
 class Config:
     """The whole configuration."""
 
@@ -244,6 +264,7 @@ class Config:
     status: StatusConfig = field(default_factory=StatusConfig)
     hamlet_heads: list[HamletHead] = field(default_factory=list)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    backoffice: BackofficeConfig | None = None
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -389,6 +410,8 @@ def parse_config(
     config = _convert(Config, data, "", base, env)
     if not _given(data, "status", "demo_data"):
         config = dataclasses.replace(config, status=dataclasses.replace(config.status, demo_data=None))
+    if _given(data, "backoffice") and config.backoffice is None:  # `backoffice:` alone: defaults
+        config = dataclasses.replace(config, backoffice=BackofficeConfig())
     if not _given(data, "database", "path"):
         config = dataclasses.replace(config, database=DatabaseConfig(base / "data" / "motcua.sqlite3"))
     try:

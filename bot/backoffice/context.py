@@ -1,0 +1,100 @@
+"""What the back office's pages work with: the running bot, the staff-side stores, the
+accounts and the audit log, opened together and closed together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.backoffice.accounts import AccountStore
+from bot.backoffice.audit import AuditLog
+from bot.config import BackofficeConfig
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+@dataclass
+class Backoffice:
+    """The back office's state (one per web application)."""
+
+    config: BackofficeConfig
+    app: App
+    accounts: AccountStore
+    audit: AuditLog
+    #: Staff-side stores (hand-overs, announcements, missed questions, activity counts).
+    handovers: Any = None
+    notices: Any = None
+    missed: Any = None
+    activity: Any = None
+    #: Names of the channels this process serves right now (``motcua run``); None when
+    #: the back office runs alone and cannot tell.
+    running_channels: Callable[[], set[str]] | None = None
+    _owned: list[Any] = field(default_factory=list)
+
+    @classmethod
+    async def open(
+        cls,
+        config: BackofficeConfig,
+        app: App,
+        *,
+        running_channels: Callable[[], set[str]] | None = None,
+        **stores: Any,
+    ) -> Backoffice:
+        """Open the accounts and the audit log on the bot's database; ``stores`` gives
+        staff-side stores already open (the App's), else they are opened here."""
+        path = app.config.database.path
+        accounts = await AccountStore.open(
+            path,
+            max_failures=config.max_failures,
+            lockout_seconds=config.lockout_minutes * 60,
+            session_seconds=config.session_hours * 3600,
+        )
+        owned: list[Any] = [accounts]
+        try:
+            audit = await AuditLog.open(path)
+            owned.append(audit)
+            found = await _staff_stores(app, path, stores, owned)
+        except BaseException:
+            for store in owned:
+                await store.close()
+            raise
+        return cls(config, app, accounts, audit, running_channels=running_channels, _owned=owned, **found)
+
+    async def close(self) -> None:
+        """Close what :meth:`open` opened."""
+        for store in reversed(self._owned):
+            await store.close()
+        self._owned.clear()
+
+
+async def _staff_stores(app: App, path: Any, given: dict[str, Any], owned: list[Any]) -> dict[str, Any]:
+    """The staff-side stores: given, or the App's, or opened on ``path``."""
+    import importlib
+
+    classes = {
+        "handovers": ("bot.staff.handovers", "HandoverStore"),
+        "notices": ("bot.staff.notices", "NoticeStore"),
+        "missed": ("bot.staff.missed", "MissedStore"),
+        "activity": ("bot.staff.activity", "ActivityStore"),
+    }
+    found: dict[str, Any] = {}
+    for name, (module, class_name) in classes.items():
+        store = given.get(name) or getattr(app, name, None)
+        if store is None:
+            try:
+                store_class = getattr(importlib.import_module(module), class_name)
+            except (ImportError, AttributeError):  # that part of the staff side is not installed
+                continue
+            store = await store_class.open(path)
+            owned.append(store)
+        found[name] = store
+    return found
+
+
+#: Keys of the web application's and the request's state.
+BACKOFFICE: web.AppKey[Backoffice] = web.AppKey("backoffice", Backoffice)
+SESSION = "motcua.session"

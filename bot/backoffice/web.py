@@ -1,0 +1,485 @@
+"""The back office's web application (aiohttp.web, Jinja2 templates rendered on the
+server, no JavaScript): routes and their handlers.
+
+Every POST is checked for its CSRF token before its handler runs
+(:mod:`bot.backoffice.security`), then redirects (POST/redirect/GET), carrying a fixed
+notice key in the query string (never text from the request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.backoffice import overview
+from bot.backoffice.accounts import LoginOutcome
+from bot.backoffice.context import BACKOFFICE, SESSION, Backoffice
+from bot.backoffice.security import (
+    LOGIN_COOKIE, SESSION_COOKIE, add_headers, client_address, csrf_middleware, login_token, refuse,
+    session_middleware, set_cookie,
+)
+from bot.backoffice.views import channel_health, followers_by_status, procedure_rows
+from bot.dossiers.statuses import Status
+
+log = logging.getLogger(__name__)
+
+#: Request bodies larger than this are refused (a form is a few kilobytes).
+MAX_BODY = 64 * 1024
+MAX_REPLY = 2000
+MAX_NOTICE = 500
+MAX_ALIAS = 200
+
+LOGIN_REFUSED = "Tên đăng nhập hoặc mật khẩu không đúng."
+LOGIN_LOCKED = (
+    "Đăng nhập bị tạm khóa vì nhập sai nhiều lần. Vui lòng thử lại sau {minutes} phút."
+)
+
+#: Fixed notices shown after an action (the query string carries only the key).
+NOTICES: dict[str, str] = {
+    "replied": "Đã gửi câu trả lời cho người dân.",
+    "closed": "Đã đóng yêu cầu.",
+    "alias": "Đã thêm cách hỏi; trợ lý dùng ngay, không cần khởi động lại.",
+    "posted": "Đã đăng thông báo.",
+    "removed": "Đã gỡ thông báo.",
+    "gone": "Yêu cầu này đã được đóng hoặc không còn.",
+}
+
+NAV = (
+    ("/", "Tổng quan"),
+    ("/inbox", "Gặp cán bộ"),
+    ("/missed", "Câu chưa trả lời được"),
+    ("/procedures", "Thủ tục"),
+    ("/sync", "Nạp hồ sơ"),
+    ("/followers", "Người theo dõi"),
+    ("/channels", "Kênh"),
+    ("/notices", "Thông báo"),
+    ("/audit", "Nhật ký"),
+)
+
+
+def _bo(request: web.Request) -> Backoffice:
+    return request.app[BACKOFFICE]
+
+
+def _staff(request: web.Request) -> str:
+    return request[SESSION].account
+
+
+async def base_context(request: web.Request) -> dict[str, Any]:
+    """What every page's layout shows: the session, the menu, the notice of the last action."""
+    session = request.get(SESSION)
+    return {
+        "session": session,
+        "csrf": session.csrf if session else "",
+        "nav": NAV,
+        "path": request.path,
+        "commune": _bo(request).app.config.commune.name,
+        "notice": NOTICES.get(request.query.get("ok", "")),
+    }
+
+
+def _vn_datetime(value: Any) -> str:
+    """A timestamp (epoch seconds, datetime or ISO text) as dd/mm/yyyy HH:MM."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (int, float)):
+        value = datetime.fromtimestamp(value)
+    elif isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.strftime("%d/%m/%Y %H:%M")
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    return str(value)
+
+
+def _vn_number(value: int | float) -> str:
+    """A number with Vietnamese thousands separators (3.000)."""
+    return f"{int(value):,}".replace(",", ".")
+
+
+# --- login ---------------------------------------------------------------------------
+
+
+async def login_page(request: web.Request) -> web.Response:
+    """The login form (with a fresh double-submit CSRF cookie)."""
+    if request.get(SESSION) is not None:
+        raise web.HTTPSeeOther("/")
+    return _login_form(request)
+
+
+def _login_form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    token = login_token(request)
+    response = aiohttp_jinja2.render_template(
+        "login.html", request, {"login_csrf": token, "error": error, "title": "Đăng nhập"}, status=status
+    )
+    set_cookie(response, _bo(request), LOGIN_COOKIE, token)
+    return response
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    """Check the name and password (lock-out included) and start a session."""
+    bo = _bo(request)
+    form = await request.post()
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    result = await bo.accounts.login(name, password, client_address(request, bo.config.behind_proxy))
+    if result.outcome is LoginOutcome.LOCKED:
+        minutes = max(1, round(bo.config.lockout_minutes))
+        return _login_form(request, LOGIN_LOCKED.format(minutes=minutes), status=429)
+    if result.outcome is not LoginOutcome.OK or result.account is None:
+        return _login_form(request, LOGIN_REFUSED, status=401)
+    session_id, _ = await bo.accounts.new_session(result.account)
+    await bo.audit.record(result.account, "login")
+    response = web.HTTPSeeOther("/")
+    set_cookie(response, bo, SESSION_COOKIE, session_id)
+    response.del_cookie(LOGIN_COOKIE, path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    """End the session."""
+    bo = _bo(request)
+    await bo.accounts.end_session(request.cookies.get(SESSION_COOKIE, ""))
+    await bo.audit.record(_staff(request), "logout")
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+# --- overview ------------------------------------------------------------------------
+
+
+@aiohttp_jinja2.template("overview.html")
+async def overview_page(request: web.Request) -> dict[str, Any]:
+    """Today and this week: messages, answer rate, hand-overs waiting, a chart of 7 days."""
+    bo = _bo(request)
+    today = date.today()
+    days = await overview.daily_totals(bo.activity, today - timedelta(days=6), today)
+    waiting = None
+    if bo.handovers is not None:
+        waiting = (await bo.handovers.counts()).get("waiting", 0)
+    return {
+                "title": "Tổng quan",
+        "today": overview.summary(days[-1:]),
+        "week": overview.summary(days),
+        "chart": overview.chart(days),
+        "waiting": waiting,
+        "activity_ready": bo.activity is not None,
+    }
+
+
+# --- hand-overs ----------------------------------------------------------------------
+
+_STATES = {"waiting": "Đang chờ", "answered": "Đã trả lời", "closed": "Đã đóng"}
+
+
+@aiohttp_jinja2.template("inbox.html")
+async def inbox_page(request: web.Request) -> dict[str, Any]:
+    """Hand-overs in one state (waiting by default), newest first."""
+    bo = _bo(request)
+    state = request.query.get("state", "waiting")
+    if state not in _STATES:
+        state = "waiting"
+    items, counts = [], {}
+    if bo.handovers is not None:
+        items = await bo.handovers.list(state=state, limit=100)
+        counts = await bo.handovers.counts()
+    return {
+        "title": "Gặp cán bộ", "items": items, "state": state,
+        "states": _STATES, "counts": counts, "ready": bo.handovers is not None,
+    }
+
+
+def _id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+
+
+@aiohttp_jinja2.template("handover.html")
+async def handover_page(request: web.Request) -> dict[str, Any]:
+    """One hand-over with its turns, the reply box and the close button."""
+    bo = _bo(request)
+    if bo.handovers is None:
+        raise web.HTTPNotFound()
+    item = await bo.handovers.get(_id(request))
+    if item is None:
+        raise web.HTTPNotFound()
+    return {
+        "title": f"Yêu cầu số {item.id}", "item": item, "states": _STATES,
+        "max_reply": MAX_REPLY,
+    }
+
+
+async def handover_reply(request: web.Request) -> web.Response:
+    """Send the staff member's reply to the resident."""
+    bo = _bo(request)
+    if bo.handovers is None:
+        raise web.HTTPNotFound()
+    handover_id = _id(request)
+    text = str((await request.post()).get("text", "")).strip()
+    if not text or len(text) > MAX_REPLY:
+        return refuse(request, f"Câu trả lời cần có nội dung và không quá {MAX_REPLY} ký tự.", status=400)
+    if not await bo.handovers.reply(handover_id, _staff(request), text):
+        raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=gone")
+    await bo.audit.record(_staff(request), "handover.reply", str(handover_id))
+    raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=replied")
+
+
+async def handover_close(request: web.Request) -> web.Response:
+    """Close a hand-over without (another) reply."""
+    bo = _bo(request)
+    if bo.handovers is None:
+        raise web.HTTPNotFound()
+    handover_id = _id(request)
+    if not await bo.handovers.close_handover(handover_id, _staff(request)):
+        raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=gone")
+    await bo.audit.record(_staff(request), "handover.close", str(handover_id))
+    raise web.HTTPSeeOther("/inbox?ok=closed")
+
+
+# --- missed questions ----------------------------------------------------------------
+
+
+def _procedure_choices(request: web.Request) -> list[tuple[str, str]]:
+    catalogue = _bo(request).app.catalogue
+    return sorted(((p.id, p.title) for p in catalogue if not p.is_referral), key=lambda c: c[1])
+
+
+@aiohttp_jinja2.template("missed.html")
+async def missed_page(request: web.Request) -> dict[str, Any]:
+    """Missed questions grouped by similarity, each with the add-as-alias form."""
+    bo = _bo(request)
+    groups = []
+    if bo.missed is not None:
+        groups = await bo.missed.groups(date.today() - timedelta(days=30), limit=50)
+    catalogue = bo.app.catalogue
+    titles = {p.id: p.title for p in catalogue}
+    return {
+        "title": "Câu chưa trả lời được", "groups": groups,
+        "choices": _procedure_choices(request), "titles": titles, "ready": bo.missed is not None,
+        "max_alias": MAX_ALIAS,
+    }
+
+
+async def missed_alias(request: web.Request) -> web.Response:
+    """Add a missed question as an alias of a procedure, then reload the catalogue."""
+    from bot.procedures.aliases import AliasError, add_alias
+
+    bo = _bo(request)
+    form = await request.post()
+    procedure_id = str(form.get("procedure", ""))
+    text = " ".join(str(form.get("text", "")).split())
+    if bo.app.catalogue.get(procedure_id) is None:
+        return refuse(request, "Vui lòng chọn một thủ tục trong danh sách.", status=400)
+    if not text or len(text) > MAX_ALIAS:
+        return refuse(request, f"Cách hỏi cần có nội dung và không quá {MAX_ALIAS} ký tự.", status=400)
+    try:
+        await asyncio.to_thread(add_alias, bo.app.config.catalogue.dir, procedure_id, text)
+    except AliasError as exc:
+        return refuse(request, f"Không thêm được cách hỏi: {exc}", status=400)
+    await bo.app.reload_catalogue()
+    await bo.audit.record(_staff(request), "alias.add", procedure_id, text)
+    raise web.HTTPSeeOther("/missed?ok=alias")
+
+
+# --- procedures, sync runs, followers, channels --------------------------------------
+
+
+@aiohttp_jinja2.template("procedures.html")
+async def procedures_page(request: web.Request) -> dict[str, Any]:
+    """The catalogue with its review dates; stale entries and drafts flagged."""
+    bo = _bo(request)
+    rows = procedure_rows(bo.app.catalogue, bo.app.config.catalogue.dir, date.today())
+    return {
+        "title": "Thủ tục", "rows": rows,
+        "stale": sum(r.stale for r in rows), "drafts": sum(r.draft for r in rows),
+    }
+
+
+@aiohttp_jinja2.template("sync.html")
+async def sync_page(request: web.Request) -> dict[str, Any]:
+    """The latest dossier sync runs with their counts."""
+    runs = await _bo(request).app.store.sync_runs(limit=30)
+    return {"title": "Nạp dữ liệu hồ sơ", "runs": runs}
+
+
+@aiohttp_jinja2.template("followers.html")
+async def followers_page(request: web.Request) -> dict[str, Any]:
+    """Followers per dossier status."""
+    rows = await followers_by_status(_bo(request).app.config.database.path)
+    return {
+        "title": "Người theo dõi hồ sơ", "rows": rows,
+        "total": sum(r.followers for r in rows),
+    }
+
+
+@aiohttp_jinja2.template("channels.html")
+async def channels_page(request: web.Request) -> dict[str, Any]:
+    """Telegram and Zalo: configured, served, usage against the Zalo plan."""
+    bo = _bo(request)
+    running = bo.running_channels() if bo.running_channels is not None else None
+    rows = await channel_health(bo.app.store, bo.app.config, running, datetime.now())
+    return {"title": "Tình trạng kênh", "rows": rows}
+
+
+# --- announcements -------------------------------------------------------------------
+
+
+@aiohttp_jinja2.template("notices.html")
+async def notices_page(request: web.Request) -> dict[str, Any]:
+    """Announcements: the form to post one, and every one with its expiry."""
+    bo = _bo(request)
+    notices = await bo.notices.all() if bo.notices is not None else []
+    now = datetime.now()
+    default_until = (now + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
+    return {
+        "title": "Thông báo", "notices": notices, "now": now,
+        "default_until": default_until.strftime("%Y-%m-%dT%H:%M"), "ready": bo.notices is not None,
+        "max_notice": MAX_NOTICE,
+    }
+
+
+async def notice_post(request: web.Request) -> web.Response:
+    """Post an announcement shown in replies until it expires."""
+    bo = _bo(request)
+    if bo.notices is None:
+        raise web.HTTPNotFound()
+    form = await request.post()
+    text = " ".join(str(form.get("text", "")).split())
+    if not text or len(text) > MAX_NOTICE:
+        return refuse(request, f"Thông báo cần có nội dung và không quá {MAX_NOTICE} ký tự.", status=400)
+    try:
+        until = datetime.fromisoformat(str(form.get("until", "")))
+    except ValueError:
+        return refuse(request, "Vui lòng nhập ngày giờ hết hạn hợp lệ.", status=400)
+    if until <= datetime.now():
+        return refuse(request, "Thời điểm hết hạn phải ở sau bây giờ.", status=400)
+    notice_id = await bo.notices.post(text, until, _staff(request))
+    await bo.audit.record(_staff(request), "notice.post", str(notice_id), f"đến {until:%d/%m/%Y %H:%M}")
+    raise web.HTTPSeeOther("/notices?ok=posted")
+
+
+async def notice_remove(request: web.Request) -> web.Response:
+    """Take an announcement down."""
+    bo = _bo(request)
+    if bo.notices is None:
+        raise web.HTTPNotFound()
+    notice_id = _id(request)
+    if await bo.notices.remove(notice_id, _staff(request)):
+        await bo.audit.record(_staff(request), "notice.remove", str(notice_id))
+    raise web.HTTPSeeOther("/notices?ok=removed")
+
+
+@aiohttp_jinja2.template("audit.html")
+async def audit_page(request: web.Request) -> dict[str, Any]:
+    """The audit log, newest first."""
+    entries = await _bo(request).audit.recent(limit=300)
+    return {"title": "Nhật ký thao tác", "entries": entries}
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    return refuse(request, "Không tìm thấy trang này.", status=404)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Vietnamese pages for 404 and 413; an unexpected error is logged by type only."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return await _not_found(request)
+    except web.HTTPRequestEntityTooLarge:
+        return refuse(request, "Nội dung gửi lên quá lớn.", status=413)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.error("back office: %s on %s %s", type(exc).__name__, request.method, request.path)
+        return refuse(request, "Đã có lỗi. Vui lòng thử lại sau ít phút.", status=500)
+
+
+def create_app(bo: Backoffice) -> web.Application:
+    """The back office's web application for ``bo``."""
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[errors_middleware, session_middleware, csrf_middleware],
+    )
+    app[BACKOFFICE] = bo
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.PackageLoader("bot.backoffice", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
+        context_processors=[aiohttp_jinja2.request_processor, base_context],
+    )
+    env.filters["vn_datetime"] = _vn_datetime
+    env.filters["vn_number"] = _vn_number
+    env.globals["status_label"] = lambda s: Status(s).label
+    app.on_response_prepare.append(add_headers)
+    app.router.add_static("/static/", path=str(_STATIC), name="static", append_version=True)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_submit)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/", overview_page)
+    app.router.add_get("/inbox", inbox_page)
+    app.router.add_get("/inbox/{id}", handover_page)
+    app.router.add_post("/inbox/{id}/reply", handover_reply)
+    app.router.add_post("/inbox/{id}/close", handover_close)
+    app.router.add_get("/missed", missed_page)
+    app.router.add_post("/missed/alias", missed_alias)
+    app.router.add_get("/procedures", procedures_page)
+    app.router.add_get("/sync", sync_page)
+    app.router.add_get("/followers", followers_page)
+    app.router.add_get("/channels", channels_page)
+    app.router.add_get("/notices", notices_page)
+    app.router.add_post("/notices", notice_post)
+    app.router.add_post("/notices/{id}/remove", notice_remove)
+    app.router.add_get("/audit", audit_page)
+    return app
+
+
+_STATIC = Path(__file__).resolve().parent / "static"
+
+
+async def serve(bo: Backoffice, stop: asyncio.Event, *, ready: Callable[[int], None] | None = None) -> None:
+    """Serve the back office on the configured address until ``stop`` is set; ``ready``
+    gets the port actually bound (useful with port 0)."""
+    runner = web.AppRunner(create_app(bo), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, bo.config.listen, bo.config.port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else bo.config.port  # type: ignore[union-attr]
+        if ready is not None:
+            ready(port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def serve_beside(app: Any, config: Any, stop: asyncio.Event, running: Callable[[], set[str]]) -> None:
+    """Serve the back office inside ``motcua run`` (``running`` names the channels
+    served) until ``stop`` is set; a failure to start is logged, the channels go on."""
+    try:
+        bo = await Backoffice.open(config, app, running_channels=running)
+    except Exception as exc:
+        log.error("back office not started: %s", exc)
+        return
+    try:
+        await serve(bo, stop, ready=lambda port: print(
+            f"motcua: back office on http://{config.listen}:{port}/", file=sys.stderr))
+    except OSError as exc:
+        log.error("back office not started: %s:%d: %s", config.listen, config.port, exc.strerror)
+    finally:
+        await bo.close()
