@@ -97,4 +97,4 @@ async def _staff_stores(app: App, path: Any, given: dict[str, Any], owned: list[
 
 #: Keys of the web application's and the request's state.
 BACKOFFICE: web.AppKey[Backoffice] = web.AppKey("backoffice", Backoffice)
-SESSION = "motcua.session"
+SESSION: Any = web.RequestKey("session", object) if hasattr(web, "RequestKey") else "motcua.session"

@@ -10,13 +10,12 @@ refused with 403 and a Vietnamese page, before it does anything.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from bot.backoffice.accounts import Session, same_token
 from bot.backoffice.context import BACKOFFICE, SESSION, Backoffice
+from bot.backoffice.layout import Handler, render
 
 SESSION_COOKIE = "motcua_session"
 LOGIN_COOKIE = "motcua_login"
@@ -38,9 +37,6 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
 def client_address(request: web.Request, behind_proxy: bool) -> str:
     """The client's address: the peer, or behind a proxy the last X-Forwarded-For entry."""
     if behind_proxy:
@@ -61,10 +57,7 @@ def set_cookie(response: web.StreamResponse, bo: Backoffice, name: str, value: s
 
 def refuse(request: web.Request, message: str = CSRF_REFUSED, status: int = 403) -> web.Response:
     """A Vietnamese error page with ``status``."""
-    response = aiohttp_jinja2.render_template(
-        "error.html", request, {"message": message, "title": "Không thực hiện được"}, status=status
-    )
-    return response
+    return render(request, "error.html", {"message": message, "title": "Không thực hiện được"}, status)
 
 
 def login_token(request: web.Request) -> str:

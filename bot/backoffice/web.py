@@ -23,6 +23,7 @@ from aiohttp import web
 from bot.backoffice import overview
 from bot.backoffice.accounts import LoginOutcome
 from bot.backoffice.context import BACKOFFICE, SESSION, Backoffice
+from bot.backoffice.layout import page, render, vn_datetime, vn_number
 from bot.backoffice.security import (
     LOGIN_COOKIE, SESSION_COOKIE, add_headers, client_address, csrf_middleware, login_token, refuse,
     session_middleware, set_cookie,
@@ -43,71 +44,12 @@ LOGIN_LOCKED = (
     "Đăng nhập bị tạm khóa vì nhập sai nhiều lần. Vui lòng thử lại sau {minutes} phút."
 )
 
-#: Fixed notices shown after an action (the query string carries only the key).
-NOTICES: dict[str, str] = {
-    "replied": "Đã gửi câu trả lời cho người dân.",
-    "closed": "Đã đóng yêu cầu.",
-    "alias": "Đã thêm cách hỏi; trợ lý dùng ngay, không cần khởi động lại.",
-    "posted": "Đã đăng thông báo.",
-    "removed": "Đã gỡ thông báo.",
-    "gone": "Yêu cầu này đã được đóng hoặc không còn.",
-}
-
-NAV = (
-    ("/", "Tổng quan"),
-    ("/inbox", "Gặp cán bộ"),
-    ("/missed", "Câu chưa trả lời được"),
-    ("/procedures", "Thủ tục"),
-    ("/sync", "Nạp hồ sơ"),
-    ("/followers", "Người theo dõi"),
-    ("/channels", "Kênh"),
-    ("/notices", "Thông báo"),
-    ("/audit", "Nhật ký"),
-)
-
-
 def _bo(request: web.Request) -> Backoffice:
     return request.app[BACKOFFICE]
 
 
 def _staff(request: web.Request) -> str:
     return request[SESSION].account
-
-
-async def base_context(request: web.Request) -> dict[str, Any]:
-    """What every page's layout shows: the session, the menu, the notice of the last action."""
-    session = request.get(SESSION)
-    return {
-        "session": session,
-        "csrf": session.csrf if session else "",
-        "nav": NAV,
-        "path": request.path,
-        "commune": _bo(request).app.config.commune.name,
-        "notice": NOTICES.get(request.query.get("ok", "")),
-    }
-
-
-def _vn_datetime(value: Any) -> str:
-    """A timestamp (epoch seconds, datetime or ISO text) as dd/mm/yyyy HH:MM."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(value)
-    elif isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        return value.strftime("%d/%m/%Y %H:%M")
-    if isinstance(value, date):
-        return value.strftime("%d/%m/%Y")
-    return str(value)
-
-
-def _vn_number(value: int | float) -> str:
-    """A number with Vietnamese thousands separators (3.000)."""
-    return f"{int(value):,}".replace(",", ".")
 
 
 # --- login ---------------------------------------------------------------------------
@@ -122,9 +64,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 def _login_form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
     token = login_token(request)
-    response = aiohttp_jinja2.render_template(
-        "login.html", request, {"login_csrf": token, "error": error, "title": "Đăng nhập"}, status=status
-    )
+    response = render(request, "login.html", {"login_csrf": token, "error": error, "title": "Đăng nhập"}, status)
     set_cookie(response, _bo(request), LOGIN_COOKIE, token)
     return response
 
@@ -161,7 +101,7 @@ async def logout(request: web.Request) -> web.Response:
 # --- overview ------------------------------------------------------------------------
 
 
-@aiohttp_jinja2.template("overview.html")
+@page("overview.html")
 async def overview_page(request: web.Request) -> dict[str, Any]:
     """Today and this week: messages, answer rate, hand-overs waiting, a chart of 7 days."""
     bo = _bo(request)
@@ -185,7 +125,7 @@ async def overview_page(request: web.Request) -> dict[str, Any]:
 _STATES = {"waiting": "Đang chờ", "answered": "Đã trả lời", "closed": "Đã đóng"}
 
 
-@aiohttp_jinja2.template("inbox.html")
+@page("inbox.html")
 async def inbox_page(request: web.Request) -> dict[str, Any]:
     """Hand-overs in one state (waiting by default), newest first."""
     bo = _bo(request)
@@ -209,7 +149,7 @@ def _id(request: web.Request) -> int:
         raise web.HTTPNotFound() from None
 
 
-@aiohttp_jinja2.template("handover.html")
+@page("handover.html")
 async def handover_page(request: web.Request) -> dict[str, Any]:
     """One hand-over with its turns, the reply box and the close button."""
     bo = _bo(request)
@@ -259,7 +199,7 @@ def _procedure_choices(request: web.Request) -> list[tuple[str, str]]:
     return sorted(((p.id, p.title) for p in catalogue if not p.is_referral), key=lambda c: c[1])
 
 
-@aiohttp_jinja2.template("missed.html")
+@page("missed.html")
 async def missed_page(request: web.Request) -> dict[str, Any]:
     """Missed questions grouped by similarity, each with the add-as-alias form."""
     bo = _bo(request)
@@ -299,7 +239,7 @@ async def missed_alias(request: web.Request) -> web.Response:
 # --- procedures, sync runs, followers, channels --------------------------------------
 
 
-@aiohttp_jinja2.template("procedures.html")
+@page("procedures.html")
 async def procedures_page(request: web.Request) -> dict[str, Any]:
     """The catalogue with its review dates; stale entries and drafts flagged."""
     bo = _bo(request)
@@ -310,14 +250,14 @@ async def procedures_page(request: web.Request) -> dict[str, Any]:
     }
 
 
-@aiohttp_jinja2.template("sync.html")
+@page("sync.html")
 async def sync_page(request: web.Request) -> dict[str, Any]:
     """The latest dossier sync runs with their counts."""
     runs = await _bo(request).app.store.sync_runs(limit=30)
     return {"title": "Nạp dữ liệu hồ sơ", "runs": runs}
 
 
-@aiohttp_jinja2.template("followers.html")
+@page("followers.html")
 async def followers_page(request: web.Request) -> dict[str, Any]:
     """Followers per dossier status."""
     rows = await followers_by_status(_bo(request).app.config.database.path)
@@ -327,7 +267,7 @@ async def followers_page(request: web.Request) -> dict[str, Any]:
     }
 
 
-@aiohttp_jinja2.template("channels.html")
+@page("channels.html")
 async def channels_page(request: web.Request) -> dict[str, Any]:
     """Telegram and Zalo: configured, served, usage against the Zalo plan."""
     bo = _bo(request)
@@ -339,7 +279,7 @@ async def channels_page(request: web.Request) -> dict[str, Any]:
 # --- announcements -------------------------------------------------------------------
 
 
-@aiohttp_jinja2.template("notices.html")
+@page("notices.html")
 async def notices_page(request: web.Request) -> dict[str, Any]:
     """Announcements: the form to post one, and every one with its expiry."""
     bo = _bo(request)
@@ -384,7 +324,7 @@ async def notice_remove(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/notices?ok=removed")
 
 
-@aiohttp_jinja2.template("audit.html")
+@page("audit.html")
 async def audit_page(request: web.Request) -> dict[str, Any]:
     """The audit log, newest first."""
     entries = await _bo(request).audit.recent(limit=300)
@@ -421,10 +361,9 @@ def create_app(bo: Backoffice) -> web.Application:
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("bot.backoffice", "templates"),
         autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
-        context_processors=[aiohttp_jinja2.request_processor, base_context],
     )
-    env.filters["vn_datetime"] = _vn_datetime
-    env.filters["vn_number"] = _vn_number
+    env.filters["vn_datetime"] = vn_datetime
+    env.filters["vn_number"] = vn_number
     env.globals["status_label"] = lambda s: Status(s).label
     app.on_response_prepare.append(add_headers)
     app.router.add_static("/static/", path=str(_STATIC), name="static", append_version=True)
