@@ -72,18 +72,20 @@ class Backoffice:
 
 
 async def _staff_stores(app: App, path: Any, given: dict[str, Any], owned: list[Any]) -> dict[str, Any]:
-    """The staff-side stores: given, or the App's, or opened on ``path``."""
+    """The staff-side stores: given, or the App's (its recorder's for the missed
+    questions and counts), or opened here on ``path``."""
     import importlib
 
+    recorder = getattr(app, "recorder", None)
     classes = {
-        "handovers": ("bot.staff.handovers", "HandoverStore"),
-        "notices": ("bot.staff.notices", "NoticeStore"),
-        "missed": ("bot.staff.missed", "MissedStore"),
-        "activity": ("bot.staff.activity", "ActivityStore"),
+        "handovers": ("bot.staff.handovers", "HandoverStore", app),
+        "notices": ("bot.staff.notices", "NoticeStore", app),
+        "missed": ("bot.staff.missed", "MissedStore", recorder),
+        "activity": ("bot.staff.activity", "ActivityStore", recorder),
     }
     found: dict[str, Any] = {}
-    for name, (module, class_name) in classes.items():
-        store = given.get(name) or getattr(app, name, None)
+    for name, (module, class_name, holder) in classes.items():
+        store = given.get(name) or getattr(holder, name, None)
         if store is None:
             try:
                 store_class = getattr(importlib.import_module(module), class_name)

@@ -10,7 +10,7 @@ from typing import Any
 #: Outcomes counted as answered by the bot (an answer, a choice offered, a referral).
 ANSWERED = frozenset({"answered", "chose", "referred"})
 REFUSED = frozenset({"refused"})
-HANDED_OVER = frozenset({"handover", "handed_over"})
+HANDED_OVER = frozenset({"handover"})
 
 _WEEKDAYS = ("T2", "T3", "T4", "T5", "T6", "T7", "CN")
 
@@ -52,22 +52,23 @@ def _day_of(value: Any) -> date | None:
 
 async def daily_totals(activity: Any, since: date, until: date) -> list[DayTotal]:
     """One :class:`DayTotal` per day from ``since`` to ``until`` (days without messages
-    included), from the activity store's daily counts per channel and outcome."""
+    included), from the activity store's daily counts per channel (each with its
+    messages and their outcomes)."""
     sums: dict[date, dict[str, int]] = {}
     if activity is not None:
         for row in await activity.daily(since):
-            day = _day_of(getattr(row, "day", None))
+            day = _day_of(row.day)
             if day is None or not since <= day <= until:
                 continue
             counts = sums.setdefault(day, {"total": 0, "answered": 0, "refused": 0, "handed_over": 0})
-            outcome, count = str(row.outcome), int(row.count)
-            counts["total"] += count
-            if outcome in ANSWERED:
-                counts["answered"] += count
-            elif outcome in REFUSED:
-                counts["refused"] += count
-            elif outcome in HANDED_OVER:
-                counts["handed_over"] += count
+            counts["total"] += int(row.messages)
+            for outcome, count in row.outcomes.items():
+                if outcome in ANSWERED:
+                    counts["answered"] += int(count)
+                elif outcome in REFUSED:
+                    counts["refused"] += int(count)
+                elif outcome in HANDED_OVER:
+                    counts["handed_over"] += int(count)
     days = []
     day = since
     while day <= until:

@@ -123,6 +123,10 @@ async def overview_page(request: web.Request) -> dict[str, Any]:
 # --- hand-overs ----------------------------------------------------------------------
 
 _STATES = {"waiting": "Đang chờ", "answered": "Đã trả lời", "closed": "Đã đóng"}
+_DELIVERIES = {
+    "pending": "chờ gửi", "sending": "đang gửi", "sent": "đã gửi", "failed": "gửi không được",
+    "dropped": "không gửi được (người dân đã chặn trợ lý)",
+}
 
 
 @page("inbox.html")
@@ -160,7 +164,7 @@ async def handover_page(request: web.Request) -> dict[str, Any]:
         raise web.HTTPNotFound()
     return {
         "title": f"Yêu cầu số {item.id}", "item": item, "states": _STATES,
-        "max_reply": MAX_REPLY,
+        "max_reply": MAX_REPLY, "deliveries": _DELIVERIES,
     }
 
 
@@ -194,6 +198,9 @@ async def handover_close(request: web.Request) -> web.Response:
 # --- missed questions ----------------------------------------------------------------
 
 
+_REASONS = {"refused": "không trả lời được", "unsure": "trợ lý chưa chắc", "down": "bị chấm 👎"}
+
+
 def _procedure_choices(request: web.Request) -> list[tuple[str, str]]:
     catalogue = _bo(request).app.catalogue
     return sorted(((p.id, p.title) for p in catalogue if not p.is_referral), key=lambda c: c[1])
@@ -211,7 +218,7 @@ async def missed_page(request: web.Request) -> dict[str, Any]:
     return {
         "title": "Câu chưa trả lời được", "groups": groups,
         "choices": _procedure_choices(request), "titles": titles, "ready": bo.missed is not None,
-        "max_alias": MAX_ALIAS,
+        "max_alias": MAX_ALIAS, "reasons": _REASONS,
     }
 
 
@@ -282,9 +289,11 @@ async def channels_page(request: web.Request) -> dict[str, Any]:
 @page("notices.html")
 async def notices_page(request: web.Request) -> dict[str, Any]:
     """Announcements: the form to post one, and every one with its expiry."""
+    from bot.staff.hours import VIETNAM
+
     bo = _bo(request)
     notices = await bo.notices.all() if bo.notices is not None else []
-    now = datetime.now()
+    now = datetime.now(VIETNAM)
     default_until = (now + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
     return {
         "title": "Thông báo", "notices": notices, "now": now,
@@ -294,7 +303,10 @@ async def notices_page(request: web.Request) -> dict[str, Any]:
 
 
 async def notice_post(request: web.Request) -> web.Response:
-    """Post an announcement shown in replies until it expires."""
+    """Post an announcement shown in replies until it expires (Vietnam's time)."""
+    from bot.staff.hours import VIETNAM
+    from bot.staff.notices import NoticeError
+
     bo = _bo(request)
     if bo.notices is None:
         raise web.HTTPNotFound()
@@ -303,12 +315,15 @@ async def notice_post(request: web.Request) -> web.Response:
     if not text or len(text) > MAX_NOTICE:
         return refuse(request, f"Thông báo cần có nội dung và không quá {MAX_NOTICE} ký tự.", status=400)
     try:
-        until = datetime.fromisoformat(str(form.get("until", "")))
+        until = datetime.fromisoformat(str(form.get("until", ""))).replace(tzinfo=VIETNAM)
     except ValueError:
         return refuse(request, "Vui lòng nhập ngày giờ hết hạn hợp lệ.", status=400)
-    if until <= datetime.now():
+    if until <= datetime.now(VIETNAM):
         return refuse(request, "Thời điểm hết hạn phải ở sau bây giờ.", status=400)
-    notice_id = await bo.notices.post(text, until, _staff(request))
+    try:
+        notice_id = await bo.notices.post(text, until, _staff(request))
+    except NoticeError:
+        return refuse(request, "Không đăng được thông báo này; vui lòng kiểm tra nội dung và thời hạn.", status=400)
     await bo.audit.record(_staff(request), "notice.post", str(notice_id), f"đến {until:%d/%m/%Y %H:%M}")
     raise web.HTTPSeeOther("/notices?ok=posted")
 
