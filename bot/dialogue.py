@@ -545,8 +545,8 @@ class Engine:
             return Response(Intent.HELP, [self._writer.fields_menu(self._groups)])
         if data == CHOICE_STATUS_HELP:
             return await self._status(msg, "")
-        if data == CHOICE_HANDOVER:
-            return await self._handover(msg, session)
+        if data == CHOICE_HANDOVER:  # pressed, or typed as its number: no words of a question
+            return await self._handover(dataclasses.replace(msg, choice=data), session)
         if kind == "p" and (proc := self.catalogue.get(rest)):
             return self._answer(proc, session.aspects, session, [])
         if kind == "a":
