@@ -210,6 +210,8 @@ async def _run(config: Config) -> int:
             "in the config file (see config.example.yaml)"
         )
     app = await App.open(config)
+    if config.handover.telegram_chat_id and not (telegram and telegram.token):
+        log.warning("handover.telegram_chat_id is set, but without the Telegram channel nothing is posted there")
     channels: list[Channel] = []
     if telegram is not None and telegram.token:
         from bot.channels.telegram import TelegramChannel

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -58,40 +57,23 @@ class _Outbox:
 
 
 class Notifier:
-    """Sends queued status-change notifications for one channel at a time.
-
-    ``lease`` is how many seconds a claimed row stays with its sender: longer than the
-    slowest send with its retries, so that only a sender that died loses its claim.
-    """
+    """Sends queued status-change notifications for one channel at a time."""
 
     def __init__(
         self,
         store: Store,
         config: Config,
         *,
-        clock: Callable[[], float] = time.time,
         today: Callable[[], date] = date.today,
-        max_attempts: int = 8,
-        base_delay: float = 30.0,
-        max_delay: float = 3600.0,
-        batch: int = 50,
-        lease: float = 300.0,
         logger: logging.Logger = log,
+        **delivery: Any,
     ) -> None:
+        """``delivery``: the :class:`bot.delivery.Deliverer` settings (clock, max_attempts,
+        base_delay, max_delay, batch, lease)."""
         self._config = config
         self._today = today
         self._log = logger
-        self._deliverer = Deliverer(
-            _Outbox(store, self.render, logger),
-            what="notification",
-            clock=clock,
-            max_attempts=max_attempts,
-            base_delay=base_delay,
-            max_delay=max_delay,
-            batch=batch,
-            lease=lease,
-            logger=logger,
-        )
+        self._deliverer = Deliverer(_Outbox(store, self.render, logger), what="notification", logger=logger, **delivery)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait before the next try after ``attempts`` failed ones."""

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CLOSE_COMMANDS = frozenset({"dong", "close", "đóng"})
 #: How much of each earlier turn the staff group is shown.
 TURN_CHARS = 200
+#: The channels a reply can be delivered on (the console and ``motcua ask`` cannot).
 _CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo"}
 _COMMAND = re.compile(r"^/(\w+)(?:@\w+)?\s*#?(\d+)?\s*$", re.UNICODE)
 
@@ -147,6 +148,11 @@ class HandoverRelay:
     async def request(self, msg: Incoming, earlier: Sequence[tuple[str, str]]) -> Reply:
         """A resident asks for a person: open their hand-over (or add to the open one),
         tell the staff group, and say what happens next."""
+        if msg.channel not in _CHANNEL_NAMES:
+            return Reply(
+                "(Thử trong cửa sổ dòng lệnh) Trên Telegram hoặc Zalo, yêu cầu này được chuyển đến cán bộ "
+                f"Bộ phận Một cửa, và cán bộ trả lời ngay trong cuộc trò chuyện. Điện thoại: {self._commune.hotline}."
+            )
         text = "" if msg.choice is not None else msg.text.strip()
         number, opened = await self.store.ask(msg.channel, msg.user_id, msg.chat_id, text, earlier)
         where = _CHANNEL_NAMES.get(msg.channel, msg.channel)
@@ -179,7 +185,9 @@ class HandoverRelay:
         """What a resident wrote while their hand-over is open goes to it (and the staff
         group); the reply to give when the bot has no answer of its own, or None when
         they have no open hand-over."""
-        if not msg.text.strip() or await self.store.open_for(msg.channel, msg.user_id) is None:
+        if msg.channel not in _CHANNEL_NAMES or not msg.text.strip():
+            return None
+        if await self.store.open_for(msg.channel, msg.user_id) is None:
             return None
         number = await self.store.add_message(msg.channel, msg.user_id, msg.text.strip())
         if number is None:

@@ -276,3 +276,12 @@ async def test_a_holiday_from_the_config_is_named(config: Config, catalogue: Cat
     engine = Engine.build(config, catalogue, clock=lambda: WEDNESDAY)
     text = (await engine.handle(Incoming("zalo", "u", "c", "hôm nay có làm việc không"))).replies[0].text
     assert text.startswith("Hôm nay thứ Tư, 02/12, là ngày nghỉ tập huấn, bộ phận một cửa nghỉ")
+
+
+async def test_the_console_and_ask_open_no_hand_over(store: HandoverStore) -> None:
+    relay = relay_for(store)
+    reply = await relay.request(Incoming("cli", "ask-1", "ask-1", "gặp cán bộ"), [])
+    assert "dòng lệnh" in reply.text and "0210 3800 000" in reply.text
+    assert await relay.note(Incoming("console", "u", "c", "xin chào")) is None
+    assert await store.counts() == {"waiting": 0, "answered": 0, "closed": 0}
+    assert await store.due_posts(GROUP, 1e12, 10, 0) == []
