@@ -168,6 +168,8 @@ class HandoverRelay:
             await self.post(number, "\n".join(lines))
         elif text:
             await self.post(number, self._more(number, where, text))
+        else:
+            await self.post(number, f"🔔 #{number} ({where}): người dân lại bấm «Gặp cán bộ», vẫn đang chờ trả lời.")
         lines = [
             f"Tôi đã chuyển câu hỏi của ông/bà đến cán bộ Bộ phận Một cửa (yêu cầu #{number})."
             if opened

@@ -208,6 +208,10 @@ async def test_the_button_after_a_refusal_asks_for_a_person(engine_with, store: 
     handover = await store.get(1)
     assert handover is not None and handover.question == ""  # the button adds no words
     assert [m.text for m in handover.messages][0] == "giá vàng hôm nay bao nhiêu"
+    again = await engine.handle(Incoming("zalo", "u", "c", "Gặp cán bộ một cửa", choice=CHOICE_HANDOVER))
+    assert "Yêu cầu #1 của ông/bà đã được chuyển" in again.replies[0].text
+    posts = [p.text for p in await store.due_posts(GROUP, 1e12, 10, 0)]
+    assert len(posts) == 2 and "lại bấm «Gặp cán bộ»" in posts[1]
 
 
 async def test_without_hand_overs_the_hotline_is_given_kindly(engine_with) -> None:  # type: ignore[no-untyped-def]
