@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from bot.channels.zalo import ZaloChannel
 from bot.channels.zalo_api import RetryPolicy
 from bot.config import Config, DatabaseConfig, HandoverConfig, TelegramConfig, ZaloConfig
 from bot.staff.relay import HandoverRelay
-from tests.fakes.telegram_api import BOT_USER, Call, FakeTelegramApi, callback_query, text_message
+from tests.fakes.telegram_api import BOT_USER, BOT_USERNAME, FakeTelegramApi, callback_query, text_message
 from tests.fakes.zalo_api import FakeZaloApi
 
 TG_TOKEN = "123456789:AAtest-Token_for_the_fake"
@@ -248,7 +247,9 @@ async def test_staff_close_a_hand_over_without_replying(config: Config, telegram
         assert handover is not None and handover.state == "closed" and handover.closed_by
         # Staff talk among themselves, and ask the bot a question: never a resident's question.
         await telegram_api.push(
-            text_message("lam giay khai sinh can gi", user_id=STAFF, chat_id=GROUP, chat_type="supergroup", message_id=71)
+            text_message(
+                f"@{BOT_USERNAME} lam giay khai sinh can gi", user_id=STAFF, chat_id=GROUP, chat_type="supergroup", message_id=71
+            )
         )
         await telegram_api.push(staff_reply("Ông cần gì nữa không?", bot_post(telegram_api, "🔔"), 72))
         await telegram_api.wait_for("sendMessage", to_chat(GROUP, "đã đóng, không gửi được nữa"))
