@@ -18,6 +18,9 @@ from bot.dossiers.notify import Notifier
 from bot.dossiers.desk import StatusDesk
 from bot.dossiers.store import Store
 from bot.procedures.normalize import fold
+from bot.staff.handovers import HandoverStore
+from bot.staff.notices import NoticeStore
+from bot.staff.relay import HandoverRelay
 
 
 def catalogue_ids(catalogue: Catalogue, matcher: Matcher) -> Callable[[str], str | None]:
@@ -48,6 +51,11 @@ class App:
     engine: Engine
     store: Store
     notifier: Notifier
+    #: Hand-overs to a person (the back office's inbox), their relay to the staff group
+    #: and their delivery, and the desk's announcements.
+    handovers: HandoverStore | None = None
+    relay: HandoverRelay | None = None
+    notices: NoticeStore | None = None
 
     @classmethod
     async def open(cls, config: Config, *, last_good: bool = True) -> App:
@@ -57,19 +65,30 @@ class App:
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
         store = await Store.open(config.database.path)
+        handovers = notices = None
         try:
+            handovers = await HandoverStore.open(config.database.path)
+            notices = await NoticeStore.open(config.database.path)
+            relay = HandoverRelay(handovers, config)
             desk = StatusDesk(store, config)
-            engine = Engine.build(config, catalogue, status=desk, index=compiled.index)
+            engine = Engine.build(
+                config, catalogue, status=desk, index=compiled.index, handovers=relay, notices=notices
+            )
             if config.status.demo_data is not None:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
 
                 await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, engine.matcher))
             notifier = Notifier(store, config)
         except BaseException:
-            await store.close()
+            for part in (notices, handovers, store):
+                if part is not None:
+                    await part.close()
             raise
-        return cls(config, catalogue, engine, store, notifier)
+        return cls(config, catalogue, engine, store, notifier, handovers, relay, notices)
 
     async def close(self) -> None:
         """Close the database."""
+        for part in (self.notices, self.handovers):
+            if part is not None:
+                await part.close()
         await self.store.close()

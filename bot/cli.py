@@ -6,7 +6,7 @@ validate`` checks a catalogue; ``motcua import`` drafts catalogue files from the
 procedure database and checks the catalogue against it; ``motcua sync`` loads a dossier
 export; ``motcua run`` serves the configured messenger channels; ``motcua report`` shows
 this month's channel usage (``--json``: one object, one key per section); ``motcua eval``
-measures matching accuracy.
+measures matching accuracy; ``motcua notice`` posts, lists and removes announcements.
 
 Operator errors (bad config, bad catalogue, unreadable export) print one clear line
 each and exit with status 2; nothing prints a traceback. ``motcua sync`` also exits 2
@@ -85,6 +85,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     report = sub.add_parser("report", help="channel usage this month (Zalo quota)")
     report.add_argument("--json", action="store_true", help="print one JSON object")
+
+    notice = sub.add_parser("notice", help="announcements the bot adds to its replies (e.g. a closure)")
+    notice_sub = notice.add_subparsers(dest="notice_command", required=True, metavar="ACTION")
+    notice_add = notice_sub.add_parser("add", help="post an announcement")
+    notice_add.add_argument("text", help="the announcement, in Vietnamese")
+    notice_add.add_argument("--until", required=True, help="last day it is shown, YYYY-MM-DD (Vietnam time)")
+    notice_add.add_argument("--by", default="", help="who posts it (default: the login name)")
+    notice_sub.add_parser("list", help="list the announcements, current and past")
+    notice_remove = notice_sub.add_parser("remove", help="take an announcement down")
+    notice_remove.add_argument("id", type=int, help="its number, as `motcua notice list` shows it")
+    notice_remove.add_argument("--by", default="", help="who removes it (default: the login name)")
 
     ev = sub.add_parser("eval", help="measure matching accuracy on labelled questions")
     ev.add_argument("files", nargs="+", type=Path, help="evaluation YAML files")
@@ -206,6 +217,8 @@ async def _run(config: Config) -> int:
             "in the config file (see config.example.yaml)"
         )
     app = await App.open(config)
+    if config.handover.telegram_chat_id and not (telegram and telegram.token):
+        log.warning("handover.telegram_chat_id is set, but without the Telegram channel nothing is posted there")
     channels: list[Channel] = []
     if telegram is not None and telegram.token:
         from bot.channels.telegram import TelegramChannel
@@ -298,6 +311,51 @@ async def _report(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _notice(config: Config, args: argparse.Namespace) -> int:
+    """``motcua notice add|list|remove``: the announcements, for staff without the web app."""
+    import getpass
+    from datetime import date, datetime, time, timedelta
+
+    from bot.staff.hours import VIETNAM
+    from bot.staff.notices import NoticeError, NoticeStore
+
+    def who() -> str:
+        try:
+            return args.by or f"{getpass.getuser()} (dòng lệnh)"
+        except (KeyError, OSError):
+            return "dòng lệnh"
+
+    store = await NoticeStore.open(config.database.path)
+    try:
+        if args.notice_command == "add":
+            try:
+                last = date.fromisoformat(args.until)
+            except ValueError:
+                raise MotcuaError(f"--until: expected a date as YYYY-MM-DD, got {args.until!r}") from None
+            until = datetime.combine(last + timedelta(days=1), time(0), VIETNAM)  # to the end of that day
+            try:
+                number = await store.post(args.text, until, who())
+            except NoticeError as exc:
+                raise MotcuaError(f"notice add: {exc}") from None
+            print(f"announcement {number} posted, shown until the end of {last:%d/%m/%Y}")
+        elif args.notice_command == "list":
+            now = datetime.now(VIETNAM)
+            notices = await store.all()
+            for n in notices:
+                state = "removed" if n.removed_at else ("expired" if n.until <= now else "current")
+                shown = (n.until - timedelta(seconds=1)).strftime("%d/%m/%Y")
+                print(f"{n.id}\t{state}\tuntil {shown}\tby {n.posted_by}\t{n.text}")
+            if not notices:
+                print("no announcements")
+        elif await store.remove(args.id, who()):
+            print(f"announcement {args.id} removed")
+        else:
+            raise MotcuaError(f"notice remove: no announcement {args.id} is up")
+    finally:
+        await store.close()
+    return 0
+
+
 def _admin(config: Config, args: argparse.Namespace) -> int:
     from bot.backoffice.admin import add_user, read_password, serve_alone
 
@@ -342,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_report(config, args))
         if args.command == "eval":
             return _eval(config, args)
+        if args.command == "notice":
+            return asyncio.run(_notice(config, args))
         if args.command == "import":
             return asyncio.run(_import(config, args))
         if args.command == "admin":

@@ -233,6 +233,43 @@ class ChannelsConfig:
 
 
 @dataclass
+class HandoverConfig:
+    """Hand-overs to a person (see :mod:`bot.staff.handovers`)."""
+
+    #: The Telegram group of the desk's staff that hand-overs are posted to and answered
+    #: from (its numeric chat id, e.g. "-1001234567890"); empty: the web inbox only.
+    telegram_chat_id: str = ""
+
+
+def _day(*ranges: str) -> Any:
+    return field(default_factory=lambda: list(ranges))
+
+
+@dataclass
+class Holiday:
+    """A day the desk is closed (``date`` as YYYY-MM-DD), or several (``date`` to ``until``)."""
+
+    date: str
+    name: str = ""
+    until: str = ""
+
+
+@dataclass
+class OfficeHoursConfig:
+    """When the desk works: "HH:MM-HH:MM" ranges per weekday, Vietnam time (UTC+7), and
+    holidays. The default matches :attr:`CommuneConfig.hours`."""
+
+    monday: list[str] = _day("07:30-11:30", "13:30-17:00")
+    tuesday: list[str] = _day("07:30-11:30", "13:30-17:00")
+    wednesday: list[str] = _day("07:30-11:30", "13:30-17:00")
+    thursday: list[str] = _day("07:30-11:30", "13:30-17:00")
+    friday: list[str] = _day("07:30-11:30", "13:30-17:00")
+    saturday: list[str] = _day()
+    sunday: list[str] = _day()
+    holidays: list[Holiday] = field(default_factory=list)
+
+
+@dataclass
 class BackofficeConfig:
     """The web back office for the desk's staff (``motcua admin``; ``motcua run`` serves it
     too when the ``backoffice:`` block is present)."""
@@ -264,6 +301,8 @@ class Config:
     status: StatusConfig = field(default_factory=StatusConfig)
     hamlet_heads: list[HamletHead] = field(default_factory=list)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    handover: HandoverConfig = field(default_factory=HandoverConfig)
+    office_hours: OfficeHoursConfig = field(default_factory=OfficeHoursConfig)
     backoffice: BackofficeConfig | None = None
 
 
@@ -429,6 +468,13 @@ def parse_config(
             if not getattr(head, name).strip():
                 raise ConfigError(f"hamlet_heads[{i}].{name}: must not be empty")
     _check_channels(config)
+    if config.handover.telegram_chat_id and not re.fullmatch(r"-?\d{1,20}", config.handover.telegram_chat_id):
+        raise ConfigError(
+            "handover.telegram_chat_id: expected the group's numeric chat id, e.g. \"-1001234567890\""
+        )
+    from bot.staff.hours import OfficeHours  # checks every range and date, naming the key
+
+    OfficeHours.from_config(config.office_hours)
     return config
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from bot.procedures.catalogue import Catalogue, Family, Procedure, load_group_labels
@@ -23,8 +25,16 @@ from bot.procedures.matcher import Decision, Match, Matcher, MatcherIndex
 from bot.messages import Aspect, Choice, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
 from bot.bundle import MAX_PARTS, split_bundle
-from bot.procedures.wording import CHOICE_MENU, CHOICE_STATUS_HELP, STANDING_CHOICES, ReplyWriter, choice_procedure
+from bot.procedures.wording import (
+    CHOICE_HANDOVER,
+    CHOICE_MENU,
+    CHOICE_STATUS_HELP,
+    STANDING_CHOICES,
+    ReplyWriter,
+    choice_procedure,
+)
 from bot.session import Session, SessionStore
+from bot.staff.hours import OfficeHours, vietnam_now
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +85,25 @@ class StatusService(Protocol):
     async def pending(self, msg: Incoming) -> Response | None: ...
 
 
+class HandoverService(Protocol):
+    """Hand-overs to a person (see :class:`bot.staff.relay.HandoverRelay`)."""
+
+    async def request(self, msg: Incoming, earlier: Sequence[tuple[str, str]]) -> Reply:
+        """The resident asks for a person; ``earlier``: the conversation's last messages."""
+        ...
+
+    async def note(self, msg: Incoming) -> Reply | None:
+        """The resident wrote while a hand-over of theirs is open: pass it on, and return
+        the reply for when the bot has no answer of its own (None: none open)."""
+        ...
+
+
+class NoticeService(Protocol):
+    """The desk's current announcements (see :class:`bot.staff.notices.NoticeStore`)."""
+
+    async def current(self, now: datetime) -> Sequence: ...
+
+
 def _infos(matches: list[Match]) -> list[MatchInfo]:
     return [MatchInfo(m.procedure.id, m.procedure.name, m.score) for m in matches[:3]]
 
@@ -92,10 +121,17 @@ class Engine:
         matcher: Matcher,
         status: StatusService | None = None,
         sessions: SessionStore | None = None,
+        handovers: HandoverService | None = None,
+        notices: NoticeService | None = None,
+        clock: Callable[[], datetime] = vietnam_now,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
         self.status = status
+        self.handovers = handovers
+        self.notices = notices
+        self._clock = clock
+        self._hours = OfficeHours.from_config(config.office_hours)
         self._normalizer = normalizer
         self._lexicon = lexicon
         self._matcher = matcher
@@ -118,13 +154,19 @@ class Engine:
         status: StatusService | None = None,
         *,
         index: MatcherIndex | None = None,
+        handovers: HandoverService | None = None,
+        notices: NoticeService | None = None,
+        clock: Callable[[], datetime] = vietnam_now,
     ) -> Engine:
         """An engine with the bundled normaliser and lexicon for ``catalogue``; ``index``
         is the matcher's prebuilt index (see :mod:`bot.procedures.compiled`), if at hand."""
         normalizer = Normalizer.default()
         lexicon = Lexicon.load(normalizer)
         matcher = Matcher(catalogue, normalizer, lexicon, config.matching, index)
-        return cls(config, catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher, status=status)
+        return cls(
+            config, catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher, status=status,
+            handovers=handovers, notices=notices, clock=clock,
+        )
 
     async def handle(self, msg: Incoming) -> Response:
         """The response to one message. Never raises: failures get an apology."""
@@ -134,7 +176,12 @@ class Engine:
             session = self._sessions.get(msg.channel, msg.chat_id)
             if msg.forwarded:  # someone else's question: no carry-over from this chat
                 session.procedure_id, session.aspects, session.choices = None, [], []
+            noted = await self._note(msg)
             response = await self._respond(msg, session)
+            if noted is not None and response.intent is Intent.UNKNOWN:
+                # Written while waiting for a person, and the bot has no answer: it is for them.
+                response = Response(Intent.HANDOVER, [noted], response.matches, response.aspect)
+            await self._add_notices(session, response)
         except Exception:
             log.exception("engine failed on a message from channel %s", msg.channel)
             return Response(Intent.UNKNOWN, [self._writer.failure()])
@@ -145,7 +192,46 @@ class Engine:
             response.replies[0] = Reply(f"Về câu hỏi: «{quote}»\n\n{first.text}", first.choices)
         # A typed number picks from what was offered last, and only from that.
         session.choices = [c for r in response.replies for c in r.choices]
+        if msg.choice is None:
+            session.remember("resident", msg.text)
+        session.remember("bot", "\n".join(r.text for r in response.replies))
         return response
+
+    async def _note(self, msg: Incoming) -> Reply | None:
+        """Pass what the resident wrote to their open hand-over, if any (never raising:
+        the bot still answers when the hand-over tables fail)."""
+        text = msg.text.strip()
+        if self.handovers is None or msg.choice is not None or _COMMAND.match(text) or text.isdigit():
+            return None  # buttons, commands, a typed choice or digits asked for: not for the desk
+        if self._lexicon.asks_person(self._normalizer.tokens(msg.text)):
+            return None  # the request itself adds it
+        try:
+            return await self.handovers.note(msg)
+        except Exception:
+            log.exception("passing a message to its hand-over failed (channel %s)", msg.channel)
+            return None
+
+    async def _add_notices(self, session: Session, response: Response) -> None:
+        """The desk's announcements not yet shown in this conversation, under the last reply."""
+        if self.notices is None or not response.replies:
+            return
+        try:
+            fresh = [n for n in await self.notices.current(self._clock()) if n.id not in session.notices_seen]
+        except Exception:
+            log.exception("reading the announcements failed")
+            return
+        if not fresh:
+            return
+        session.notices_seen.update(n.id for n in fresh)
+        last = response.replies[-1]
+        lines = "\n".join(f"📢 Thông báo: {n.text}" for n in fresh)
+        response.replies[-1] = Reply(f"{last.text}\n\n{lines}", last.choices)
+
+    async def _handover(self, msg: Incoming, session: Session) -> Response:
+        """The resident asks for a person of the desk."""
+        if self.handovers is None:
+            return Response(Intent.HANDOVER, [self._writer.no_handover()])
+        return Response(Intent.HANDOVER, [await self.handovers.request(msg, list(session.turns))])
 
     async def _respond(self, msg: Incoming, session: Session) -> Response:
         if msg.choice is not None:
@@ -164,6 +250,8 @@ class Engine:
 
         tokens = self._normalizer.tokens(text)
         normalized = " ".join(tokens)
+        if self._lexicon.asks_person(tokens):
+            return await self._handover(msg, session)
         number = _NUMBER_CHOICE.match(normalized)
         if number and session.choices:
             index = int(number.group(1)) - 1
@@ -196,7 +284,8 @@ class Engine:
             topic, covered = desk
             rest = " ".join(t for i, t in enumerate(tokens) if i not in covered)
             if not self._matcher.query_tokens(rest):  # only about the desk, no procedure named
-                return Response(Intent.HELP, [self._writer.desk(topic)])
+                today = self._hours.today_note(self._clock()) if topic == "hours" else None
+                return Response(Intent.HELP, [self._writer.desk(topic, today)])
         return self._procedure_question(text, tokens, session)
 
     def _typed_choice(self, tokens: list[str], session: Session) -> Choice | None:
@@ -456,6 +545,8 @@ class Engine:
             return Response(Intent.HELP, [self._writer.fields_menu(self._groups)])
         if data == CHOICE_STATUS_HELP:
             return await self._status(msg, "")
+        if data == CHOICE_HANDOVER:  # pressed, or typed as its number: no words of a question
+            return await self._handover(dataclasses.replace(msg, choice=data), session)
         if kind == "p" and (proc := self.catalogue.get(rest)):
             return self._answer(proc, session.aspects, session, [])
         if kind == "a":
@@ -491,6 +582,8 @@ class Engine:
             return Response(Intent.HELP, [self._writer.fields_menu(self._groups)])
         if name == "tracuu":
             return await self._status(msg, arg)
+        if name in ("canbo", "gapcanbo"):
+            return await self._handover(msg, session)
         if self.status is None:
             return Response(Intent.STATUS, [self._writer.status_unavailable()])
         if name == "theodoi":

@@ -19,6 +19,8 @@ class Intent(StrEnum):
     HELP = "help"
     REFERRAL = "referral"
     UNKNOWN = "unknown"
+    #: The resident asked for a person (or wrote while waiting for one).
+    HANDOVER = "handover"
 
 
 class Aspect(StrEnum):

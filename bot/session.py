@@ -16,6 +16,10 @@ from bot.messages import Aspect, Choice
 
 #: How many conversations are remembered at once (least recently used forgotten first).
 MAX_SESSIONS = 50_000
+#: Messages of a conversation remembered for a hand-over (resident's and bot's), and
+#: how much of each.
+MAX_TURNS = 6
+TURN_CHARS = 300
 
 
 @dataclass
@@ -26,6 +30,18 @@ class Session:
     aspects: list[Aspect] = field(default_factory=list)
     choices: list[Choice] = field(default_factory=list)
     updated: float = 0.0
+    #: The last messages of the conversation as (author, text), author ``resident`` or
+    #: ``bot``, each cut to :data:`TURN_CHARS` (a hand-over carries them to the desk).
+    turns: list[tuple[str, str]] = field(default_factory=list)
+    #: The announcements already shown in this conversation.
+    notices_seen: set[int] = field(default_factory=set)
+
+    def remember(self, author: str, text: str) -> None:
+        """Keep one message of the conversation (the last :data:`MAX_TURNS` are kept)."""
+        text = " ".join(text.split())
+        if text:
+            text = text if len(text) <= TURN_CHARS else text[: TURN_CHARS - 1] + "…"
+            self.turns = [*self.turns[-(MAX_TURNS - 1) :], (author, text)]
 
 
 class SessionStore:

@@ -318,8 +318,9 @@ async def test_other_lost_papers_get_the_copy_and_the_question(engine: Engine, q
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
-        ("giờ làm việc", "Giờ làm việc của Bộ phận Một cửa"),
-        ("thu 7 co lam viec ko", "Giờ làm việc của Bộ phận Một cửa"),
+        # The hours open with a line about today (tests/staff/test_hours.py, fixed clocks).
+        ("giờ làm việc", "Hôm nay "),
+        ("thu 7 co lam viec ko", "Hôm nay "),
         ("địa chỉ ủy ban ở đâu", "Địa chỉ: Bộ phận Một cửa, trụ sở UBND xã Tân Hòa"),
         ("sdt mot cua", "Điện thoại Bộ phận Một cửa: 0210 3800 000"),
         ("cảm ơn cháu nhé", "Dạ, không có gì ạ"),

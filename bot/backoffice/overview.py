@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-#: Outcomes counted as answered by the bot (an answer, a choice offered, a referral).
-ANSWERED = frozenset({"answered", "chose", "referred"})
+#: Outcomes counted as answered by the bot: a procedure's answer, a referral to the right
+#: office, a dossier's status, help. Offering a choice (the bot was unsure) is not.
+ANSWERED = frozenset({"answered", "referred", "status", "help"})
+CHOSE = frozenset({"chose"})
 REFUSED = frozenset({"refused"})
 HANDED_OVER = frozenset({"handover"})
+#: Not questions: left out of the totals (a 👍/👎 rating).
+NOT_COUNTED = frozenset({"rated"})
 
 _WEEKDAYS = ("T2", "T3", "T4", "T5", "T6", "T7", "CN")
 
@@ -22,6 +26,7 @@ class DayTotal:
     day: date
     total: int = 0
     answered: int = 0
+    chose: int = 0
     refused: int = 0
     handed_over: int = 0
 
@@ -32,6 +37,7 @@ class Summary:
 
     total: int
     answered: int
+    chose: int
     refused: int
     handed_over: int
 
@@ -52,23 +58,23 @@ def _day_of(value: Any) -> date | None:
 
 async def daily_totals(activity: Any, since: date, until: date) -> list[DayTotal]:
     """One :class:`DayTotal` per day from ``since`` to ``until`` (days without messages
-    included), from the activity store's daily counts per channel (each with its
-    messages and their outcomes)."""
+    included), from the activity store's daily counts per channel and outcome; ratings
+    are not messages to answer and are left out."""
     sums: dict[date, dict[str, int]] = {}
     if activity is not None:
         for row in await activity.daily(since):
             day = _day_of(row.day)
             if day is None or not since <= day <= until:
                 continue
-            counts = sums.setdefault(day, {"total": 0, "answered": 0, "refused": 0, "handed_over": 0})
-            counts["total"] += int(row.messages)
+            counts = sums.setdefault(day, {"total": 0, "answered": 0, "chose": 0, "refused": 0, "handed_over": 0})
             for outcome, count in row.outcomes.items():
-                if outcome in ANSWERED:
-                    counts["answered"] += int(count)
-                elif outcome in REFUSED:
-                    counts["refused"] += int(count)
-                elif outcome in HANDED_OVER:
-                    counts["handed_over"] += int(count)
+                if outcome in NOT_COUNTED:
+                    continue
+                counts["total"] += int(count)
+                for key, kinds in (("answered", ANSWERED), ("chose", CHOSE), ("refused", REFUSED),
+                                   ("handed_over", HANDED_OVER)):
+                    if outcome in kinds:
+                        counts[key] += int(count)
     days = []
     day = since
     while day <= until:
@@ -80,7 +86,7 @@ async def daily_totals(activity: Any, since: date, until: date) -> list[DayTotal
 def summary(days: list[DayTotal]) -> Summary:
     """The totals of ``days``."""
     return Summary(
-        sum(d.total for d in days), sum(d.answered for d in days),
+        sum(d.total for d in days), sum(d.answered for d in days), sum(d.chose for d in days),
         sum(d.refused for d in days), sum(d.handed_over for d in days),
     )
 

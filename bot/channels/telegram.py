@@ -4,8 +4,10 @@ Updates arrive by long polling, or by webhook when ``channels.telegram.webhook.u
 set (served by our own guarded server: secret checked before the body is read, bodies
 capped at 1 MB). Each message or button press becomes an :class:`bot.messages.Incoming`
 for the engine; its replies go back as plain text (never a parse mode, so user text cannot break
-markup) with choices as inline buttons. Follow notifications are delivered by the app's
-notifier in a background task.
+markup) with choices as inline buttons. Follow notifications, the desk's replies to
+hand-overs and the hand-overs' posts to the staff group are delivered from their outboxes
+in a background task. Messages in the staff group (``handover.telegram_chat_id``) go to
+the hand-over relay, never to the engine.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ from bot.channels.telegram_receive import SECRET_HEADER, SafeBot, webhook_handle
 from bot.channels.usage import UsageMeter
 from bot.channels.webhook import MAX_BODY_BYTES, WebhookServer
 from bot.config import TelegramConfig
+from bot.delivery import channel_jobs, run_outboxes
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Incoming, Reply
 from bot.procedures.wording import ReplyWriter
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.staff.relay import HandoverRelay
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +173,10 @@ class TelegramChannel(Channel):
         except BaseException:
             await self.stop()
             raise
-        notifier = self._app.notifier
-        if notifier is not None:
+        jobs = channel_jobs(self._app, self.name, self.send, post=self.post)
+        if jobs:  # follow notifications, hand-over replies and posts to the staff group
             self._notifier_task = asyncio.create_task(
-                notifier.run(self.name, self.send, self._stop_notifier, self._notify_interval),
-                name="telegram-notifier",
+                run_outboxes(jobs, self._stop_notifier, self._notify_interval), name="telegram-notifier"
             )
         log.info("Telegram channel started as @%s (%s)", application.bot.username, self._mode())
 
@@ -334,12 +337,30 @@ class TelegramChannel(Channel):
         if message is None:
             return
         bot = context.bot
+        relay = getattr(self._app, "relay", None)
+        if relay is not None and relay.is_staff_chat(str(message.chat.id)):
+            await self._on_staff_message(relay, message, bot.id)  # never a resident's question
+            return
         incoming = message_to_incoming(message, bot.id, bot.username)
         if incoming is None:
             return
         # In groups the answer quotes the question, so everyone sees what it answers.
         quote = message.message_id if message.chat.type != ChatType.PRIVATE else None
         await self._answer(incoming, quote)
+
+    async def _on_staff_message(self, relay: HandoverRelay, message: Message, bot_id: int) -> None:
+        """A message in the staff group: a reply to one of the bot's hand-over posts answers it."""
+        replied = message.reply_to_message
+        to_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
+        sender = message.from_user
+        staff = "Telegram"
+        if sender is not None:
+            staff = sender.full_name + (f" (@{sender.username})" if sender.username else "")
+        text = message.text if message.text is not None else (message.caption or "")
+        async with self._locks(str(message.chat.id)):
+            answer = await relay.staff_message(str(replied.message_id) if to_bot and replied else None, staff, text)
+            if answer:
+                await self._deliver(str(message.chat.id), Reply(answer), message.message_id)
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -403,6 +424,14 @@ class TelegramChannel(Channel):
             await self._deliver(chat_id, reply, None)
         except Forbidden:
             raise RecipientBlocked(f"telegram chat {chat_id} blocked the bot") from None
+
+    async def post(self, chat_id: str, reply: Reply) -> list[str]:
+        """Deliver ``reply`` (a hand-over's post to the staff group); the ids of the
+        messages it became, so that a reply to any of them is known."""
+        try:
+            return [str(m.message_id) for m in await self._deliver(chat_id, reply, None)]
+        except Forbidden:
+            raise RecipientBlocked(f"telegram chat {chat_id} removed the bot") from None
 
     async def _deliver(self, chat_id: str, reply: Reply, quote: int | None) -> list[Message]:
         """Send ``reply`` as plain text, split if long, buttons on the last part."""

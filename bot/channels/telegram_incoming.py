@@ -24,6 +24,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("theodoi", "Báo tin khi hồ sơ có kết quả: /theodoi <mã hồ sơ>"),
     ("huytheodoi", "Thôi theo dõi hồ sơ: /huytheodoi <mã hồ sơ>"),
     ("thon", "Tổng hợp hồ sơ của thôn (dành cho trưởng thôn)"),
+    ("canbo", "Gặp cán bộ Bộ phận Một cửa"),
 )
 _KNOWN = frozenset(name for name, _ in COMMANDS)
 _GROUPS = (Chat.GROUP, Chat.SUPERGROUP)

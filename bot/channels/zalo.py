@@ -47,6 +47,7 @@ from bot.channels.zalo_api import (
     mask_token,
 )
 from bot.config import ZaloConfig
+from bot.delivery import channel_jobs, run_outboxes
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Incoming, Reply
 from bot.procedures.wording import ReplyWriter
@@ -212,12 +213,9 @@ class ZaloChannel(Channel):
             self._meter_task = self._spawn(self._meter.run(self._stop), "usage counting")
         if not webhook.url:
             self._poll_task = self._spawn(self._poll_loop(), "polling")
-        notifier = getattr(self._app, "notifier", None)
-        if notifier is not None:
-            self._notify_task = self._spawn(
-                notifier.run(self.name, self.send, self._stop, interval=self._notify_interval),
-                "notifications",
-            )
+        jobs = channel_jobs(self._app, self.name, self.send)
+        if jobs:  # follow notifications and the desk's replies to hand-overs
+            self._notify_task = self._spawn(run_outboxes(jobs, self._stop, self._notify_interval), "notifications")
         mode = f"webhook on port {self.webhook_port}" if webhook.url else "long polling"
         log.info("zalo: started (%s)", mode)
 

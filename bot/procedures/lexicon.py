@@ -102,6 +102,8 @@ class Lexicon:
     choice_last: tuple[Phrase, ...] = ()
     #: Words that only frame a typed pick ("cái ... thôi").
     choice_frame: frozenset[str] = frozenset()
+    #: Phrases asking for a person of the desk ("gặp cán bộ", "hỏi người thật").
+    person_requests: tuple[Phrase, ...] = ()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -112,6 +114,7 @@ class Lexicon:
     _help_core: PhraseSet = field(init=False, repr=False, compare=False)
     _desk: PhraseSet = field(init=False, repr=False, compare=False)
     _desk_topic: dict[Phrase, str] = field(init=False, repr=False, compare=False)
+    _person: PhraseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
@@ -134,6 +137,7 @@ class Lexicon:
         desk_topic = {phrase: topic for topic, ps in self.desk_questions.items() for phrase in ps}
         init(self, "_desk_topic", desk_topic)
         init(self, "_desk", PhraseSet(desk_topic))
+        init(self, "_person", PhraseSet(self.person_requests))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -161,6 +165,7 @@ class Lexicon:
             choice_ordinals=tuple(phrases(group) for group in raw.get("choice_ordinals") or ()),
             choice_last=phrases(raw.get("choice_last") or ()),
             choice_frame=frozenset(t for w in raw.get("choice_frame") or () for t in normalizer.tokens(str(w))),
+            person_requests=phrases(raw.get("person_requests") or ()),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -202,6 +207,10 @@ class Lexicon:
         for start, phrase in self._desk.find(tokens):
             return self._desk_topic[phrase], self._desk.covered(tokens)
         return None
+
+    def asks_person(self, tokens: list[str]) -> bool:
+        """Whether the message asks for a person of the desk ("cho tôi gặp cán bộ")."""
+        return self._person.occurs_in(tokens)
 
     def picked(self, tokens: list[str], labels: list[list[str]]) -> int | None:
         """The index of the choice a typed answer picks among ``labels`` (each as tokens):

@@ -68,6 +68,9 @@ def _first_sentence(text: str) -> str:
 #: Choice data understood by the engine (kept short: Telegram allows 64 bytes).
 CHOICE_MENU = "menu"
 CHOICE_STATUS_HELP = "status"
+#: Asks for a person of the desk (a hand-over), offered when the bot cannot answer.
+CHOICE_HANDOVER = "handover"
+HANDOVER_CHOICE = Choice("Gặp cán bộ một cửa", CHOICE_HANDOVER)
 
 
 #: Choices the bot offers in many replies; typed back at any time, they do what they say.
@@ -316,6 +319,15 @@ class ReplyWriter:
             "Tôi trả lời về thủ tục hộ tịch, chứng thực, bảo trợ xã hội của xã và tra cứu hồ sơ. "
             "Ông/bà thử hỏi ngắn gọn, ví dụ: «làm giấy khai sinh cần gì», "
             f"hoặc gọi Bộ phận Một cửa: {self.commune.hotline}.",
+            (Choice("Danh sách thủ tục", CHOICE_MENU), HANDOVER_CHOICE),
+        )
+
+    def no_handover(self) -> Reply:
+        """Asking for a person where hand-overs are not set up: how to reach the desk."""
+        c = self.commune
+        return Reply(
+            "Dạ, ông/bà có thể trao đổi trực tiếp với cán bộ Bộ phận Một cửa qua điện thoại "
+            f"{c.hotline} hoặc đến {c.office.rstrip('. ')} (giờ làm việc: {c.hours.rstrip('. ')}).",
             (Choice("Danh sách thủ tục", CHOICE_MENU),),
         )
 
@@ -331,8 +343,9 @@ class ReplyWriter:
             STANDING_CHOICES,
         )
 
-    def desk(self, topic: str) -> Reply:
-        """An answer about the desk itself: its hours, address or phone, thanks, or who the bot is."""
+    def desk(self, topic: str, today: str | None = None) -> Reply:
+        """An answer about the desk itself: its hours, address or phone, thanks, or who the
+        bot is; ``today`` (a line about the desk today) opens an answer about its hours."""
         c = self.commune
         if topic == "identity":
             return self.help()
@@ -347,6 +360,8 @@ class ReplyWriter:
             "address": [f"Địa chỉ: {office}.", f"Giờ làm việc: {hours}."],
             "hotline": [f"Điện thoại Bộ phận Một cửa: {c.hotline}.", f"Giờ làm việc: {hours}."],
         }[topic]
+        if today and topic == "hours":
+            lines.insert(0, today)
         return Reply("\n".join(lines), (Choice("Danh sách thủ tục", CHOICE_MENU),))
 
     def not_text(self) -> Reply:

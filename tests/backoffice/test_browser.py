@@ -4,57 +4,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 from aiohttp import web
 
 from bot.backoffice.security import CSRF_REFUSED
 from bot.backoffice.web import LOGIN_LOCKED, LOGIN_REFUSED
 
-from .conftest import PASSWORD, STAFF, Served
+from .conftest import STAFF, Served, log_in, needs_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium; .ci/run does)"
-)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator:
-    """A fresh headless Chromium (the system's), closed after the test."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def page(browser):
-    """A page of a new browser context (its own cookies), phone-sized."""
-    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
-
-
-async def log_in(page, url: str, name: str = STAFF, password: str = PASSWORD) -> None:
-    """Fill in and send the login form as a person would."""
-    await page.goto(f"{url}/login")
-    await page.fill("#name", name)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
+pytestmark = needs_chromium
 
 
 async def test_login_in_a_real_browser_then_the_pages(page, served: Served) -> None:

@@ -180,9 +180,9 @@ async def test_commands_are_registered_in_vietnamese(
     async with running(config_for(api), app):
         (call,) = api.calls_of("setMyCommands")
     commands = {c["command"]: c["description"] for c in call.params["commands"]}
-    assert set(commands) == {"start", "help", "thutuc", "tracuu", "theodoi", "huytheodoi", "thon"}
+    assert set(commands) == {"start", "help", "thutuc", "tracuu", "theodoi", "huytheodoi", "thon", "canbo"}
     assert commands["tracuu"].startswith("Tra cứu hồ sơ")
-    assert len(COMMANDS) == 7
+    assert len(COMMANDS) == 8
 
 
 async def test_commands_reach_the_engine_as_text(api: FakeTelegramApi, app: RecordedApp) -> None:

@@ -50,6 +50,8 @@ class FakeTelegramApi:
     calls: list[Call] = field(default_factory=list)
     #: Chat ids (as text) that answer sendMessage with 403 Forbidden.
     blocked_chats: set[str] = field(default_factory=set)
+    #: Every message sendMessage returned, as Telegram returned it (tests reply to them).
+    sent: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -189,7 +191,9 @@ class FakeTelegramApi:
                     {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"},
                     status=403,
                 )
-            return _ok(self._message(params))
+            message = self._message(params)
+            self.sent.append(message)
+            return _ok(message)
         if method == "getMe":
             return _ok(BOT_USER)
         if method in ("editMessageText", "editMessageReplyMarkup"):
