@@ -1,7 +1,13 @@
 """The staff side's pages in a real headless browser (the system's Chromium): replying
-to a hand-over."""
+to a hand-over; with MOTCUA_SCREENSHOTS=folder, screenshots of the main pages on seeded
+data (the README's pictures)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
 
 from .conftest import STAFF, Served, log_in, needs_chromium
 from .test_staff_pages import ask_for_a_person
@@ -26,3 +32,40 @@ async def test_reply_to_a_hand_over_in_a_real_browser(page, served: Served) -> N
     await page.click("text=Đóng yêu cầu")
     assert page.url.endswith("/inbox?ok=closed")
     assert (await served.bo.handovers.get(number)).state == "closed"
+
+
+SCREENSHOTS = os.environ.get("MOTCUA_SCREENSHOTS", "")
+
+
+@pytest.mark.skipif(not SCREENSHOTS, reason="takes the README's screenshots only with MOTCUA_SCREENSHOTS=folder")
+async def test_take_screenshots_of_the_main_pages(browser, served: Served) -> None:
+    """Seeds a realistic day through the real engine, then photographs the main pages at
+    a phone's width into $MOTCUA_SCREENSHOTS (overview, inbox, missed, procedures)."""
+    from bot.messages import Incoming
+
+    engine = served.bo.app.engine
+    questions = [
+        "lam giay khai sinh can gi", "đk kết hôn mất bn tiền", "chứng thực bản sao ở xã đc ko",
+        "làm hộ chiếu ở đâu", "tra cứu hồ sơ 261124-0008", "xin giấy phép nuôi ong mật", "cấp phép nuôi ong",
+        "đăng ký cho bé mới đẻ", "bao nhieu tien", "trợ cấp người khuyết tật cần gì", "thủ tục nhận con nuôi",
+    ]
+    for i, text in enumerate(questions):
+        await engine.handle(Incoming("zalo" if i % 3 else "telegram", f"r{i}", f"r{i}", text))
+    for user, text in (("z7", "Con tôi sinh ở Hàn Quốc thì làm giấy khai sinh thế nào?"),
+                       ("t8", "Tôi mất sổ hộ khẩu cũ, có cần làm lại không?")):
+        channel = "zalo" if user.startswith("z") else "telegram"
+        await engine.handle(Incoming(channel, user, user, "gặp cán bộ"))
+        await engine.handle(Incoming(channel, user, user, text))
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    context = await browser.new_context(viewport={"width": 412, "height": 915}, device_scale_factor=1, locale="vi-VN")
+    page = await context.new_page()
+    try:
+        await log_in(page, served.url)
+        for name, path, full in (("overview", "/", True), ("inbox", "/inbox", True),
+                                 ("missed", "/missed", True), ("procedures", "/procedures", False)):
+            await page.goto(f"{served.url}{path}")
+            await page.screenshot(path=str(folder / f"{name}.png"), full_page=full)
+            assert (folder / f"{name}.png").stat().st_size > 5000
+    finally:
+        await context.close()
