@@ -6,11 +6,14 @@ Every entry point (``motcua chat``, ``ask``, ``run``, the tests) builds the same
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.procedures.catalogue import Catalogue
-from bot.procedures.compiled import open_catalogue
+from bot.procedures.compiled import CompiledCatalogue, open_catalogue
+from bot.procedures.watch import Fingerprint, fingerprint
+from bot.staff.recorder import StaffRecorder
 from bot.config import Config
 from bot.dialogue import Engine
 from bot.procedures.matcher import Decision, Matcher
@@ -48,28 +51,53 @@ class App:
     engine: Engine
     store: Store
     notifier: Notifier
+    #: Counts, missed questions and ratings (None when not recording, as in `motcua ask`).
+    recorder: StaffRecorder | None = None
+    #: The catalogue files' fingerprint when the served catalogue was loaded.
+    catalogue_fingerprint: Fingerprint = ()
+    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
-    async def open(cls, config: Config, *, last_good: bool = True) -> App:
+    async def open(cls, config: Config, *, last_good: bool = True, record: bool = True) -> App:
         """Load the catalogue (compiled copy when it matches; when it does not validate,
         the last good copy if ``last_good`` and one exists, else raise CatalogueError),
-        open the dossier database (migrating it, seeding the demo export into an empty one)."""
+        open the dossier database (migrating it, seeding the demo export into an empty one)
+        and, with ``record``, the staff side's stores the engine records each message in."""
+        printed = fingerprint(config.catalogue.dir)
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
         store = await Store.open(config.database.path)
+        recorder: StaffRecorder | None = None
         try:
+            if record:
+                recorder = await StaffRecorder.open(config.database.path, config.missed.retention_days)
             desk = StatusDesk(store, config)
-            engine = Engine.build(config, catalogue, status=desk, index=compiled.index)
+            engine = Engine.build(config, catalogue, status=desk, index=compiled.index, recorder=recorder)
             if config.status.demo_data is not None:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
 
                 await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, engine.matcher))
             notifier = Notifier(store, config)
         except BaseException:
+            if recorder is not None:
+                await recorder.close()
             await store.close()
             raise
-        return cls(config, catalogue, engine, store, notifier)
+        return cls(config, catalogue, engine, store, notifier, recorder, printed)
+
+    async def reload_catalogue(self) -> CompiledCatalogue:
+        """Load the catalogue folder again and answer from it from now on; conversations
+        are kept. Raises CatalogueError when it does not validate (the served one stays)."""
+        async with self._reload_lock:
+            directory = self.config.catalogue.dir
+            printed = await asyncio.to_thread(fingerprint, directory)
+            compiled = await asyncio.to_thread(open_catalogue, directory)
+            self.engine.use_catalogue(compiled.catalogue, compiled.index)
+            self.catalogue, self.catalogue_fingerprint = compiled.catalogue, printed
+            return compiled
 
     async def close(self) -> None:
-        """Close the database."""
+        """Close the databases."""
+        if self.recorder is not None:
+            await self.recorder.close()
         await self.store.close()

@@ -67,6 +67,8 @@ class CatalogueConfig:
     """Where the procedure catalogue lives."""
 
     dir: Path = BUNDLED_CATALOGUE
+    #: ``motcua run`` looks for edited catalogue files this often (seconds; 0 = never).
+    reload_seconds: float = 10.0
 
 
 @dataclass
@@ -233,6 +235,14 @@ class ChannelsConfig:
 
 
 @dataclass
+class MissedConfig:
+    """The questions the bot missed, kept (masked) for the staff."""
+
+    #: Kept questions older than this many days are deleted.
+    retention_days: int = 90
+
+
+@dataclass
 class Config:
     """The whole configuration."""
 
@@ -244,6 +254,7 @@ class Config:
     status: StatusConfig = field(default_factory=StatusConfig)
     hamlet_heads: list[HamletHead] = field(default_factory=list)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    missed: MissedConfig = field(default_factory=MissedConfig)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -20,10 +20,12 @@ from bot.dossiers.codes import CodeFinder
 from bot.config import Config
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Decision, Match, Matcher, MatcherIndex
-from bot.messages import Aspect, Choice, Incoming, Intent, MatchInfo, Reply, Response
+from bot.messages import Aspect, Choice, Feedback, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
 from bot.bundle import MAX_PARTS, split_bundle
-from bot.procedures.wording import CHOICE_MENU, CHOICE_STATUS_HELP, STANDING_CHOICES, ReplyWriter, choice_procedure
+from bot.procedures.wording import (
+    CHOICE_MENU, CHOICE_RATE, CHOICE_STATUS_HELP, STANDING_CHOICES, ReplyWriter, choice_procedure,
+)
 from bot.session import Session, SessionStore
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,17 @@ class StatusService(Protocol):
     async def pending(self, msg: Incoming) -> Response | None: ...
 
 
+class Recorder(Protocol):
+    """What the engine tells the staff side about each message it handled (see
+    :class:`bot.staff.recorder.StaffRecorder`): counts, missed questions, ratings."""
+
+    async def record(self, msg: Incoming, response: Response) -> None: ...
+
+
+#: Questions remembered per chat for a later 👎 (the most recent answers).
+RATED_QUESTIONS = 5
+
+
 def _infos(matches: list[Match]) -> list[MatchInfo]:
     return [MatchInfo(m.procedure.id, m.procedure.name, m.score) for m in matches[:3]]
 
@@ -92,6 +105,7 @@ class Engine:
         matcher: Matcher,
         status: StatusService | None = None,
         sessions: SessionStore | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
@@ -104,6 +118,7 @@ class Engine:
         self._groups = catalogue.groups(load_group_labels())
         self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
         self._sessions = sessions or SessionStore(config.dialogue.session_timeout_minutes * 60)
+        self._recorder = recorder
 
     @property
     def matcher(self) -> Matcher:
@@ -118,13 +133,24 @@ class Engine:
         status: StatusService | None = None,
         *,
         index: MatcherIndex | None = None,
+        recorder: Recorder | None = None,
     ) -> Engine:
         """An engine with the bundled normaliser and lexicon for ``catalogue``; ``index``
         is the matcher's prebuilt index (see :mod:`bot.procedures.compiled`), if at hand."""
         normalizer = Normalizer.default()
         lexicon = Lexicon.load(normalizer)
         matcher = Matcher(catalogue, normalizer, lexicon, config.matching, index)
-        return cls(config, catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher, status=status)
+        return cls(
+            config, catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher, status=status,
+            recorder=recorder,
+        )
+
+    def use_catalogue(self, catalogue: Catalogue, index: MatcherIndex | None = None) -> None:
+        """Answer from ``catalogue`` from now on (a reload); conversations are kept."""
+        matcher = Matcher(catalogue, self._normalizer, self._lexicon, self.config.matching, index)
+        families = FamilyReader(catalogue, self._normalizer, self._lexicon, matcher, self.config.matching)
+        groups = catalogue.groups(load_group_labels())
+        self.catalogue, self._matcher, self._families, self._groups = catalogue, matcher, families, groups
 
     async def handle(self, msg: Incoming) -> Response:
         """The response to one message. Never raises: failures get an apology."""
@@ -134,18 +160,32 @@ class Engine:
             session = self._sessions.get(msg.channel, msg.chat_id)
             if msg.forwarded:  # someone else's question: no carry-over from this chat
                 session.procedure_id, session.aspects, session.choices = None, [], []
+                session.rated = None
             response = await self._respond(msg, session)
         except Exception:
             log.exception("engine failed on a message from channel %s", msg.channel)
-            return Response(Intent.UNKNOWN, [self._writer.failure()])
+            response = Response(Intent.UNKNOWN, [self._writer.failure()])
+            await self._record(msg, response)
+            return response
         if msg.forwarded and msg.text.strip() and not response.quotes_question:
             quote = clean(msg.text)
             quote = quote if len(quote) <= QUOTE_CHARS else quote[: QUOTE_CHARS - 1] + "…"
             first = response.replies[0]
-            response.replies[0] = Reply(f"Về câu hỏi: «{quote}»\n\n{first.text}", first.choices)
+            response.replies[0] = dataclasses.replace(first, text=f"Về câu hỏi: «{quote}»\n\n{first.text}")
         # A typed number picks from what was offered last, and only from that.
         session.choices = [c for r in response.replies for c in r.choices]
+        session.rated = next((r.rate for r in response.replies if r.rate), None)
+        await self._record(msg, response)
         return response
+
+    async def _record(self, msg: Incoming, response: Response) -> None:
+        """Tell the recorder about this message; its failures never reach the user."""
+        if self._recorder is None:
+            return
+        try:
+            await self._recorder.record(msg, response)
+        except Exception as exc:  # noqa: BLE001 - counting must never cost an answer
+            log.warning("recording a message from channel %s failed: %s", msg.channel, type(exc).__name__)
 
     async def _respond(self, msg: Incoming, session: Session) -> Response:
         if msg.choice is not None:
@@ -164,6 +204,8 @@ class Engine:
 
         tokens = self._normalizer.tokens(text)
         normalized = " ".join(tokens)
+        if normalized == "0" and session.rated:  # "Trả lời 0 nếu câu trả lời chưa đúng."
+            return self._rate(session.rated, False, session)
         number = _NUMBER_CHOICE.match(normalized)
         if number and session.choices:
             index = int(number.group(1)) - 1
@@ -277,6 +319,7 @@ class Engine:
             [self._writer.choose([m.procedure for m in options])],
             _infos(matches),
             aspects[0] if aspects else None,
+            unsure=True,
         )
 
     def _recover(self, current: Procedure, text: str, matches: list[Match]) -> Procedure | None:
@@ -343,7 +386,26 @@ class Engine:
             family = None  # the question names the common case itself ("chứng thực bản sao")
         if family is not None:
             reply = self._writer.with_variants(reply, family, self.catalogue)
+        if question:
+            session.questions.pop(proc.id, None)
+            session.questions[proc.id] = question
+            while len(session.questions) > RATED_QUESTIONS:
+                session.questions.pop(next(iter(session.questions)))
+        reply = dataclasses.replace(reply, rate=proc.id)
         return Response(Intent.PROCEDURE, [reply], infos, aspect)
+
+    def _rate(self, proc_id: str, up: bool, session: Session) -> Response:
+        """Thanks for a rating of the answer about ``proc_id``; after a 👎, a person of the
+        desk is offered. A procedure is rated once per conversation."""
+        proc = self.catalogue.get(proc_id)
+        if proc is None:
+            return Response(Intent.UNKNOWN, [self._writer.stale()])
+        feedback = None
+        if proc_id not in session.rated_ids:
+            session.rated_ids.add(proc_id)
+            feedback = Feedback(proc_id, up, session.questions.get(proc_id, ""))
+        reply = self._writer.rated_up() if up else self._writer.rated_down()
+        return Response(Intent.HELP, [reply], [MatchInfo(proc.id, proc.name, 100.0)], feedback=feedback)
 
     def _several(self, tokens: list[str], matches: list[Match]) -> list[Procedure]:
         """The distinct procedures a message names in separate parts ("A với B"). When
@@ -456,6 +518,10 @@ class Engine:
             return Response(Intent.HELP, [self._writer.fields_menu(self._groups)])
         if data == CHOICE_STATUS_HELP:
             return await self._status(msg, "")
+        if kind == CHOICE_RATE:
+            verdict, _, proc_id = rest.partition(":")
+            if verdict in ("up", "down") and proc_id:
+                return self._rate(proc_id, verdict == "up", session)
         if kind == "p" and (proc := self.catalogue.get(rest)):
             return self._answer(proc, session.aspects, session, [])
         if kind == "a":
