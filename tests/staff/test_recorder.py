@@ -1,0 +1,109 @@
+"""Each message the real App handles is counted by outcome; refused, unsure and 👎-rated
+questions are kept masked; ratings are kept; a failing store never costs an answer."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.channels.render import numbered_choices
+from bot.config import Config, DatabaseConfig
+from bot.messages import Incoming, Intent
+from bot.procedures.wording import CHOICE_HANDOVER, HANDOVER_LABEL, RATE_PROMPT, choice_rate
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    real = await App.open(Config(database=DatabaseConfig(path=tmp_path / "motcua.sqlite3")))
+    try:
+        yield real
+    finally:
+        await real.close()
+
+
+def ask(text: str, chat: str = "u1", channel: str = "zalo", choice: str | None = None) -> Incoming:
+    return Incoming(channel, chat, chat, text, choice=choice)
+
+
+def rows(app: App, sql: str) -> list[tuple]:
+    with sqlite3.connect(app.config.database.path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_outcomes_are_counted_without_text(app: App) -> None:
+    await app.engine.handle(ask("lam giay khai sinh can gi"))
+    await app.engine.handle(ask("làm hộ chiếu ở đâu", chat="u2"))
+    await app.engine.handle(ask("giá vàng hôm nay thế nào", chat="u3"))
+    await app.engine.handle(ask("xin chào", channel="telegram"))
+    outcomes = await app.recorder.activity.outcomes()
+    assert (outcomes["answered"], outcomes["referred"], outcomes["refused"], outcomes["help"]) == (1, 1, 1, 1)
+    assert dict(await app.recorder.activity.procedures()) == {"khai-sinh": 1, "ho-chieu": 1}
+    assert not [r for r in rows(app, "SELECT * FROM activity") if any("khai" in str(v) for v in r)]
+
+
+async def test_refused_and_unsure_questions_are_kept_masked_with_top_matches(app: App) -> None:
+    refused = await app.engine.handle(ask("giá vàng hôm nay thế nào, gọi 0912 345 678"))
+    assert refused.intent is Intent.UNKNOWN
+    unsure = await app.engine.handle(ask("trợ cấp", chat="u2"))
+    assert unsure.unsure, "the engine should have offered a choice"
+    kept = rows(app, "SELECT reason, text, top_ids FROM missed ORDER BY id")
+    assert kept[0][:2] == ("refused", "giá vàng hôm nay thế nào, gọi «số điện thoại»")
+    assert kept[1][0] == "unsure" and kept[1][1] == "trợ cấp"
+    assert [m.id for m in unsure.matches[:3]] == __import__("json").loads(kept[1][2])
+
+
+async def test_a_rated_answer_offers_the_0_line_and_a_0_is_a_thumbs_down(app: App) -> None:
+    answer = await app.engine.handle(ask("xac nhan khuyet tat lam o dau"))
+    assert answer.replies[0].rate == "xac-dinh-muc-do-khuyet-tat"
+    assert numbered_choices(answer.replies[0]).endswith(RATE_PROMPT)
+    sorry = await app.engine.handle(ask("0"))
+    assert sorry.feedback is not None and not sorry.feedback.up
+    assert sorry.replies[0].choices[-1].data == CHOICE_HANDOVER
+    assert sorry.replies[0].choices[-1].label == HANDOVER_LABEL
+    assert rows(app, "SELECT procedure_id, up, channel FROM ratings") == [("xac-dinh-muc-do-khuyet-tat", 0, "zalo")]
+    assert rows(app, "SELECT reason, text FROM missed") == [("down", "xac nhan khuyet tat lam o dau")]
+    # A second "0" is not a rating any more (the last reply was not an answer).
+    again = await app.engine.handle(ask("0"))
+    assert again.feedback is None
+    assert len(rows(app, "SELECT * FROM ratings")) == 1
+
+
+async def test_0_without_a_rated_answer_before_it_rates_nothing(app: App) -> None:
+    await app.engine.handle(ask("xin chào"))
+    response = await app.engine.handle(ask("0"))
+    assert response.feedback is None and rows(app, "SELECT * FROM ratings") == []
+
+
+async def test_thumbs_up_press_thanks_and_is_kept_once(app: App) -> None:
+    await app.engine.handle(ask("đk kết hôn mất bn tiền", channel="telegram"))
+    press = ask("👍", channel="telegram", choice=choice_rate("ket-hon", True))
+    thanks = await app.engine.handle(press)
+    assert thanks.replies[0].text.startswith("Cảm ơn")
+    await app.engine.handle(press)  # pressed twice: one rating
+    assert rows(app, "SELECT procedure_id, up FROM ratings") == [("ket-hon", 1)]
+    assert rows(app, "SELECT * FROM missed") == []
+    assert (await app.recorder.activity.outcomes())["rated"] == 1
+
+
+async def test_a_broken_store_never_costs_an_answer_nor_logs_text(app: App, caplog) -> None:
+    await app.recorder.activity.close()  # the counts' connection is gone: every add fails
+    with caplog.at_level(logging.DEBUG):
+        response = await app.engine.handle(ask("lam giay khai sinh can gi"))
+    assert response.intent is Intent.PROCEDURE and "Đăng ký khai sinh" in response.replies[0].text
+    assert "could not record a message from channel zalo" in caplog.text
+    assert "khai sinh" not in caplog.text
+    app.recorder = None  # already closed
+
+
+async def test_motcua_ask_records_nothing(tmp_path: Path) -> None:
+    app = await App.open(Config(database=DatabaseConfig(path=tmp_path / "db.sqlite3")), record=False)
+    try:
+        await app.engine.handle(ask("giá vàng"))
+    finally:
+        await app.close()
+    assert app.recorder is None
