@@ -53,7 +53,8 @@ class App:
     notifier: Notifier
     #: Counts, missed questions and ratings (None when not recording, as in `motcua ask`).
     recorder: StaffRecorder | None = None
-    #: The catalogue files' fingerprint when the served catalogue was loaded.
+    #: The catalogue files' fingerprint when the served catalogue was loaded (empty
+    #: until a reload when the App does not record, as in `motcua ask`).
     catalogue_fingerprint: Fingerprint = ()
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
@@ -63,7 +64,8 @@ class App:
         the last good copy if ``last_good`` and one exists, else raise CatalogueError),
         open the dossier database (migrating it, seeding the demo export into an empty one)
         and, with ``record``, the staff side's stores the engine records each message in."""
-        printed = fingerprint(config.catalogue.dir)
+        # Only a serving App watches for edits: a one-off command skips the files' walk.
+        printed = fingerprint(config.catalogue.dir) if record else ()
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
         store = await Store.open(config.database.path)
