@@ -102,6 +102,14 @@ class DialogueConfig:
 
 
 @dataclass
+class MissedConfig:
+    """The questions the bot missed, kept (masked) for the staff."""
+
+    #: Kept questions older than this many days are deleted.
+    retention_days: int = 90
+
+
+@dataclass
 class SyncColumns:
     """Header names of the one-stop system's exports, per dossier field (any of the names)."""
 
@@ -235,14 +243,6 @@ class ChannelsConfig:
 
 
 @dataclass
-class MissedConfig:
-    """The questions the bot missed, kept (masked) for the staff."""
-
-    #: Kept questions older than this many days are deleted.
-    retention_days: int = 90
-
-
-@dataclass
 class Config:
     """The whole configuration."""
 
@@ -251,10 +251,10 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)
+    missed: MissedConfig = field(default_factory=MissedConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     hamlet_heads: list[HamletHead] = field(default_factory=list)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
-    missed: MissedConfig = field(default_factory=MissedConfig)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

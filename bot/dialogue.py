@@ -23,9 +23,8 @@ from bot.procedures.matcher import Decision, Match, Matcher, MatcherIndex
 from bot.messages import Aspect, Choice, Feedback, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
 from bot.bundle import MAX_PARTS, split_bundle
-from bot.procedures.wording import (
-    CHOICE_MENU, CHOICE_RATE, CHOICE_STATUS_HELP, STANDING_CHOICES, ReplyWriter, choice_procedure,
-)
+from bot.procedures.wording import CHOICE_MENU, CHOICE_STATUS_HELP, STANDING_CHOICES, ReplyWriter, choice_procedure
+from bot.procedures.wording import CHOICE_RATE
 from bot.session import Session, SessionStore
 
 log = logging.getLogger(__name__)
@@ -77,6 +76,10 @@ class StatusService(Protocol):
     async def pending(self, msg: Incoming) -> Response | None: ...
 
 
+def _infos(matches: list[Match]) -> list[MatchInfo]:
+    return [MatchInfo(m.procedure.id, m.procedure.name, m.score) for m in matches[:3]]
+
+
 class Recorder(Protocol):
     """What the engine tells the staff side about each message it handled (see
     :class:`bot.staff.recorder.StaffRecorder`): counts, missed questions, ratings."""
@@ -86,10 +89,6 @@ class Recorder(Protocol):
 
 #: Questions remembered per chat for a later 👎 (the most recent answers).
 RATED_QUESTIONS = 5
-
-
-def _infos(matches: list[Match]) -> list[MatchInfo]:
-    return [MatchInfo(m.procedure.id, m.procedure.name, m.score) for m in matches[:3]]
 
 
 class Engine:
@@ -104,8 +103,8 @@ class Engine:
         lexicon: Lexicon,
         matcher: Matcher,
         status: StatusService | None = None,
-        sessions: SessionStore | None = None,
         recorder: Recorder | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.config = config
         self.catalogue = catalogue
@@ -125,6 +124,13 @@ class Engine:
         """The catalogue matcher this engine answers with."""
         return self._matcher
 
+    def use_catalogue(self, catalogue: Catalogue, index: MatcherIndex | None = None) -> None:
+        """Answer from ``catalogue`` from now on (a reload); conversations are kept."""
+        matcher = Matcher(catalogue, self._normalizer, self._lexicon, self.config.matching, index)
+        families = FamilyReader(catalogue, self._normalizer, self._lexicon, matcher, self.config.matching)
+        groups = catalogue.groups(load_group_labels())
+        self.catalogue, self._matcher, self._families, self._groups = catalogue, matcher, families, groups
+
     @classmethod
     def build(
         cls,
@@ -132,8 +138,8 @@ class Engine:
         catalogue: Catalogue,
         status: StatusService | None = None,
         *,
-        index: MatcherIndex | None = None,
         recorder: Recorder | None = None,
+        index: MatcherIndex | None = None,
     ) -> Engine:
         """An engine with the bundled normaliser and lexicon for ``catalogue``; ``index``
         is the matcher's prebuilt index (see :mod:`bot.procedures.compiled`), if at hand."""
@@ -145,13 +151,6 @@ class Engine:
             recorder=recorder,
         )
 
-    def use_catalogue(self, catalogue: Catalogue, index: MatcherIndex | None = None) -> None:
-        """Answer from ``catalogue`` from now on (a reload); conversations are kept."""
-        matcher = Matcher(catalogue, self._normalizer, self._lexicon, self.config.matching, index)
-        families = FamilyReader(catalogue, self._normalizer, self._lexicon, matcher, self.config.matching)
-        groups = catalogue.groups(load_group_labels())
-        self.catalogue, self._matcher, self._families, self._groups = catalogue, matcher, families, groups
-
     async def handle(self, msg: Incoming) -> Response:
         """The response to one message. Never raises: failures get an apology."""
         if len(msg.text) > MAX_TEXT_CHARS:  # nothing below ever sees more (bounded work)
@@ -160,7 +159,6 @@ class Engine:
             session = self._sessions.get(msg.channel, msg.chat_id)
             if msg.forwarded:  # someone else's question: no carry-over from this chat
                 session.procedure_id, session.aspects, session.choices = None, [], []
-                session.rated = None
             response = await self._respond(msg, session)
         except Exception:
             log.exception("engine failed on a message from channel %s", msg.channel)
@@ -172,20 +170,11 @@ class Engine:
             quote = quote if len(quote) <= QUOTE_CHARS else quote[: QUOTE_CHARS - 1] + "…"
             first = response.replies[0]
             response.replies[0] = dataclasses.replace(first, text=f"Về câu hỏi: «{quote}»\n\n{first.text}")
+        session.rated = next((r.rate for r in response.replies if r.rate), None)  # a "0" rates it
+        await self._record(msg, response)
         # A typed number picks from what was offered last, and only from that.
         session.choices = [c for r in response.replies for c in r.choices]
-        session.rated = next((r.rate for r in response.replies if r.rate), None)
-        await self._record(msg, response)
         return response
-
-    async def _record(self, msg: Incoming, response: Response) -> None:
-        """Tell the recorder about this message; its failures never reach the user."""
-        if self._recorder is None:
-            return
-        try:
-            await self._recorder.record(msg, response)
-        except Exception as exc:  # noqa: BLE001 - counting must never cost an answer
-            log.warning("recording a message from channel %s failed: %s", msg.channel, type(exc).__name__)
 
     async def _respond(self, msg: Incoming, session: Session) -> Response:
         if msg.choice is not None:
@@ -204,13 +193,13 @@ class Engine:
 
         tokens = self._normalizer.tokens(text)
         normalized = " ".join(tokens)
-        if normalized == "0" and session.rated:  # "Trả lời 0 nếu câu trả lời chưa đúng."
-            return self._rate(session.rated, False, session)
         number = _NUMBER_CHOICE.match(normalized)
         if number and session.choices:
             index = int(number.group(1)) - 1
             if 0 <= index < len(session.choices):
                 return await self._on_choice(msg, session.choices[index].data, session)
+        if normalized == "0" and session.rated:  # "Trả lời 0 nếu câu trả lời chưa đúng."
+            return self._rate(session.rated, False, session)
         picked = self._typed_choice(tokens, session)
         if picked is not None:
             return await self._on_choice(msg, picked.data, session)
@@ -407,6 +396,15 @@ class Engine:
         reply = self._writer.rated_up() if up else self._writer.rated_down()
         return Response(Intent.HELP, [reply], [MatchInfo(proc.id, proc.name, 100.0)], feedback=feedback)
 
+    async def _record(self, msg: Incoming, response: Response) -> None:
+        """Tell the recorder about this message; its failures never reach the user."""
+        if self._recorder is None:
+            return
+        try:
+            await self._recorder.record(msg, response)
+        except Exception as exc:  # noqa: BLE001 - counting must never cost an answer
+            log.warning("recording a message from channel %s failed: %s", msg.channel, type(exc).__name__)
+
     def _several(self, tokens: list[str], matches: list[Match]) -> list[Procedure]:
         """The distinct procedures a message names in separate parts ("A với B"). When
         one entry covers all those parts (a combined "liên thông" procedure), just that
@@ -518,10 +516,6 @@ class Engine:
             return Response(Intent.HELP, [self._writer.fields_menu(self._groups)])
         if data == CHOICE_STATUS_HELP:
             return await self._status(msg, "")
-        if kind == CHOICE_RATE:
-            verdict, _, proc_id = rest.partition(":")
-            if verdict in ("up", "down") and proc_id:
-                return self._rate(proc_id, verdict == "up", session)
         if kind == "p" and (proc := self.catalogue.get(rest)):
             return self._answer(proc, session.aspects, session, [])
         if kind == "a":
@@ -541,6 +535,10 @@ class Engine:
             if index.isdigit() and (page.isdigit() or not page) and int(index) < len(self._groups):
                 group = self._groups[int(index)]
                 return Response(Intent.HELP, [self._writer.field_list(int(index), group, int(page or 0))])
+        if kind == CHOICE_RATE:
+            verdict, _, proc_id = rest.partition(":")
+            if verdict in ("up", "down") and proc_id:
+                return self._rate(proc_id, verdict == "up", session)
         if kind == "dossier" and rest:
             return await self._status(msg, rest)
         if kind in ("follow", "unfollow") and rest:

@@ -68,13 +68,9 @@ def _first_sentence(text: str) -> str:
 #: Choice data understood by the engine (kept short: Telegram allows 64 bytes).
 CHOICE_MENU = "menu"
 CHOICE_STATUS_HELP = "status"
-#: Asks for a person of the desk (a hand-over); offered after a refusal or a 👎.
+#: Asks for a person of the desk (a hand-over), offered when the bot cannot answer.
 CHOICE_HANDOVER = "handover"
-HANDOVER_LABEL = "Gặp cán bộ một cửa"
-#: The line under a rateable answer on channels without buttons (Zalo, console).
-RATE_PROMPT = "Trả lời 0 nếu câu trả lời chưa đúng."
-#: Choice data of a rating: ``rate:up:<id>`` / ``rate:down:<id>``.
-CHOICE_RATE = "rate"
+HANDOVER_CHOICE = Choice("Gặp cán bộ một cửa", CHOICE_HANDOVER)
 
 
 #: Choices the bot offers in many replies; typed back at any time, they do what they say.
@@ -84,6 +80,12 @@ STANDING_CHOICES = (Choice("Danh sách thủ tục", CHOICE_MENU), Choice("Tra c
 def choice_procedure(proc_id: str) -> str:
     """Choice data that opens a procedure."""
     return f"p:{proc_id}"
+
+
+#: The line under a rateable answer on channels without buttons (Zalo, console).
+RATE_PROMPT = "Trả lời 0 nếu câu trả lời chưa đúng."
+#: Choice data of a rating: ``rate:up:<id>`` / ``rate:down:<id>``.
+CHOICE_RATE = "rate"
 
 
 def choice_rate(proc_id: str, up: bool) -> str:
@@ -418,5 +420,5 @@ class ReplyWriter:
             "Xin lỗi ông/bà vì câu trả lời chưa đúng. Câu hỏi đã được ghi lại để cán bộ xem và "
             "bổ sung. Ông/bà có thể hỏi lại ngắn gọn hơn, gặp cán bộ một cửa, "
             f"hoặc gọi {self.commune.hotline}.",
-            (Choice(HANDOVER_LABEL, CHOICE_HANDOVER),),
+            (HANDOVER_CHOICE,),
         )

@@ -14,7 +14,7 @@ from bot.app import App
 from bot.channels.render import numbered_choices
 from bot.config import Config, DatabaseConfig
 from bot.messages import Incoming, Intent
-from bot.procedures.wording import CHOICE_HANDOVER, HANDOVER_LABEL, RATE_PROMPT, choice_rate
+from bot.procedures.wording import HANDOVER_CHOICE, RATE_PROMPT, choice_rate
 
 
 @pytest.fixture
@@ -63,8 +63,8 @@ async def test_a_rated_answer_offers_the_0_line_and_a_0_is_a_thumbs_down(app: Ap
     assert numbered_choices(answer.replies[0]).endswith(RATE_PROMPT)
     sorry = await app.engine.handle(ask("0"))
     assert sorry.feedback is not None and not sorry.feedback.up
-    assert sorry.replies[0].choices[-1].data == CHOICE_HANDOVER
-    assert sorry.replies[0].choices[-1].label == HANDOVER_LABEL
+    assert sorry.replies[0].choices[-1] == HANDOVER_CHOICE
+    assert (HANDOVER_CHOICE.label, HANDOVER_CHOICE.data) == ("Gặp cán bộ một cửa", "handover")
     assert rows(app, "SELECT procedure_id, up, channel FROM ratings") == [("xac-dinh-muc-do-khuyet-tat", 0, "zalo")]
     assert rows(app, "SELECT reason, text FROM missed") == [("down", "xac nhan khuyet tat lam o dau")]
     # A second "0" is not a rating any more (the last reply was not an answer).
