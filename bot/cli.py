@@ -4,15 +4,17 @@
 one per line (``--json`` gives the stable machine-readable contract); ``motcua
 validate`` checks a catalogue; ``motcua import`` drafts catalogue files from the national
 procedure database and checks the catalogue against it; ``motcua sync`` loads a dossier
-export; ``motcua run`` serves the configured messenger channels (and picks up catalogue
-edits); ``motcua report`` shows this month's channel usage and, from ``--since`` on, the
-messages, outcomes, ratings and missed questions (``--json``: one object, one key per
-section); ``motcua alias add`` adds a way of asking to a procedure's file; ``motcua eval``
+export; ``motcua run`` serves the configured messenger channels; ``motcua report`` shows
+this month's channel usage (``--json``: one object, one key per section); ``motcua eval``
 measures matching accuracy.
 
 Operator errors (bad config, bad catalogue, unreadable export) print one clear line
 each and exit with status 2; nothing prints a traceback. ``motcua sync`` also exits 2
 when no row could be applied, and 3 when it applied the export but rejected some rows.
+
+The staff side: ``motcua report --since DATE`` adds the messages, outcomes, ratings and
+missed questions from that day on; ``motcua alias add ID "text"`` adds a way of asking to
+a procedure's file, and ``motcua run`` picks up such catalogue edits without a restart.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -325,7 +328,13 @@ async def _report(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _procedure_names(config: Config):
+def _eval(config: Config, args: argparse.Namespace) -> int:
+    from bot.evaluate import run_evaluation
+
+    return run_evaluation(config, args.files, show_failures=args.failures)
+
+
+def _procedure_names(config: Config) -> Callable[[str], str | None]:
     """A procedure's name by id, from the catalogue (ids only when it cannot be loaded)."""
     from bot.procedures.compiled import open_catalogue
 
@@ -340,14 +349,9 @@ def _alias(config: Config, args: argparse.Namespace) -> int:
     from bot.procedures.aliases import add_alias
 
     path = add_alias(config.catalogue.dir, args.id, args.text)
-    print(f"{path}: đã thêm cách gọi «{' '.join(args.text.split())}» cho {args.id}; trợ lý đang chạy sẽ dùng sau vài giây, không cần khởi động lại")
+    alias = " ".join(args.text.split())
+    print(f"{path}: đã thêm cách gọi «{alias}» cho {args.id}; trợ lý đang chạy sẽ dùng sau vài giây, không cần khởi động lại")
     return 0
-
-
-def _eval(config: Config, args: argparse.Namespace) -> int:
-    from bot.evaluate import run_evaluation
-
-    return run_evaluation(config, args.files, show_failures=args.failures)
 
 
 def main(argv: list[str] | None = None) -> int:

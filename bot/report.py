@@ -15,11 +15,12 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from bot.staff.activity import OUTCOMES
+from bot.staff.recorder import StaffRecorder
 from bot.channels.usage import THRESHOLDS, month_of
 from bot.config import Config, ZaloConfig
 from bot.dossiers.store import Store
-from bot.staff.activity import OUTCOMES
-from bot.staff.recorder import StaffRecorder
+
 
 #: Without ``--since``, the staff sections cover this many days up to today.
 DEFAULT_DAYS = 30
