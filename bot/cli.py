@@ -248,13 +248,13 @@ async def _run(config: Config) -> int:
             await channel.start()
             started.append(channel)
             log.info("channel %s started", channel.name)
-        if config.status.sync.source and config.status.sync.interval_minutes > 0:
-            tasks.append(asyncio.create_task(run_scheduled_sync(app.store, config, stop)))
         if config.catalogue.reload_seconds > 0:  # staff edits take effect without a restart
             tasks.append(asyncio.create_task(watch(
                 config.catalogue.dir, lambda: app.catalogue_fingerprint, app.reload_catalogue, stop,
                 config.catalogue.reload_seconds,
             )))
+        if config.status.sync.source and config.status.sync.interval_minutes > 0:
+            tasks.append(asyncio.create_task(run_scheduled_sync(app.store, config, stop)))
         print(f"motcua: serving {', '.join(c.name for c in started)}; Ctrl+C to stop", file=sys.stderr)
         await stop.wait()
     finally:

@@ -22,13 +22,6 @@ from bot.config import Config, ZaloConfig
 from bot.dossiers.store import Store
 
 
-#: Without ``--since``, the staff sections cover this many days up to today.
-DEFAULT_DAYS = 30
-#: Missed-question groups and top procedures in the report.
-MISSED_GROUPS = 50
-TOP_PROCEDURES = 10
-
-
 async def channels_section(store: Store, config: Config, month: str) -> dict[str, Any]:
     """Messages sent in ``month`` per channel; for Zalo also the plan's quota and users."""
     usage = await store.channel_usage(month)
@@ -46,6 +39,13 @@ async def channels_section(store: Store, config: Config, month: str) -> dict[str
             "max_users": zalo.max_users,
         },
     }
+
+
+#: Without ``--since``, the staff sections cover this many days up to today.
+DEFAULT_DAYS = 30
+#: Missed-question groups and top procedures in the report.
+MISSED_GROUPS = 50
+TOP_PROCEDURES = 10
 
 
 async def staff_sections(
