@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.procedures.catalogue import Catalogue
 from bot.procedures.compiled import CompiledCatalogue, open_catalogue
 from bot.procedures.watch import Fingerprint, fingerprint
-from bot.staff.recorder import StaffRecorder
 from bot.config import Config
 from bot.dialogue import Engine
 from bot.procedures.matcher import Decision, Matcher
@@ -21,6 +21,9 @@ from bot.dossiers.notify import Notifier
 from bot.dossiers.desk import StatusDesk
 from bot.dossiers.store import Store
 from bot.procedures.normalize import fold
+
+if TYPE_CHECKING:
+    from bot.staff.recorder import StaffRecorder
 
 
 def catalogue_ids(catalogue: Catalogue, matcher: Matcher) -> Callable[[str], str | None]:
@@ -72,6 +75,8 @@ class App:
         recorder: StaffRecorder | None = None
         try:
             if record:
+                from bot.staff.recorder import StaffRecorder  # not needed by `motcua ask`
+
                 recorder = await StaffRecorder.open(config.database.path, config.missed.retention_days)
             desk = StatusDesk(store, config)
             engine = Engine.build(config, catalogue, status=desk, index=compiled.index, recorder=recorder)
