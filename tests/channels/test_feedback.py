@@ -33,7 +33,9 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
         await real.close()
 
 
-def rows(app: App, sql: str) -> list[tuple]:
+async def rows(app: App, sql: str) -> list[tuple]:
+    """What the database holds once the queued records are written."""
+    await app.recorder.flush()
     with sqlite3.connect(app.config.database.path) as conn:
         return conn.execute(sql).fetchall()
 
@@ -55,8 +57,8 @@ async def test_telegram_shows_the_rating_row_and_a_thumbs_down_is_recorded(app: 
     assert sorry.params["text"].startswith("Xin lỗi ông/bà vì câu trả lời chưa đúng")
     offered = [row[0] for row in sorry.params["reply_markup"]["inline_keyboard"]]
     assert [(b["text"], b["callback_data"]) for b in offered] == [("Gặp cán bộ một cửa", CHOICE_HANDOVER)]
-    assert rows(app, "SELECT procedure_id, up, channel FROM ratings") == [("xac-dinh-muc-do-khuyet-tat", 0, "telegram")]
-    assert rows(app, "SELECT reason, text, top_ids FROM missed") == [
+    assert await rows(app, "SELECT procedure_id, up, channel FROM ratings") == [("xac-dinh-muc-do-khuyet-tat", 0, "telegram")]
+    assert await rows(app, "SELECT reason, text, top_ids FROM missed") == [
         ("down", "xac nhan khuyet tat lam o dau", '["xac-dinh-muc-do-khuyet-tat"]')
     ]
 
@@ -69,7 +71,7 @@ async def test_telegram_thumbs_up_is_thanked_and_counted(app: App) -> None:
         await api.push(callback_query(up["callback_data"], bot_message(answer)))
         _, thanks = await api.wait_for("sendMessage", to_chat(112), count=2)
     assert thanks.params["text"].startswith("Cảm ơn")
-    assert rows(app, "SELECT procedure_id, up FROM ratings") == [("ket-hon", 1)]
+    assert await rows(app, "SELECT procedure_id, up FROM ratings") == [("ket-hon", 1)]
     assert (await app.recorder.activity.outcomes())["rated"] == 1
 
 
@@ -98,5 +100,5 @@ async def test_zalo_shows_the_0_line_and_a_0_is_recorded(app: App) -> None:
             await channel.stop()
     assert sent[1].text.startswith("Xin lỗi ông/bà vì câu trả lời chưa đúng")
     assert "1. Gặp cán bộ một cửa" in sent[1].text
-    assert rows(app, "SELECT procedure_id, up, channel FROM ratings") == [("khai-sinh", 0, "zalo")]
-    assert rows(app, "SELECT reason, text FROM missed") == [("down", "làm giấy khai sinh cần gì")]
+    assert await rows(app, "SELECT procedure_id, up, channel FROM ratings") == [("khai-sinh", 0, "zalo")]
+    assert await rows(app, "SELECT reason, text FROM missed") == [("down", "làm giấy khai sinh cần gì")]
