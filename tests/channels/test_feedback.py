@@ -102,3 +102,9 @@ async def test_zalo_shows_the_0_line_and_a_0_is_recorded(app: App) -> None:
     assert "1. Gặp cán bộ một cửa" in sent[1].text
     assert await rows(app, "SELECT procedure_id, up, channel FROM ratings") == [("khai-sinh", 0, "zalo")]
     assert await rows(app, "SELECT reason, text FROM missed") == [("down", "làm giấy khai sinh cần gì")]
+
+
+def test_every_catalogue_answer_can_be_rated_on_telegram(catalogue) -> None:
+    for proc in catalogue:
+        row = keyboard(Reply(proc.name, rate=proc.id)).inline_keyboard[-1]
+        assert [b.text for b in row] == ["👍", "👎"], proc.id
