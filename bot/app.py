@@ -6,11 +6,14 @@ Every entry point (``motcua chat``, ``ask``, ``run``, the tests) builds the same
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.procedures.catalogue import Catalogue
-from bot.procedures.compiled import open_catalogue
+from bot.procedures.compiled import CompiledCatalogue, open_catalogue
+from bot.procedures.watch import Fingerprint, fingerprint
 from bot.config import Config
 from bot.dialogue import Engine
 from bot.procedures.matcher import Decision, Matcher
@@ -21,6 +24,9 @@ from bot.procedures.normalize import fold
 from bot.staff.handovers import HandoverStore
 from bot.staff.notices import NoticeStore
 from bot.staff.relay import HandoverRelay
+
+if TYPE_CHECKING:
+    from bot.staff.recorder import StaffRecorder
 
 
 def catalogue_ids(catalogue: Catalogue, matcher: Matcher) -> Callable[[str], str | None]:
@@ -56,23 +62,43 @@ class App:
     handovers: HandoverStore | None = None
     relay: HandoverRelay | None = None
     notices: NoticeStore | None = None
+    #: Counts, missed questions and ratings (None when not recording, as in `motcua ask`).
+    recorder: StaffRecorder | None = None
+    #: The catalogue files' fingerprint when the served catalogue was loaded (empty
+    #: until a reload when the App does not record, as in `motcua ask`).
+    catalogue_fingerprint: Fingerprint = ()
+    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
-    async def open(cls, config: Config, *, last_good: bool = True) -> App:
+    async def open(cls, config: Config, *, last_good: bool = True, record: bool = True) -> App:
         """Load the catalogue (compiled copy when it matches; when it does not validate,
         the last good copy if ``last_good`` and one exists, else raise CatalogueError),
-        open the dossier database (migrating it, seeding the demo export into an empty one)."""
+        open the dossier database (migrating it, seeding the demo export into an empty one)
+        and, with ``record``, the staff side's stores the engine records each message in."""
+        # Only a serving App watches for edits: a one-off command skips the files' walk.
+        printed = fingerprint(config.catalogue.dir) if record else ()
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
         store = await Store.open(config.database.path)
         handovers = notices = None
+        recorder: StaffRecorder | None = None
         try:
             handovers = await HandoverStore.open(config.database.path)
             notices = await NoticeStore.open(config.database.path)
             relay = HandoverRelay(handovers, config)
+            if record:
+                from bot.staff.recorder import StaffRecorder  # not needed by `motcua ask`
+
+                recorder = await StaffRecorder.open(config.database.path, config.missed.retention_days)
             desk = StatusDesk(store, config)
             engine = Engine.build(
-                config, catalogue, status=desk, index=compiled.index, handovers=relay, notices=notices
+                config,
+                catalogue,
+                status=desk,
+                index=compiled.index,
+                recorder=recorder,
+                handovers=relay,
+                notices=notices,
             )
             if config.status.demo_data is not None:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
@@ -80,15 +106,26 @@ class App:
                 await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, engine.matcher))
             notifier = Notifier(store, config)
         except BaseException:
-            for part in (notices, handovers, store):
+            for part in (recorder, notices, handovers, store):
                 if part is not None:
                     await part.close()
             raise
-        return cls(config, catalogue, engine, store, notifier, handovers, relay, notices)
+        return cls(config, catalogue, engine, store, notifier, handovers, relay, notices, recorder, printed)
+
+    async def reload_catalogue(self) -> CompiledCatalogue:
+        """Load the catalogue folder again and answer from it from now on; conversations
+        are kept. Raises CatalogueError when it does not validate (the served one stays)."""
+        async with self._reload_lock:
+            directory = self.config.catalogue.dir
+            printed = await asyncio.to_thread(fingerprint, directory)
+            compiled = await asyncio.to_thread(open_catalogue, directory)
+            self.engine.use_catalogue(compiled.catalogue, compiled.index)
+            self.catalogue, self.catalogue_fingerprint = compiled.catalogue, printed
+            return compiled
 
     async def close(self) -> None:
-        """Close the database."""
-        for part in (self.notices, self.handovers):
+        """Close the databases."""
+        for part in (self.recorder, self.notices, self.handovers):
             if part is not None:
                 await part.close()
         await self.store.close()

@@ -11,6 +11,10 @@ measures matching accuracy; ``motcua notice`` posts, lists and removes announcem
 Operator errors (bad config, bad catalogue, unreadable export) print one clear line
 each and exit with status 2; nothing prints a traceback. ``motcua sync`` also exits 2
 when no row could be applied, and 3 when it applied the export but rejected some rows.
+
+The staff side: ``motcua report --since DATE`` adds the messages, outcomes, ratings and
+missed questions from that day on; ``motcua alias add ID "text"`` adds a way of asking to
+a procedure's file, and ``motcua run`` picks up such catalogue edits without a restart.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 
 from bot.procedures.catalogue import load_catalogue
@@ -83,8 +89,20 @@ def _parser() -> argparse.ArgumentParser:
     adduser.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input (one line)"
     )
-    report = sub.add_parser("report", help="channel usage this month (Zalo quota)")
+    report = sub.add_parser(
+        "report", help="channel usage this month (Zalo quota); messages, outcomes, ratings, missed questions"
+    )
     report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.add_argument(
+        "--since", type=_date, metavar="DATE",
+        help="the staff sections from this day on (YYYY-MM-DD or DD/MM/YYYY; default: the last 30 days)",
+    )
+
+    alias = sub.add_parser("alias", help="add a way people ask for a procedure to its catalogue file")
+    alias_sub = alias.add_subparsers(dest="alias_command", required=True, metavar="ACTION")
+    alias_add = alias_sub.add_parser("add", help='motcua alias add ID "text": write the alias into ID\'s file')
+    alias_add.add_argument("id", help="the procedure's id (its file name without .yaml)")
+    alias_add.add_argument("text", help="the way people ask, in quotes")
 
     notice = sub.add_parser("notice", help="announcements the bot adds to its replies (e.g. a closure)")
     notice_sub = notice.add_subparsers(dest="notice_command", required=True, metavar="ACTION")
@@ -101,6 +119,16 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("files", nargs="+", type=Path, help="evaluation YAML files")
     ev.add_argument("--failures", action="store_true", help="list every question answered wrongly")
     return parser
+
+
+def _date(text: str) -> date:
+    """A date from the command line: YYYY-MM-DD or DD/MM/YYYY."""
+    for form in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(text.strip(), form).date()
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"expected a date such as 2026-11-01 or 01/11/2026, got {text!r}")
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -131,7 +159,7 @@ async def _ask(config: Config, args: argparse.Namespace) -> int:
     from bot.channels.render import numbered_choices
     from bot.messages import Incoming
 
-    app = await App.open(config)
+    app = await App.open(config, record=False)  # trying the bot is not residents' traffic
     try:
         messages = _read_lines() if args.text == "-" else [(1, args.text)]
         for number, text in messages:
@@ -209,6 +237,7 @@ async def _run(config: Config) -> int:
     from bot.app import App
     from bot.channels.base import Channel
     from bot.dossiers.sync import run_scheduled_sync
+    from bot.procedures.watch import watch
 
     telegram, zalo = config.channels.telegram, config.channels.zalo
     if not (telegram and telegram.token) and not (zalo and zalo.token):
@@ -239,6 +268,11 @@ async def _run(config: Config) -> int:
             await channel.start()
             started.append(channel)
             log.info("channel %s started", channel.name)
+        if config.catalogue.reload_seconds > 0:  # staff edits take effect without a restart
+            tasks.append(asyncio.create_task(watch(
+                config.catalogue.dir, lambda: app.catalogue_fingerprint, app.reload_catalogue, stop,
+                config.catalogue.reload_seconds,
+            )))
         if config.status.sync.source and config.status.sync.interval_minutes > 0:
             tasks.append(asyncio.create_task(run_scheduled_sync(app.store, config, stop)))
         if config.backoffice is not None:
@@ -302,9 +336,16 @@ async def _report(config: Config, args: argparse.Namespace) -> int:
     from bot.dossiers.store import Store
     from bot.report import build_report, format_report
 
+    from bot.staff.recorder import StaffRecorder
+
+    names = _procedure_names(config)
     store = await Store.open(config.database.path)
     try:
-        report = await build_report(store, config)
+        staff = await StaffRecorder.open(config.database.path, config.missed.retention_days)
+        try:
+            report = await build_report(store, config, since=args.since, staff=staff, names=names)
+        finally:
+            await staff.close()
     finally:
         await store.close()
     print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
@@ -373,6 +414,26 @@ def _eval(config: Config, args: argparse.Namespace) -> int:
     return run_evaluation(config, args.files, show_failures=args.failures)
 
 
+def _procedure_names(config: Config) -> Callable[[str], str | None]:
+    """A procedure's name by id, from the catalogue (ids only when it cannot be loaded)."""
+    from bot.procedures.compiled import open_catalogue
+
+    try:
+        catalogue = open_catalogue(config.catalogue.dir, last_good=True).catalogue
+    except CatalogueError:
+        return lambda _id: None
+    return lambda proc_id: (p.name if (p := catalogue.get(proc_id)) is not None else None)
+
+
+def _alias(config: Config, args: argparse.Namespace) -> int:
+    from bot.procedures.aliases import add_alias
+
+    path = add_alias(config.catalogue.dir, args.id, args.text)
+    alias = " ".join(args.text.split())
+    print(f"{path}: đã thêm cách gọi «{alias}» cho {args.id}; trợ lý đang chạy sẽ dùng sau vài giây, không cần khởi động lại")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``motcua`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -398,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_run(config))
         if args.command == "report":
             return asyncio.run(_report(config, args))
+        if args.command == "alias":
+            return _alias(config, args)
         if args.command == "eval":
             return _eval(config, args)
         if args.command == "notice":

@@ -67,6 +67,8 @@ class CatalogueConfig:
     """Where the procedure catalogue lives."""
 
     dir: Path = BUNDLED_CATALOGUE
+    #: ``motcua run`` looks for edited catalogue files this often (seconds; 0 = never).
+    reload_seconds: float = 10.0
 
 
 @dataclass
@@ -97,6 +99,14 @@ class DialogueConfig:
 
     #: A conversation is forgotten after this many minutes without messages.
     session_timeout_minutes: float = 30.0
+
+
+@dataclass
+class MissedConfig:
+    """The questions the bot missed, kept (masked) for the staff."""
+
+    #: Kept questions older than this many days are deleted.
+    retention_days: int = 90
 
 
 @dataclass
@@ -298,6 +308,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)
+    missed: MissedConfig = field(default_factory=MissedConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     hamlet_heads: list[HamletHead] = field(default_factory=list)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)

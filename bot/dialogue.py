@@ -22,12 +22,13 @@ from bot.dossiers.codes import CodeFinder
 from bot.config import Config
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Decision, Match, Matcher, MatcherIndex
-from bot.messages import Aspect, Choice, Incoming, Intent, MatchInfo, Reply, Response
+from bot.messages import Aspect, Choice, Feedback, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
 from bot.bundle import MAX_PARTS, split_bundle
 from bot.procedures.wording import (
     CHOICE_HANDOVER,
     CHOICE_MENU,
+    CHOICE_RATE,
     CHOICE_STATUS_HELP,
     STANDING_CHOICES,
     ReplyWriter,
@@ -108,6 +109,17 @@ def _infos(matches: list[Match]) -> list[MatchInfo]:
     return [MatchInfo(m.procedure.id, m.procedure.name, m.score) for m in matches[:3]]
 
 
+class Recorder(Protocol):
+    """What the engine tells the staff side about each message it handled (see
+    :class:`bot.staff.recorder.StaffRecorder`): counts, missed questions, ratings."""
+
+    async def record(self, msg: Incoming, response: Response) -> None: ...
+
+
+#: Questions remembered per chat for a later 👎 (the most recent answers).
+RATED_QUESTIONS = 5
+
+
 class Engine:
     """Answers messages from any channel."""
 
@@ -120,6 +132,7 @@ class Engine:
         lexicon: Lexicon,
         matcher: Matcher,
         status: StatusService | None = None,
+        recorder: Recorder | None = None,
         sessions: SessionStore | None = None,
         handovers: HandoverService | None = None,
         notices: NoticeService | None = None,
@@ -140,11 +153,19 @@ class Engine:
         self._groups = catalogue.groups(load_group_labels())
         self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
         self._sessions = sessions or SessionStore(config.dialogue.session_timeout_minutes * 60)
+        self._recorder = recorder
 
     @property
     def matcher(self) -> Matcher:
         """The catalogue matcher this engine answers with."""
         return self._matcher
+
+    def use_catalogue(self, catalogue: Catalogue, index: MatcherIndex | None = None) -> None:
+        """Answer from ``catalogue`` from now on (a reload); conversations are kept."""
+        matcher = Matcher(catalogue, self._normalizer, self._lexicon, self.config.matching, index)
+        families = FamilyReader(catalogue, self._normalizer, self._lexicon, matcher, self.config.matching)
+        groups = catalogue.groups(load_group_labels())
+        self.catalogue, self._matcher, self._families, self._groups = catalogue, matcher, families, groups
 
     @classmethod
     def build(
@@ -153,6 +174,7 @@ class Engine:
         catalogue: Catalogue,
         status: StatusService | None = None,
         *,
+        recorder: Recorder | None = None,
         index: MatcherIndex | None = None,
         handovers: HandoverService | None = None,
         notices: NoticeService | None = None,
@@ -165,7 +187,7 @@ class Engine:
         matcher = Matcher(catalogue, normalizer, lexicon, config.matching, index)
         return cls(
             config, catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher, status=status,
-            handovers=handovers, notices=notices, clock=clock,
+            recorder=recorder, handovers=handovers, notices=notices, clock=clock,
         )
 
     async def handle(self, msg: Incoming) -> Response:
@@ -184,12 +206,16 @@ class Engine:
             await self._add_notices(session, response)
         except Exception:
             log.exception("engine failed on a message from channel %s", msg.channel)
-            return Response(Intent.UNKNOWN, [self._writer.failure()])
+            response = Response(Intent.UNKNOWN, [self._writer.failure()])
+            await self._record(msg, response)
+            return response
         if msg.forwarded and msg.text.strip() and not response.quotes_question:
             quote = clean(msg.text)
             quote = quote if len(quote) <= QUOTE_CHARS else quote[: QUOTE_CHARS - 1] + "…"
             first = response.replies[0]
-            response.replies[0] = Reply(f"Về câu hỏi: «{quote}»\n\n{first.text}", first.choices)
+            response.replies[0] = dataclasses.replace(first, text=f"Về câu hỏi: «{quote}»\n\n{first.text}")
+        session.rated = next((r.rate for r in response.replies if r.rate), None)  # a "0" rates it
+        await self._record(msg, response)
         # A typed number picks from what was offered last, and only from that.
         session.choices = [c for r in response.replies for c in r.choices]
         if msg.choice is None:
@@ -225,7 +251,7 @@ class Engine:
         session.notices_seen.update(n.id for n in fresh)
         last = response.replies[-1]
         lines = "\n".join(f"📢 Thông báo: {n.text}" for n in fresh)
-        response.replies[-1] = Reply(f"{last.text}\n\n{lines}", last.choices)
+        response.replies[-1] = dataclasses.replace(last, text=f"{last.text}\n\n{lines}")
 
     async def _handover(self, msg: Incoming, session: Session) -> Response:
         """The resident asks for a person of the desk."""
@@ -257,6 +283,8 @@ class Engine:
             index = int(number.group(1)) - 1
             if 0 <= index < len(session.choices):
                 return await self._on_choice(msg, session.choices[index].data, session)
+        if normalized == "0" and session.rated:  # "Trả lời 0 nếu câu trả lời chưa đúng."
+            return self._rate(session.rated, False, session)
         picked = self._typed_choice(tokens, session)
         if picked is not None:
             return await self._on_choice(msg, picked.data, session)
@@ -366,6 +394,7 @@ class Engine:
             [self._writer.choose([m.procedure for m in options])],
             _infos(matches),
             aspects[0] if aspects else None,
+            unsure=True,
         )
 
     def _recover(self, current: Procedure, text: str, matches: list[Match]) -> Procedure | None:
@@ -432,7 +461,35 @@ class Engine:
             family = None  # the question names the common case itself ("chứng thực bản sao")
         if family is not None:
             reply = self._writer.with_variants(reply, family, self.catalogue)
+        if question:
+            session.questions.pop(proc.id, None)
+            session.questions[proc.id] = question
+            while len(session.questions) > RATED_QUESTIONS:
+                session.questions.pop(next(iter(session.questions)))
+        reply = dataclasses.replace(reply, rate=proc.id)
         return Response(Intent.PROCEDURE, [reply], infos, aspect)
+
+    def _rate(self, proc_id: str, up: bool, session: Session) -> Response:
+        """Thanks for a rating of the answer about ``proc_id``; after a 👎, a person of the
+        desk is offered. A procedure is rated once per conversation."""
+        proc = self.catalogue.get(proc_id)
+        if proc is None:
+            return Response(Intent.UNKNOWN, [self._writer.stale()])
+        feedback = None
+        if proc_id not in session.rated_ids:
+            session.rated_ids.add(proc_id)
+            feedback = Feedback(proc_id, up, session.questions.get(proc_id, ""))
+        reply = self._writer.rated_up() if up else self._writer.rated_down()
+        return Response(Intent.HELP, [reply], [MatchInfo(proc.id, proc.name, 100.0)], feedback=feedback)
+
+    async def _record(self, msg: Incoming, response: Response) -> None:
+        """Tell the recorder about this message; its failures never reach the user."""
+        if self._recorder is None:
+            return
+        try:
+            await self._recorder.record(msg, response)
+        except Exception as exc:  # noqa: BLE001 - counting must never cost an answer
+            log.warning("recording a message from channel %s failed: %s", msg.channel, type(exc).__name__)
 
     def _several(self, tokens: list[str], matches: list[Match]) -> list[Procedure]:
         """The distinct procedures a message names in separate parts ("A với B"). When
@@ -566,6 +623,10 @@ class Engine:
             if index.isdigit() and (page.isdigit() or not page) and int(index) < len(self._groups):
                 group = self._groups[int(index)]
                 return Response(Intent.HELP, [self._writer.field_list(int(index), group, int(page or 0))])
+        if kind == CHOICE_RATE:
+            verdict, _, proc_id = rest.partition(":")
+            if verdict in ("up", "down") and proc_id:
+                return self._rate(proc_id, verdict == "up", session)
         if kind == "dossier" and rest:
             return await self._status(msg, rest)
         if kind in ("follow", "unfollow") and rest:

@@ -69,10 +69,25 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
-    """One message to send back: plain text (no markup) and optional choices."""
+    """One message to send back: plain text (no markup) and optional choices.
+
+    ``rate`` is the id of the procedure this reply answers about, when the resident may
+    rate the answer: Telegram shows a 👍/👎 row, Zalo and the console a line asking for
+    "0" when it was wrong."""
 
     text: str
     choices: tuple[Choice, ...] = ()
+    rate: str | None = None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A resident's rating of an answer about ``procedure_id``, with the question that
+    answer was for (empty when unknown)."""
+
+    procedure_id: str
+    up: bool
+    question: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,10 @@ class Response:
     aspect: Aspect | None = None
     #: True when the replies already quote the question(s) they answer (a bundle).
     quotes_question: bool = False
+    #: The rating this message gave (a 👍/👎 press, or "0" after a rated answer).
+    feedback: Feedback | None = None
+    #: True when the engine offered a choice because it was unsure what was meant.
+    unsure: bool = False
 
     def to_json(self) -> dict:
         """The ``motcua ask --json`` object for this response."""

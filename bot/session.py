@@ -29,6 +29,12 @@ class Session:
     procedure_id: str | None = None
     aspects: list[Aspect] = field(default_factory=list)
     choices: list[Choice] = field(default_factory=list)
+    #: The procedure the last reply can be rated for (a typed "0" rates it 👎).
+    rated: str | None = None
+    #: The question each recently answered procedure was asked with (for a 👎), and the
+    #: procedures already rated in this conversation (one rating each).
+    questions: dict[str, str] = field(default_factory=dict)
+    rated_ids: set[str] = field(default_factory=set)
     updated: float = 0.0
     #: The last messages of the conversation as (author, text), author ``resident`` or
     #: ``bot``, each cut to :data:`TURN_CHARS` (a hand-over carries them to the desk).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import Reply
+from bot.procedures.wording import RATE_PROMPT
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -34,7 +35,11 @@ def split_text(text: str, limit: int) -> list[str]:
 
 def numbered_choices(reply: Reply) -> str:
     """The reply's text with its choices appended as a numbered list, for channels
-    without buttons (Zalo, console). The engine maps a typed number back to the choice."""
+    without buttons (Zalo, console). The engine maps a typed number back to the choice.
+    A reply that can be rated ends with the line asking for "0" when it was wrong."""
+    if reply.rate:
+        rated = numbered_choices(Reply(reply.text, reply.choices))
+        return f"{rated}\n\n{RATE_PROMPT}"
     if not reply.choices:
         return reply.text
     n = len(reply.choices)

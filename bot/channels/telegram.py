@@ -48,8 +48,8 @@ from bot.channels.webhook import MAX_BODY_BYTES, WebhookServer
 from bot.config import TelegramConfig
 from bot.delivery import channel_jobs, run_outboxes
 from bot.errors import ChannelError, RecipientBlocked
-from bot.messages import Incoming, Reply
-from bot.procedures.wording import ReplyWriter
+from bot.messages import MAX_CHOICE_DATA_BYTES, Incoming, Reply
+from bot.procedures.wording import ReplyWriter, choice_rate
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -89,12 +89,14 @@ def file_url_for(base_url: str) -> str:
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """The reply's choices as inline buttons, one per row (labels stay readable on small phones)."""
-    if not reply.choices:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(c.label, callback_data=c.data)] for c in reply.choices]
-    )
+    """The reply's choices as inline buttons, one per row (labels stay readable on small
+    phones); a reply that can be rated ends with a 👍/👎 row."""
+    rows = [[InlineKeyboardButton(c.label, callback_data=c.data)] for c in reply.choices]
+    if reply.rate:
+        up, down = choice_rate(reply.rate, True), choice_rate(reply.rate, False)
+        if len(down.encode("utf-8")) <= MAX_CHOICE_DATA_BYTES:
+            rows.append([InlineKeyboardButton("👍", callback_data=up), InlineKeyboardButton("👎", callback_data=down)])
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def chunks(text: str) -> list[str]:

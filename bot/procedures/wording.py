@@ -82,6 +82,17 @@ def choice_procedure(proc_id: str) -> str:
     return f"p:{proc_id}"
 
 
+#: The line under a rateable answer on channels without buttons (Zalo, console).
+RATE_PROMPT = "Trả lời 0 nếu câu trả lời chưa đúng."
+#: Choice data of a rating: ``rate:up:<id>`` / ``rate:down:<id>``.
+CHOICE_RATE = "rate"
+
+
+def choice_rate(proc_id: str, up: bool) -> str:
+    """Choice data that rates an answer about a procedure (👍 when ``up``, else 👎)."""
+    return f"{CHOICE_RATE}:{'up' if up else 'down'}:{proc_id}"
+
+
 def choice_aspect(proc_id: str, aspect: Aspect) -> str:
     """Choice data that shows one aspect of a procedure."""
     return f"a:{proc_id}:{aspect.value}"
@@ -409,4 +420,17 @@ class ReplyWriter:
         return Reply(
             "Xin lỗi, hệ thống đang gặp sự cố. Ông/bà vui lòng thử lại sau ít phút "
             f"hoặc gọi {self.commune.hotline}."
+        )
+
+    def rated_up(self) -> Reply:
+        """Thanks for a 👍."""
+        return Reply("Cảm ơn ông/bà đã cho biết ý kiến. Chúc ông/bà làm thủ tục thuận lợi.")
+
+    def rated_down(self) -> Reply:
+        """An apology for a wrong answer, offering a person of the desk."""
+        return Reply(
+            "Xin lỗi ông/bà vì câu trả lời chưa đúng. Câu hỏi đã được ghi lại để cán bộ xem và "
+            "bổ sung. Ông/bà có thể hỏi lại ngắn gọn hơn, gặp cán bộ một cửa, "
+            f"hoặc gọi {self.commune.hotline}.",
+            (HANDOVER_CHOICE,),
         )

@@ -1,5 +1,5 @@
 """The staff side's pages in a real headless browser (the system's Chromium): replying
-to a hand-over; with MOTCUA_SCREENSHOTS=folder, screenshots of the main pages on seeded
+to a hand-over, adding a missed question as an alias; with MOTCUA_SCREENSHOTS=folder, screenshots of the main pages on seeded
 data (the README's pictures)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import STAFF, Served, log_in, needs_chromium
+from .test_missed_pages import MISSED, ask
 from .test_staff_pages import ask_for_a_person
 
 pytestmark = needs_chromium
@@ -32,6 +33,22 @@ async def test_reply_to_a_hand_over_in_a_real_browser(page, served: Served) -> N
     await page.click("text=Đóng yêu cầu")
     assert page.url.endswith("/inbox?ok=closed")
     assert (await served.bo.handovers.get(number)).state == "closed"
+
+
+async def test_add_an_alias_in_a_real_browser(page, served_copy: Served) -> None:
+    served = served_copy
+    await ask(served, MISSED, MISSED + " thì làm sao")
+    await log_in(page, served.url)
+    await page.click("nav >> text=Câu chưa trả lời được")
+    group = page.locator("li.missed", has_text=MISSED).first
+    await group.locator("select[name=procedure]").select_option("khai-sinh")
+    await group.locator("input[name=text]").fill(MISSED)
+    await group.locator("button[type=submit]").click()
+    assert await page.inner_text(".flash") == "Đã thêm cách hỏi; trợ lý dùng ngay, không cần khởi động lại."
+    (after,) = await ask(served, MISSED)
+    assert after.to_json()["matches"][0]["id"] == "khai-sinh" and after.to_json()["intent"] == "procedure"
+    await page.click("nav >> text=Nhật ký")
+    assert "Thêm cách hỏi cho thủ tục" in await page.inner_text("table")
 
 
 SCREENSHOTS = os.environ.get("MOTCUA_SCREENSHOTS", "")

@@ -289,3 +289,17 @@ async def test_the_console_and_ask_open_no_hand_over(store: HandoverStore) -> No
     assert await relay.note(Incoming("console", "u", "c", "xin chào")) is None
     assert await store.counts() == {"waiting": 0, "answered": 0, "closed": 0}
     assert await store.due_posts(GROUP, 1e12, 10, 0) == []
+
+
+async def test_a_thumbs_down_on_zalo_leads_to_a_person(engine_with, store: HandoverStore) -> None:  # type: ignore[no-untyped-def]
+    engine = engine_with(store)
+    answer = await engine.handle(Incoming("zalo", "u", "c", "lam giay khai sinh can gi"))
+    assert answer.intent is Intent.PROCEDURE and answer.replies[-1].rate
+    sorry = await engine.handle(Incoming("zalo", "u", "c", "0"))  # Zalo's "answer 0 if it was wrong"
+    offered = [c for r in sorry.replies for c in r.choices]
+    assert CHOICE_HANDOVER in [c.data for c in offered]
+    number = [c.data for c in offered].index(CHOICE_HANDOVER) + 1
+    response = await engine.handle(Incoming("zalo", "u", "c", str(number)))
+    assert response.intent is Intent.HANDOVER
+    handover = await store.get(1)
+    assert handover is not None and handover.messages[0].text == "lam giay khai sinh can gi"
