@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -12,6 +13,10 @@ from aiohttp import web
 from bot.backoffice.accounts import AccountStore
 from bot.backoffice.audit import AuditLog
 from bot.config import BackofficeConfig
+from bot.staff.activity import ActivityStore
+from bot.staff.handovers import HandoverStore
+from bot.staff.missed import MissedStore
+from bot.staff.notices import NoticeStore
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -25,11 +30,10 @@ class Backoffice:
     app: App
     accounts: AccountStore
     audit: AuditLog
-    #: Staff-side stores (hand-overs, announcements, missed questions, activity counts).
-    handovers: Any = None
-    notices: Any = None
-    missed: Any = None
-    activity: Any = None
+    handovers: HandoverStore
+    notices: NoticeStore
+    missed: MissedStore
+    activity: ActivityStore
     #: Names of the channels this process serves right now (``motcua run``); None when
     #: the back office runs alone and cannot tell.
     running_channels: Callable[[], set[str]] | None = None
@@ -71,29 +75,26 @@ class Backoffice:
         self._owned.clear()
 
 
-async def _staff_stores(app: App, path: Any, given: dict[str, Any], owned: list[Any]) -> dict[str, Any]:
+async def _staff_stores(app: App, path: Path, given: dict[str, Any], owned: list[Any]) -> dict[str, Any]:
     """The staff-side stores: given, or the App's (its recorder's for the missed
-    questions and counts), or opened here on ``path``."""
-    import importlib
-
-    recorder = getattr(app, "recorder", None)
-    classes = {
-        "handovers": ("bot.staff.handovers", "HandoverStore", app),
-        "notices": ("bot.staff.notices", "NoticeStore", app),
-        "missed": ("bot.staff.missed", "MissedStore", recorder),
-        "activity": ("bot.staff.activity", "ActivityStore", recorder),
+    questions and the counts), or else opened here on ``path``."""
+    recorder = app.recorder
+    found = {
+        "handovers": given.get("handovers") or app.handovers,
+        "notices": given.get("notices") or app.notices,
+        "missed": given.get("missed") or (recorder.missed if recorder else None),
+        "activity": given.get("activity") or (recorder.activity if recorder else None),
     }
-    found: dict[str, Any] = {}
-    for name, (module, class_name, holder) in classes.items():
-        store = given.get(name) or getattr(holder, name, None)
+    openers = {
+        "handovers": lambda: HandoverStore.open(path),
+        "notices": lambda: NoticeStore.open(path),
+        "missed": lambda: MissedStore.open(path, app.config.missed.retention_days),
+        "activity": lambda: ActivityStore.open(path),
+    }
+    for name, store in found.items():
         if store is None:
-            try:
-                store_class = getattr(importlib.import_module(module), class_name)
-            except (ImportError, AttributeError):  # that part of the staff side is not installed
-                continue
-            store = await store_class.open(path)
-            owned.append(store)
-        found[name] = store
+            found[name] = await openers[name]()
+            owned.append(found[name])
     return found
 
 

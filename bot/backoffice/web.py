@@ -30,6 +30,9 @@ from bot.backoffice.security import (
 )
 from bot.backoffice.views import channel_health, followers_by_status, procedure_rows
 from bot.dossiers.statuses import Status
+from bot.procedures.aliases import AliasError, add_alias
+from bot.staff.hours import VIETNAM
+from bot.staff.notices import NoticeError
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +110,13 @@ async def overview_page(request: web.Request) -> dict[str, Any]:
     bo = _bo(request)
     today = date.today()
     days = await overview.daily_totals(bo.activity, today - timedelta(days=6), today)
-    waiting = None
-    if bo.handovers is not None:
-        waiting = (await bo.handovers.counts()).get("waiting", 0)
+    waiting = (await bo.handovers.counts()).get("waiting", 0)
     return {
                 "title": "Tổng quan",
         "today": overview.summary(days[-1:]),
         "week": overview.summary(days),
         "chart": overview.chart(days),
         "waiting": waiting,
-        "activity_ready": bo.activity is not None,
     }
 
 
@@ -136,13 +136,11 @@ async def inbox_page(request: web.Request) -> dict[str, Any]:
     state = request.query.get("state", "waiting")
     if state not in _STATES:
         state = "waiting"
-    items, counts = [], {}
-    if bo.handovers is not None:
-        items = await bo.handovers.list(state=state, limit=100)
-        counts = await bo.handovers.counts()
+    items = await bo.handovers.list(state=state, limit=100)
+    counts = await bo.handovers.counts()
     return {
         "title": "Gặp cán bộ", "items": items, "state": state,
-        "states": _STATES, "counts": counts, "ready": bo.handovers is not None,
+        "states": _STATES, "counts": counts,
     }
 
 
@@ -157,8 +155,6 @@ def _id(request: web.Request) -> int:
 async def handover_page(request: web.Request) -> dict[str, Any]:
     """One hand-over with its turns, the reply box and the close button."""
     bo = _bo(request)
-    if bo.handovers is None:
-        raise web.HTTPNotFound()
     item = await bo.handovers.get(_id(request))
     if item is None:
         raise web.HTTPNotFound()
@@ -171,8 +167,6 @@ async def handover_page(request: web.Request) -> dict[str, Any]:
 async def handover_reply(request: web.Request) -> web.Response:
     """Send the staff member's reply to the resident."""
     bo = _bo(request)
-    if bo.handovers is None:
-        raise web.HTTPNotFound()
     handover_id = _id(request)
     text = str((await request.post()).get("text", "")).strip()
     if not text or len(text) > MAX_REPLY:
@@ -186,8 +180,6 @@ async def handover_reply(request: web.Request) -> web.Response:
 async def handover_close(request: web.Request) -> web.Response:
     """Close a hand-over without (another) reply."""
     bo = _bo(request)
-    if bo.handovers is None:
-        raise web.HTTPNotFound()
     handover_id = _id(request)
     if not await bo.handovers.close_handover(handover_id, _staff(request)):
         raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=gone")
@@ -210,22 +202,18 @@ def _procedure_choices(request: web.Request) -> list[tuple[str, str]]:
 async def missed_page(request: web.Request) -> dict[str, Any]:
     """Missed questions grouped by similarity, each with the add-as-alias form."""
     bo = _bo(request)
-    groups = []
-    if bo.missed is not None:
-        groups = await bo.missed.groups(date.today() - timedelta(days=30), limit=50)
+    groups = await bo.missed.groups(date.today() - timedelta(days=30), limit=50)
     catalogue = bo.app.catalogue
     titles = {p.id: p.title for p in catalogue}
     return {
         "title": "Câu chưa trả lời được", "groups": groups,
-        "choices": _procedure_choices(request), "titles": titles, "ready": bo.missed is not None,
+        "choices": _procedure_choices(request), "titles": titles,
         "max_alias": MAX_ALIAS, "reasons": _REASONS,
     }
 
 
 async def missed_alias(request: web.Request) -> web.Response:
     """Add a missed question as an alias of a procedure, then reload the catalogue."""
-    from bot.procedures.aliases import AliasError, add_alias
-
     bo = _bo(request)
     form = await request.post()
     procedure_id = str(form.get("procedure", ""))
@@ -289,27 +277,20 @@ async def channels_page(request: web.Request) -> dict[str, Any]:
 @page("notices.html")
 async def notices_page(request: web.Request) -> dict[str, Any]:
     """Announcements: the form to post one, and every one with its expiry."""
-    from bot.staff.hours import VIETNAM
-
     bo = _bo(request)
-    notices = await bo.notices.all() if bo.notices is not None else []
+    notices = await bo.notices.all()
     now = datetime.now(VIETNAM)
     default_until = (now + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
     return {
         "title": "Thông báo", "notices": notices, "now": now,
-        "default_until": default_until.strftime("%Y-%m-%dT%H:%M"), "ready": bo.notices is not None,
+        "default_until": default_until.strftime("%Y-%m-%dT%H:%M"),
         "max_notice": MAX_NOTICE,
     }
 
 
 async def notice_post(request: web.Request) -> web.Response:
     """Post an announcement shown in replies until it expires (Vietnam's time)."""
-    from bot.staff.hours import VIETNAM
-    from bot.staff.notices import NoticeError
-
     bo = _bo(request)
-    if bo.notices is None:
-        raise web.HTTPNotFound()
     form = await request.post()
     text = " ".join(str(form.get("text", "")).split())
     if not text or len(text) > MAX_NOTICE:
@@ -331,8 +312,6 @@ async def notice_post(request: web.Request) -> web.Response:
 async def notice_remove(request: web.Request) -> web.Response:
     """Take an announcement down."""
     bo = _bo(request)
-    if bo.notices is None:
-        raise web.HTTPNotFound()
     notice_id = _id(request)
     if await bo.notices.remove(notice_id, _staff(request)):
         await bo.audit.record(_staff(request), "notice.remove", str(notice_id))
