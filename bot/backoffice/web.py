@@ -190,7 +190,7 @@ async def handover_close(request: web.Request) -> web.Response:
 # --- missed questions ----------------------------------------------------------------
 
 
-_REASONS = {"refused": "không trả lời được", "unsure": "trợ lý chưa chắc", "down": "bị chấm 👎"}
+_REASONS = {"refused": "không trả lời được", "unsure": "trợ lý chưa chắc", "down": "bị chấm chưa đúng"}
 
 
 def _procedure_choices(request: web.Request) -> list[tuple[str, str]]:

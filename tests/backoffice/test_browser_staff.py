@@ -55,11 +55,25 @@ SCREENSHOTS = os.environ.get("MOTCUA_SCREENSHOTS", "")
 
 
 @pytest.mark.skipif(not SCREENSHOTS, reason="takes the README's screenshots only with MOTCUA_SCREENSHOTS=folder")
-async def test_take_screenshots_of_the_main_pages(browser, served: Served) -> None:
+async def test_take_screenshots_of_the_main_pages(browser, served_copy: Served) -> None:
     """Seeds a realistic day through the real engine, then photographs the main pages at
     a phone's width into $MOTCUA_SCREENSHOTS (overview, inbox, missed, procedures)."""
     from bot.messages import Incoming
 
+    served = served_copy
+    catalogue = served.bo.app.config.catalogue.dir
+    khai_tu = catalogue / "ho-tich" / "khai-tu.yaml"
+    khai_tu.write_text(
+        "".join("reviewed: 2025-06-30\n" if line.startswith("reviewed:") else line
+                for line in khai_tu.read_text(encoding="utf-8").splitlines(keepends=True)),
+        encoding="utf-8",
+    )
+    await served.bo.app.reload_catalogue()
+    (catalogue / "drafts").mkdir(exist_ok=True)
+    (catalogue / "drafts" / "ho-tro-sinh-ke.yaml").write_text(
+        "id: ho-tro-sinh-ke\nname: Hỗ trợ sinh kế cho hộ nghèo\nfield: Giảm nghèo\ndraft: true\n",
+        encoding="utf-8",
+    )
     engine = served.bo.app.engine
     questions = [
         "lam giay khai sinh can gi", "đk kết hôn mất bn tiền", "chứng thực bản sao ở xã đc ko",
@@ -73,6 +87,16 @@ async def test_take_screenshots_of_the_main_pages(browser, served: Served) -> No
         channel = "zalo" if user.startswith("z") else "telegram"
         await engine.handle(Incoming(channel, user, user, "gặp cán bộ"))
         await engine.handle(Incoming(channel, user, user, text))
+    await served.bo.app.recorder.flush()
+    # The six days before: counts only (what the activity store keeps), a plausible week.
+    from datetime import date, timedelta
+
+    week = ((9, 3, 2, 1), (14, 4, 2, 0), (11, 2, 1, 1), (4, 1, 0, 0), (2, 0, 1, 0), (16, 3, 2, 1))
+    for back, (answered, chose, refused, handover) in zip(range(6, 0, -1), week):
+        day = date.today() - timedelta(days=back)
+        for outcome, n in (("answered", answered), ("chose", chose), ("refused", refused), ("handover", handover)):
+            for _ in range(n):
+                await served.bo.activity.add(day, "zalo", outcome)
     folder = Path(SCREENSHOTS)
     folder.mkdir(parents=True, exist_ok=True)
     context = await browser.new_context(viewport={"width": 412, "height": 915}, device_scale_factor=1, locale="vi-VN")

@@ -20,9 +20,12 @@ def browser() -> ClientSession:
 
 
 async def ask(served: Served, *questions: str) -> list:
-    """Each question from a different Zalo resident; the bot's responses."""
+    """Each question from a different Zalo resident; the bot's responses, once the
+    recorder has written what it keeps of them."""
     engine = served.bo.app.engine
-    return [await engine.handle(Incoming("zalo", f"u{i}", f"u{i}", q)) for i, q in enumerate(questions)]
+    responses = [await engine.handle(Incoming("zalo", f"u{i}", f"u{i}", q)) for i, q in enumerate(questions)]
+    await served.bo.app.recorder.flush()
+    return responses
 
 
 async def test_missed_questions_are_grouped_with_the_add_alias_form(served: Served) -> None:

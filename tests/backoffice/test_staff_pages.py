@@ -23,6 +23,7 @@ async def ask_for_a_person(served: Served, user: str = "u42") -> int:
     await engine.handle(Incoming("zalo", user, user, "lam giay khai sinh can gi"))
     await engine.handle(Incoming("zalo", user, user, "gặp cán bộ"))
     await engine.handle(Incoming("zalo", user, user, "Con tôi sinh ở Hàn Quốc thì làm thế nào?"))
+    await served.bo.app.recorder.flush()
     (handover,) = await served.bo.handovers.list(state="waiting")
     return handover.id
 
