@@ -3,6 +3,7 @@ accounts and the audit log, opened together and closed together."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ class Backoffice:
     #: the back office runs alone and cannot tell.
     running_channels: Callable[[], set[str]] | None = None
     _owned: list[Any] = field(default_factory=list)
+    #: One catalogue edit at a time (two staff adding aliases to one file lose none).
+    catalogue_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     async def open(

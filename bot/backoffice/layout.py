@@ -17,7 +17,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Fixed notices shown after an action (the query string carries only the key).
 NOTICES: dict[str, str] = {
-    "replied": "Đã gửi câu trả lời cho người dân.",
+    "replied": "Đã lưu câu trả lời; trợ lý đang gửi cho người dân.",
     "closed": "Đã đóng yêu cầu.",
     "alias": "Đã thêm cách hỏi; trợ lý dùng ngay, không cần khởi động lại.",
     "posted": "Đã đăng thông báo.",
@@ -36,7 +36,6 @@ NAV = (
     ("/notices", "Thông báo"),
     ("/audit", "Nhật ký"),
 )
-
 
 
 def base_context(request: web.Request) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from bot.backoffice.security import (
 )
 from bot.backoffice.views import channel_health, followers_by_status, procedure_rows
 from bot.dossiers.statuses import Status
+from bot.errors import CatalogueError
 from bot.procedures.aliases import AliasError, add_alias
 from bot.staff.hours import VIETNAM
 from bot.staff.notices import NoticeError
@@ -46,6 +47,7 @@ LOGIN_REFUSED = "Tên đăng nhập hoặc mật khẩu không đúng."
 LOGIN_LOCKED = (
     "Đăng nhập bị tạm khóa vì nhập sai nhiều lần. Vui lòng thử lại sau {minutes} phút."
 )
+
 
 def _bo(request: web.Request) -> Backoffice:
     return request.app[BACKOFFICE]
@@ -222,11 +224,16 @@ async def missed_alias(request: web.Request) -> web.Response:
         return refuse(request, "Vui lòng chọn một thủ tục trong danh sách.", status=400)
     if not text or len(text) > MAX_ALIAS:
         return refuse(request, f"Cách hỏi cần có nội dung và không quá {MAX_ALIAS} ký tự.", status=400)
-    try:
-        await asyncio.to_thread(add_alias, bo.app.config.catalogue.dir, procedure_id, text)
-    except AliasError as exc:
-        return refuse(request, f"Không thêm được cách hỏi: {exc}", status=400)
-    await bo.app.reload_catalogue()
+    async with bo.catalogue_lock:
+        try:
+            await asyncio.to_thread(add_alias, bo.app.config.catalogue.dir, procedure_id, text)
+        except AliasError as exc:
+            return refuse(request, f"Không thêm được cách hỏi: {exc}", status=400)
+        try:
+            await bo.app.reload_catalogue()
+        except CatalogueError:
+            return refuse(request, "Đã thêm cách hỏi, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
+                                   "hãy chạy motcua validate.", status=500)
     await bo.audit.record(_staff(request), "alias.add", procedure_id, text)
     raise web.HTTPSeeOther("/missed?ok=alias")
 

@@ -26,7 +26,7 @@ async def test_reply_to_a_hand_over_in_a_real_browser(page, served: Served) -> N
     reply = "Chào bác, bác mang giấy chứng sinh đã hợp pháp hóa lãnh sự đến xã nhé."
     await page.fill("#text", reply)
     await page.click("text=Gửi trả lời")
-    assert await page.inner_text(".flash") == "Đã gửi câu trả lời cho người dân."
+    assert await page.inner_text(".flash") == "Đã lưu câu trả lời; trợ lý đang gửi cho người dân."
     assert reply in await page.inner_text(".turn.staff")
     handover = await served.bo.handovers.get(number)
     assert handover.state == "answered" and handover.messages[-1].staff == STAFF

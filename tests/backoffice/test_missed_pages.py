@@ -82,3 +82,22 @@ async def test_the_overview_counts_today_s_messages_and_the_answer_rate(served: 
     bars = html.split('<rect class="bar-all"')
     assert len(bars) == 8 and 'height="80.0"' in bars[-1]  # today is the busiest day
     assert f"{date.today():%d/%m}" in html
+
+
+async def test_two_aliases_added_at_once_to_one_file_are_both_kept(served_copy: Served) -> None:
+    import asyncio
+
+    served = served_copy
+    async with browser() as http:
+        page = await login(http, served.url)
+        token = csrf_of(await page.text())
+        texts = ("giấy tờ cho bé mới đẻ", "làm khai sanh cho cháu nội")
+        posts = [
+            http.post(f"{served.url}/missed/alias", data={"csrf": token, "text": t, "procedure": "khai-sinh"})
+            for t in texts
+        ]
+        for r in await asyncio.gather(*posts):
+            assert r.status == 200 and str(r.url).endswith("?ok=alias")
+    written = (served.bo.app.config.catalogue.dir / "ho-tich" / "khai-sinh.yaml").read_text(encoding="utf-8")
+    assert all(t in written for t in texts)
+    assert {e.detail for e in await served.bo.audit.recent() if e.action == "alias.add"} == set(texts)

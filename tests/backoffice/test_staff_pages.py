@@ -53,7 +53,7 @@ async def test_a_reply_from_the_inbox_is_queued_for_the_resident_once_and_audite
         async with http.post(f"{served.url}/inbox/{number}/reply", data={"csrf": token, "text": reply}) as r:
             assert r.status == 200 and str(r.url).endswith(f"/inbox/{number}?ok=replied")
             page = await r.text()
-        assert "Đã gửi câu trả lời cho người dân." in page and reply in page
+        assert "Đã lưu câu trả lời; trợ lý đang gửi cho người dân." in page and reply in page
         assert f"Cán bộ {STAFF}" in page and "chờ gửi" in page
     handover = await served.bo.handovers.get(number)
     assert handover is not None and handover.state == "answered"
