@@ -16,7 +16,7 @@ from bot.dialogue import Engine
 from bot.procedures.matcher import Decision, Matcher
 from bot.dossiers.notify import Notifier
 from bot.dossiers.desk import StatusDesk
-from bot.dossiers.store import Store
+from bot.dossiers.store import DossierStore, open_store
 from bot.procedures.normalize import fold
 
 
@@ -46,7 +46,7 @@ class App:
     config: Config
     catalogue: Catalogue
     engine: Engine
-    store: Store
+    store: DossierStore
     notifier: Notifier
 
     @classmethod
@@ -56,7 +56,7 @@ class App:
         open the dossier database (migrating it, seeding the demo export into an empty one)."""
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
-        store = await Store.open(config.database.path)
+        store = await open_store(config.database.path, config.database.url)
         try:
             desk = StatusDesk(store, config)
             engine = Engine.build(config, catalogue, status=desk, index=compiled.index)

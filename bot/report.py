@@ -14,10 +14,10 @@ from typing import Any
 
 from bot.channels.usage import THRESHOLDS, month_of
 from bot.config import Config, ZaloConfig
-from bot.dossiers.store import Store
+from bot.dossiers.store import DossierStore
 
 
-async def channels_section(store: Store, config: Config, month: str) -> dict[str, Any]:
+async def channels_section(store: DossierStore, config: Config, month: str) -> dict[str, Any]:
     """Messages sent in ``month`` per channel; for Zalo also the plan's quota and users."""
     usage = await store.channel_usage(month)
     zalo = config.channels.zalo or ZaloConfig()
@@ -37,7 +37,7 @@ async def channels_section(store: Store, config: Config, month: str) -> dict[str
 
 
 async def build_report(
-    store: Store, config: Config, *, now: Callable[[], datetime] = datetime.now
+    store: DossierStore, config: Config, *, now: Callable[[], datetime] = datetime.now
 ) -> dict[str, Any]:
     """The whole report as one JSON-ready object."""
     month = month_of(now())

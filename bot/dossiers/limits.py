@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from bot.config import StatusConfig
-from bot.dossiers.store import LookupCode, LookupCount, Store, StoreBusy
+from bot.dossiers.store import DossierStore, LookupCode, LookupCount, StoreBusy
 
 #: Seconds over which look-ups are counted against ``status.lookups_per_minute``.
 RATE_WINDOW = 60
@@ -103,7 +103,7 @@ class LookupLimiter:
     """Counts look-ups per scope ("u:<channel>:<user>", "c:<channel>:<chat>") and refuses
     those over the limits."""
 
-    def __init__(self, store: Store, limits: Limits, clock: Callable[[], float]) -> None:
+    def __init__(self, store: DossierStore, limits: Limits, clock: Callable[[], float]) -> None:
         self._store = store
         self._limits = limits
         self._clock = clock

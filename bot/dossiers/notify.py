@@ -24,7 +24,7 @@ from bot.errors import RecipientBlocked
 from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Reply
 from bot.dossiers.desk import fmt_date
 from bot.dossiers.statuses import FINAL, is_overdue, needs_visit, next_step, overdue_note
-from bot.dossiers.store import Notification, Store
+from bot.dossiers.store import DossierStore, Notification
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Notifier:
 
     def __init__(
         self,
-        store: Store,
+        store: DossierStore,
         config: Config,
         *,
         clock: Callable[[], float] = time.time,
