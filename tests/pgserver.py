@@ -2,8 +2,8 @@
 ``initdb`` into a temporary directory and ``pg_ctl start`` on a free 127.0.0.1 port.
 
 As root (CI, containers), the server runs as the ``postgres`` user (PostgreSQL refuses to
-run as root) through ``runuser``; the data directory is created for that user. The server
-is tuned for tests (no fsync): never point it at data you want to keep.
+run as root) through ``runuser``; the data directory is created for that user. For tests the server skips fsync (``durable=False``): never
+point it at data you want to keep.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ class PgServer:
 
     SUPERUSER = "motcua"
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable
         self.port = 0
         self._dir: Path | None = None
         self._counter = itertools.count(1)
@@ -74,17 +75,15 @@ class PgServer:
             check=True, capture_output=True,
         )
         self.port = _free_port()
-        options = " ".join(
-            (
-                f"-p {self.port}",
-                "-c listen_addresses=127.0.0.1",
-                f"-c unix_socket_directories={self._dir}",
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
-                "-c max_connections=200",
-            )
-        )
+        settings = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self._dir}",
+            "-c max_connections=200",
+        ]
+        if not self.durable:
+            settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        options = " ".join(settings)
         started = subprocess.run(
             self._cmd(
                 str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log),
