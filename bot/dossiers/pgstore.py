@@ -385,8 +385,6 @@ class PgSyncWriter(DossierSyncWriter):
             cur.execute("ANALYZE sync_stage")  # a small table: let the planner know
             cur.execute("SELECT coalesce(max(id), 0) FROM status_history")
             (last_history,) = cur.fetchone()  # type: ignore[misc]
-            cur.execute("SELECT coalesce(max(id), 0) FROM dossiers")
-            (last_dossier,) = cur.fetchone()  # type: ignore[misc]
             # New codes and changed statuses, before the dossiers are overwritten.
             cur.execute(
                 "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
@@ -396,20 +394,21 @@ class PgSyncWriter(DossierSyncWriter):
                 (now, run_id),
             )
             history = cur.rowcount
+            # Written rows, and how many of them were new (a row just inserted has no xmax).
             cur.execute(
-                f"INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) "
+                f"WITH w AS (INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) "
                 f"SELECT {STAGED_COLUMNS}, %s FROM sync_stage ORDER BY ord "
                 "ON CONFLICT (code) DO UPDATE SET "
                 + ", ".join(f"{k} = excluded.{k}" for k in (*_DATA_COLUMNS, "fingerprint", "changed_at"))
                 + f" WHERE ({', '.join('dossiers.' + k for k in _DATA_COLUMNS)}) IS DISTINCT FROM "
-                f"({', '.join('excluded.' + k for k in _DATA_COLUMNS)})",
+                f"({', '.join('excluded.' + k for k in _DATA_COLUMNS)}) RETURNING (xmax = 0) AS fresh) "
+                "SELECT count(*), count(*) FILTER (WHERE fresh) FROM w",
                 (now,),
             )
-            written = cur.rowcount
-            cur.execute("SELECT count(*) FROM dossiers WHERE id > %s", (last_dossier,))
-            (inserted,) = cur.fetchone()  # type: ignore[misc]
-            if inserted < len(staged):
-                # Same data from differently written cells: remember the new fingerprint.
+            written, inserted = cur.fetchone()  # type: ignore[misc]
+            if written < len(staged):
+                # Same data from differently written cells: remember the new fingerprint
+                # (rows written above have it already).
                 cur.execute(
                     "UPDATE dossiers d SET fingerprint = s.fingerprint FROM sync_stage s "
                     "WHERE d.code = s.code AND d.fingerprint IS DISTINCT FROM s.fingerprint"
@@ -430,27 +429,30 @@ class PgSyncWriter(DossierSyncWriter):
                 c.notifications += cur.rowcount
 
     def _insert_new(self, staged: Sequence[Sequence]) -> None:
-        # Straight into the table (nothing to compare), then the history from the rows
-        # just copied (their ids follow the largest one before).
+        # Straight into both tables (nothing to compare): every row is new, and its first
+        # status is its history, in the rows' order.
         conn = self._c()
-        now = self._now
+        now, run_id = self._now, self.counts.run_id
         with conn.cursor() as cur:
-            cur.execute("SELECT coalesce(max(id), 0) FROM dossiers")
-            (last_dossier,) = cur.fetchone()  # type: ignore[misc]
             with cur.copy(f"COPY dossiers ({STAGED_COLUMNS}, changed_at) FROM STDIN") as copy:
                 for row in staged:
                     copy.write_row((*row, now))
-            cur.execute(
-                "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
-                "SELECT code, NULL, status, changed_at, %s FROM dossiers WHERE id > %s ORDER BY id",
-                (self.counts.run_id, last_dossier),
-            )
+            with cur.copy(
+                "COPY status_history (code, old_status, new_status, changed_at, run_id) FROM STDIN"
+            ) as copy:
+                for row in staged:
+                    copy.write_row((row[0], None, row[9], now, run_id))
         self.counts.inserted += len(staged)
 
     def finish(self, *, read: int, rejected: int) -> WriteCounts:
         """Log the run in ``sync_runs`` (committed with everything else on exit)."""
         c = self.counts
-        self._c().execute(
+        conn = self._c()
+        if c.inserted > max(1000, self.stored_before // 4):
+            # Many new rows: refresh the planner's statistics now (in this transaction), so
+            # that the next run's joins use the indexes without waiting for autovacuum.
+            conn.execute("ANALYZE dossiers, status_history")
+        conn.execute(
             "UPDATE sync_runs SET finished_at = %s, read = %s, inserted = %s, updated = %s, "
             "unchanged = %s, rejected = %s WHERE id = %s",
             (_now(), read, c.inserted, c.updated, c.unchanged, rejected, c.run_id),
