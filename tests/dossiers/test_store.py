@@ -395,3 +395,33 @@ async def test_pg_claims_from_two_connections_never_take_a_row_twice(db: Db) -> 
     finally:
         await first.close()
         await second.close()
+
+
+async def test_inbox_hand_back_keeps_order_survives_reopening_and_forgets(db: Db) -> None:
+    s = await db.open()
+    await s.hand_back("zalo", ['{"n": 1}', '{"n": 2}'])
+    await s.hand_back("telegram", ['{"t": 1}'])
+    await s.hand_back("zalo", ['{"n": 3}'])
+    await s.hand_back("zalo", [])
+    await s.close()
+    s = await db.open()
+    try:
+        kept = await s.handed_back("zalo")
+        assert [p for _, p in kept] == ['{"n": 1}', '{"n": 2}', '{"n": 3}']
+        await s.forget_handed_back([kept[0][0], kept[2][0]])
+        assert [p for _, p in await s.handed_back("zalo")] == ['{"n": 2}']
+        assert [p for _, p in await s.handed_back("telegram")] == ['{"t": 1}']
+    finally:
+        await s.close()
+
+
+async def test_channel_usage_adds_up_per_month_and_users_once(store: DossierStore) -> None:
+    await store.add_channel_usage("zalo", "2026-12", 3)
+    await store.add_channel_usage("zalo", "2026-12", 4)
+    await store.add_channel_usage("telegram", "2026-12", 1)
+    await store.add_channel_usage("zalo", "2027-01", 2)
+    assert await store.channel_usage("2026-12") == {"zalo": 7, "telegram": 1}
+    await store.add_channel_users("zalo", ["u1", "u2", "u1"])
+    await store.add_channel_users("zalo", ["u2", "u3"])
+    assert await store.channel_users("zalo") == {"u1", "u2", "u3"}
+    assert await store.channel_users("telegram") == set()
