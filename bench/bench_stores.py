@@ -56,6 +56,36 @@ async def timed_calls(items: list[str], call) -> list[float]:
     return out
 
 
+async def raw_select(path: Path, url: str | None, codes: list[str]) -> list[float]:
+    """The same look-up by code on a bare driver connection: the floor under ``store.get``."""
+    sql = "SELECT * FROM dossiers WHERE code = ?"
+    if url is None:
+        import sqlite3
+
+        conn = sqlite3.connect(path)
+        try:
+
+            async def one(code: str) -> object:
+                return conn.execute(sql, (code,)).fetchone()
+
+            return await timed_calls(codes, one)
+        finally:
+            conn.close()
+    import psycopg
+
+    aconn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+
+        async def one_pg(code: str) -> object:
+            cur = await aconn.execute(sql.replace("?", "%s"), (code,))
+            return await cur.fetchone()
+
+        await timed_calls(codes[:200], one_pg)
+        return await timed_calls(codes, one_pg)
+    finally:
+        await aconn.close()
+
+
 async def measure(store: DossierStore, exports: list[Path], rows: int, lookups: int) -> dict[str, object]:
     """Figures of one store: the three syncs (seconds, report) and look-up latencies."""
     columns = Config().status.sync.columns
@@ -98,6 +128,9 @@ async def run(rows: int, lookups: int, url: str | None, workdir: Path) -> None:
                 results[name] = await measure(store, exports, rows, lookups)
             finally:
                 await store.close()
+            rnd = random.Random(7)
+            codes = [code_of(rnd.randrange(rows)) for _ in range(lookups)]
+            results[name]["raw"] = await raw_select(workdir / "bench.sqlite3", where, codes)  # type: ignore[index]
     finally:
         if server is not None:
             server.stop()
@@ -108,7 +141,7 @@ async def run(rows: int, lookups: int, url: str | None, workdir: Path) -> None:
         assert (r1.inserted, r1.updated, r1.unchanged) == (r2.inserted, r2.updated, r2.unchanged), label
         print(f"{label:24s} {s1:8.2f} s {rows / s1:11,.0f} rows/s   {s2:8.2f} s {rows / s2:11,.0f} rows/s"
               f"   {s2 / s1:4.2f}x   (inserted {r2.inserted:,} updated {r2.updated:,} unchanged {r2.unchanged:,})")
-    for key, label in (("get", "store.get"), ("tail", "codes_ending_with")):
+    for key, label in (("raw", "raw SELECT by code"), ("get", "store.get"), ("tail", "codes_ending_with")):
         a, b = lite[key], pg[key]  # type: ignore[index]
         print(f"{label:24s} p50 {percentile(a, 50):6.3f} / p99 {percentile(a, 99):6.3f} ms        "
               f"p50 {percentile(b, 50):6.3f} / p99 {percentile(b, 99):6.3f} ms        "
