@@ -232,8 +232,9 @@ class LookupLimiter:
                 self._dirty_codes[k] = max(self._dirty_codes.get(k, 0), t)
             if isinstance(exc, StoreBusy):
                 return
-            if isinstance(exc, sqlite3.Error):
-                log.warning("look-up counters not saved, kept in memory (%s)", exc)
+            if isinstance(exc, (sqlite3.Error, *self._store.database_errors)):
+                # The first line only: a server's detail lines may quote the row (a user id).
+                log.warning("look-up counters not saved, kept in memory (%s)", str(exc).partition("\n")[0])
                 return
             raise
         if forget:

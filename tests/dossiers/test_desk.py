@@ -15,7 +15,7 @@ from bot.messages import Incoming, Intent
 from bot.dossiers.desk import StatusDesk, matches_hamlet
 from bot.dossiers.store import DossierRow, Store
 from bot.dossiers.sync import seed_demo
-from tests.dossiers.conftest import Db
+from tests.dossiers.conftest import Db, postgres_only
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 29)
@@ -608,6 +608,26 @@ async def test_counters_that_cannot_be_written_still_limit(tmp_path: Path) -> No
         assert "nhiều lần" in (await desk.answer(msg(), SUPPLEMENT)).replies[0].text
     finally:
         await store.close()
+
+
+@postgres_only
+async def test_counters_that_cannot_be_written_still_limit_on_postgresql(db: Db) -> None:
+    store = await db.open()
+    await seed_demo(store, Config(), today=lambda: TODAY)
+    # Every counter write now fails, and not because a lock is held (as a full disk would).
+    db.query(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'full'; END $$"
+    )
+    db.query("CREATE TRIGGER full_disk BEFORE INSERT ON lookup_counts FOR EACH ROW EXECUTE FUNCTION refuse()")
+    try:
+        clock = Clock()
+        desk = desk_for(store, clock, lookups_per_minute=2)
+        assert revealed([await desk.answer(msg(), READY), await desk.answer(msg(), OVERDUE)]) == {READY, OVERDUE}
+        assert "nhiều lần" in (await desk.answer(msg(), SUPPLEMENT)).replies[0].text
+    finally:
+        await store.close()
+    assert db.query("SELECT count(*) FROM lookup_counts") == [(0,)]
 
 
 async def test_guessing_spread_over_many_accounts_meets_the_overall_limit(db: Db, tmp_path: Path) -> None:

@@ -107,3 +107,18 @@ def test_motcua_sync_and_report_on_postgresql(pg_server, tmp_path: Path) -> None
         assert "not-checked-pw" not in down.stderr and "Traceback" not in down.stderr
     finally:
         pg_server.drop_database(url)
+
+
+def test_a_postgresql_url_without_the_driver_installed_is_a_one_line_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 'database:\n  url: "postgresql://motcua@127.0.0.1:1/x"\n')
+    # The driver is made unimportable, as in an installation without the extra.
+    script = (
+        "import sys\n"
+        "sys.modules['psycopg'] = None\n"
+        "from bot.cli import main\n"
+        f"sys.argv = ['motcua', '--config', {str(config)!r}, 'report']\n"
+        "sys.exit(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "pip install 'motcua-bot[postgres]'" in done.stderr and "Traceback" not in done.stderr
