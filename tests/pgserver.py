@@ -63,7 +63,10 @@ class PgServer:
         """initdb and start; raises RuntimeError with the server's log when it fails."""
         self._dir = Path(tempfile.mkdtemp(prefix="motcua-pg-"))
         if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
+            try:
+                user = pwd.getpwnam("postgres")  # created by the distribution's package
+            except KeyError:
+                raise RuntimeError("running as root, PostgreSQL needs a 'postgres' user to run as") from None
             os.chown(self._dir, user.pw_uid, user.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
         log = self._dir / "server.log"
