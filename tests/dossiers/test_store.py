@@ -425,3 +425,29 @@ async def test_channel_usage_adds_up_per_month_and_users_once(store: DossierStor
     await store.add_channel_users("zalo", ["u2", "u3"])
     assert await store.channel_users("zalo") == {"u1", "u2", "u3"}
     assert await store.channel_users("telegram") == set()
+
+
+async def test_two_sync_runs_at_once_apply_one_after_the_other(store: DossierStore) -> None:
+    import threading
+
+    entered_second = threading.Event()
+    seen: dict[str, int] = {}
+
+    def second_run() -> None:
+        with store.sync_writer("second") as w:
+            entered_second.set()
+            seen["stored_before"] = w.stored_before
+            w.write([row("A-1", "done"), row("B-1")])
+            seen["changes"] = w.finish(read=2, rejected=0).status_changes
+
+    with store.sync_writer("first") as w:
+        w.write([row("A-1")])
+        w.finish(read=1, rejected=0)
+        thread = threading.Thread(target=second_run)
+        thread.start()
+        await asyncio.sleep(0.5)
+        assert not entered_second.is_set()  # waits for the first run to end
+    await asyncio.to_thread(thread.join, 30)
+    assert seen == {"stored_before": 1, "changes": 1}  # it saw the first run's dossier
+    assert [h.new_status for h in await store.history("A-1")] == [Status.PROCESSING, Status.DONE]
+    assert [r.source for r in await store.sync_runs()] == ["second", "first"]
