@@ -19,7 +19,7 @@ from bot.dialogue import Engine
 from bot.procedures.matcher import Decision, Matcher
 from bot.dossiers.notify import Notifier
 from bot.dossiers.desk import StatusDesk
-from bot.dossiers.store import Store
+from bot.dossiers.store import DossierStore, open_store
 from bot.procedures.normalize import fold
 from bot.staff.handovers import HandoverStore
 from bot.staff.notices import NoticeStore
@@ -55,7 +55,7 @@ class App:
     config: Config
     catalogue: Catalogue
     engine: Engine
-    store: Store
+    store: DossierStore
     notifier: Notifier
     #: Hand-overs to a person (the back office's inbox), their relay to the staff group
     #: and their delivery, and the desk's announcements.
@@ -79,7 +79,7 @@ class App:
         printed = fingerprint(config.catalogue.dir) if record else ()
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
-        store = await Store.open(config.database.path)
+        store = await open_store(config.database.path, config.database.url)
         handovers = notices = None
         recorder: StaffRecorder | None = None
         try:

@@ -137,7 +137,7 @@ def _config(args: argparse.Namespace) -> Config:
     if args.catalogue is not None:
         config = replace(config, catalogue=replace(config.catalogue, dir=args.catalogue.resolve()))
     if args.db is not None:
-        config = replace(config, database=replace(config.database, path=args.db.resolve()))
+        config = replace(config, database=replace(config.database, path=args.db.resolve(), url=None))
     return config
 
 
@@ -203,7 +203,7 @@ def _validate(config: Config, directory: Path | None) -> int:
 async def _sync(config: Config, source: str, dry_run: bool = False) -> int:
     """Exit status: 0 all rows applied, 3 applied with rejected rows, 2 nothing applied."""
     from bot.dialogue import Engine
-    from bot.dossiers.store import Store
+    from bot.dossiers.store import open_store
     from bot.dossiers.sync import ProgressPrinter, sync_source
 
     from bot.app import catalogue_ids
@@ -214,12 +214,12 @@ async def _sync(config: Config, source: str, dry_run: bool = False) -> int:
     engine = Engine.build(config, compiled.catalogue, index=compiled.index)
     ids = catalogue_ids(compiled.catalogue, engine.matcher)
     path = config.database.path
-    if dry_run and not path.exists():  # a dry run creates no database either
+    if dry_run and config.database.url is None and not path.exists():  # a dry run creates no file either
         import tempfile
 
         scratch = tempfile.TemporaryDirectory(prefix="motcua-dry-run-")
         path = Path(scratch.name) / path.name
-    store = await Store.open(path)
+    store = await open_store(path, config.database.url)
     try:
         report = await sync_source(
             store, source, config.status.sync.columns, progress=progress, procedure_ids=ids,
@@ -333,13 +333,13 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
     print(f"motcua import --check: {changed} of {len(records)} record(s) differ from the catalogue")
     return 1 if changed else 0
 async def _report(config: Config, args: argparse.Namespace) -> int:
-    from bot.dossiers.store import Store
+    from bot.dossiers.store import open_store
     from bot.report import build_report, format_report
 
     from bot.staff.recorder import StaffRecorder
 
     names = _procedure_names(config)
-    store = await Store.open(config.database.path)
+    store = await open_store(config.database.path, config.database.url)
     try:
         staff = await StaffRecorder.open(config.database.path, config.missed.retention_days)
         try:

@@ -73,12 +73,15 @@ class CatalogueConfig:
 
 @dataclass
 class DatabaseConfig:
-    """The dossier database (one SQLite file).
+    """The dossier database: one SQLite file, or PostgreSQL when ``url`` is set.
 
     The built-in demo settings keep it in the per-user data folder; a config file without
     ``database.path`` puts it in ``data/motcua.sqlite3`` beside the config file."""
 
     path: Path = field(default_factory=lambda: user_data_dir() / "demo.sqlite3")
+    #: ``postgresql://user@host:port/dbname``: the dossier store on PostgreSQL instead of
+    #: ``path`` (needs the ``postgres`` extra). Give a password through ``${NAME}``.
+    url: str | None = None
 
 
 @dataclass
@@ -323,6 +326,7 @@ _ENV_ONLY = {"channels.telegram.token": "TELEGRAM_BOT_TOKEN", "channels.zalo.tok
 #: Telegram allows 1-256 of these characters; fewer than 16 is too easy to guess.
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 _HAMLET_CHANNELS = ("telegram", "zalo")
+_PG_SCHEMES = ("postgresql://", "postgres://")
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
@@ -463,7 +467,11 @@ def parse_config(
     if _given(data, "backoffice") and config.backoffice is None:  # `backoffice:` alone: defaults
         config = dataclasses.replace(config, backoffice=BackofficeConfig())
     if not _given(data, "database", "path"):
-        config = dataclasses.replace(config, database=DatabaseConfig(base / "data" / "motcua.sqlite3"))
+        config = dataclasses.replace(
+            config, database=dataclasses.replace(config.database, path=base / "data" / "motcua.sqlite3")
+        )
+    if config.database.url is not None and not config.database.url.startswith(_PG_SCHEMES):
+        raise ConfigError("database.url: expected a postgresql:// URL (or leave it out for SQLite)")
     try:
         re.compile(config.status.code_pattern)
     except re.error as exc:

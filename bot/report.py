@@ -19,10 +19,10 @@ from bot.staff.activity import OUTCOMES
 from bot.staff.recorder import StaffRecorder
 from bot.channels.usage import THRESHOLDS, month_of
 from bot.config import Config, ZaloConfig
-from bot.dossiers.store import Store
+from bot.dossiers.store import DossierStore
 
 
-async def channels_section(store: Store, config: Config, month: str) -> dict[str, Any]:
+async def channels_section(store: DossierStore, config: Config, month: str) -> dict[str, Any]:
     """Messages sent in ``month`` per channel; for Zalo also the plan's quota and users."""
     usage = await store.channel_usage(month)
     zalo = config.channels.zalo or ZaloConfig()
@@ -86,7 +86,7 @@ async def staff_sections(
 
 
 async def build_report(
-    store: Store,
+    store: DossierStore,
     config: Config,
     *,
     now: Callable[[], datetime] = datetime.now,

@@ -37,3 +37,20 @@ def config(tmp_path: Path) -> Config:
 def engine(config: Config, catalogue: Catalogue) -> Engine:
     """An engine without a dossier database (status questions get the fallback)."""
     return Engine.build(config, catalogue)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the whole run (tests/pgserver.py), stopped at the end;
+    the tests that need it are skipped, saying why, only when no server binaries exist."""
+    from tests.pgserver import PgServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+    server = PgServer(bindir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

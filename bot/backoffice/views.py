@@ -93,7 +93,9 @@ class StatusFollowers:
 
 
 async def followers_by_status(database: Path) -> list[StatusFollowers]:
-    """For each dossier status: dossiers, dossiers with followers, follows (read-only)."""
+    """For each dossier status: dossiers, dossiers with followers, follows. Read-only, from
+    the SQLite dossier database at ``database`` (work grows with the follows, plus one
+    pass over the status index)."""
     if not database.exists():
         return [StatusFollowers(s, 0, 0, 0) for s in Status]
     try:
@@ -102,16 +104,18 @@ async def followers_by_status(database: Path) -> list[StatusFollowers]:
         return [StatusFollowers(s, 0, 0, 0) for s in Status]
     try:
         await conn.execute("PRAGMA busy_timeout = 2000")
-        rows = await conn.execute_fetchall(
-            "SELECT d.status, count(*), "
-            "  count(*) FILTER (WHERE EXISTS (SELECT 1 FROM follows f WHERE f.code = d.code)), "
-            "  (SELECT count(*) FROM follows f JOIN dossiers e ON e.code = f.code WHERE e.status = d.status) "
-            "FROM dossiers d GROUP BY d.status"
+        totals = await conn.execute_fetchall("SELECT status, count(*) FROM dossiers GROUP BY status")
+        followed = await conn.execute_fetchall(
+            "SELECT d.status, count(DISTINCT f.code), count(*) FROM follows f "
+            "JOIN dossiers d ON d.code = f.code GROUP BY d.status"
         )
+    except sqlite3.Error:
+        return [StatusFollowers(s, 0, 0, 0) for s in Status]
     finally:
         await conn.close()
-    counts = {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
-    return [StatusFollowers(s, *counts.get(s.value, (0, 0, 0))) for s in Status]
+    dossiers = {r[0]: int(r[1]) for r in totals}
+    follows = {r[0]: (int(r[1]), int(r[2])) for r in followed}
+    return [StatusFollowers(s, dossiers.get(s.value, 0), *follows.get(s.value, (0, 0))) for s in Status]
 
 
 @dataclass(frozen=True)

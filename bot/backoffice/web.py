@@ -262,9 +262,11 @@ async def sync_page(request: web.Request) -> dict[str, Any]:
 @page("followers.html")
 async def followers_page(request: web.Request) -> dict[str, Any]:
     """Followers per dossier status."""
-    rows = await followers_by_status(_bo(request).app.config.database.path)
+    database = _bo(request).app.config.database
+    on_postgres = database.url is not None
+    rows = [] if on_postgres else await followers_by_status(database.path)
     return {
-        "title": "Người theo dõi hồ sơ", "rows": rows,
+        "title": "Người theo dõi hồ sơ", "rows": rows, "on_postgres": on_postgres,
         "total": sum(r.followers for r in rows),
     }
 

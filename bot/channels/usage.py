@@ -3,7 +3,7 @@ before the messenger plan's limits are reached (Zalo's free plan: 3,000 messages
 50 users).
 
 Counting costs nothing per message: a :class:`UsageMeter` adds up in memory and writes
-the counts to the database (through the :class:`bot.dossiers.store.Store`) every
+the counts to the database (through the :class:`bot.dossiers.store.DossierStore`) every
 ``flush_interval`` seconds and when the channel stops, so a sync holding the database
 never holds up a reply. A warning is logged once per threshold crossed (70%, 85%, 95%
 and 100%), again after a restart.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 
-from bot.dossiers.store import Store
+from bot.dossiers.store import DossierStore
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class UsageMeter:
 
     def __init__(
         self,
-        store: Store,
+        store: DossierStore,
         channel: str,
         *,
         monthly_quota: int = 0,

@@ -26,7 +26,7 @@ from bot.dossiers.limits import Limit, Limits, LookupLimiter, Refused
 from bot.dossiers.privacy import mask_name, phone_matches
 from bot.procedures.normalize import fold
 from bot.dossiers.statuses import FINAL, PENDING_ON_US, Status, is_overdue, needs_visit, next_step, overdue_note
-from bot.dossiers.store import Dossier, Store, StoreBusy
+from bot.dossiers.store import Dossier, DossierStore, StoreBusy
 
 #: Dossiers one user may follow at a time.
 MAX_FOLLOWS_PER_USER = 50
@@ -113,7 +113,7 @@ class StatusDesk:
 
     def __init__(
         self,
-        store: Store,
+        store: DossierStore,
         config: Config,
         *,
         today: Callable[[], date] = date.today,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from bot.config import StatusConfig
-from bot.dossiers.store import LookupCode, LookupCount, Store, StoreBusy
+from bot.dossiers.store import DossierStore, LookupCode, LookupCount, StoreBusy
 
 #: Seconds over which look-ups are counted against ``status.lookups_per_minute``.
 RATE_WINDOW = 60
@@ -103,7 +103,7 @@ class LookupLimiter:
     """Counts look-ups per scope ("u:<channel>:<user>", "c:<channel>:<chat>") and refuses
     those over the limits."""
 
-    def __init__(self, store: Store, limits: Limits, clock: Callable[[], float]) -> None:
+    def __init__(self, store: DossierStore, limits: Limits, clock: Callable[[], float]) -> None:
         self._store = store
         self._limits = limits
         self._clock = clock
@@ -232,8 +232,9 @@ class LookupLimiter:
                 self._dirty_codes[k] = max(self._dirty_codes.get(k, 0), t)
             if isinstance(exc, StoreBusy):
                 return
-            if isinstance(exc, sqlite3.Error):
-                log.warning("look-up counters not saved, kept in memory (%s)", exc)
+            if isinstance(exc, (sqlite3.Error, *self._store.database_errors)):
+                # The first line only: a server's detail lines may quote the row (a user id).
+                log.warning("look-up counters not saved, kept in memory (%s)", str(exc).partition("\n")[0])
                 return
             raise
         if forget:

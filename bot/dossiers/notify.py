@@ -21,7 +21,7 @@ from bot.delivery import Deliverer, SendFn, run_outboxes
 from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Reply
 from bot.dossiers.desk import fmt_date
 from bot.dossiers.statuses import FINAL, is_overdue, needs_visit, next_step, overdue_note
-from bot.dossiers.store import Notification, Store
+from bot.dossiers.store import DossierStore, Notification
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Notifier:
 
     def __init__(
         self,
-        store: Store,
+        store: DossierStore,
         config: Config,
         *,
         today: Callable[[], date] = date.today,

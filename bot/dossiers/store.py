@@ -1,4 +1,6 @@
-"""The dossier database: one SQLite file in WAL mode.
+"""The dossier database: its interface (:class:`DossierStore`, :class:`DossierSyncWriter`,
+:func:`open_store`) and the embedded default, one SQLite file in WAL mode (the PostgreSQL
+store, for ``database.url``, is :mod:`bot.dossiers.pgstore`).
 
 Tables: ``dossiers`` (one row per code), ``status_history`` (every status a dossier has
 had, the first one with ``old_status`` NULL), ``sync_runs`` (one row per successful
@@ -24,6 +26,7 @@ writes (migrations, the outbox) use the main connection.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import re
 import sqlite3
@@ -335,6 +338,254 @@ class WriteCounts:
     run_id: int = 0
 
 
+# --- the interface the rest of the bot depends on ------------------------------------
+
+
+class DossierSyncWriter(abc.ABC):
+    """One sync run, applied all or nothing (see :class:`SyncWriter` for SQLite).
+
+    Used from one worker thread as a context manager: the transaction begins on entry,
+    commits when the block ends normally (after :meth:`finish`), and rolls back on any
+    exception, a kill, or when the run is a dry run (which then reports what it would
+    have done and writes nothing).
+    """
+
+    #: Dossiers stored when the run began.
+    stored_before: int
+    #: What the writer did so far.
+    counts: WriteCounts
+
+    @abc.abstractmethod
+    def __enter__(self) -> DossierSyncWriter:
+        """Begin the run's transaction and log the run."""
+
+    @abc.abstractmethod
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Commit (normal end, not a dry run) or roll back, and close the connection."""
+
+    @abc.abstractmethod
+    def known(self, codes: Sequence[str]) -> dict[str, int | None]:
+        """The stored source fingerprint of those of ``codes`` already in the database."""
+
+    def write(
+        self,
+        rows: Sequence[DossierRow],
+        *,
+        fingerprints: Sequence[int | None] | None = None,
+        unchanged: int = 0,
+    ) -> None:
+        """Insert new codes, update changed ones, skip identical ones; record status changes
+        in the history and queue a notification for each follower of a changed dossier.
+
+        ``fingerprints`` (one per row) hash the source cells, so that the next run can skip
+        identical rows unparsed; ``unchanged`` counts rows the caller skipped that way.
+        """
+        fps = fingerprints if fingerprints is not None else [None] * len(rows)
+        self.write_staged([(*row, fp) for row, fp in zip(rows, fps)], unchanged=unchanged)
+
+    @abc.abstractmethod
+    def begin_bulk(self) -> None:
+        """Before a run that only inserts (nothing stored, codes unique): prepare for a fast
+        first load (a backend may do nothing)."""
+
+    @abc.abstractmethod
+    def write_staged(
+        self, staged: Sequence[Sequence], *, unchanged: int = 0, new_codes: bool = False
+    ) -> None:
+        """:meth:`write` for rows given as tuples of :data:`STAGED_COLUMNS` (codes unique
+        within the batch). ``new_codes``: the caller guarantees no code of the batch was
+        written earlier in this run (then an empty database needs no comparison)."""
+
+    @abc.abstractmethod
+    def finish(self, *, read: int, rejected: int) -> WriteCounts:
+        """Log the run's figures (committed with everything else on exit)."""
+
+
+class DossierStore(abc.ABC):
+    """The dossier database as the bot uses it: dossiers and their history, sync runs,
+    follows and the outbox, look-up counters, channel usage and the inbox.
+
+    Two implementations: :class:`Store` (one SQLite file, the embedded default) and
+    :class:`bot.dossiers.pgstore.PgStore` (PostgreSQL, ``database.url``); both pass the
+    same tests. Open one with :func:`open_store`.
+    """
+
+    #: Exceptions of the driver that mean "the database failed" (a sync reports them).
+    database_errors: tuple[type[BaseException], ...] = ()
+
+    @property
+    @abc.abstractmethod
+    def label(self) -> str:
+        """Where the data lives, safe to print and log (a path, or a URL without password)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connections (idempotent)."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """The schema version of the open database."""
+
+    @abc.abstractmethod
+    def sync_writer(self, source: str, *, dry_run: bool = False) -> DossierSyncWriter:
+        """A writer for one sync run (use it in a worker thread, as a context manager);
+        with ``dry_run`` it rolls back at the end instead of committing."""
+
+    # dossiers
+    @abc.abstractmethod
+    async def is_empty(self) -> bool:
+        """Whether no dossier is stored."""
+
+    @abc.abstractmethod
+    async def count(self) -> int:
+        """How many dossiers are stored."""
+
+    @abc.abstractmethod
+    async def get(self, code: str) -> Dossier | None:
+        """The dossier with exactly this code, or None (never waits on a sync)."""
+
+    @abc.abstractmethod
+    async def codes_ending_with(self, tail: str, limit: int = 2) -> list[str]:
+        """Up to ``limit`` stored codes ending with ``-<tail>``, where ``tail`` is a whole
+        code tail ``yymmdd-NNNN``; anything else finds nothing."""
+
+    @abc.abstractmethod
+    async def in_statuses(self, statuses: Iterable[Status]) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses``, by code."""
+
+    @abc.abstractmethod
+    async def history(self, code: str) -> list[HistoryEntry]:
+        """The statuses this dossier has had, oldest first."""
+
+    @abc.abstractmethod
+    async def sync_runs(self, limit: int = 10) -> list[SyncRun]:
+        """The latest successful sync runs, newest first."""
+
+    # follows
+    @abc.abstractmethod
+    async def follow(self, channel: str, user_id: str, chat_id: str, code: str) -> bool:
+        """Record that this user follows ``code`` (updating the chat); False if they already
+        did. Raises StoreBusy, writing nothing, when the database is held for more than a
+        moment."""
+
+    @abc.abstractmethod
+    async def unfollow(self, channel: str, user_id: str, code: str) -> bool:
+        """Stop this user following ``code``; False if they did not (StoreBusy as follow)."""
+
+    @abc.abstractmethod
+    async def is_following(self, channel: str, user_id: str, code: str) -> bool:
+        """Whether this user follows ``code``."""
+
+    @abc.abstractmethod
+    async def follows_of(self, channel: str, user_id: str) -> list[str]:
+        """The codes this user follows, in the order they followed them."""
+
+    @abc.abstractmethod
+    async def followers(self, code: str) -> list[Follower]:
+        """Everyone following ``code``."""
+
+    # look-up counters
+    @abc.abstractmethod
+    async def lookup_counters(
+        self, counts_since: int, codes_since: int
+    ) -> tuple[list[LookupCount], list[LookupCode]]:
+        """Look-up counts from second ``counts_since`` on, and codes looked up from second
+        ``codes_since`` on."""
+
+    @abc.abstractmethod
+    async def record_lookups(
+        self,
+        counts: Sequence[LookupCount],
+        codes: Sequence[LookupCode],
+        *,
+        forget_counts_before: int | None = None,
+        forget_codes_before: int | None = None,
+    ) -> None:
+        """Add ``counts`` to the stored ones, record when ``codes`` were looked up and forget
+        entries older than the given seconds; all or nothing, never waiting (StoreBusy)."""
+
+    # outbox
+    @abc.abstractmethod
+    async def due_notifications(
+        self, channel: str, now: float, limit: int = 50, *, stale_before: float | None = None
+    ) -> list[Notification]:
+        """Pending notifications for ``channel`` whose time has come, oldest first; with
+        ``stale_before``, also those claimed before that time and never finished."""
+
+    @abc.abstractmethod
+    async def claim_notification(
+        self, notification_id: int, now: float = 0.0, *, stale_before: float | None = None
+    ) -> bool:
+        """Mark a notification as being sent at ``now``; False if someone else holds it
+        (a lease: one claimed before ``stale_before`` and never finished can be taken)."""
+
+    @abc.abstractmethod
+    async def notification_sent(self, notification_id: int) -> None:
+        """Record a successful delivery."""
+
+    @abc.abstractmethod
+    async def notification_retry(self, notification_id: int, next_attempt_at: float, error: str) -> None:
+        """Put a failed notification back in the queue, due at ``next_attempt_at``."""
+
+    @abc.abstractmethod
+    async def notification_failed(self, notification_id: int, error: str) -> None:
+        """Give up on a notification after too many failures."""
+
+    @abc.abstractmethod
+    async def drop_recipient(self, channel: str, user_id: str) -> int:
+        """Unsubscribe a user who blocked the bot (follows deleted, undelivered
+        notifications dropped); returns how many follows were removed."""
+
+    @abc.abstractmethod
+    async def outbox_counts(self, channel: str | None = None) -> dict[str, int]:
+        """How many outbox rows are in each state (for one channel, or all)."""
+
+    # channel usage
+    @abc.abstractmethod
+    async def add_channel_usage(self, channel: str, month: str, messages: int) -> None:
+        """Count ``messages`` more outbound messages of ``channel`` in ``month`` (YYYY-MM)."""
+
+    @abc.abstractmethod
+    async def channel_usage(self, month: str) -> dict[str, int]:
+        """Outbound messages per channel in ``month`` (YYYY-MM)."""
+
+    @abc.abstractmethod
+    async def add_channel_users(self, channel: str, user_ids: Iterable[str]) -> None:
+        """Remember that these users wrote to the bot on ``channel``."""
+
+    @abc.abstractmethod
+    async def channel_users(self, channel: str) -> set[str]:
+        """The users who ever wrote to the bot on ``channel``."""
+
+    # inbox
+    @abc.abstractmethod
+    async def hand_back(self, channel: str, payloads: Sequence[str]) -> None:
+        """Keep received updates (as JSON text) that could not be answered before a stop."""
+
+    @abc.abstractmethod
+    async def handed_back(self, channel: str) -> list[tuple[int, str]]:
+        """The updates handed back for ``channel`` as (id, JSON text), oldest first."""
+
+    @abc.abstractmethod
+    async def forget_handed_back(self, ids: Sequence[int]) -> None:
+        """Remove handed-back updates that have now been answered."""
+
+
+async def open_store(path: Path, url: str | None = None) -> DossierStore:
+    """Open the dossier database: PostgreSQL at ``url`` when given (the driver is imported
+    only then), else the SQLite file at ``path``; migrations are applied either way."""
+    if url:
+        from bot.dossiers.pgstore import PgStore
+
+        return await PgStore.open(url)
+    return await Store.open(path)
+
+
 def _connect_sync(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -356,7 +607,7 @@ _DATA_COLUMNS = (
 )
 
 
-class SyncWriter:
+class SyncWriter(DossierSyncWriter):
     """Applies one sync run to the database in a single transaction.
 
     Use from one thread, as a context manager: the transaction begins on entry, commits
@@ -437,22 +688,6 @@ class SyncWriter:
             )
             found.update(conn.execute(sql, part))
         return found
-
-    def write(
-        self,
-        rows: Sequence[DossierRow],
-        *,
-        fingerprints: Sequence[int | None] | None = None,
-        unchanged: int = 0,
-    ) -> None:
-        """Insert new codes, update changed ones, skip identical ones; record status changes
-        in the history and queue a notification for each follower of a changed dossier.
-
-        ``fingerprints`` (one per row) hash the source cells, so that the next run can skip
-        identical rows unparsed; ``unchanged`` counts rows the caller skipped that way.
-        """
-        fps = fingerprints if fingerprints is not None else [None] * len(rows)
-        self.write_staged([(*row, fp) for row, fp in zip(rows, fps)], unchanged=unchanged)
 
     def begin_bulk(self) -> None:
         """Before a run that only inserts (nothing stored, codes unique): drop the secondary
@@ -569,8 +804,10 @@ class SyncWriter:
         return c
 
 
-class Store:
-    """Asynchronous access to the dossier database (connections opened by :meth:`open`)."""
+class Store(DossierStore):
+    """Asynchronous access to the SQLite dossier database (connections opened by :meth:`open`)."""
+
+    database_errors = (sqlite3.Error,)
 
     def __init__(
         self,
@@ -641,6 +878,11 @@ class Store:
             await conn.executescript(
                 f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
             )
+
+    @property
+    def label(self) -> str:
+        """The database file's path."""
+        return str(self.path)
 
     async def close(self) -> None:
         """Close the connections (idempotent)."""

@@ -12,14 +12,13 @@ it was. ``dry_run`` does everything but commit.
 Speed: per row, the hot loop only normalises the code, checks it is not a duplicate and
 fingerprints the row's text; a batch is compared with the stored fingerprints in one
 query and only new or changed rows are parsed, then written by set-based SQL
-(:class:`bot.dossiers.store.SyncWriter`).
+(:class:`bot.dossiers.store.DossierSyncWriter`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import sys
 import threading
 import time
@@ -34,7 +33,7 @@ from bot.config import Config, SyncColumns
 from bot.errors import SyncError
 from bot.dossiers.exports import ColumnMap, ExportTable, fetch_json, is_url, json_table, open_export
 from bot.dossiers.rows import FIELD_LABELS, RowParser
-from bot.dossiers.store import Store, SyncWriter, WriteCounts
+from bot.dossiers.store import DossierStore, DossierSyncWriter, WriteCounts
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +185,7 @@ def _file_state(path: Path) -> tuple[int, int, int, int] | None:
 
 
 def _apply(
-    store: Store,
+    store: DossierStore,
     source: str,
     open_table: Callable[[], ExportTable],
     progress: Callable[[int], None] | None,
@@ -226,8 +225,8 @@ def _apply(
             counts = writer.finish(read=report.read, rejected=report.rejected)
     except (SyncError, _Aborted):
         raise
-    except sqlite3.Error as exc:
-        raise SyncError(f"{store.path}: lỗi cơ sở dữ liệu, không thay đổi gì ({exc})") from None
+    except store.database_errors as exc:
+        raise SyncError(f"{store.label}: lỗi cơ sở dữ liệu, không thay đổi gì ({exc})") from None
     finally:
         table.close()
     if progress:
@@ -238,7 +237,7 @@ def _apply(
 
 
 def _read(
-    writer: SyncWriter,
+    writer: DossierSyncWriter,
     table: ExportTable,
     parser: RowParser,
     report: SyncReport,
@@ -404,7 +403,7 @@ async def _run_in_thread(fn: Callable[[threading.Event], SyncReport]) -> SyncRep
 
 
 async def sync_source(
-    store: Store,
+    store: DossierStore,
     source: str,
     columns: SyncColumns,
     *,
@@ -448,7 +447,7 @@ def _shift_dates(days: int) -> Callable[[tuple], tuple]:
 
 
 async def seed_demo(
-    store: Store,
+    store: DossierStore,
     config: Config,
     *,
     today: Callable[[], date] = date.today,
@@ -476,7 +475,7 @@ async def seed_demo(
 
 
 async def run_scheduled_sync(
-    store: Store,
+    store: DossierStore,
     config: Config,
     stop: asyncio.Event,
     *,

@@ -22,11 +22,8 @@ class Now:
         return self.moment
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "motcua.sqlite3")
-    yield s
-    await s.close()
+# The store of each backend (SQLite and a real PostgreSQL server): usage counts on both.
+from tests.dossiers.conftest import db, store  # noqa: E402,F401  (fixtures)
 
 
 def test_crossed_thresholds() -> None:

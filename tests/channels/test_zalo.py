@@ -28,6 +28,7 @@ from bot.messages import Choice, Incoming, Intent, Reply, Response
 from bot.dossiers.store import Store
 from bot.dossiers.sync import sync_source
 from tests.fakes.zalo_api import BOT_DISPLAY_NAME, FakeZaloApi
+from tests.dossiers.conftest import db  # noqa: F401  (fixture: each backend)
 
 TOKEN = "1234567890:aBcDeFgHiJkLmNoPqRsTuVwXyZ"
 SECRET = "webhook-secret-123"
@@ -665,9 +666,9 @@ async def test_no_log_line_shows_the_token_or_the_webhook_secret(
 
 
 async def test_messages_left_when_the_drain_bound_ends_are_answered_at_the_next_start(
-    api: FakeZaloApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    api: FakeZaloApi, db, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = await Store.open(tmp_path / "motcua.sqlite3")
+    store = await db.open()  # the inbox, on SQLite and on PostgreSQL
     app = AppDouble(engine=SlowEngine(0.1), store=store)
     config = ZaloConfig(token=TOKEN, base_url=api.base_url, webhook=webhook_config())
 

@@ -15,6 +15,7 @@ from bot.messages import Incoming, Intent
 from bot.dossiers.desk import StatusDesk, matches_hamlet
 from bot.dossiers.store import DossierRow, Store
 from bot.dossiers.sync import seed_demo
+from tests.dossiers.conftest import Db, postgres_only
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 29)
@@ -54,8 +55,9 @@ def make_config(**status: object) -> Config:
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "motcua.sqlite3")
+async def store(db: Db):
+    """The demo dossiers, on each backend."""
+    s = await db.open()
     await seed_demo(s, Config(), today=lambda: TODAY)
     yield s
     await s.close()
@@ -361,9 +363,8 @@ def guesses(codes: list[str], start: int, count: int) -> str:
     return " ".join(codes[(start + i) % len(codes)] for i in range(count))
 
 
-async def test_attack_an_hour_of_dense_guessing_reveals_a_bounded_few(tmp_path: Path) -> None:
-    path = tmp_path / "motcua.sqlite3"
-    store = await Store.open(path)
+async def test_attack_an_hour_of_dense_guessing_reveals_a_bounded_few(db: Db) -> None:
+    store = await db.open()
     codes = await seed_many(store)
     clock = Clock()
     config = make_config()
@@ -376,7 +377,7 @@ async def test_attack_an_hour_of_dense_guessing_reveals_a_bounded_few(tmp_path: 
         for second in range(3600):
             if second == 1800:
                 await store.close()
-                store = await Store.open(path)
+                store = await db.open()
                 desk = StatusDesk(store, config, today=lambda: TODAY, clock=clock)
             responses.append(await desk.answer(msg(user="attacker"), guesses(codes, sent, 20)))
             sent += 20
@@ -429,9 +430,8 @@ async def test_found_codes_count_too_but_asking_again_about_ones_own_does_not(st
         assert revealed([await desk.answer(msg(), rows[0])]) == {rows[0]}
 
 
-async def test_limits_are_shared_by_a_chat_and_survive_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "motcua.sqlite3"
-    store = await Store.open(path)
+async def test_limits_are_shared_by_a_chat_and_survive_a_restart(db: Db) -> None:
+    store = await db.open()
     await seed_demo(store, Config(), today=lambda: TODAY)
     clock = Clock()
     desk = desk_for(store, clock, lookups_per_minute=2)
@@ -439,7 +439,7 @@ async def test_limits_are_shared_by_a_chat_and_survive_a_restart(tmp_path: Path)
     assert revealed([await desk.answer(group[0], READY), await desk.answer(group[1], OVERDUE)]) == {READY, OVERDUE}
     assert "nhiều lần" in (await desk.answer(group[2], READY)).replies[0].text
     await store.close()
-    store = await Store.open(path)
+    store = await db.open()
     try:
         desk = desk_for(store, clock, lookups_per_minute=2)
         assert "nhiều lần" in (await desk.answer(group[2], READY)).replies[0].text
@@ -452,16 +452,15 @@ async def test_limits_are_shared_by_a_chat_and_survive_a_restart(tmp_path: Path)
         await store.close()
 
 
-async def test_misses_are_counted_per_chat_and_persisted(tmp_path: Path) -> None:
-    path = tmp_path / "motcua.sqlite3"
-    store = await Store.open(path)
+async def test_misses_are_counted_per_chat_and_persisted(db: Db) -> None:
+    store = await db.open()
     await seed_demo(store, Config(), today=lambda: TODAY)
     clock = Clock()
     desk = desk_for(store, clock, max_misses=2, lookups_per_minute=100)
     await desk.answer(Incoming("zalo", "x", "g", ""), f"{P}-261130-0901")
     await desk.answer(Incoming("zalo", "y", "g", ""), f"{P}-261130-0902")
     await store.close()
-    store = await Store.open(path)
+    store = await db.open()
     try:
         desk = desk_for(store, clock, max_misses=2, lookups_per_minute=100)
         slowed = await desk.answer(Incoming("zalo", "z", "g", ""), READY)
@@ -611,8 +610,28 @@ async def test_counters_that_cannot_be_written_still_limit(tmp_path: Path) -> No
         await store.close()
 
 
-async def test_guessing_spread_over_many_accounts_meets_the_overall_limit(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "motcua.sqlite3")
+@postgres_only
+async def test_counters_that_cannot_be_written_still_limit_on_postgresql(db: Db) -> None:
+    store = await db.open()
+    await seed_demo(store, Config(), today=lambda: TODAY)
+    # Every counter write now fails, and not because a lock is held (as a full disk would).
+    db.query(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'full'; END $$"
+    )
+    db.query("CREATE TRIGGER full_disk BEFORE INSERT ON lookup_counts FOR EACH ROW EXECUTE FUNCTION refuse()")
+    try:
+        clock = Clock()
+        desk = desk_for(store, clock, lookups_per_minute=2)
+        assert revealed([await desk.answer(msg(), READY), await desk.answer(msg(), OVERDUE)]) == {READY, OVERDUE}
+        assert "nhiều lần" in (await desk.answer(msg(), SUPPLEMENT)).replies[0].text
+    finally:
+        await store.close()
+    assert db.query("SELECT count(*) FROM lookup_counts") == [(0,)]
+
+
+async def test_guessing_spread_over_many_accounts_meets_the_overall_limit(db: Db, tmp_path: Path) -> None:
+    store = await db.open()
     codes = await seed_many(store, days=2, per_day=100)
     clock = Clock()
     desk = desk_for(store, clock, codes_per_hour_all=10)

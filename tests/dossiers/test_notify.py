@@ -11,7 +11,8 @@ from bot.config import Config
 from bot.errors import RecipientBlocked
 from bot.messages import Reply
 from bot.dossiers.notify import Notifier
-from bot.dossiers.store import DossierRow, Store
+from bot.dossiers.store import DossierRow, DossierStore, Store
+from tests.dossiers.conftest import Db
 
 CODE = "000.00.14.H56-261124-0008"
 OTHER = "000.00.14.H56-261125-0015"
@@ -54,8 +55,8 @@ class Outbox:
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "motcua.sqlite3")
+async def store(db: Db):
+    s = await db.open()
     sync(s, dossier(CODE, "processing"), dossier(OTHER, "supplement"))
     yield s
     await s.close()
@@ -79,20 +80,19 @@ async def test_each_follower_gets_one_message_on_their_channel(store: Store) -> 
     assert [c for c, _ in zalo.sent] == ["chat-z1"]
 
 
-async def test_delivery_survives_a_restart_without_duplicates(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    store = await Store.open(path)
+async def test_delivery_survives_a_restart_without_duplicates(db: Db) -> None:
+    store = await db.open()
     sync(store, dossier(CODE, "processing"))
     await store.follow("telegram", "t1", "chat-t1", CODE)
     sync(store, dossier(CODE, "supplement"))
     await store.close()
 
-    store = await Store.open(path)  # restart: the queue is still there
+    store = await db.open()  # restart: the queue is still there
     first = Outbox()
     assert await Notifier(store, Config()).deliver_pending("telegram", first) == 1
     await store.close()
 
-    store = await Store.open(path)  # restart again: nothing is sent twice
+    store = await db.open()  # restart again: nothing is sent twice
     second = Outbox()
     assert await Notifier(store, Config()).deliver_pending("telegram", second) == 0
     assert len(first.sent) == 1 and second.sent == []
@@ -179,9 +179,8 @@ class Dying:
         raise KeyboardInterrupt  # like kill -9 in the middle of a retried send
 
 
-async def test_a_row_left_sending_by_a_dead_bot_is_delivered_once_after_restart(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    store = await Store.open(path)
+async def test_a_row_left_sending_by_a_dead_bot_is_delivered_once_after_restart(db: Db) -> None:
+    store = await db.open()
     sync(store, dossier(CODE, "processing"))
     await store.follow("telegram", "t1", "chat-t1", CODE)
     sync(store, dossier(CODE, "supplement"))
@@ -193,7 +192,7 @@ async def test_a_row_left_sending_by_a_dead_bot_is_delivered_once_after_restart(
     assert await store.outbox_counts("telegram") == {"sending": 1}
     await store.close()
 
-    store = await Store.open(path)  # the next start
+    store = await db.open()  # the next start
     send = Outbox()
     notifier = Notifier(store, Config(), clock=clock, lease=300)
     clock.now += 60  # within the lease: the dead sender might still have been sending
@@ -254,3 +253,31 @@ async def test_rows_left_sending_by_an_older_version_are_delivered_after_the_upg
     assert await Notifier(store, Config()).deliver_pending("zalo", send) == 1
     assert [c for c, _ in send.sent] == ["chat-z1"]
     await store.close()
+
+
+class SlowOutbox(Outbox):
+    """Sends take a moment, so that two workers' passes interleave."""
+
+    async def __call__(self, chat_id: str, reply: Reply) -> None:
+        await asyncio.sleep(0.002)
+        await super().__call__(chat_id, reply)
+
+
+async def test_two_workers_on_one_outbox_deliver_each_notification_once(db: Db) -> None:
+    first, second = await db.open(), await db.open()  # two processes' connections
+    try:
+        sync(first, dossier(CODE, "processing"))
+        for n in range(40):
+            await first.follow("telegram", f"u{n}", f"chat-{n}", CODE)
+        sync(first, dossier(CODE, "done"))
+        sent = SlowOutbox()
+        workers = [Notifier(s, Config(), clock=Clock(), batch=10) for s in (first, second, first, second)]
+        counts = await asyncio.gather(*(w.deliver_pending("telegram", sent) for w in workers))
+        assert sum(counts) == 40
+        chats = [c for c, _ in sent.sent]
+        assert sorted(chats) == sorted(f"chat-{n}" for n in range(40))  # each once, none twice
+        assert await first.outbox_counts() == {"sent": 40}
+        assert await Notifier(second, Config(), clock=Clock()).deliver_pending("telegram", sent) == 0
+    finally:
+        await first.close()
+        await second.close()

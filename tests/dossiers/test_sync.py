@@ -15,7 +15,6 @@ import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 
-import aiosqlite
 import openpyxl
 import pytest
 from aiohttp import web
@@ -26,6 +25,7 @@ from bot.config import Config, SyncColumns
 from bot.errors import SyncError
 from bot.dossiers.statuses import Status
 from bot.dossiers.store import Store
+from tests.dossiers.conftest import Db, sqlite_only
 from tests.fakes.server import serve_locally
 from bot.dossiers.sync import ProgressPrinter, make_progress, run_scheduled_sync, seed_demo, sync_source
 
@@ -86,7 +86,12 @@ def encode_cp1258(text: str) -> bytes:
     return bytes(out)
 
 
+#: The tables a sync writes (the run log too).
+SYNC_TABLES = ("dossiers", "status_history", "follows", "outbox", "sync_runs")
+
+
 def dump(path: Path) -> list[str]:
+    """Every row a sync writes, from a SQLite file (see also ``Db.dump``)."""
     conn = sqlite3.connect(path)
     try:
         out = []
@@ -97,14 +102,7 @@ def dump(path: Path) -> list[str]:
         conn.close()
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "motcua.sqlite3")
-    yield s
-    await s.close()
-
-
-async def test_csv_first_sync_then_unchanged_rerun(store: Store, tmp_path: Path) -> None:
+async def test_csv_first_sync_then_unchanged_rerun(db: Db, store: Store, tmp_path: Path) -> None:
     src = write_csv(tmp_path / "export.csv", ROWS)
     report = await sync_source(store, str(src), COLUMNS)
     assert (report.read, report.inserted, report.updated, report.unchanged, report.rejected) == (3, 3, 0, 0, 0)
@@ -116,12 +114,12 @@ async def test_csv_first_sync_then_unchanged_rerun(store: Store, tmp_path: Path)
     assert third is not None and third.appointment == date(2026, 11, 23) and third.returned == date(2026, 11, 23)
     first = await store.get("000.00.14.H56-261120-0001")
     assert first is not None and first.phone == "0912000101"
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     again = await sync_source(store, str(src), COLUMNS)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
     assert not again.changed
     assert any("Không có thay đổi" in line for line in again.summary_lines())
-    after = dump(store.path)
+    after = db.dump(SYNC_TABLES)
     assert [r for r in after if not r.startswith("sync_runs")] == [
         r for r in before if not r.startswith("sync_runs")
     ]
@@ -223,9 +221,9 @@ async def test_status_change_records_history_and_queues_notifications(store: Sto
     assert await store.outbox_counts() == {"pending": 2}
 
 
-async def test_unreadable_sources_are_clear_errors_and_change_nothing(store: Store, tmp_path: Path) -> None:
+async def test_unreadable_sources_are_clear_errors_and_change_nothing(db: Db, store: Store, tmp_path: Path) -> None:
     await sync_source(store, str(write_csv(tmp_path / "ok.csv", ROWS)), COLUMNS)
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     cases = {
         "missing.csv": None,
         "binary.csv": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50,
@@ -242,7 +240,7 @@ async def test_unreadable_sources_are_clear_errors_and_change_nothing(store: Sto
         with pytest.raises(SyncError) as err:
             await sync_source(store, str(path), COLUMNS)
         assert name in str(err.value), str(err.value)
-    assert dump(store.path) == before
+    assert db.dump(SYNC_TABLES) == before
 
 
 async def test_missing_code_column_names_the_expected_headers(store: Store, tmp_path: Path) -> None:
@@ -251,9 +249,9 @@ async def test_missing_code_column_names_the_expected_headers(store: Store, tmp_
         await sync_source(store, str(src), COLUMNS)
 
 
-async def test_decode_error_late_in_a_large_file_rolls_back(store: Store, tmp_path: Path) -> None:
+async def test_decode_error_late_in_a_large_file_rolls_back(db: Db, store: Store, tmp_path: Path) -> None:
     await sync_source(store, str(write_csv(tmp_path / "ok.csv", ROWS)), COLUMNS)
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     rows = [[f"B-{i}", "Đăng ký khai sinh", "Nguyễn Văn An", "", "Thôn 1", "", "", "", "Đang xử lý"]
             for i in range(30_000)]
     src = write_csv(tmp_path / "big.csv", rows)
@@ -261,7 +259,7 @@ async def test_decode_error_late_in_a_large_file_rolls_back(store: Store, tmp_pa
     assert src.stat().st_size > 1 << 20
     with pytest.raises(SyncError, match=r"dòng 30002"):
         await sync_source(store, str(src), COLUMNS)
-    assert dump(store.path) == before
+    assert db.dump(SYNC_TABLES) == before
 
 
 async def test_xlsx(store: Store, tmp_path: Path) -> None:
@@ -334,10 +332,10 @@ async def test_json_endpoint_paged_and_plain(store: Store, json_server) -> None:
     assert again.unchanged == 3 and not again.changed
 
 
-async def test_json_endpoint_errors_change_nothing(store: Store, json_server) -> None:
+async def test_json_endpoint_errors_change_nothing(db: Db, store: Store, json_server) -> None:
     base, state = json_server
     await sync_source(store, f"{base}/paged", COLUMNS)
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     for path, pattern in (("/loop", "lặp"), ("/html", "không phải JSON"), ("/missing", "HTTP 404")):
         with pytest.raises(SyncError, match=pattern):
             await sync_source(store, f"{base}{path}", COLUMNS)
@@ -346,7 +344,7 @@ async def test_json_endpoint_errors_change_nothing(store: Store, json_server) ->
         await sync_source(store, f"{base}/paged", COLUMNS)
     with pytest.raises(SyncError, match="không kết nối"):
         await sync_source(store, "http://127.0.0.1:9/x", COLUMNS)
-    assert dump(store.path) == before
+    assert db.dump(SYNC_TABLES) == before
 
 
 async def test_local_json_file_and_bad_items(store: Store, tmp_path: Path) -> None:
@@ -472,21 +470,18 @@ def big_csv(path: Path, n: int, status: str = "Đang xử lý") -> Path:
     return path
 
 
-async def test_lookups_during_a_sync_see_old_or_new_never_partial(store: Store, tmp_path: Path) -> None:
+async def test_lookups_during_a_sync_see_old_or_new_never_partial(db: Db, store: Store, tmp_path: Path) -> None:
     await sync_source(store, str(big_csv(tmp_path / "a.csv", 60_000)), COLUMNS)
     src = big_csv(tmp_path / "b.csv", 60_000, status="Đã xử lý xong")
     task = asyncio.create_task(sync_source(store, str(src), COLUMNS))
     seen = []
     codes = ["000.00.14.H56-260101-0000000", "000.00.14.H56-260101-0059999"]
-    async with aiosqlite.connect(store.path) as other:
-        while not task.done():
-            assert (await store.get(codes[0])) is not None  # the bot's own connection
-            # One statement reads one snapshot: both rows from before or both from after.
-            async with other.execute(
-                "SELECT status FROM dossiers WHERE code IN (?, ?)", codes
-            ) as cur:
-                seen.append(tuple(r[0] for r in await cur.fetchall()))
-            await asyncio.sleep(0)
+    while not task.done():
+        assert (await store.get(codes[0])) is not None  # the bot's own connection
+        # One statement reads one snapshot: both rows from before or both from after.
+        rows = db.query("SELECT status FROM dossiers WHERE code IN (?, ?) ORDER BY code", codes)
+        seen.append(tuple(r[0] for r in rows))
+        await asyncio.sleep(0.005)
     report = await task
     assert report.updated == 60_000
     assert seen, "no look-up ran during the sync"
@@ -496,9 +491,9 @@ async def test_lookups_during_a_sync_see_old_or_new_never_partial(store: Store, 
     assert (await store.get(codes[1])).status is Status.DONE  # type: ignore[union-attr]
 
 
-async def test_cancelled_sync_rolls_back(store: Store, tmp_path: Path) -> None:
+async def test_cancelled_sync_rolls_back(db: Db, store: Store, tmp_path: Path) -> None:
     await sync_source(store, str(write_csv(tmp_path / "ok.csv", ROWS)), COLUMNS)
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     seen: list[int] = []
     task = asyncio.create_task(
         sync_source(store, str(big_csv(tmp_path / "big.csv", 100_000)), COLUMNS, progress=seen.append)
@@ -508,18 +503,18 @@ async def test_cancelled_sync_rolls_back(store: Store, tmp_path: Path) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert dump(store.path) == before
+    assert db.dump(SYNC_TABLES) == before
 
 
 KILL_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
 from bot.config import SyncColumns
-from bot.dossiers.store import Store
+from bot.dossiers.store import open_store
 from bot.dossiers.sync import sync_source
 
 async def main():
-    store = await Store.open(Path(sys.argv[1]))
+    store = await open_store(Path(sys.argv[1]), sys.argv[4] or None)
     marker = Path(sys.argv[3])
     def progress(n):
         if n >= 20000 and not marker.exists():
@@ -531,14 +526,14 @@ asyncio.run(main())
 """
 
 
-async def test_killed_sync_leaves_the_database_intact(store: Store, tmp_path: Path) -> None:
+async def test_killed_sync_leaves_the_database_intact(db: Db, store: Store, tmp_path: Path) -> None:
     await sync_source(store, str(write_csv(tmp_path / "ok.csv", ROWS)), COLUMNS)
     await store.close()
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     src = big_csv(tmp_path / "big.csv", 400_000)
     marker = tmp_path / "marker"
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILL_SCRIPT, str(store.path), str(src), str(marker)],
+        [sys.executable, "-c", KILL_SCRIPT, str(db.path), str(src), str(marker), db.url or ""],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
@@ -553,11 +548,12 @@ async def test_killed_sync_leaves_the_database_intact(store: Store, tmp_path: Pa
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert dump(store.path) == before
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
-    reopened = await Store.open(store.path)
+    assert db.dump(SYNC_TABLES) == before
+    if db.kind == "sqlite":
+        conn = sqlite3.connect(db.path)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+    reopened = await db.open()
     assert await reopened.count() == 3
     await reopened.close()
 

@@ -27,7 +27,8 @@ from bot.dossiers.statuses import Status
 from bot.dossiers.store import Store
 from bot.dossiers.sync import sync_source
 from bot.errors import SyncError
-from tests.dossiers.test_sync import COLUMNS, HEADER, ROWS, big_csv, dump, write_csv
+from tests.dossiers.conftest import Db, sqlite_only
+from tests.dossiers.test_sync import COLUMNS, HEADER, ROWS, SYNC_TABLES, big_csv, dump, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 UNSAFE = ("\x1b", "\x07", "\x00", "\u202e", "\u200b", "\x9b", "\u2066", "\ufeff")
@@ -47,16 +48,8 @@ def write_xlsx(path: Path, rows: list[list], header: list[str] = HEADER) -> Path
     return path
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "motcua.sqlite3")
-    yield s
-    await s.close()
-
-
-def stored_text(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
-        return [v for r in conn.execute("SELECT procedure, applicant, address FROM dossiers") for v in r]
+def stored_text(db: Db) -> list[str]:
+    return [v for r in db.query("SELECT procedure, applicant, address FROM dossiers") for v in r]
 
 
 # --- item 6: text is cleaned, formulas rejected --------------------------------------
@@ -73,7 +66,7 @@ HOSTILE = [
 ]
 
 
-def check_hostile(report, path: Path, lines: list[int]) -> None:
+def check_hostile(report, db: Db, lines: list[int]) -> None:
     """``lines``: where rows C-3 to C-6 and C-8 end (a CSV row may span lines)."""
     reasons = {r.where: r.reason for r in report.rejections}
     c3, c4, c5, c6, c8 = (f"dòng {n}" for n in lines)
@@ -86,22 +79,22 @@ def check_hostile(report, path: Path, lines: list[int]) -> None:
     assert "Hỏng lắm" in reasons[c8]
     text = "\n".join(report.summary_lines())
     assert not any(c in text for c in UNSAFE), repr(text)
-    values = stored_text(path)
+    values = stored_text(db)
     assert values and not any(c in v for v in values for c in UNSAFE), values
     assert "Đăng ký khai sinh" in values and "Trần Thị Bích" in values
     assert "Thôn 2, xã Tân Hòa" in values and "- Thôn 7, xã Tân Hòa" in values
     assert not any(v.startswith(("=", "+", "@")) for v in values)
 
 
-async def test_csv_text_is_cleaned_and_formulas_are_rejected(store: Store, tmp_path: Path) -> None:
+async def test_csv_text_is_cleaned_and_formulas_are_rejected(db: Db, store: Store, tmp_path: Path) -> None:
     report = await sync_source(store, str(write_csv(tmp_path / "x.csv", HOSTILE)), COLUMNS)
     assert (report.read, report.inserted, report.rejected) == (8, 3, 5), report.summary_lines()
-    check_hostile(report, store.path, [5, 6, 7, 8, 10])  # C-2's address holds a line break
+    check_hostile(report, db, [5, 6, 7, 8, 10])  # C-2's address holds a line break
     d = await store.get("C-7")
     assert d is not None and d.status is Status.PROCESSING
 
 
-async def test_xlsx_text_is_cleaned_and_formulas_are_rejected(store: Store, tmp_path: Path) -> None:
+async def test_xlsx_text_is_cleaned_and_formulas_are_rejected(db: Db, store: Store, tmp_path: Path) -> None:
     # XML cannot hold most C0 controls: a sheet's escapes come as C1 CSI (0x9B) and
     # invisible format characters instead. Formula-looking text is stored as text.
     def xlsx_text(cell: str) -> str:
@@ -121,7 +114,7 @@ async def test_xlsx_text_is_cleaned_and_formulas_are_rejected(store: Store, tmp_
     report = await sync_source(store, str(path), COLUMNS)
     assert report.format == "XLSX"
     assert (report.read, report.inserted, report.rejected) == (8, 3, 5), report.summary_lines()
-    check_hostile(report, store.path, [4, 5, 6, 7, 9])
+    check_hostile(report, db, [4, 5, 6, 7, 9])
 
 
 async def test_unsafe_header_names_are_not_echoed(store: Store, tmp_path: Path) -> None:
@@ -201,7 +194,7 @@ def xlsx_with_big_cell(path: Path, rows: list[list[str]], big: str) -> Path:
 
 
 async def test_xlsx_large_cell_rejects_its_row_and_huge_one_refuses_the_file(
-    store: Store, tmp_path: Path
+    db: Db, store: Store, tmp_path: Path
 ) -> None:
     rows = [row("OK-1"), row("BIG-1", procedure="BIG"), row("OK-2")]
     path = xlsx_with_big_cell(tmp_path / "big.xlsx", rows, "Đăng ký " * 400_000)  # 3.2M characters
@@ -215,7 +208,7 @@ async def test_xlsx_large_cell_rejects_its_row_and_huge_one_refuses_the_file(
     assert report.rejections[0].where == "dòng 3" and "Tên thủ tục" in report.rejections[0].reason
     assert "3.200.000" in report.rejections[0].reason
     assert peak < 60_000_000, peak
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     huge = xlsx_with_big_cell(tmp_path / "huge.xlsx", [row("OK-3"), row("HUGE", applicant="BIG")],
                               "a" * (MAX_XLSX_TEXT_BYTES + 10))
     tracemalloc.start()
@@ -227,13 +220,13 @@ async def test_xlsx_large_cell_rejects_its_row_and_huge_one_refuses_the_file(
         tracemalloc.stop()
     assert peak < 20_000_000, peak  # refused before the cell is read
     assert "\n" not in str(err.value)
-    assert dump(store.path) == before
+    assert db.dump(SYNC_TABLES) == before
 
 
-async def test_broken_xlsx_sheet_is_a_one_line_error(store: Store, tmp_path: Path) -> None:
+async def test_broken_xlsx_sheet_is_a_one_line_error(db: Db, store: Store, tmp_path: Path) -> None:
     good = write_xlsx(tmp_path / "good.xlsx", [row(f"X-{i}") for i in range(2000)])
     await sync_source(store, str(write_csv(tmp_path / "ok.csv", ROWS)), COLUMNS)
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     broken = tmp_path / "broken.xlsx"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken, "w") as dst:
         for info in src.infolist():
@@ -245,7 +238,7 @@ async def test_broken_xlsx_sheet_is_a_one_line_error(store: Store, tmp_path: Pat
         await sync_source(store, str(broken), COLUMNS)
     message = str(err.value)
     assert "broken.xlsx" in message and "\n" not in message, message
-    assert dump(store.path) == before
+    assert db.dump(SYNC_TABLES) == before
 
 
 async def test_deep_or_odd_json_is_a_clear_error_or_a_rejected_row(store: Store, tmp_path: Path) -> None:
@@ -269,9 +262,9 @@ async def test_deep_or_odd_json_is_a_clear_error_or_a_rejected_row(store: Store,
     assert d is not None and len(d.procedure) < 100
 
 
-async def test_export_rewritten_while_read_is_refused(store: Store, tmp_path: Path) -> None:
+async def test_export_rewritten_while_read_is_refused(db: Db, store: Store, tmp_path: Path) -> None:
     await sync_source(store, str(write_csv(tmp_path / "ok.csv", ROWS)), COLUMNS)
-    before = dump(store.path)
+    before = db.dump(SYNC_TABLES)
     src = big_csv(tmp_path / "live.csv", 30_000)
     content = src.read_bytes()
 
@@ -282,7 +275,7 @@ async def test_export_rewritten_while_read_is_refused(store: Store, tmp_path: Pa
     with pytest.raises(SyncError, match="live.csv: tệp đã thay đổi trong khi đang đọc") as err:
         await sync_source(store, str(src), COLUMNS, progress=rewrite)
     assert "không áp dụng gì" in str(err.value)
-    assert dump(store.path) == before
+    assert db.dump(SYNC_TABLES) == before
 
 
 async def test_dossiers_missing_from_an_export_are_counted_not_deleted(store: Store, tmp_path: Path) -> None:
@@ -297,14 +290,14 @@ async def test_dossiers_missing_from_an_export_are_counted_not_deleted(store: St
     assert full.missing == 0
 
 
-async def test_dry_run_reports_and_writes_nothing(store: Store, tmp_path: Path) -> None:
+async def test_dry_run_reports_and_writes_nothing(db: Db, store: Store, tmp_path: Path) -> None:
     await sync_source(store, str(write_csv(tmp_path / "a.csv", ROWS)), COLUMNS)
     await store.follow("telegram", "1", "1", ROWS[0][0])
     await store.close()
-    db_bytes = store.path.read_bytes()
-    before = dump(store.path)
+    db_bytes = db.path.read_bytes() if db.kind == "sqlite" else b""
+    before = db.dump(SYNC_TABLES)
     changed = [ROWS[0][:-1] + ["Đã xử lý xong"], ROWS[1], row("NEW-1")]
-    reopened = await Store.open(store.path)
+    reopened = await db.open()
     try:
         report = await sync_source(reopened, str(write_csv(tmp_path / "b.csv", changed)), COLUMNS, dry_run=True)
     finally:
@@ -312,8 +305,9 @@ async def test_dry_run_reports_and_writes_nothing(store: Store, tmp_path: Path) 
     assert (report.inserted, report.updated, report.unchanged, report.missing) == (1, 1, 1, 1)
     assert (report.status_changes, report.notifications) == (1, 1)
     assert any("--dry-run" in line for line in report.summary_lines())
-    assert dump(store.path) == before
-    assert store.path.read_bytes() == db_bytes
+    assert db.dump(SYNC_TABLES) == before
+    if db.kind == "sqlite":
+        assert db.path.read_bytes() == db_bytes
 
 
 # --- item 12: tail-only codes, header variants ---------------------------------------
@@ -416,27 +410,33 @@ async def test_a_change_is_recorded_and_notified_once(store: Store, tmp_path: Pa
 
 
 async def test_same_data_written_differently_is_unchanged_and_refingerprinted(
-    store: Store, tmp_path: Path
+    db: Db, store: Store, tmp_path: Path
 ) -> None:
     await sync_source(store, str(write_csv(tmp_path / "a.csv", ROWS)), COLUMNS)
-    before = [r for r in dump(store.path) if r.startswith("dossiers:")]
+    before = [r for r in db.dump(SYNC_TABLES) if r.startswith("dossiers:")]
     respaced = [[f"  {c}  " if i in (1, 2) else c for i, c in enumerate(r)] for r in ROWS]
     src = write_csv(tmp_path / "b.csv", respaced)
     report = await sync_source(store, str(src), COLUMNS)
     assert (report.updated, report.unchanged) == (0, 3)
-    after = [r for r in dump(store.path) if r.startswith("dossiers:")]
+    after = [r for r in db.dump(SYNC_TABLES) if r.startswith("dossiers:")]
     assert after != before  # new fingerprints: the next run skips these rows unparsed
-    with sqlite3.connect(store.path) as conn:
-        assert conn.execute("SELECT count(DISTINCT changed_at) FROM dossiers").fetchone()[0] == 1
+    assert db.query("SELECT count(DISTINCT changed_at) FROM dossiers")[0][0] == 1
     assert (await sync_source(store, str(src), COLUMNS)).unchanged == 3
 
 
-async def test_rows_are_parsed_again_when_the_code_prefix_changes(store: Store, tmp_path: Path) -> None:
+async def test_rows_are_parsed_again_when_the_code_prefix_changes(db: Db, store: Store, tmp_path: Path) -> None:
     src = write_csv(tmp_path / "t.csv", [row("261120-0007")])
     first = await sync_source(store, str(src), COLUMNS, code_prefix="000.00.14.H56")
     other = await sync_source(store, str(src), COLUMNS, code_prefix="000.00.14.H99")
     assert first.inserted == 1 and other.inserted == 1
     assert await store.get("000.00.14.H99-261120-0007") is not None
+
+
+def index_list(db: Db) -> list[tuple]:
+    """The database's indexes (name and definition) on either backend."""
+    if db.kind == "sqlite":
+        return index_sql(db.path)
+    return db.query("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")
 
 
 def index_sql(path: Path) -> list[tuple[str, str]]:
@@ -446,6 +446,7 @@ def index_sql(path: Path) -> list[tuple[str, str]]:
         ).fetchall()
 
 
+@sqlite_only
 async def test_first_load_builds_the_indexes_once_and_a_failed_one_keeps_them(
     store: Store, tmp_path: Path
 ) -> None:
@@ -498,7 +499,7 @@ async def test_json_endpoint_size_and_depth_are_bounded(store: Store, monkeypatc
 
 
 async def test_killed_first_load_leaves_the_empty_database_and_its_indexes(
-    store: Store, tmp_path: Path
+    db: Db, store: Store, tmp_path: Path
 ) -> None:
     import os
     import signal
@@ -506,11 +507,11 @@ async def test_killed_first_load_leaves_the_empty_database_and_its_indexes(
     from tests.dossiers.test_sync import KILL_SCRIPT
 
     await store.close()
-    before, indexes = dump(store.path), index_sql(store.path)
+    before, indexes = db.dump(SYNC_TABLES), index_list(db)
     src = big_csv(tmp_path / "big.csv", 400_000)
     marker = tmp_path / "marker"
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILL_SCRIPT, str(store.path), str(src), str(marker)],
+        [sys.executable, "-c", KILL_SCRIPT, str(db.path), str(src), str(marker), db.url or ""],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
@@ -522,10 +523,11 @@ async def test_killed_first_load_leaves_the_empty_database_and_its_indexes(
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
-    assert dump(store.path) == before and index_sql(store.path) == indexes
-    with sqlite3.connect(store.path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    reopened = await Store.open(store.path)
+    assert db.dump(SYNC_TABLES) == before and index_list(db) == indexes
+    if db.kind == "sqlite":
+        with sqlite3.connect(db.path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    reopened = await db.open()
     try:
         assert await reopened.count() == 0
     finally:
