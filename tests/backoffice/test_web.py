@@ -303,3 +303,32 @@ async def test_channel_health_warns_at_70_85_95_percent_of_the_zalo_quota(
         assert "hạn mức." not in zalo and "hết hạn mức" not in zalo
     else:
         assert expected in zalo
+
+
+async def test_the_pages_work_with_the_dossiers_in_postgresql(
+    config: Config, bo_config: BackofficeConfig, pg_server, tmp_path: Path
+) -> None:
+    from .conftest import open_served
+
+    url = pg_server.new_database()
+    try:
+        config = replace(config, database=replace(config.database, url=url))
+        async with open_served(config, bo_config) as served:
+            export = tmp_path / "xuat-pg.csv"
+            export.write_text(
+                "Mã hồ sơ,Tên thủ tục,Trạng thái\n000.00.14.H56-261201-0009,Đăng ký khai sinh,Đang xử lý\n",
+                encoding="utf-8",
+            )
+            await sync_source(served.bo.app.store, str(export), served.bo.app.config.status.sync.columns)
+            async with browser() as http:
+                await login(http, served.url)
+                pages = {}
+                for path in ("/sync", "/followers", "/channels", "/"):
+                    async with http.get(f"{served.url}{path}") as r:
+                        assert r.status == 200, path
+                        pages[path] = await r.text()
+    finally:
+        pg_server.drop_database(url)
+    assert "xuat-pg.csv" in pages["/sync"]
+    assert "chỉ đếm được với cơ sở dữ liệu SQLite" in pages["/followers"]
+    assert "Tình trạng kênh" in pages["/channels"]
