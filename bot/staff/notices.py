@@ -105,20 +105,20 @@ class NoticeStore:
         cached = self._cache
         tick = self._monotonic()
         if cached is None or tick - cached[0] > CACHE_SECONDS:
-            async with self._conn.execute(
+            rows = await self._conn.execute_fetchall(
                 "SELECT id, text, until, posted_at, posted_by, removed_at, removed_by FROM notices "
                 "WHERE removed_at IS NULL ORDER BY id DESC LIMIT 1000"
-            ) as cur:
-                cached = (tick, [_notice(r) for r in reversed(await cur.fetchall())])
+            )
+            cached = (tick, [_notice(r) for r in reversed(rows)])
             self._cache = cached
         return [n for n in cached[1] if n.until > now]
 
     async def all(self) -> list[Notice]:
         """Every announcement, removed and expired ones included, newest first."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT id, text, until, posted_at, posted_by, removed_at, removed_by FROM notices ORDER BY id DESC"
-        ) as cur:
-            return [_notice(r) for r in await cur.fetchall()]
+        )
+        return [_notice(r) for r in rows]
 
     async def remove(self, id: int, staff: str) -> bool:
         """Take an announcement down; False when there is none such still up."""
