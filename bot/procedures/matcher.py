@@ -28,13 +28,16 @@ from dataclasses import dataclass
 from enum import Enum
 from itertools import repeat, takewhile
 from operator import add, mul, truediv
+from typing import Any
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import MatchingConfig
 from bot.procedures.lexicon import Lexicon
+from bot.procedures.ngrams import NgramScorer, build_ngrams
 from bot.procedures.normalize import Normalizer
 
 #: Only the start of a very long message is matched ("answer from the start").
@@ -58,6 +61,11 @@ CANDIDATE_CAP = 1500
 BODY_WEIGHT = 0.5
 #: Weight of a question word the catalogue never uses: probably a filler we don't know.
 UNKNOWN_WEIGHT = 0.6
+#: Points an entry loses per unit of character n-gram similarity it trails the most
+#: similar entry by (see :mod:`bot.procedures.ngrams`).
+NGRAM_WEIGHT = 0.5
+#: Entries most similar by character n-grams that join the word-level candidates.
+NGRAM_CANDIDATES = 5
 
 
 #: Phrases that only name a paper ("giấy khai sinh") rather than an action on it
@@ -214,6 +222,9 @@ class MatcherIndex:
     object_phrases: frozenset[int] = frozenset()
     #: Phrases made by leaving out the leading "giay" (weigh PAPERLESS_FACTOR more).
     paperless_phrases: frozenset[int] = frozenset()
+    #: The character n-gram index of the entries' names and aliases (see
+    #: :func:`bot.procedures.ngrams.build_ngrams`).
+    ngrams: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) -> MatcherIndex:
@@ -301,7 +312,11 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
         for a, b in zip(toks, toks[1:]):
             follows[a][b] += 1
         last.add(toks[-1])
+    ngrams = build_ngrams(
+        [lexicon.strip_cues(normalizer.tokens(text)) for text in (proc.name, *proc.aliases)] for proc in procs
+    )
     return MatcherIndex(
+        ngrams=ngrams,
         proc_ids=[p.id for p in procs],
         idf=idf,
         phrase_proc=phrase_proc,
@@ -392,6 +407,7 @@ class Matcher:
                 if added:
                     self._pair_expansions[pair] = added  # type: ignore[index]
         self._text_cache: dict[str, list[tuple[str, float]]] = {}
+        self._ngrams = NgramScorer(index.ngrams) if index.ngrams else None
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
@@ -640,7 +656,23 @@ class Matcher:
         return sum(w in vocab for w in words) / len(words)
 
     def rank(self, text: str, limit: int = 5) -> list[Match]:
-        """The best entries for ``text``, best first, with 0-100 scores (may be empty)."""
+        """The best entries for ``text``, best first, with 0-100 scores (may be empty):
+        the word-level ranking re-weighed by character n-gram similarity."""
+        results = self._word_results(text, limit)
+        if results:
+            typed = self._lexicon.strip_cues(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
+            results = self._fuse(typed, results)
+        results.sort(key=lambda m: (-m.score, m.procedure.id))
+        return results[:limit]
+
+    def rank_words(self, text: str, limit: int = 5) -> list[Match]:
+        """The word-level ranking alone (no character n-grams), best first."""
+        results = self._word_results(text, limit)
+        results.sort(key=lambda m: (-m.score, m.procedure.id))
+        return results[:limit]
+
+    def _word_results(self, text: str, limit: int) -> list[Match]:
+        """The word-level scores of the (at least 10) best entries for ``text``, unsorted."""
         # (catalogue word or raw word, similarity; 0 = unknown)
         words = self.corrected_words(text)
         known = {w: s for w, s in words if s > 0}
@@ -722,8 +754,35 @@ class Matcher:
             share = explained / q_total if q_total else 0.0
             factor = 1.0 - SHARE_WEIGHT + SHARE_WEIGHT * share
             results.append(Match(self._procs[i], round(100.0 * phrase_score * factor, 1)))
-        results.sort(key=lambda m: (-m.score, m.procedure.id))
-        return results[:limit]
+        return results
+
+    def _fuse(self, words: list[str], results: list[Match]) -> list[Match]:
+        """The word-level ``results`` re-ranked with character n-gram similarity.
+
+        Entries rank by word score plus NGRAM_WEIGHT points per hundredth of similarity;
+        the entries most similar by n-grams join the ranking. The leader scores halfway
+        between its own word score and the best one (so answers and refusals stay
+        calibrated on words), and every other entry as far below it as it trails it in
+        the combined ranking."""
+        scores = self._ngrams.scores(words) if self._ngrams is not None and results else None
+        if scores is None:
+            return results
+        index = self._index
+        ids = [index[m.procedure.id] for m in results]
+        if len(scores) > NGRAM_CANDIDATES:
+            near = np.argpartition(-scores, NGRAM_CANDIDATES)[:NGRAM_CANDIDATES].tolist()
+        else:
+            near = list(range(len(scores)))
+        known = set(ids)
+        words_of = {i: m.score for i, m in zip(ids, results)}
+        ids += [i for i in near if i not in known and scores[i] > 0]
+        weight = NGRAM_WEIGHT * 100.0
+        combined = {i: words_of.get(i, 0.0) + weight * float(scores[i]) for i in ids}
+        leader = max(ids, key=lambda i: (combined[i], words_of.get(i, 0.0)))
+        best = combined[leader]
+        # A leader the n-grams brought up is trusted halfway to the best word score.
+        base = (words_of.get(leader, 0.0) + max(m.score for m in results)) / 2
+        return [Match(self._procs[i], round(max(0.0, base - (best - combined[i])), 1)) for i in ids]
 
     def decide(self, matches: list[Match]) -> Decision:
         """Answer, offer a choice, or refuse, from a ranking."""
