@@ -169,6 +169,9 @@ class Engine:
             index = int(number.group(1)) - 1
             if 0 <= index < len(session.choices):
                 return await self._on_choice(msg, session.choices[index].data, session)
+        answer = self._answer_to_question(text, tokens, session)
+        if answer is not None:
+            return answer
         picked = self._typed_choice(tokens, session)
         if picked is not None:
             return await self._on_choice(msg, picked.data, session)
@@ -212,6 +215,35 @@ class Engine:
         index = self._lexicon.picked(tokens, labels)
         return session.choices[index] if index is not None else None
 
+    def _answer_to_question(self, text: str, tokens: list[str], session: Session) -> Response | None:
+        """The reply to a yes, a no or a short description typed after the bot asked
+        something: "Có phải ông/bà hỏi về ...?" (yes: that procedure; no: not found), or
+        a family's deciding question (the members that answer means; a description
+        picks the member whose situation it fits). None when nothing was asked."""
+        offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
+        yes = self._lexicon.yes_no(tokens)
+        if session.choices and session.choices[-1].data == CHOICE_MENU and len(offered) == 1 and yes is not None:
+            proc = self.catalogue.get(offered[0])  # the bot asked to confirm one procedure
+            if yes and proc is not None:
+                return self._answer(proc, session.aspects, session, [])
+            return Response(Intent.UNKNOWN, [self._writer.unknown()])
+        family = self._families.asked(session.procedure_id, offered)
+        if family is None:
+            return None
+        if yes is not None:
+            procs = self._families.answered(family, yes)
+        elif self._matcher.decide(self._matcher.rank(text)) is Decision.NONE:
+            described = self._families.described(family, tokens)
+            procs = [described] if described is not None else []
+        else:
+            return None  # a question of its own
+        if len(procs) == 1:
+            return self._answer(procs[0], session.aspects, session, [])
+        if procs:
+            session.procedure_id = None
+            return Response(Intent.PROCEDURE, [self._writer.choose(procs)], _infos([]))
+        return None
+
     # -- procedures ---------------------------------------------------------------------
 
     def _procedure_question(self, text: str, tokens: list[str], session: Session) -> Response:
@@ -239,6 +271,11 @@ class Engine:
                 recovered = self._recover(current, text, matches)
                 if recovered is not None:
                     return self._answer(recovered, aspects or session.aspects, session, matches, question=text)
+            options = self._matcher.tentative(text, matches)
+            if options:  # a long description both scorers place: confirm, don't refuse
+                session.procedure_id, session.aspects = None, aspects
+                reply = self._writer.confirm([m.procedure for m in options])
+                return Response(Intent.PROCEDURE, [reply], _infos(matches), aspects[0] if aspects else None)
             # The topic is kept: a follow-up after this refusal can still be about it.
             return Response(Intent.UNKNOWN, [self._writer.unknown()], _infos(matches), aspects[0] if aspects else None)
 
@@ -272,9 +309,10 @@ class Engine:
             if default is not None:
                 return self._answer(default, aspects, session, matches, family, question=text)
         session.procedure_id, session.aspects = None, aspects
+        procs = [m.procedure for m in options]
         return Response(
             Intent.PROCEDURE,
-            [self._writer.choose([m.procedure for m in options])],
+            [self._writer.choose(procs) if len(procs) > 1 else self._writer.confirm(procs)],
             _infos(matches),
             aspects[0] if aspects else None,
         )
@@ -439,8 +477,9 @@ class Engine:
         aspects = [response.aspect] if response.aspect else []
         first = self.catalogue.get(ids[0])
         offered = response.replies[0].choices
-        if offered and all(c.data.startswith("p:") for c in offered):  # the engine asked "which one?"
-            options = [p for p in (self.catalogue.get(c.data[2:]) for c in offered) if p]
+        picks = [c for c in offered if c.data.startswith("p:")]
+        if picks and all(c in picks or c.data == CHOICE_MENU for c in offered):  # "which one?"
+            options = [p for p in (self.catalogue.get(c.data[2:]) for c in picks) if p]
             return self._writer.part_choose(options), options, response
         if first is None:
             return self._writer.part_not_understood(), [], response

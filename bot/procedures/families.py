@@ -11,13 +11,17 @@ deciding question, or the variant.
 from __future__ import annotations
 
 from bot.config import MatchingConfig
-from bot.procedures.catalogue import Catalogue, Family, Procedure, situations
+from bot.procedures.catalogue import ANSWERS, Catalogue, Family, Procedure, situations
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Match, Matcher
 from bot.procedures.normalize import Normalizer
 
 #: Other words allowed between the words of a family member's ``said`` phrase.
 SAID_SLACK = 3
+#: Longest typed description read against the members' situations ("ở trong nước").
+DESCRIPTION_WORDS = 8
+#: Words of a description that a member's situation must use.
+DESCRIPTION_FIT = 2
 
 
 def _in_order(words: list[str], tokens: list[str], slack: int) -> bool:
@@ -128,3 +132,37 @@ class FamilyReader:
             if family.default == proc.id and any(m.id in ranked for m in family.others):
                 return family
         return None
+
+    def asked(self, procedure_id: str | None, offered: list[str]) -> Family | None:
+        """The family whose question the last reply asked: it answered the family's
+        common case ``procedure_id`` and offered (some of) its other members."""
+        if procedure_id is None or not offered:
+            return None
+        for family in self._catalogue.families_of(procedure_id):
+            others = {m.id for m in family.others}
+            if family.default == procedure_id and set(offered) <= others:
+                return family
+        return None
+
+    def answered(self, family: Family, yes: bool) -> list[Procedure]:
+        """The members a yes (or no) to the family's question means (``answers:``)."""
+        want = ANSWERS[0] if yes else ANSWERS[1]
+        found = (self._catalogue.get(m.id) for m in family.members if m.answers == want)
+        return [p for p in found if p is not None]
+
+    def described(self, family: Family, tokens: list[str]) -> Procedure | None:
+        """The member whose situation (``when``) a short typed description fits best and
+        alone, with at least DESCRIPTION_FIT and half of its words ("ở trong nước": the
+        common case of marriage); None when it fits none, or two members as well, or
+        the message asks about an aspect or uses words the catalogue does not know."""
+        text = " ".join(tokens)
+        if len(tokens) > DESCRIPTION_WORDS or self._lexicon.detect_aspects(tokens) or self._matcher.unknown_words(text):
+            return None  # a question about an aspect, or about something else
+        stop = self._lexicon.stopwords | self._lexicon.choice_frame
+        words = [t for t in self._matcher.query_tokens(text) if t not in stop]
+        fits = [(sum(w in set(self._normalizer.tokens(m.when)) for w in words), m.id) for m in family.members]
+        fits.sort(reverse=True)
+        best, member = fits[0]
+        if best < DESCRIPTION_FIT or 2 * best < len(words) or (len(fits) > 1 and fits[1][0] == best):
+            return None
+        return self._catalogue.get(member)

@@ -102,6 +102,10 @@ class Lexicon:
     choice_last: tuple[Phrase, ...] = ()
     #: Words that only frame a typed pick ("cái ... thôi").
     choice_frame: frozenset[str] = frozenset()
+    #: Whole short answers to a yes/no question, normalised; polite words at their end.
+    yes_answers: frozenset[str] = frozenset()
+    no_answers: frozenset[str] = frozenset()
+    answer_tails: frozenset[str] = frozenset()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -161,6 +165,9 @@ class Lexicon:
             choice_ordinals=tuple(phrases(group) for group in raw.get("choice_ordinals") or ()),
             choice_last=phrases(raw.get("choice_last") or ()),
             choice_frame=frozenset(t for w in raw.get("choice_frame") or () for t in normalizer.tokens(str(w))),
+            yes_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("yes_answers") or ()),
+            no_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("no_answers") or ()),
+            answer_tails=frozenset(t for w in raw.get("answer_tails") or () for t in normalizer.tokens(str(w))),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -221,6 +228,19 @@ class Lexicon:
             return None
         fits = [i for i, label in enumerate(labels) if all(w in label for w in words)]
         return fits[0] if len(fits) == 1 else None
+
+    def yes_no(self, tokens: list[str]) -> bool | None:
+        """True for a message that only says yes ("có ạ", "đúng rồi"), False for one that
+        only says no ("không", "chưa bác"), None for anything else."""
+        words = list(tokens)
+        while len(words) > 1 and words[-1] in self.answer_tails:
+            words.pop()
+        text = " ".join(words)
+        if text in self.no_answers:
+            return False
+        if text in self.yes_answers:
+            return True
+        return None
 
     def without_status(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that ask about a filed dossier."""

@@ -66,6 +66,13 @@ UNKNOWN_WEIGHT = 0.6
 NGRAM_WEIGHT = 0.5
 #: Entries most similar by character n-grams that join the word-level candidates.
 NGRAM_CANDIDATES = 5
+#: A question scoring below the candidate score but at least this much, whose best entry
+#: both scorers agree on (the n-grams by this factor over the next entry), gets a short
+#: list to confirm instead of a refusal: of entries within NEAR_SPREAD of the best.
+NEAR_FLOOR = 47.0
+NEAR_LEAD = 1.4
+NEAR_SPREAD = 12.0
+NEAR_OPTIONS = 3
 
 
 #: Phrases that only name a paper ("giấy khai sinh") rather than an action on it
@@ -408,6 +415,9 @@ class Matcher:
                     self._pair_expansions[pair] = added  # type: ignore[index]
         self._text_cache: dict[str, list[tuple[str, float]]] = {}
         self._ngrams = NgramScorer(index.ngrams) if index.ngrams else None
+        #: The last text ranked, and whether both scorers clearly agreed on its leader.
+        self._agreement: tuple[str, bool] = ("", False)
+        self._last_rank: tuple[tuple[str, int], list[Match]] = (("", 0), [])
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
@@ -658,12 +668,30 @@ class Matcher:
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best entries for ``text``, best first, with 0-100 scores (may be empty):
         the word-level ranking re-weighed by character n-gram similarity."""
+        if self._last_rank[0] == (text, limit):  # the engine asks more than once per message
+            return list(self._last_rank[1])
         results = self._word_results(text, limit)
+        agree = False
         if results:
             typed = self._lexicon.strip_cues(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
-            results = self._fuse(typed, results)
+            results, agree = self._fuse(typed, results)
         results.sort(key=lambda m: (-m.score, m.procedure.id))
+        self._agreement = (text, agree)
+        self._last_rank = ((text, limit), results[:limit])
         return results[:limit]
+
+    def tentative(self, text: str, matches: list[Match]) -> list[Match]:
+        """The entries worth offering for a question that ``decide`` refuses, when both
+        scorers point at the same entry and the n-grams put it well ahead of any other
+        (a long description of a situation scores low on words); else empty."""
+        if not matches or not NEAR_FLOOR <= matches[0].score < self.config.candidate:
+            return []
+        if self._agreement[0] != text:
+            self.rank(text)
+        if not self._agreement[1]:
+            return []
+        floor = max(NEAR_FLOOR - NEAR_SPREAD, matches[0].score - NEAR_SPREAD)
+        return [m for m in matches if m.score >= floor][:NEAR_OPTIONS]
 
     def rank_words(self, text: str, limit: int = 5) -> list[Match]:
         """The word-level ranking alone (no character n-grams), best first."""
@@ -756,33 +784,34 @@ class Matcher:
             results.append(Match(self._procs[i], round(100.0 * phrase_score * factor, 1)))
         return results
 
-    def _fuse(self, words: list[str], results: list[Match]) -> list[Match]:
+    def _fuse(self, words: list[str], results: list[Match]) -> tuple[list[Match], bool]:
         """The word-level ``results`` re-ranked with character n-gram similarity.
 
         Entries rank by word score plus NGRAM_WEIGHT points per hundredth of similarity;
         the entries most similar by n-grams join the ranking. The leader scores halfway
         between its own word score and the best one (so answers and refusals stay
         calibrated on words), and every other entry as far below it as it trails it in
-        the combined ranking."""
-        scores = self._ngrams.scores(words) if self._ngrams is not None and results else None
-        if scores is None:
-            return results
+        the combined ranking. Also whether both scorers agree clearly on the leader: it
+        leads on words, and on n-grams by NEAR_LEAD times the next entry's similarity."""
         index = self._index
         ids = [index[m.procedure.id] for m in results]
-        if len(scores) > NGRAM_CANDIDATES:
-            near = np.argpartition(-scores, NGRAM_CANDIDATES)[:NGRAM_CANDIDATES].tolist()
-        else:
-            near = list(range(len(scores)))
-        known = set(ids)
-        words_of = {i: m.score for i, m in zip(ids, results)}
-        ids += [i for i in near if i not in known and scores[i] > 0]
+        found = self._ngrams.similar(words, ids, NGRAM_CANDIDATES) if self._ngrams is not None else None
+        if found is None:
+            return results, False
+        ids, similarity = found[0], found[1].tolist()
+        sim = dict(zip(ids, similarity))
+        words_of = {index[m.procedure.id]: m.score for m in results}
         weight = NGRAM_WEIGHT * 100.0
-        combined = {i: words_of.get(i, 0.0) + weight * float(scores[i]) for i in ids}
+        combined = {i: words_of.get(i, 0.0) + weight * sim[i] for i in ids}
         leader = max(ids, key=lambda i: (combined[i], words_of.get(i, 0.0)))
         best = combined[leader]
+        word_best = max(m.score for m in results)
         # A leader the n-grams brought up is trusted halfway to the best word score.
-        base = (words_of.get(leader, 0.0) + max(m.score for m in results)) / 2
-        return [Match(self._procs[i], round(max(0.0, base - (best - combined[i])), 1)) for i in ids]
+        base = (words_of.get(leader, 0.0) + word_best) / 2
+        fused = [Match(self._procs[i], score) for i in ids if (score := round(base - (best - combined[i]), 1)) > 0]
+        first, second = (sorted(similarity, reverse=True) + [0.0, 0.0])[:2]
+        agree = words_of.get(leader) == word_best and sim[leader] >= first and second * NEAR_LEAD <= first
+        return fused, bool(agree)
 
     def decide(self, matches: list[Match]) -> Decision:
         """Answer, offer a choice, or refuse, from a ranking."""

@@ -53,11 +53,14 @@ def test_vectorised_scores_equal_plain_loops(catalogue: Catalogue) -> None:
         tokens = rng.sample(words, rng.randint(1, 8))
         if rng.random() < 0.5:  # a typo across words: glued, or a letter dropped
             tokens = ["".join(tokens[:2]), *tokens[2:]]
-        got = scorer.scores(tokens)
+        found = scorer.similar(tokens, range(len(entries)), 0)
         want = plain_scores(entries, tokens)
-        assert got is not None
-        assert got.tolist() == pytest.approx(want, rel=1e-4, abs=1e-6), tokens
-    assert scorer.scores(["zzzzqqq"]) is None
+        assert found is not None and found[0] == list(range(len(entries)))
+        assert found[1].tolist() == pytest.approx(want, rel=1e-4, abs=1e-6), tokens
+        # The rare pieces find the most similar entries.
+        ids, similarity = scorer.similar(tokens, [], 5)
+        assert ids and max(similarity) == pytest.approx(max(want), rel=1e-4)
+    assert scorer.similar(["zzzzqqq"], [], 5) is None
 
 
 def test_a_long_name_said_in_full_beats_the_shorter_name_it_contains(matcher: Matcher) -> None:
