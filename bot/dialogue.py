@@ -228,8 +228,8 @@ class Engine:
                 return self._answer(proc, session.aspects, session, [])
             return Response(Intent.UNKNOWN, [self._writer.unknown()])
         family = self._families.asked(session.procedure_id, offered)
-        if family is None:
-            return None
+        if family is None:  # a bare yes or no answers nothing: greet back, as to "vâng"
+            return Response(Intent.HELP, [self._writer.help()]) if yes is not None else None
         if yes is not None:
             procs = self._families.answered(family, yes)
         elif self._matcher.decide(self._matcher.rank(text)) is Decision.NONE:

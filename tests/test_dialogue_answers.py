@@ -101,8 +101,11 @@ async def test_long_situations_get_a_short_list_but_out_of_scope_is_still_refuse
 def test_yes_no_words_come_from_the_lexicon() -> None:
     normalizer = Normalizer.default()
     lexicon = Lexicon.load(normalizer)
-    said = {t: lexicon.yes_no(normalizer.tokens(t)) for t in ["có ạ", "dạ không", "ko", "chưa bác", "ừ", "thế còn lệ phí"]}
-    assert said == {"có ạ": True, "dạ không": False, "ko": False, "chưa bác": False, "ừ": True, "thế còn lệ phí": None}
+    said = {t: lexicon.yes_no(normalizer.tokens(t)) for t in ["có ạ", "dạ không", "ko", "chưa bác", "ừ", "thế còn lệ phí", "dạ không còn", "vâng đúng rồi"]}
+    assert said == {
+        "có ạ": True, "dạ không": False, "ko": False, "chưa bác": False, "ừ": True,
+        "thế còn lệ phí": None, "dạ không còn": False, "vâng đúng rồi": True,
+    }
 
 
 def test_a_members_answer_must_be_yes_or_no(tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ class FamilyReader:
         self._matcher = matcher
         self._config = config
         # The situations families describe ("mất giấy khai sinh"), matched like procedures.
-        self._situations = Matcher(situations(catalogue), normalizer, lexicon, config)
+        # (Words alone: a situation is a few short phrases, where n-grams add little.)
+        self._situations = Matcher(situations(catalogue), normalizer, lexicon, config, character_ngrams=False)
         # The last text ranked: one message asks about it more than once.
         self._last: tuple[str, list[Match]] = ("", [])
 

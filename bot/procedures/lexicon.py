@@ -102,10 +102,12 @@ class Lexicon:
     choice_last: tuple[Phrase, ...] = ()
     #: Words that only frame a typed pick ("cái ... thôi").
     choice_frame: frozenset[str] = frozenset()
-    #: Whole short answers to a yes/no question, normalised; polite words at their end.
+    #: Whole short answers to a yes/no question, normalised; polite words at their end
+    #: and at their start.
     yes_answers: frozenset[str] = frozenset()
     no_answers: frozenset[str] = frozenset()
     answer_tails: frozenset[str] = frozenset()
+    answer_heads: frozenset[str] = frozenset()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -168,6 +170,7 @@ class Lexicon:
             yes_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("yes_answers") or ()),
             no_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("no_answers") or ()),
             answer_tails=frozenset(t for w in raw.get("answer_tails") or () for t in normalizer.tokens(str(w))),
+            answer_heads=frozenset(t for w in raw.get("answer_heads") or () for t in normalizer.tokens(str(w))),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -235,11 +238,14 @@ class Lexicon:
         words = list(tokens)
         while len(words) > 1 and words[-1] in self.answer_tails:
             words.pop()
-        text = " ".join(words)
-        if text in self.no_answers:
-            return False
-        if text in self.yes_answers:
-            return True
+        for start in range(len(words)):  # "dạ", "vâng" before the answer itself
+            text = " ".join(words[start:])
+            if text in self.no_answers:
+                return False
+            if text in self.yes_answers:
+                return True
+            if words[start] not in self.answer_heads:
+                break
         return None
 
     def without_status(self, tokens: list[str]) -> list[str]:

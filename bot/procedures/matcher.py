@@ -371,9 +371,12 @@ class Matcher:
         lexicon: Lexicon,
         config: MatchingConfig,
         index: MatcherIndex | None = None,
+        *,
+        character_ngrams: bool = True,
     ) -> None:
         """A matcher for ``catalogue``; ``index`` is its prebuilt :func:`build_index`
-        (e.g. from the compiled cache), built here when not given."""
+        (e.g. from the compiled cache), built here when not given; ``character_ngrams``:
+        whether rankings are re-weighed by character n-gram similarity."""
         self.config = config
         self._normalizer = normalizer
         self._lexicon = lexicon
@@ -414,7 +417,7 @@ class Matcher:
                 if added:
                     self._pair_expansions[pair] = added  # type: ignore[index]
         self._text_cache: dict[str, list[tuple[str, float]]] = {}
-        self._ngrams = NgramScorer(index.ngrams) if index.ngrams else None
+        self._ngrams = NgramScorer(index.ngrams) if index.ngrams and character_ngrams else None
         #: The last text ranked, and whether both scorers clearly agreed on its leader.
         self._agreement: tuple[str, bool] = ("", False)
         self._last_rank: tuple[tuple[str, int], list[Match]] = (("", 0), [])

@@ -46,6 +46,8 @@ def pieces(tokens: Sequence[str]) -> Counter[str]:
 #: pieces find the entries similar to a question; all pieces score the candidates found.
 RARE_SHARE = 0.02
 RARE_MIN = 25
+#: Up to this many entries, every piece counts as rare (all lists kept; one pass scores all).
+COMPLETE_UP_TO = 1000
 #: 1 + log(count) for the counts a vector stores (a piece in up to 255 phrases of an entry).
 _LOG_COUNT = np.array([0.0] + [1.0 + math.log(c) for c in range(1, 256)], dtype=np.float32)
 
@@ -92,13 +94,16 @@ def build_ngrams(entries: Iterable[Iterable[Sequence[str]]]) -> dict[str, Any]:
     order = np.lexsort((gram_of, entry_of))
     entry_ptr = np.concatenate([[0], np.cumsum(np.bincount(entry_of, minlength=n))])
     # Per rare piece, its entries and normalised weights.
-    rare = df[gram_of] <= max(RARE_MIN, RARE_SHARE * n)
+    # A small catalogue keeps every piece's list: one pass then scores every entry.
+    rare = df[gram_of] <= (n if n <= COMPLETE_UP_TO else max(RARE_MIN, RARE_SHARE * n))
+    complete = bool(rare.all())
     by_gram = np.argsort(gram_of[rare], kind="stable")
     rare_grams = gram_of[rare][by_gram]
     rare_ptr = np.searchsorted(rare_grams, np.arange(len(grams) + 1))
     gram_dtype = np.uint16 if len(grams) < 2**16 else np.int32
     return {
         "count": n,
+        "complete": complete,
         "grams": grams,
         "gram_dtype": np.dtype(gram_dtype).str,
         "idf": idf.tobytes(),
@@ -126,6 +131,7 @@ class NgramScorer:
     def __init__(self, index: dict[str, Any]) -> None:
         """A scorer over ``index`` (the arrays are shared with it, not copied)."""
         self.count: int = index["count"]
+        self._complete: bool = index.get("complete", False)
         self._grams: dict[str, int] = index["grams"]
         self._idf = np.frombuffer(index["idf"], dtype=np.float32)
         self._norms = np.frombuffer(index["norms"], dtype=np.float32)
@@ -151,6 +157,16 @@ class NgramScorer:
         query = (1.0 + np.log(tf)) * self._idf[keys]
         qnorm = float(np.sqrt(np.dot(query, query))) or 1.0
         ids = list(candidates)
+        if self._complete:  # the rare pieces' lists hold every piece: exact for all entries
+            starts, ends = self._rare_ptr[keys], self._rare_ptr[keys + 1]
+            spans = _spans(starts, ends)
+            weights = self._rare_weights[spans] * np.repeat(query, ends - starts)
+            every = np.bincount(self._rare_ids[spans], weights, minlength=self.count) / qnorm
+            if extra > 0:
+                top = np.argpartition(-every, extra)[:extra] if self.count > extra else np.arange(self.count)
+                known = set(ids)
+                ids += [i for i in top[np.argsort(-every[top])].tolist() if every[i] > 0 and i not in known]
+            return ids, every[np.array(ids, dtype=np.int64)] if ids else np.zeros(0)
         if extra > 0:
             starts, ends = self._rare_ptr[keys], self._rare_ptr[keys + 1]
             spans = _spans(starts, ends)
