@@ -123,3 +123,17 @@ def test_a_members_answer_must_be_yes_or_no(tmp_path: Path) -> None:
 def test_families_yes_no_answers_are_loaded(catalogue: Catalogue) -> None:
     family = catalogue.families["mat-giay-khai-sinh"]
     assert {m.id: m.answers for m in family.members}["dang-ky-lai-khai-sinh"] == "không"
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # The variant named ("cấp lại") leads the common case (the first permit) by far.
+        ("cap lai giay phep xay dung le phi bao nhieu", "cap-lai-giay-phep-xay-dung"),
+        # Abbreviations of the catalogue's words, as notices write them.
+        ("tam hoan nvqs can nop giay xac nhan gi", "tam-hoan-goi-nhap-ngu"),
+    ],
+)
+async def test_a_named_variant_is_answered_not_the_familys_common_case(engine: Engine, text: str, meant: str) -> None:
+    reply = await ask(engine, text)
+    assert reply.intent is Intent.PROCEDURE and top(reply) == meant

@@ -18,6 +18,8 @@ from bot.procedures.normalize import Normalizer
 
 #: Other words allowed between the words of a family member's ``said`` phrase.
 SAID_SLACK = 3
+#: A family's variant that leads its common case by this much (and is confident) stands.
+VARIANT_LEAD = 20.0
 #: Longest typed description read against the members' situations ("ở trong nước").
 DESCRIPTION_WORDS = 8
 #: Words of a description that a member's situation must use.
@@ -85,8 +87,17 @@ class FamilyReader:
         if top.procedure.id == family.default:
             return family
         if any(m.id == top.procedure.id for m in family.members):
-            return None if self.names_variant(text, top.procedure.id, family) else family
+            if self.names_variant(text, top.procedure.id, family) or self._leads_default(top, family, matches):
+                return None
+            return family
         return family if situation >= top.score else None
+
+    def _leads_default(self, top: Match, family: Family, matches: list[Match]) -> bool:
+        """Whether the ranking puts the variant ``top`` confidently and far ahead of the
+        family's common case, which it also ranks ("cấp lại giấy phép xây dựng": the
+        re-issue, not the first permit)."""
+        default = next((m.score for m in matches if m.procedure.id == family.default), None)
+        return default is not None and top.score >= self._config.confident and top.score - default >= VARIANT_LEAD
 
     def said_variant(self, text: str, tokens: list[str]) -> Procedure | None:
         """The family member whose ``said`` phrase the question uses (its words in order,
