@@ -185,7 +185,7 @@ class Engine:
         if has_code and not follow:
             # "hồ sơ 261119-0013 đến đâu rồi, với lại khai tử cần gì": both are answered.
             rest = " ".join(self._lexicon.without_status(self._normalizer.tokens(_ANY_DIGITS.sub(" ", text))))
-            ranked = self._matcher.rank(rest)
+            ranked = self._matcher.rank_words(rest)
             if self._matcher.decide(ranked) is Decision.ANSWER:
                 return await self._bundle(msg, [text, rest], quote=False, status_first=True)
         if has_code or self._lexicon.asks_status(tokens):
@@ -323,7 +323,7 @@ class Engine:
         bản sao), or the current procedure itself when it only describes the case
         ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
         # Read in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
-        in_field = self._matcher.rank(f"{current.field} {text}")
+        in_field = self._matcher.rank_words(f"{current.field} {text}")
         for ranked in (in_field, matches):
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:

@@ -66,6 +66,8 @@ UNKNOWN_WEIGHT = 0.6
 NGRAM_WEIGHT = 0.5
 #: Entries most similar by character n-grams that join the word-level candidates.
 NGRAM_CANDIDATES = 5
+#: ...looked for only when no entry scores this much on words.
+NGRAM_SEARCH_BELOW = 90.0
 #: A question scoring below the candidate score but at least this much, whose best entry
 #: both scorers agree on (the n-grams by this factor over the next entry), gets a short
 #: list to confirm instead of a refusal: of entries within NEAR_SPREAD of the best.
@@ -675,7 +677,7 @@ class Matcher:
             return list(self._last_rank[1])
         results = self._word_results(text, limit)
         agree = False
-        if results:
+        if results and self._ngrams is not None:
             typed = self._lexicon.strip_cues(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
             results, agree = self._fuse(typed, results)
         results.sort(key=lambda m: (-m.score, m.procedure.id))
@@ -798,7 +800,10 @@ class Matcher:
         leads on words, and on n-grams by NEAR_LEAD times the next entry's similarity."""
         index = self._index
         ids = [index[m.procedure.id] for m in results]
-        found = self._ngrams.similar(words, ids, NGRAM_CANDIDATES) if self._ngrams is not None else None
+        # A question that names an entry outright needs no other candidates.
+        word_best = max(m.score for m in results)
+        extra = NGRAM_CANDIDATES if word_best < NGRAM_SEARCH_BELOW else 0
+        found = self._ngrams.similar(words, ids, extra) if self._ngrams is not None else None
         if found is None:
             return results, False
         ids, similarity = found[0], found[1].tolist()
@@ -808,7 +813,6 @@ class Matcher:
         combined = {i: words_of.get(i, 0.0) + weight * sim[i] for i in ids}
         leader = max(ids, key=lambda i: (combined[i], words_of.get(i, 0.0)))
         best = combined[leader]
-        word_best = max(m.score for m in results)
         # A leader the n-grams brought up is trusted halfway to the best word score.
         base = (words_of.get(leader, 0.0) + word_best) / 2
         fused = [Match(self._procs[i], score) for i in ids if (score := round(base - (best - combined[i]), 1)) > 0]
