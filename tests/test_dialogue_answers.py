@@ -137,3 +137,9 @@ def test_families_yes_no_answers_are_loaded(catalogue: Catalogue) -> None:
 async def test_a_named_variant_is_answered_not_the_familys_common_case(engine: Engine, text: str, meant: str) -> None:
     reply = await ask(engine, text)
     assert reply.intent is Intent.PROCEDURE and top(reply) == meant
+
+
+async def test_of_two_fitting_families_the_one_with_the_best_entry_is_read(engine: Engine) -> None:
+    # Old age is the context, the funeral grant the request: not old-age support.
+    reply = await ask(engine, "bố tôi đang hưởng trợ cấp người cao tuổi, có được hỗ trợ mai táng không")
+    assert top(reply) in ("ho-tro-mai-tang", "ho-tro-mai-tang-huu-tri-xa-hoi")

@@ -18,6 +18,8 @@ from bot.procedures.normalize import Normalizer
 
 #: Other words allowed between the words of a family member's ``said`` phrase.
 SAID_SLACK = 3
+#: Families' situations this close both fit a question.
+FAMILY_TIE = 5.0
 #: A family's variant that leads its common case by this much (and is confident) stands.
 VARIANT_LEAD = 20.0
 #: Longest typed description read against the members' situations ("ở trong nước").
@@ -84,6 +86,16 @@ class FamilyReader:
         if family is None or not matches:
             return family
         top, situation = matches[0], ranked[0].score
+        # Another family that fits nearly as well and has the best entry as a member is
+        # the one meant ("hưởng trợ cấp người cao tuổi, có được hỗ trợ mai táng không":
+        # the funeral grant, not old-age support).
+        for other in ranked[1:]:
+            if other.score < max(self._config.confident, situation - FAMILY_TIE):
+                break
+            close = self._catalogue.families.get(other.procedure.id)
+            if close is not None and any(m.id == top.procedure.id for m in close.members):
+                family, situation = close, other.score
+                break
         if top.procedure.id == family.default:
             return family
         if any(m.id == top.procedure.id for m in family.members):
