@@ -15,14 +15,14 @@ from bot.procedures.catalogue import Catalogue
 from bot.procedures.compiled import CompiledCatalogue, open_catalogue
 from bot.procedures.watch import Fingerprint, fingerprint
 from bot.config import Config
-from bot.dialogue import Engine
+from bot.dialogue import Engine, NoticeService
 from bot.procedures.matcher import Decision, Matcher
 from bot.dossiers.notify import Notifier
 from bot.dossiers.desk import StatusDesk
 from bot.dossiers.store import DossierStore, open_store
 from bot.procedures.normalize import fold
 from bot.staff.handovers import HandoverStore
-from bot.staff.notices import NoticeStore
+from bot.staff.notices import NoticeStore, WithQuotaNotice
 from bot.staff.relay import HandoverRelay
 
 if TYPE_CHECKING:
@@ -91,6 +91,16 @@ class App:
 
                 recorder = await StaffRecorder.open(config.database.path, config.missed.retention_days)
             desk = StatusDesk(store, config)
+            shown: NoticeService = notices
+            zalo = config.channels.zalo
+            if zalo is not None and zalo.monthly_quota > 0:  # residents hear when Zalo is used up
+                shown = WithQuotaNotice(
+                    notices,
+                    store.channel_usage,
+                    zalo.monthly_quota,
+                    config.commune.hotline,
+                    telegram=config.channels.telegram is not None,
+                )
             engine = Engine.build(
                 config,
                 catalogue,
@@ -98,7 +108,7 @@ class App:
                 index=compiled.index,
                 recorder=recorder,
                 handovers=relay,
-                notices=notices,
+                notices=shown,
             )
             if config.status.demo_data is not None:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)

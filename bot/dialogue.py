@@ -285,6 +285,9 @@ class Engine:
                 return await self._on_choice(msg, session.choices[index].data, session)
         if normalized == "0" and session.rated:  # "Trả lời 0 nếu câu trả lời chưa đúng."
             return self._rate(session.rated, False, session)
+        answer = self._answer_to_question(text, tokens, session)
+        if answer is not None:
+            return answer
         picked = self._typed_choice(tokens, session)
         if picked is not None:
             return await self._on_choice(msg, picked.data, session)
@@ -298,7 +301,7 @@ class Engine:
         if has_code and not follow:
             # "hồ sơ 261119-0013 đến đâu rồi, với lại khai tử cần gì": both are answered.
             rest = " ".join(self._lexicon.without_status(self._normalizer.tokens(_ANY_DIGITS.sub(" ", text))))
-            ranked = self._matcher.rank(rest)
+            ranked = self._matcher.rank_words(rest)
             if self._matcher.decide(ranked) is Decision.ANSWER:
                 return await self._bundle(msg, [text, rest], quote=False, status_first=True)
         if has_code or self._lexicon.asks_status(tokens):
@@ -329,6 +332,35 @@ class Engine:
         index = self._lexicon.picked(tokens, labels)
         return session.choices[index] if index is not None else None
 
+    def _answer_to_question(self, text: str, tokens: list[str], session: Session) -> Response | None:
+        """The reply to a yes, a no or a short description typed after the bot asked
+        something: "Có phải ông/bà hỏi về ...?" (yes: that procedure; no: not found), or
+        a family's deciding question (the members that answer means; a description
+        picks the member whose situation it fits). None when nothing was asked."""
+        offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
+        yes = self._lexicon.yes_no(tokens)
+        if session.choices and session.choices[-1].data == CHOICE_MENU and len(offered) == 1 and yes is not None:
+            proc = self.catalogue.get(offered[0])  # the bot asked to confirm one procedure
+            if yes and proc is not None:
+                return self._answer(proc, session.aspects, session, [])
+            return Response(Intent.UNKNOWN, [self._writer.unknown()])
+        family = self._families.asked(session.procedure_id, offered)
+        if family is None:  # a bare yes or no answers nothing: greet back, as to "vâng"
+            return Response(Intent.HELP, [self._writer.help()]) if yes is not None else None
+        if yes is not None:
+            procs = self._families.answered(family, yes)
+        elif self._matcher.decide(self._matcher.rank(text)) is Decision.NONE:
+            described = self._families.described(family, tokens)
+            procs = [described] if described is not None else []
+        else:
+            return None  # a question of its own
+        if len(procs) == 1:
+            return self._answer(procs[0], session.aspects, session, [])
+        if procs:
+            session.procedure_id = None
+            return Response(Intent.PROCEDURE, [self._writer.choose(procs)], _infos([]))
+        return None
+
     # -- procedures ---------------------------------------------------------------------
 
     def _procedure_question(self, text: str, tokens: list[str], session: Session) -> Response:
@@ -356,6 +388,11 @@ class Engine:
                 recovered = self._recover(current, text, matches)
                 if recovered is not None:
                     return self._answer(recovered, aspects or session.aspects, session, matches, question=text)
+            options = self._matcher.tentative(text, matches)
+            if options:  # a long description both scorers place: confirm, don't refuse
+                session.procedure_id, session.aspects = None, aspects
+                reply = self._writer.confirm([m.procedure for m in options])
+                return Response(Intent.PROCEDURE, [reply], _infos(matches), aspects[0] if aspects else None)
             # The topic is kept: a follow-up after this refusal can still be about it.
             return Response(Intent.UNKNOWN, [self._writer.unknown()], _infos(matches), aspects[0] if aspects else None)
 
@@ -389,9 +426,10 @@ class Engine:
             if default is not None:
                 return self._answer(default, aspects, session, matches, family, question=text)
         session.procedure_id, session.aspects = None, aspects
+        procs = [m.procedure for m in options]
         return Response(
             Intent.PROCEDURE,
-            [self._writer.choose([m.procedure for m in options])],
+            [self._writer.choose(procs) if len(procs) > 1 else self._writer.confirm(procs)],
             _infos(matches),
             aspects[0] if aspects else None,
             unsure=True,
@@ -403,7 +441,7 @@ class Engine:
         bản sao), or the current procedure itself when it only describes the case
         ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
         # Read in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
-        in_field = self._matcher.rank(f"{current.field} {text}")
+        in_field = self._matcher.rank_words(f"{current.field} {text}")
         for ranked in (in_field, matches):
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:
@@ -585,8 +623,9 @@ class Engine:
         aspects = [response.aspect] if response.aspect else []
         first = self.catalogue.get(ids[0])
         offered = response.replies[0].choices
-        if offered and all(c.data.startswith("p:") for c in offered):  # the engine asked "which one?"
-            options = [p for p in (self.catalogue.get(c.data[2:]) for c in offered) if p]
+        picks = [c for c in offered if c.data.startswith("p:")]
+        if picks and all(c in picks or c.data == CHOICE_MENU for c in offered):  # "which one?"
+            options = [p for p in (self.catalogue.get(c.data[2:]) for c in picks) if p]
             return self._writer.part_choose(options), options, response
         if first is None:
             return self._writer.part_not_understood(), [], response

@@ -3,6 +3,7 @@ and a ready engine."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,18 @@ from hypothesis import settings
 from bot.procedures.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.dialogue import Engine
+
+#: Loggers whose level `motcua`'s main() sets for the process (bot/cli.py).
+_CLI_LOGGERS = ("aiosqlite", "httpx", "httpcore", "telegram", "tornado")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():  # type: ignore[no-untyped-def]
+    """A test that runs main() in this process leaves the log levels as it found them."""
+    levels = {name: logging.getLogger(name).level for name in _CLI_LOGGERS}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -927,10 +927,12 @@ class Store(DossierStore):
         """The schema version of the open file."""
         return await self._scalar("PRAGMA user_version")
 
+    # Reads on the shared connection use execute_fetchall: a statement left half-stepped
+    # between two awaits keeps a read snapshot open, and another coroutine's write on this
+    # connection then fails at once ("database is locked") if a sync committed meanwhile.
     async def _scalar(self, sql: str, params: Sequence = ()) -> int:
-        async with self._conn.execute(sql, params) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self._conn.execute_fetchall(sql, params)
+        return int(rows[0][0]) if rows else 0
 
     def sync_writer(self, source: str, *, dry_run: bool = False) -> SyncWriter:
         """A writer for one sync run (use it in a worker thread, as a context manager);
@@ -1112,7 +1114,7 @@ class Store(DossierStore):
         ``stale_before``, also those claimed (``sending``) before that time and never
         finished (their sender died)."""
         stale = -1.0 if stale_before is None else stale_before
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT o.id, o.channel, o.user_id, o.chat_id, o.attempts, h.code, h.old_status, "
             "h.new_status, h.changed_at, coalesce(d.procedure, ''), d.appointment "
             "FROM outbox o JOIN status_history h ON h.id = o.history_id "
@@ -1121,8 +1123,7 @@ class Store(DossierStore):
             "OR (o.state = 'sending' AND coalesce(o.claimed_at, 0) <= ?)) "
             "ORDER BY o.id LIMIT ?",
             (channel, now, stale, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [
             Notification(
                 id=r[0],
@@ -1206,8 +1207,8 @@ class Store(DossierStore):
         if channel is not None:
             sql += " WHERE channel = ?"
             params = (channel,)
-        async with self._conn.execute(sql + " GROUP BY state", params) as cur:
-            return {r[0]: r[1] for r in await cur.fetchall()}
+        rows = await self._conn.execute_fetchall(sql + " GROUP BY state", params)
+        return {r[0]: r[1] for r in rows}
 
     # --- channel usage --------------------------------------------------------------
 
@@ -1221,10 +1222,10 @@ class Store(DossierStore):
 
     async def channel_usage(self, month: str) -> dict[str, int]:
         """Outbound messages per channel in ``month`` (YYYY-MM)."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT channel, messages FROM channel_usage WHERE month = ?", (month,)
-        ) as cur:
-            return {r[0]: r[1] for r in await cur.fetchall()}
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def add_channel_users(self, channel: str, user_ids: Iterable[str]) -> None:
         """Remember that these users wrote to the bot on ``channel``."""
@@ -1236,10 +1237,10 @@ class Store(DossierStore):
 
     async def channel_users(self, channel: str) -> set[str]:
         """The users who ever wrote to the bot on ``channel``."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT user_id FROM channel_users WHERE channel = ?", (channel,)
-        ) as cur:
-            return {r[0] for r in await cur.fetchall()}
+        )
+        return {r[0] for r in rows}
 
     # --- inbox ----------------------------------------------------------------------
 
@@ -1254,10 +1255,10 @@ class Store(DossierStore):
     async def handed_back(self, channel: str) -> list[tuple[int, str]]:
         """The updates handed back for ``channel`` as (id, JSON text), oldest first; each
         stays until :meth:`forget_handed_back` (answered), so a crash replays it."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT id, payload FROM inbox WHERE channel = ? ORDER BY id", (channel,)
-        ) as cur:
-            return [(r[0], r[1]) for r in await cur.fetchall()]
+        )
+        return [(r[0], r[1]) for r in rows]
 
     async def forget_handed_back(self, ids: Sequence[int]) -> None:
         """Remove handed-back updates that have now been answered."""

@@ -122,14 +122,21 @@ class Procedure:
         return self.kind == KIND_REFERRAL
 
 
+#: The answers a family member may stand for (``answers:``), to a yes/no question.
+ANSWERS = ("có", "không")
+
+
 @dataclass(frozen=True)
 class FamilyMember:
-    """One variant of a family, the situation it is for, and phrases that, said in a
-    question, answer the family's question for this variant ("sổ cũng không còn")."""
+    """One variant of a family, the situation it is for, phrases that, said in a
+    question, answer the family's question for this variant ("sổ cũng không còn"), and
+    the yes or no answer to a yes/no question that means this variant (``answers``:
+    ``"có"`` or ``"không"``; None when not said)."""
 
     id: str
     when: str
     said: tuple[str, ...] = ()
+    answers: str | None = None
 
 
 @dataclass(frozen=True)
@@ -259,8 +266,10 @@ def _check_value(kind: str, value: Any) -> str | None:
         if not isinstance(value, list) or len(value) < 2:
             return "expected a list of at least two members (- id: ..., when: ...)"
         for i, item in enumerate(value):
-            if not isinstance(item, dict) or not {"id", "when"} <= set(item) <= {"id", "when", "said"}:
-                return f"item {i + 1}: expected the keys id and when (and optionally said)"
+            if not isinstance(item, dict) or not {"id", "when"} <= set(item) <= {"id", "when", "said", "answers"}:
+                return f"item {i + 1}: expected the keys id and when (and optionally said, answers)"
+            if "answers" in item and item["answers"] not in ANSWERS:
+                return f"item {i + 1}: answers: expected \"có\" or \"không\" (the answer to the question that means this member)"
             if not all(isinstance(item[k], str) and item[k].strip() for k in ("id", "when")):
                 return f"item {i + 1}: id and when must be non-empty text"
             said = item.get("said", [])
@@ -384,7 +393,12 @@ def parse_entry(text: str, path: Path) -> tuple[Procedure | Family | None, list[
                 question=_text(data, "question") or "",
                 default=_text(data, "default") or "",
                 members=tuple(
-                    FamilyMember(m["id"].strip(), m["when"].strip(), tuple(w.strip() for w in m.get("said", ())))
+                    FamilyMember(
+                        m["id"].strip(),
+                        m["when"].strip(),
+                        tuple(w.strip() for w in m.get("said", ())),
+                        m.get("answers"),
+                    )
                     for m in data["members"]
                 ),
                 aliases=_texts(data, "aliases"),

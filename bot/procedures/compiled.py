@@ -41,6 +41,7 @@ from bot.errors import CatalogueError
 from bot.procedures import catalogue as catalogue_module
 from bot.procedures import lexicon as lexicon_module
 from bot.procedures import matcher as matcher_module
+from bot.procedures import ngrams as ngrams_module
 from bot.procedures import normalize as normalize_module
 from bot.procedures.catalogue import Catalogue, Family, Procedure, load_catalogue
 from bot.procedures.lexicon import Lexicon
@@ -60,7 +61,9 @@ WARN_PROBLEMS = 2
 LEFTOVER_SECONDS = 600
 
 # The modules whose code decides what is compiled: any change to them rebuilds the cache.
-_SHAPING_MODULES = (catalogue_module, matcher_module, normalize_module, lexicon_module, sys.modules[__name__])
+_SHAPING_MODULES = (
+    catalogue_module, matcher_module, ngrams_module, normalize_module, lexicon_module, sys.modules[__name__]
+)
 # The data files the matcher's index is built from.
 _DATA_FILES = (normalize_module.DEFAULT_SHORTHAND, lexicon_module.DEFAULT_LEXICON)
 

@@ -11,13 +11,21 @@ deciding question, or the variant.
 from __future__ import annotations
 
 from bot.config import MatchingConfig
-from bot.procedures.catalogue import Catalogue, Family, Procedure, situations
+from bot.procedures.catalogue import ANSWERS, Catalogue, Family, Procedure, situations
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Match, Matcher
 from bot.procedures.normalize import Normalizer
 
 #: Other words allowed between the words of a family member's ``said`` phrase.
 SAID_SLACK = 3
+#: Families' situations this close both fit a question.
+FAMILY_TIE = 5.0
+#: A family's variant that leads its common case by this much (and is confident) stands.
+VARIANT_LEAD = 20.0
+#: Longest typed description read against the members' situations ("ở trong nước").
+DESCRIPTION_WORDS = 8
+#: Words of a description that a member's situation must use.
+DESCRIPTION_FIT = 2
 
 
 def _in_order(words: list[str], tokens: list[str], slack: int) -> bool:
@@ -53,7 +61,8 @@ class FamilyReader:
         self._matcher = matcher
         self._config = config
         # The situations families describe ("mất giấy khai sinh"), matched like procedures.
-        self._situations = Matcher(situations(catalogue), normalizer, lexicon, config)
+        # (Words alone: a situation is a few short phrases, where n-grams add little.)
+        self._situations = Matcher(situations(catalogue), normalizer, lexicon, config, character_ngrams=False)
         # The last text ranked: one message asks about it more than once.
         self._last: tuple[str, list[Match]] = ("", [])
 
@@ -77,11 +86,30 @@ class FamilyReader:
         if family is None or not matches:
             return family
         top, situation = matches[0], ranked[0].score
+        # Another family that fits nearly as well and has the best entry as a member is
+        # the one meant ("hưởng trợ cấp người cao tuổi, có được hỗ trợ mai táng không":
+        # the funeral grant, not old-age support).
+        for other in ranked[1:]:
+            if other.score < max(self._config.confident, situation - FAMILY_TIE):
+                break
+            close = self._catalogue.families.get(other.procedure.id)
+            if close is not None and any(m.id == top.procedure.id for m in close.members):
+                family, situation = close, other.score
+                break
         if top.procedure.id == family.default:
             return family
         if any(m.id == top.procedure.id for m in family.members):
-            return None if self.names_variant(text, top.procedure.id, family) else family
+            if self.names_variant(text, top.procedure.id, family) or self._leads_default(top, family, matches):
+                return None
+            return family
         return family if situation >= top.score else None
+
+    def _leads_default(self, top: Match, family: Family, matches: list[Match]) -> bool:
+        """Whether the ranking puts the variant ``top`` confidently and far ahead of the
+        family's common case, which it also ranks ("cấp lại giấy phép xây dựng": the
+        re-issue, not the first permit)."""
+        default = next((m.score for m in matches if m.procedure.id == family.default), None)
+        return default is not None and top.score >= self._config.confident and top.score - default >= VARIANT_LEAD
 
     def said_variant(self, text: str, tokens: list[str]) -> Procedure | None:
         """The family member whose ``said`` phrase the question uses (its words in order,
@@ -128,3 +156,37 @@ class FamilyReader:
             if family.default == proc.id and any(m.id in ranked for m in family.others):
                 return family
         return None
+
+    def asked(self, procedure_id: str | None, offered: list[str]) -> Family | None:
+        """The family whose question the last reply asked: it answered the family's
+        common case ``procedure_id`` and offered (some of) its other members."""
+        if procedure_id is None or not offered:
+            return None
+        for family in self._catalogue.families_of(procedure_id):
+            others = {m.id for m in family.others}
+            if family.default == procedure_id and set(offered) <= others:
+                return family
+        return None
+
+    def answered(self, family: Family, yes: bool) -> list[Procedure]:
+        """The members a yes (or no) to the family's question means (``answers:``)."""
+        want = ANSWERS[0] if yes else ANSWERS[1]
+        found = (self._catalogue.get(m.id) for m in family.members if m.answers == want)
+        return [p for p in found if p is not None]
+
+    def described(self, family: Family, tokens: list[str]) -> Procedure | None:
+        """The member whose situation (``when``) a short typed description fits best and
+        alone, with at least DESCRIPTION_FIT and half of its words ("ở trong nước": the
+        common case of marriage); None when it fits none, or two members as well, or
+        the message asks about an aspect or uses words the catalogue does not know."""
+        text = " ".join(tokens)
+        if len(tokens) > DESCRIPTION_WORDS or self._lexicon.detect_aspects(tokens) or self._matcher.unknown_words(text):
+            return None  # a question about an aspect, or about something else
+        stop = self._lexicon.stopwords | self._lexicon.choice_frame
+        words = [t for t in self._matcher.query_tokens(text) if t not in stop]
+        fits = [(sum(w in set(self._normalizer.tokens(m.when)) for w in words), m.id) for m in family.members]
+        fits.sort(reverse=True)
+        best, member = fits[0]
+        if best < DESCRIPTION_FIT or 2 * best < len(words) or (len(fits) > 1 and fits[1][0] == best):
+            return None
+        return self._catalogue.get(member)

@@ -104,6 +104,12 @@ class Lexicon:
     choice_frame: frozenset[str] = frozenset()
     #: Phrases asking for a person of the desk ("gặp cán bộ", "hỏi người thật").
     person_requests: tuple[Phrase, ...] = ()
+    #: Whole short answers to a yes/no question, normalised; polite words at their end
+    #: and at their start.
+    yes_answers: frozenset[str] = frozenset()
+    no_answers: frozenset[str] = frozenset()
+    answer_tails: frozenset[str] = frozenset()
+    answer_heads: frozenset[str] = frozenset()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -166,6 +172,10 @@ class Lexicon:
             choice_last=phrases(raw.get("choice_last") or ()),
             choice_frame=frozenset(t for w in raw.get("choice_frame") or () for t in normalizer.tokens(str(w))),
             person_requests=phrases(raw.get("person_requests") or ()),
+            yes_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("yes_answers") or ()),
+            no_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("no_answers") or ()),
+            answer_tails=frozenset(t for w in raw.get("answer_tails") or () for t in normalizer.tokens(str(w))),
+            answer_heads=frozenset(t for w in raw.get("answer_heads") or () for t in normalizer.tokens(str(w))),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -230,6 +240,22 @@ class Lexicon:
             return None
         fits = [i for i, label in enumerate(labels) if all(w in label for w in words)]
         return fits[0] if len(fits) == 1 else None
+
+    def yes_no(self, tokens: list[str]) -> bool | None:
+        """True for a message that only says yes ("có ạ", "đúng rồi"), False for one that
+        only says no ("không", "chưa bác"), None for anything else."""
+        words = list(tokens)
+        while len(words) > 1 and words[-1] in self.answer_tails:
+            words.pop()
+        for start in range(len(words)):  # "dạ", "vâng" before the answer itself
+            text = " ".join(words[start:])
+            if text in self.no_answers:
+                return False
+            if text in self.yes_answers:
+                return True
+            if words[start] not in self.answer_heads:
+                break
+        return None
 
     def without_status(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that ask about a filed dossier."""

@@ -28,13 +28,16 @@ from dataclasses import dataclass
 from enum import Enum
 from itertools import repeat, takewhile
 from operator import add, mul, truediv
+from typing import Any
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import MatchingConfig
 from bot.procedures.lexicon import Lexicon
+from bot.procedures.ngrams import NgramScorer, build_ngrams
 from bot.procedures.normalize import Normalizer
 
 #: Only the start of a very long message is matched ("answer from the start").
@@ -58,6 +61,20 @@ CANDIDATE_CAP = 1500
 BODY_WEIGHT = 0.5
 #: Weight of a question word the catalogue never uses: probably a filler we don't know.
 UNKNOWN_WEIGHT = 0.6
+#: Points an entry loses per unit of character n-gram similarity it trails the most
+#: similar entry by (see :mod:`bot.procedures.ngrams`).
+NGRAM_WEIGHT = 0.5
+#: Entries most similar by character n-grams that join the word-level candidates.
+NGRAM_CANDIDATES = 5
+#: ...looked for only when no entry scores this much on words.
+NGRAM_SEARCH_BELOW = 90.0
+#: A question scoring below the candidate score but at least this much, whose best entry
+#: both scorers agree on (the n-grams by this factor over the next entry), gets a short
+#: list to confirm instead of a refusal: of entries within NEAR_SPREAD of the best.
+NEAR_FLOOR = 47.0
+NEAR_LEAD = 1.4
+NEAR_SPREAD = 12.0
+NEAR_OPTIONS = 3
 
 
 #: Phrases that only name a paper ("giấy khai sinh") rather than an action on it
@@ -214,6 +231,9 @@ class MatcherIndex:
     object_phrases: frozenset[int] = frozenset()
     #: Phrases made by leaving out the leading "giay" (weigh PAPERLESS_FACTOR more).
     paperless_phrases: frozenset[int] = frozenset()
+    #: The character n-gram index of the entries' names and aliases (see
+    #: :func:`bot.procedures.ngrams.build_ngrams`).
+    ngrams: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) -> MatcherIndex:
@@ -301,7 +321,11 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
         for a, b in zip(toks, toks[1:]):
             follows[a][b] += 1
         last.add(toks[-1])
+    ngrams = build_ngrams(
+        [lexicon.strip_cues(normalizer.tokens(text)) for text in (proc.name, *proc.aliases)] for proc in procs
+    )
     return MatcherIndex(
+        ngrams=ngrams,
         proc_ids=[p.id for p in procs],
         idf=idf,
         phrase_proc=phrase_proc,
@@ -349,9 +373,12 @@ class Matcher:
         lexicon: Lexicon,
         config: MatchingConfig,
         index: MatcherIndex | None = None,
+        *,
+        character_ngrams: bool = True,
     ) -> None:
         """A matcher for ``catalogue``; ``index`` is its prebuilt :func:`build_index`
-        (e.g. from the compiled cache), built here when not given."""
+        (e.g. from the compiled cache), built here when not given; ``character_ngrams``:
+        whether rankings are re-weighed by character n-gram similarity."""
         self.config = config
         self._normalizer = normalizer
         self._lexicon = lexicon
@@ -392,6 +419,10 @@ class Matcher:
                 if added:
                     self._pair_expansions[pair] = added  # type: ignore[index]
         self._text_cache: dict[str, list[tuple[str, float]]] = {}
+        self._ngrams = NgramScorer(index.ngrams) if index.ngrams and character_ngrams else None
+        #: The last text ranked, and whether both scorers clearly agreed on its leader.
+        self._agreement: tuple[str, bool] = ("", False)
+        self._last_rank: tuple[tuple[str, int], list[Match]] = (("", 0), [])
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
@@ -640,7 +671,41 @@ class Matcher:
         return sum(w in vocab for w in words) / len(words)
 
     def rank(self, text: str, limit: int = 5) -> list[Match]:
-        """The best entries for ``text``, best first, with 0-100 scores (may be empty)."""
+        """The best entries for ``text``, best first, with 0-100 scores (may be empty):
+        the word-level ranking re-weighed by character n-gram similarity."""
+        if self._last_rank[0] == (text, limit):  # the engine asks more than once per message
+            return list(self._last_rank[1])
+        results = self._word_results(text, limit)
+        agree = False
+        if results and self._ngrams is not None:
+            typed = self._lexicon.strip_cues(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
+            results, agree = self._fuse(typed, results)
+        results.sort(key=lambda m: (-m.score, m.procedure.id))
+        self._agreement = (text, agree)
+        self._last_rank = ((text, limit), results[:limit])
+        return results[:limit]
+
+    def tentative(self, text: str, matches: list[Match]) -> list[Match]:
+        """The entries worth offering for a question that ``decide`` refuses, when both
+        scorers point at the same entry and the n-grams put it well ahead of any other
+        (a long description of a situation scores low on words); else empty."""
+        if not matches or not NEAR_FLOOR <= matches[0].score < self.config.candidate:
+            return []
+        if self._agreement[0] != text:
+            self.rank(text)
+        if not self._agreement[1]:
+            return []
+        floor = max(NEAR_FLOOR - NEAR_SPREAD, matches[0].score - NEAR_SPREAD)
+        return [m for m in matches if m.score >= floor][:NEAR_OPTIONS]
+
+    def rank_words(self, text: str, limit: int = 5) -> list[Match]:
+        """The word-level ranking alone (no character n-grams), best first."""
+        results = self._word_results(text, limit)
+        results.sort(key=lambda m: (-m.score, m.procedure.id))
+        return results[:limit]
+
+    def _word_results(self, text: str, limit: int) -> list[Match]:
+        """The word-level scores of the (at least 10) best entries for ``text``, unsorted."""
         # (catalogue word or raw word, similarity; 0 = unknown)
         words = self.corrected_words(text)
         known = {w: s for w, s in words if s > 0}
@@ -722,8 +787,38 @@ class Matcher:
             share = explained / q_total if q_total else 0.0
             factor = 1.0 - SHARE_WEIGHT + SHARE_WEIGHT * share
             results.append(Match(self._procs[i], round(100.0 * phrase_score * factor, 1)))
-        results.sort(key=lambda m: (-m.score, m.procedure.id))
-        return results[:limit]
+        return results
+
+    def _fuse(self, words: list[str], results: list[Match]) -> tuple[list[Match], bool]:
+        """The word-level ``results`` re-ranked with character n-gram similarity.
+
+        Entries rank by word score plus NGRAM_WEIGHT points per hundredth of similarity;
+        the entries most similar by n-grams join the ranking. The leader scores halfway
+        between its own word score and the best one (so answers and refusals stay
+        calibrated on words), and every other entry as far below it as it trails it in
+        the combined ranking. Also whether both scorers agree clearly on the leader: it
+        leads on words, and on n-grams by NEAR_LEAD times the next entry's similarity."""
+        index = self._index
+        ids = [index[m.procedure.id] for m in results]
+        # A question that names an entry outright needs no other candidates.
+        word_best = max(m.score for m in results)
+        extra = NGRAM_CANDIDATES if word_best < NGRAM_SEARCH_BELOW else 0
+        found = self._ngrams.similar(words, ids, extra) if self._ngrams is not None else None
+        if found is None:
+            return results, False
+        ids, similarity = found[0], found[1].tolist()
+        sim = dict(zip(ids, similarity))
+        words_of = {index[m.procedure.id]: m.score for m in results}
+        weight = NGRAM_WEIGHT * 100.0
+        combined = {i: words_of.get(i, 0.0) + weight * sim[i] for i in ids}
+        leader = max(ids, key=lambda i: (combined[i], words_of.get(i, 0.0)))
+        best = combined[leader]
+        # A leader the n-grams brought up is trusted halfway to the best word score.
+        base = (words_of.get(leader, 0.0) + word_best) / 2
+        fused = [Match(self._procs[i], score) for i in ids if (score := round(base - (best - combined[i]), 1)) > 0]
+        first, second = (sorted(similarity, reverse=True) + [0.0, 0.0])[:2]
+        agree = words_of.get(leader) == word_best and sim[leader] >= first and second * NEAR_LEAD <= first
+        return fused, bool(agree)
 
     def decide(self, matches: list[Match]) -> Decision:
         """Answer, offer a choice, or refuse, from a ranking."""

@@ -323,6 +323,16 @@ class ReplyWriter:
             tuple(Choice(_label(p.title), choice_procedure(p.id)) for p in procs),
         )
 
+    def confirm(self, procs: list[Procedure]) -> Reply:
+        """Ask whether the user means the procedure (or one of the few) a question seems
+        to describe, with the procedures list as a way out."""
+        if len(procs) == 1:
+            text = f"Có phải ông/bà hỏi về thủ tục «{procs[0].title}»?"
+        else:
+            text = "Có phải ông/bà hỏi về một trong các thủ tục này?"
+        choices = tuple(Choice(_label(p.title), choice_procedure(p.id)) for p in procs)
+        return Reply(text, (*choices, Choice("Danh sách thủ tục", CHOICE_MENU)))
+
     def unknown(self) -> Reply:
         """No procedure matches."""
         return Reply(

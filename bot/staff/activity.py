@@ -92,11 +92,10 @@ class ActivityStore:
 
     async def daily(self, since: dt.date | None = None) -> list[DayCount]:
         """Messages per day and channel from ``since`` on (all days when None), oldest first."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT day, channel, outcome, count FROM activity WHERE day >= ? ORDER BY day, channel",
             (_since(since),),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         days: dict[tuple[str, str], dict[str, int]] = {}
         for day, channel, outcome, count in rows:
             days.setdefault((day, channel), {})[outcome] = int(count)
@@ -107,17 +106,17 @@ class ActivityStore:
 
     async def outcomes(self, since: dt.date | None = None) -> dict[str, int]:
         """Messages per outcome from ``since`` on, every outcome named (0 when none)."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT outcome, SUM(count) FROM activity WHERE day >= ? GROUP BY outcome", (_since(since),)
-        ) as cur:
-            found = {outcome: int(count) for outcome, count in await cur.fetchall()}
+        )
+        found = {outcome: int(count) for outcome, count in rows}
         return {**{o: 0 for o in OUTCOMES}, **found}
 
     async def procedures(self, since: dt.date | None = None, limit: int = 10) -> list[tuple[str, int]]:
         """The procedures asked about most from ``since`` on: (id, count), most first."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT procedure_id, SUM(count) AS n FROM activity_procedures WHERE day >= ? "
             "GROUP BY procedure_id ORDER BY n DESC, procedure_id LIMIT ?",
             (_since(since), limit),
-        ) as cur:
-            return [(pid, int(n)) for pid, n in await cur.fetchall()]
+        )
+        return [(pid, int(n)) for pid, n in rows]

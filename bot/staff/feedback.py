@@ -65,14 +65,13 @@ class FeedbackStore:
     async def summary(self, since: dt.date | None = None, limit: int = 10) -> RatingSummary:
         """The ratings from ``since`` on (all when None); at most ``limit`` procedures."""
         start = since.isoformat() if since is not None else ""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT COALESCE(SUM(up), 0), COALESCE(SUM(1 - up), 0) FROM ratings WHERE day >= ?", (start,)
-        ) as cur:
-            up, down = await cur.fetchone() or (0, 0)
-        async with self._conn.execute(
+        )
+        up, down = (rows[0] if rows else None) or (0, 0)
+        rows = await self._conn.execute_fetchall(
             "SELECT procedure_id, SUM(up), SUM(1 - up) AS down FROM ratings WHERE day >= ? "
             "GROUP BY procedure_id ORDER BY down DESC, SUM(up), procedure_id LIMIT ?",
             (start, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return RatingSummary(int(up), int(down), [ProcedureRatings(p, int(u), int(d)) for p, u, d in rows])

@@ -198,8 +198,8 @@ class _Outbox:
 
     async def counts(self) -> dict[str, int]:
         """Rows per state."""
-        async with self._store._conn.execute(f"SELECT state, count(*) FROM {self._table} GROUP BY state") as cur:
-            return {state: n for state, n in await cur.fetchall()}
+        rows = await self._store._conn.execute_fetchall(f"SELECT state, count(*) FROM {self._table} GROUP BY state")
+        return {state: n for state, n in rows}
 
 
 class HandoverStore:
@@ -318,11 +318,11 @@ class HandoverStore:
 
     async def open_for(self, channel: str, user_id: str) -> int | None:
         """The id of the resident's open hand-over, if any (read only)."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT id, state, updated_at FROM handovers WHERE channel = ? AND user_id = ? AND state <> 'closed'",
             (channel, user_id),
-        ) as cur:
-            row = await cur.fetchone()
+        )
+        row = rows[0] if rows else None
         if row is None or (row[1] == "answered" and row[2] < time.time() - ANSWERED_KEEPS_OPEN):
             return None
         return int(row[0])
@@ -370,8 +370,8 @@ class HandoverStore:
 
     async def counts(self) -> dict[str, int]:
         """How many hand-overs are in each state (every state present, 0 if none)."""
-        async with self._conn.execute("SELECT state, count(*) FROM handovers GROUP BY state") as cur:
-            found = {state: n for state, n in await cur.fetchall()}
+        rows = await self._conn.execute_fetchall("SELECT state, count(*) FROM handovers GROUP BY state")
+        found = {state: n for state, n in rows}
         return {state: found.get(state, 0) for state in STATES}
 
     _SELECT = (
@@ -396,38 +396,38 @@ class HandoverStore:
         where = " WHERE h.state = ?" if state else ""
         order = " ORDER BY (h.state = 'waiting') DESC, h.updated_at DESC LIMIT ?"
         params = (state, limit) if state else (limit,)
-        async with self._conn.execute(self._SELECT + where + order, params) as cur:
-            return [self._handover(r) for r in await cur.fetchall()]
+        rows = await self._conn.execute_fetchall(self._SELECT + where + order, params)
+        return [self._handover(r) for r in rows]
 
     async def get(self, id: int) -> Handover | None:
         """One hand-over with all its messages, or None."""
-        async with self._conn.execute(self._SELECT + " WHERE h.id = ?", (id,)) as cur:
-            row = await cur.fetchone()
+        rows = await self._conn.execute_fetchall(self._SELECT + " WHERE h.id = ?", (id,))
+        row = rows[0] if rows else None
         if row is None:
             return None
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT m.id, m.at, m.author, m.text, m.earlier, m.staff, r.state FROM handover_messages m "
             "LEFT JOIN handover_replies r ON r.id = m.id WHERE m.handover_id = ? ORDER BY m.id",
             (id,),
-        ) as cur:
-            messages = tuple(
-                HandoverMessage(r[0], _when(r[1]), r[2], r[3], bool(r[4]), r[5], r[6])  # type: ignore[arg-type]
-                for r in await cur.fetchall()
-            )
+        )
+        messages = tuple(
+            HandoverMessage(r[0], _when(r[1]), r[2], r[3], bool(r[4]), r[5], r[6])  # type: ignore[arg-type]
+            for r in rows
+        )
         return self._handover(row, messages)
 
     # -- delivery to residents -----------------------------------------------------
 
     async def due_replies(self, channel: str, now: float, limit: int, stale_before: float) -> list[QueuedReply]:
         """Staff replies for residents on ``channel`` due at ``now`` (and stale claims)."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT r.id, r.handover_id, r.channel, r.user_id, r.chat_id, r.attempts, m.text, coalesce(m.staff, '') "
             "FROM handover_replies r JOIN handover_messages m ON m.id = r.id "
             "WHERE r.channel = ? AND ((r.state = 'pending' AND r.next_attempt_at <= ?) "
             "OR (r.state = 'sending' AND coalesce(r.claimed_at, 0) <= ?)) ORDER BY r.id LIMIT ?",
             (channel, now, stale_before, limit),
-        ) as cur:
-            return [QueuedReply(*r) for r in await cur.fetchall()]
+        )
+        return [QueuedReply(*r) for r in rows]
 
     async def drop_replies(self, channel: str, user_id: str) -> int:
         """The resident blocked the bot: drop every reply still queued for them."""
@@ -449,13 +449,13 @@ class HandoverStore:
 
     async def due_posts(self, chat_id: str, now: float, limit: int, stale_before: float) -> list[QueuedPost]:
         """Posts for the staff group due at ``now`` (and stale claims)."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT id, handover_id, chat_id, chat_id, attempts, text FROM staff_posts "
             "WHERE chat_id = ? AND ((state = 'pending' AND next_attempt_at <= ?) "
             "OR (state = 'sending' AND coalesce(claimed_at, 0) <= ?)) ORDER BY id LIMIT ?",
             (chat_id, now, stale_before, limit),
-        ) as cur:
-            return [QueuedPost(*r) for r in await cur.fetchall()]
+        )
+        return [QueuedPost(*r) for r in rows]
 
     async def record_posted(self, chat_id: str, message_ids: Sequence[str], handover_id: int) -> None:
         """Remember the group's messages that carry a hand-over (replies to them answer it)."""
@@ -466,9 +466,9 @@ class HandoverStore:
 
     async def handover_for_post(self, chat_id: str, message_id: str) -> int | None:
         """The hand-over a message of the staff group is about, or None."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT handover_id FROM staff_post_messages WHERE chat_id = ? AND message_id = ?",
             (chat_id, str(message_id)),
-        ) as cur:
-            row = await cur.fetchone()
+        )
+        row = rows[0] if rows else None
         return int(row[0]) if row else None

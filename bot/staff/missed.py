@@ -143,20 +143,19 @@ class MissedStore:
 
     async def count(self, since: dt.date | None = None) -> int:
         """How many missed questions are kept from ``since`` on."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT COUNT(*) FROM missed WHERE day >= ?", (since.isoformat() if since else "",)
-        ) as cur:
-            row = await cur.fetchone()
+        )
+        row = rows[0] if rows else None
         return int(row[0]) if row else 0
 
     async def groups(self, since: dt.date | None = None, limit: int = 50) -> list[MissedGroup]:
         """The missed questions from ``since`` on (the :data:`MAX_ROWS` most recent),
         grouped by similarity, largest groups first, at most ``limit``."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT at, reason, text, key, top_ids FROM missed WHERE day >= ? ORDER BY id DESC LIMIT ?",
             (since.isoformat() if since else "", MAX_ROWS),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return group_rows([(str(a), str(r), str(t), str(k), str(i)) for a, r, t, k, i in rows])[:limit]
 
 

@@ -11,8 +11,9 @@ removed through this store at once).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -105,20 +106,20 @@ class NoticeStore:
         cached = self._cache
         tick = self._monotonic()
         if cached is None or tick - cached[0] > CACHE_SECONDS:
-            async with self._conn.execute(
+            rows = await self._conn.execute_fetchall(
                 "SELECT id, text, until, posted_at, posted_by, removed_at, removed_by FROM notices "
                 "WHERE removed_at IS NULL ORDER BY id DESC LIMIT 1000"
-            ) as cur:
-                cached = (tick, [_notice(r) for r in reversed(await cur.fetchall())])
+            )
+            cached = (tick, [_notice(r) for r in reversed(rows)])
             self._cache = cached
         return [n for n in cached[1] if n.until > now]
 
     async def all(self) -> list[Notice]:
         """Every announcement, removed and expired ones included, newest first."""
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT id, text, until, posted_at, posted_by, removed_at, removed_by FROM notices ORDER BY id DESC"
-        ) as cur:
-            return [_notice(r) for r in await cur.fetchall()]
+        )
+        return [_notice(r) for r in rows]
 
     async def remove(self, id: int, staff: str) -> bool:
         """Take an announcement down; False when there is none such still up."""
@@ -128,3 +129,66 @@ class NoticeStore:
         )
         self._cache = None
         return cur.rowcount == 1
+
+
+#: The id of the notice residents see while a channel's monthly quota is used up (the
+#: table's ids start at 1, so it never meets a posted one).
+QUOTA_NOTICE_ID = 0
+#: How long :class:`WithQuotaNotice` trusts its last reading of the month's usage.
+QUOTA_CHECK_SECONDS = 60.0
+
+
+class WithQuotaNotice:
+    """The desk's announcements, plus one while Zalo's monthly message quota is used up:
+    residents are told to ask on Telegram or call the hotline, since the Zalo bot may
+    not answer until the month ends.
+
+    ``usage(month)`` gives the messages sent per channel in a ``YYYY-MM`` month (the
+    dossier store's ``channel_usage``); ``quota`` is ``channels.zalo.monthly_quota``.
+    """
+
+    def __init__(
+        self,
+        notices: NoticeStore,
+        usage: Callable[[str], Awaitable[dict[str, int]]],
+        quota: int,
+        hotline: str,
+        *,
+        telegram: bool,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._notices = notices
+        self._usage = usage
+        self._quota = quota
+        self._hotline = hotline
+        self._telegram = telegram
+        self._monotonic = monotonic
+        self._checked: tuple[float, str, bool] | None = None
+
+    async def current(self, now: datetime) -> list[Notice]:
+        """The current announcements, the quota notice last while it applies."""
+        found = list(await self._notices.current(now))
+        if self._quota > 0 and await self._used_up(now):
+            where = "hỏi qua Telegram của xã hoặc gọi" if self._telegram else "gọi"
+            text = (
+                "Tháng này kênh Zalo của xã đã dùng hết số tin nhắn được phép, nên có thể không "
+                f"trả lời được trên Zalo đến hết tháng; ông/bà vui lòng {where} {self._hotline}."
+            )
+            found.append(Notice(QUOTA_NOTICE_ID, text, _month_end(now), now, "motcua"))
+        return found
+
+    async def _used_up(self, now: datetime) -> bool:
+        month, tick = now.strftime("%Y-%m"), self._monotonic()
+        checked = self._checked
+        if checked is None or checked[1] != month or tick - checked[0] > QUOTA_CHECK_SECONDS:
+            try:
+                used = (await self._usage(month)).get("zalo", 0)
+            except Exception:  # the count unreadable: say nothing rather than fail the reply
+                return checked[2] if checked is not None and checked[1] == month else False
+            checked = self._checked = (tick, month, used >= self._quota)
+        return checked[2]
+
+
+def _month_end(now: datetime) -> datetime:
+    """The first moment of the month after ``now``'s."""
+    return (now.replace(day=28) + timedelta(days=4)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -198,7 +198,7 @@ def test_family_members_and_default_must_be_procedures_of_the_catalogue(tmp_path
 def test_family_members_need_an_id_and_a_situation(tmp_path: Path) -> None:
     write(tmp_path, "a", GOOD.format(id="a"))
     write(tmp_path, "mat-giay", FAMILY.format(default="a", second="b").replace("    when: Sổ đã mất\n", ""))
-    assert any("members: item 2: expected the keys id and when (and optionally said)" in p for p in problems_of(tmp_path))
+    assert any("members: item 2: expected the keys id and when (and optionally said, answers)" in p for p in problems_of(tmp_path))
 
 
 def test_bundled_families_point_at_procedures_of_the_desk(catalogue: Catalogue) -> None:

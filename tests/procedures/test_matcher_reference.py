@@ -109,4 +109,4 @@ def test_fast_ranking_equals_plain_loops(
     assert bool(matcher.index.common_uses) == (max_postings < 300)  # words for the intersection branch
     assert matcher.index.max_uses  # and some phrase uses a word twice
     for text in questions(matcher, 400):
-        assert matcher.rank(text, limit=10) == reference_rank(matcher, text, limit=10), text
+        assert matcher.rank_words(text, limit=10) == reference_rank(matcher, text, limit=10), text
