@@ -35,7 +35,7 @@ async def test_missed_questions_are_grouped_with_the_add_alias_form(served: Serv
         async with http.get(f"{served.url}/missed") as r:
             html = await r.text()
     group = next(g for g in html.split('<li class="card missed">')[1:] if "nuôi ong" in g)
-    assert "2 người hỏi" in group and "Các câu tương tự" in group
+    assert "2 lượt hỏi" in group and "Các câu tương tự" in group
     assert '<optgroup label="Trợ lý đoán">' in group and 'value="khai-sinh"' in group
     assert "Thêm làm cách hỏi của thủ tục" in group and 'name="csrf"' in group
     assert "0912345678" not in html  # kept masked
