@@ -176,6 +176,7 @@ class TenantRouter:
                     picked = self._pick(arg)
                     if picked is not None:
                         return await self._chosen(msg, picked)
+                self._keep_pending(key, msg)  # the answer may be typed: "2", "Tân Hòa"
                 return await self._own(msg, self._ask())
         if key in self._pending:
             picked = self._typed_pick(text)
