@@ -24,6 +24,7 @@ from bot.procedures.normalize import fold
 from bot.staff.handovers import HandoverStore
 from bot.staff.notices import NoticeStore, WithQuotaNotice
 from bot.staff.relay import HandoverRelay
+from bot.tenants import catalogue_folders
 
 if TYPE_CHECKING:
     from bot.staff.recorder import StaffRecorder
@@ -86,7 +87,7 @@ class App:
         open the dossier database (migrating it, seeding the demo export into an empty one)
         and, with ``record``, the staff side's stores the engine records each message in."""
         # Only a serving App watches for edits: a one-off command skips the files' walk.
-        printed = fingerprint(config.catalogue.dir) if record else ()
+        printed = fingerprint(catalogue_folders(config)) if record else ()
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
         store = await open_store(config.database.path, config.database.url)
@@ -153,7 +154,7 @@ class App:
         are kept. Raises CatalogueError when it does not validate (the served one stays)."""
         async with self._reload_lock:
             directory = self.config.catalogue.dir
-            printed = await asyncio.to_thread(fingerprint, directory)
+            printed = await asyncio.to_thread(fingerprint, catalogue_folders(self.config))
             compiled = await asyncio.to_thread(open_catalogue, directory)
             if self.router is not None:
                 from bot.tenants import reload_router

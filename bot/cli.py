@@ -302,8 +302,10 @@ async def _run(config: Config) -> int:
             started.append(channel)
             log.info("channel %s started", channel.name)
         if config.catalogue.reload_seconds > 0:  # staff edits take effect without a restart
+            from bot.tenants import catalogue_folders
+
             tasks.append(asyncio.create_task(watch(
-                config.catalogue.dir, lambda: app.catalogue_fingerprint, app.reload_catalogue, stop,
+                catalogue_folders(config), lambda: app.catalogue_fingerprint, app.reload_catalogue, stop,
                 config.catalogue.reload_seconds,
             )))
         if config.status.sync.source and config.status.sync.interval_minutes > 0:

@@ -14,12 +14,14 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiosqlite
+
 from bot.config import CommuneEntry, Config
-from bot.dialogue import Engine, Recorder
+from bot.dialogue import Engine, HandoverService, NoticeService, Recorder, StatusService
 from bot.dossiers.codes import CodeFinder
 from bot.messages import Choice, Incoming, Intent, Reply, Response
 from bot.procedures.normalize import fold
@@ -75,10 +77,20 @@ def overlay_of(config: Config, commune_id: str) -> Path | None:
     return entry.catalogue.overlay if entry is not None else None
 
 
+def catalogue_folders(config: Config) -> list[Path]:
+    """The folders whose edits change what is served: the base catalogue, then each
+    distinct overlay (for the reload watcher)."""
+    folders = [config.catalogue.dir]
+    for entry in config.communes:
+        if entry.catalogue.overlay is not None and entry.catalogue.overlay not in folders:
+            folders.append(entry.catalogue.overlay)
+    return folders
+
+
 class ResidentStore:
     """Which commune each (channel, user) chose, in the shared database's ``residents`` part."""
 
-    def __init__(self, conn) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     @classmethod
@@ -264,9 +276,9 @@ async def open_router(
     config: Config,
     *,
     residents_path: Path,
-    status_for,  # type: ignore[no-untyped-def]  # Callable[[Config], StatusService]
-    handovers_for,  # type: ignore[no-untyped-def]  # Callable[[Config], HandoverService | None]
-    notices=None,  # type: ignore[no-untyped-def]
+    status_for: Callable[[Config], StatusService],
+    handovers_for: Callable[[Config], HandoverService | None],
+    notices: NoticeService | None = None,
     recorder: Recorder | None = None,
     last_good: bool = True,
 ) -> TenantRouter:

@@ -244,3 +244,44 @@ def test_bad_commune_entries_give_one_line_naming_file_line_and_key(
     assert f"{path}{expected}" in str(caught.value), str(caught.value)
     result = _motcua("--config", str(path), "ask", "xin chào")
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and expected in result.stderr
+
+
+async def test_an_overlay_edit_is_seen_and_reloaded_for_its_commune_only(config_file: Path, overlay: Path) -> None:
+    from bot.procedures.watch import fingerprint
+    from bot.tenants import catalogue_folders
+
+    config = load_config(config_file)
+    app = await App.open(config)
+    try:
+        before = app.catalogue_fingerprint
+        (overlay / "ket-hon.yaml").write_text(FACTS.replace("số 1", "số 9"), encoding="utf-8")
+        assert fingerprint(catalogue_folders(config)) != before  # the watcher notices overlays too
+        await app.reload_catalogue()
+        assert app.router is not None
+        assert "số 9" in app.router.engine_of("binh-minh").catalogue.get("ket-hon").where
+        assert "Đê Sông" not in app.router.engine_of("tan-hoa").catalogue.get("ket-hon").where
+    finally:
+        await app.close()
+
+
+async def test_each_communes_staff_group_is_a_staff_chat(tmp_path: Path, overlay: Path) -> None:
+    path = tmp_path / "config.yaml"
+    text = _config_text(tmp_path, overlay) + '    handover:\n      telegram_chat_id: "-1009876543210"\n'
+    path.write_text(text.replace("communes:\n", 'handover:\n  telegram_chat_id: "-1001111111111"\ncommunes:\n'), encoding="utf-8")
+    app = await App.open(load_config(path))
+    try:
+        assert app.relay is not None
+        assert app.relay.is_staff_chat("-1009876543210") and app.relay.is_staff_chat("-1001111111111")
+        assert not app.relay.is_staff_chat("-1002222222222")
+        tenant_relay = app.router.engine_of("binh-minh").handovers  # type: ignore[union-attr]
+        assert tenant_relay.staff_chat == "-1009876543210"
+        assert app.router.engine_of("tan-hoa").handovers.staff_chat == "-1001111111111"  # type: ignore[union-attr]
+    finally:
+        await app.close()
+
+
+def test_motcua_validate_names_a_broken_overlay(config_file: Path, overlay: Path) -> None:
+    (overlay / "overlay.yaml").write_text("remove:\n  - khong-co\n", encoding="utf-8")
+    result = _motcua("--config", str(config_file), "validate")
+    assert result.returncode == 1
+    assert f"{overlay / 'overlay.yaml'}:2: remove: 'khong-co' is not an id of the base catalogue" in result.stderr

@@ -20,6 +20,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bot.errors import CatalogueError
 from bot.procedures import catalogue as cat
 from bot.procedures.catalogue import Catalogue, Family, Procedure, load_catalogue, parse_entry
@@ -63,17 +65,28 @@ def _removals(overlay: Path, base: Catalogue, problems: list[str]) -> dict[str, 
         problems.append(f"{path}:{lines.get('remove', 1)}: remove: expected a list of procedure ids")
         return {}
     removed: dict[str, int] = {}
-    first = lines.get("remove", 1)
-    text_lines = text.splitlines()
-    for item in items:
-        # The item's own line: the first "- <id>" line after the key.
-        line = next((n for n, t in enumerate(text_lines, 1) if n > first and t.strip() in
-                     (f"- {item}", f"- '{item}'", f'- "{item}"')), first)
-        if not isinstance(item, str) or base.get(item) is None and item not in base.families:
+    item_lines = _item_lines(text, "remove")
+    for i, item in enumerate(items):
+        line = item_lines[i] if i < len(item_lines) else lines.get("remove", 1)
+        if not isinstance(item, str) or (base.get(item) is None and item not in base.families):
             problems.append(f"{path}:{line}: remove: {item!r} is not an id of the base catalogue")
             continue
         removed[item] = line
     return removed
+
+
+def _item_lines(text: str, key: str) -> list[int]:
+    """The 1-based line of each item of the top-level list ``key`` in ``text``."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    for knode, vnode in node.value:
+        if knode.value == key and isinstance(vnode, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in vnode.value]
+    return []
 
 
 def _facts(path: Path, data: dict[str, Any], lines: dict[str, int], base: Procedure) -> tuple[Procedure | None, list[str]]:
