@@ -285,3 +285,21 @@ def test_motcua_validate_names_a_broken_overlay(config_file: Path, overlay: Path
     result = _motcua("--config", str(config_file), "validate")
     assert result.returncode == 1
     assert f"{overlay / 'overlay.yaml'}:2: remove: 'khong-co' is not an id of the base catalogue" in result.stderr
+
+
+async def test_a_hamlet_heads_digest_holds_only_their_communes_dossiers(tmp_path: Path, overlay: Path) -> None:
+    path = tmp_path / "config.yaml"
+    text = _config_text(tmp_path, overlay).replace('hamlet: "Thôn Đông"', 'hamlet: "Thôn 7"')
+    text = text.replace(  # Tân Hòa's head of its own Thôn 7 (the demo dossiers are Tân Hòa's)
+        '      code_prefix: "000.00.14.H56"\n',
+        '      code_prefix: "000.00.14.H56"\n    hamlet_heads:\n      - {channel: zalo, user_id: "head-th", hamlet: "Thôn 7"}\n',
+    )
+    path.write_text(text, encoding="utf-8")
+    app = await App.open(load_config(path))
+    try:
+        own = await app.engine.handle(say("/thon", user="head-th", channel="zalo"))
+        assert "261127-0020" in own.replies[0].text
+        other = await app.engine.handle(say("/thon", user="head-bm", channel="zalo"))
+        assert "Thôn 7" in other.replies[0].text and "261127-0020" not in other.replies[0].text
+    finally:
+        await app.close()
