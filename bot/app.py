@@ -139,7 +139,7 @@ class App:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
 
                 await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, matcher_of(engine)))
-            notifier = Notifier(store, config)
+            notifier = Notifier(store, config, communes={c.status.code_prefix: c.commune for c in config.communes})
         except BaseException:
             for part in (router, recorder, notices, handovers, store):
                 if part is not None:

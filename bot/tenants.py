@@ -235,8 +235,10 @@ class TenantRouter:
             if len(self._pending) >= MAX_PENDING:
                 self._pending.pop(next(iter(self._pending)))
         text = msg.text.strip()
-        if text and not _COMMAND.match(text) and msg.choice is None:  # a question worth answering after
-            self._pending[key] = (now, msg)
+        command = _COMMAND.match(text)
+        bare = command is not None and (command.group(1).lower() in CHANGE_COMMANDS or not command.group(2).strip())
+        if text and not bare and msg.choice is None:  # answered once the commune is known
+            self._pending[key] = (now, msg)  # e.g. a question, or "/start 261128-0002" from a QR
         else:
             self._pending.setdefault(key, (now, dataclasses.replace(msg, text="")))
 

@@ -303,3 +303,30 @@ async def test_a_hamlet_heads_digest_holds_only_their_communes_dossiers(tmp_path
         assert "Thôn 7" in other.replies[0].text and "261127-0020" not in other.replies[0].text
     finally:
         await app.close()
+
+
+async def test_a_follow_notification_names_the_dossiers_commune(config_file: Path) -> None:
+    from bot.dossiers.statuses import Status
+    from bot.dossiers.store import Notification
+
+    app = await App.open(load_config(config_file))
+    try:
+        def note(code: str) -> str:
+            item = Notification(1, "telegram", "u", "u", 0, code, None, Status.DONE, "", "Đăng ký khai sinh", None)
+            return app.notifier.render(item).text
+
+        assert "Đê Sông" in note("000.00.15.H56-261127-0001") and "UBND xã Bình Minh" in note("000.00.15.H56-261127-0001")
+        assert "UBND xã Tân Hòa" in note("000.00.14.H56-261127-0001")
+    finally:
+        await app.close()
+
+
+async def test_a_receipts_qr_link_with_a_tail_is_answered_once_the_commune_is_chosen(config_file: Path) -> None:
+    app = await App.open(load_config(config_file))
+    try:
+        asked = await app.engine.handle(say("/start 261128-0002", user="q"))
+        assert asked.replies[0].text.startswith("Ông/bà ở xã nào?")
+        answered = await app.engine.handle(say("UBND xã Tân Hòa", user="q", choice="xa:tan-hoa"))
+        assert answered.intent is Intent.STATUS and "261128-0002" in answered.replies[-1].text
+    finally:
+        await app.close()
