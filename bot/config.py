@@ -529,6 +529,9 @@ def _check_communes(config: Config, data: Any) -> None:
     commune block complete (no key silently taken from the defaults)."""
     from bot.staff.hours import OfficeHours
 
+    if config.communes and config.hamlet_heads:  # they would be nobody's: say where they go
+        raise ConfigError("hamlet_heads: with communes:, list each hamlet head under their commune "
+                          "(communes[N].hamlet_heads)")
     ids: dict[str, int] = {}
     prefixes: dict[str, int] = {}
     raw = data.get("communes") if isinstance(data, dict) else None

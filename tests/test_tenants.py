@@ -232,6 +232,10 @@ def test_motcua_ask_commune_and_validate(config_file: Path) -> None:
         (('code_prefix: "000.00.15.H56"', 'code_prefix: "15-H56"'), ":29: communes[1].status.code_prefix: '15-H56'"),
         (('code_prefix: "000.00.15.H56"', 'code_prefix: "000.00.14.H56"'), ":29: communes[1].status.code_prefix:"),
         (('      hotline: "0210 3900 222"\n', ""), ":23: communes[1].commune.hotline: missing"),
+        (("communes:\n", 'hamlet_heads:\n  - {channel: zalo, user_id: "1", hamlet: "Thôn 1"}\ncommunes:\n'),
+         ":13: hamlet_heads: with communes:, list each hamlet head under their commune"),
+        (('      code_prefix: "000.00.15.H56"\n', '      code_prefix: "000.00.15.H56"\n    handover:\n      telegram_chat_id: "abc"\n'),
+         ":31: communes[1].handover.telegram_chat_id: expected the group's numeric chat id"),
     ],
 )
 def test_bad_commune_entries_give_one_line_naming_file_line_and_key(
