@@ -103,7 +103,6 @@ class App:
                 from bot.staff.recorder import StaffRecorder  # not needed by `motcua ask`
 
                 recorder = await StaffRecorder.open(config.database.path, config.missed.retention_days)
-            desk = StatusDesk(store, config)
             shown: NoticeService = notices
             zalo = config.channels.zalo
             if zalo is not None and zalo.monthly_quota > 0:  # residents hear when Zalo is used up
@@ -114,15 +113,7 @@ class App:
                     config.commune.hotline,
                     telegram=config.channels.telegram is not None,
                 )
-            engine: Engine | TenantRouter = Engine.build(
-                config,
-                catalogue,
-                status=desk,
-                index=compiled.index,
-                recorder=recorder,
-                handovers=relay,
-                notices=shown,
-            )
+            engine: Engine | TenantRouter
             if config.communes:  # several communes: a router picks each message's engine
                 from bot.tenants import open_router
 
@@ -134,6 +125,16 @@ class App:
                     notices=shown,
                     recorder=recorder,
                     last_good=last_good,
+                )
+            else:
+                engine = Engine.build(
+                    config,
+                    catalogue,
+                    status=StatusDesk(store, config),
+                    index=compiled.index,
+                    recorder=recorder,
+                    handovers=relay,
+                    notices=shown,
                 )
             if config.status.demo_data is not None:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
