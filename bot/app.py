@@ -24,9 +24,11 @@ from bot.procedures.normalize import fold
 from bot.staff.handovers import HandoverStore
 from bot.staff.notices import NoticeStore, WithQuotaNotice
 from bot.staff.relay import HandoverRelay
+from bot.tenants import catalogue_folders
 
 if TYPE_CHECKING:
     from bot.staff.recorder import StaffRecorder
+    from bot.tenants import TenantRouter
 
 
 def catalogue_ids(catalogue: Catalogue, matcher: Matcher) -> Callable[[str], str | None]:
@@ -48,13 +50,20 @@ def catalogue_ids(catalogue: Catalogue, matcher: Matcher) -> Callable[[str], str
     return lookup
 
 
+def matcher_of(engine: Engine | TenantRouter) -> Matcher:
+    """The matcher of an engine, or of a router's first commune (the base catalogue's)."""
+    return engine.matcher if isinstance(engine, Engine) else engine.engines[0].matcher
+
+
 @dataclass
 class App:
     """A ready-to-answer bot: what the channels talk to."""
 
     config: Config
     catalogue: Catalogue
-    engine: Engine
+    #: The engine, or with ``communes:`` the router over the communes' engines (the same
+    #: ``handle``).
+    engine: Engine | TenantRouter
     store: DossierStore
     notifier: Notifier
     #: Hand-overs to a person (the back office's inbox), their relay to the staff group
@@ -67,6 +76,8 @@ class App:
     #: The catalogue files' fingerprint when the served catalogue was loaded (empty
     #: until a reload when the App does not record, as in `motcua ask`).
     catalogue_fingerprint: Fingerprint = ()
+    #: With ``communes:``: the router (also ``engine``); None for one commune.
+    router: TenantRouter | None = None
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
@@ -76,21 +87,22 @@ class App:
         open the dossier database (migrating it, seeding the demo export into an empty one)
         and, with ``record``, the staff side's stores the engine records each message in."""
         # Only a serving App watches for edits: a one-off command skips the files' walk.
-        printed = fingerprint(config.catalogue.dir) if record else ()
+        printed = fingerprint(catalogue_folders(config)) if record else ()
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
         store = await open_store(config.database.path, config.database.url)
         handovers = notices = None
         recorder: StaffRecorder | None = None
+        router: TenantRouter | None = None
         try:
             handovers = await HandoverStore.open(config.database.path)
             notices = await NoticeStore.open(config.database.path)
-            relay = HandoverRelay(handovers, config)
+            chats = [c.handover.telegram_chat_id for c in config.communes]
+            relay = HandoverRelay(handovers, config, staff_chats=chats)
             if record:
                 from bot.staff.recorder import StaffRecorder  # not needed by `motcua ask`
 
                 recorder = await StaffRecorder.open(config.database.path, config.missed.retention_days)
-            desk = StatusDesk(store, config)
             shown: NoticeService = notices
             zalo = config.channels.zalo
             if zalo is not None and zalo.monthly_quota > 0:  # residents hear when Zalo is used up
@@ -101,41 +113,62 @@ class App:
                     config.commune.hotline,
                     telegram=config.channels.telegram is not None,
                 )
-            engine = Engine.build(
-                config,
-                catalogue,
-                status=desk,
-                index=compiled.index,
-                recorder=recorder,
-                handovers=relay,
-                notices=shown,
-            )
+            engine: Engine | TenantRouter
+            if config.communes:  # several communes: a router picks each message's engine
+                from bot.tenants import open_router
+
+                engine = router = await open_router(
+                    config,
+                    residents_path=config.database.path,
+                    status_for=lambda own: StatusDesk(store, own, own_codes_only=True),
+                    handovers_for=lambda own: HandoverRelay(handovers, own),
+                    notices=shown,
+                    recorder=recorder,
+                    last_good=last_good,
+                )
+            else:
+                engine = Engine.build(
+                    config,
+                    catalogue,
+                    status=StatusDesk(store, config),
+                    index=compiled.index,
+                    recorder=recorder,
+                    handovers=relay,
+                    notices=shown,
+                )
             if config.status.demo_data is not None:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
 
-                await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, engine.matcher))
-            notifier = Notifier(store, config)
+                await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, matcher_of(engine)))
+            notifier = Notifier(store, config, communes={c.status.code_prefix: c.commune for c in config.communes})
         except BaseException:
-            for part in (recorder, notices, handovers, store):
+            for part in (router, recorder, notices, handovers, store):
                 if part is not None:
                     await part.close()
             raise
-        return cls(config, catalogue, engine, store, notifier, handovers, relay, notices, recorder, printed)
+        return cls(
+            config, catalogue, engine, store, notifier, handovers, relay, notices, recorder, printed, router=router
+        )
 
     async def reload_catalogue(self) -> CompiledCatalogue:
         """Load the catalogue folder again and answer from it from now on; conversations
         are kept. Raises CatalogueError when it does not validate (the served one stays)."""
         async with self._reload_lock:
             directory = self.config.catalogue.dir
-            printed = await asyncio.to_thread(fingerprint, directory)
+            printed = await asyncio.to_thread(fingerprint, catalogue_folders(self.config))
             compiled = await asyncio.to_thread(open_catalogue, directory)
-            self.engine.use_catalogue(compiled.catalogue, compiled.index)
+            if self.router is not None:
+                from bot.tenants import reload_router
+
+                await reload_router(self.router, self.config)
+            else:
+                self.engine.use_catalogue(compiled.catalogue, compiled.index)
             self.catalogue, self.catalogue_fingerprint = compiled.catalogue, printed
             return compiled
 
     async def close(self) -> None:
         """Close the databases."""
-        for part in (self.recorder, self.notices, self.handovers):
+        for part in (self.router, self.recorder, self.notices, self.handovers):
             if part is not None:
                 await part.close()
         await self.store.close()

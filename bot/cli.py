@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("chat", help="chat with the bot in this terminal")
+    chat = sub.add_parser("chat", help="chat with the bot in this terminal")
+    chat.add_argument("--commune", metavar="ID", help="answer as this commune of the config's communes: list")
 
     ask = sub.add_parser("ask", help="answer one message as the bot would")
     ask.add_argument("text", help="the message, or - to read one message per line from stdin")
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--session", action="store_true", help="with -: the lines are one conversation of one user"
     )
+    ask.add_argument("--commune", metavar="ID", help="answer as this commune of the config's communes: list")
 
     validate = sub.add_parser("validate", help="check a procedure catalogue")
     validate.add_argument("dir", nargs="?", type=Path, help="catalogue folder (default: configured)")
@@ -161,10 +163,11 @@ async def _ask(config: Config, args: argparse.Namespace) -> int:
 
     app = await App.open(config, record=False)  # trying the bot is not residents' traffic
     try:
+        engine = _engine_for(app, args.commune)
         messages = _read_lines() if args.text == "-" else [(1, args.text)]
         for number, text in messages:
             chat_id = "ask" if args.session else f"ask-{number}"
-            response = await app.engine.handle(Incoming("cli", chat_id, chat_id, text))
+            response = await engine.handle(Incoming("cli", chat_id, chat_id, text))
             if args.json:
                 print(json.dumps(response.to_json(), ensure_ascii=False), flush=True)
             else:
@@ -174,13 +177,25 @@ async def _ask(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _chat(config: Config) -> int:
+def _engine_for(app, commune: str | None):  # type: ignore[no-untyped-def]
+    """The engine answering as ``commune`` (``--commune``), else the App's own."""
+    if commune is None:
+        return app.engine
+    if app.router is None:
+        raise MotcuaError("--commune: the config has no communes: list (see config.example.yaml)")
+    engine = app.router.engine_of(commune)
+    if engine is None:
+        raise MotcuaError(f"--commune: unknown commune {commune!r} (communes: {', '.join(app.router.tenants)})")
+    return engine
+
+
+async def _chat(config: Config, commune: str | None = None) -> int:
     from bot.app import App
     from bot.channels.console import chat
 
     app = await App.open(config)
     try:
-        await chat(app.engine, app.notifier)
+        await chat(_engine_for(app, commune), app.notifier)
     finally:
         await app.close()
     return 0
@@ -197,7 +212,32 @@ def _validate(config: Config, directory: Path | None) -> int:
         return 1
     referrals = sum(p.is_referral for p in catalogue)
     print(f"{folder}: OK, {len(catalogue) - referrals} procedures and {referrals} referrals")
+    if directory is None:  # the configured catalogue: each commune's overlay on it too
+        return _validate_overlays(config)
     return 0
+
+
+def _validate_overlays(config: Config) -> int:
+    """``motcua validate`` for every commune's overlay on the base catalogue."""
+    from bot.procedures.overlay import load_overlaid
+
+    status = 0
+    for entry in config.communes:
+        if entry.catalogue.overlay is None:
+            continue
+        try:
+            catalogue = load_overlaid(config.catalogue.dir, entry.catalogue.overlay)
+        except CatalogueError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            print(f"motcua validate: {len(exc.problems)} problem(s) in {entry.catalogue.overlay} "
+                  f"(commune {entry.id})", file=sys.stderr)
+            status = 1
+            continue
+        referrals = sum(p.is_referral for p in catalogue)
+        print(f"{entry.catalogue.overlay} (commune {entry.id}): OK, "
+              f"{len(catalogue) - referrals} procedures and {referrals} referrals")
+    return status
 
 
 async def _sync(config: Config, source: str, dry_run: bool = False) -> int:
@@ -269,8 +309,10 @@ async def _run(config: Config) -> int:
             started.append(channel)
             log.info("channel %s started", channel.name)
         if config.catalogue.reload_seconds > 0:  # staff edits take effect without a restart
+            from bot.tenants import catalogue_folders
+
             tasks.append(asyncio.create_task(watch(
-                config.catalogue.dir, lambda: app.catalogue_fingerprint, app.reload_catalogue, stop,
+                catalogue_folders(config), lambda: app.catalogue_fingerprint, app.reload_catalogue, stop,
                 config.catalogue.reload_seconds,
             )))
         if config.status.sync.source and config.status.sync.interval_minutes > 0:
@@ -450,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(config, args.dir)
         if args.command == "chat":
-            return asyncio.run(_chat(config))
+            return asyncio.run(_chat(config, args.commune))
         if args.command == "ask":
             return asyncio.run(_ask(config, args))
         if args.command == "sync":

@@ -303,6 +303,37 @@ class BackofficeConfig:
 
 
 @dataclass
+class CommuneStatus:
+    """A commune's own part of ``status``: the agency segment of its dossier codes."""
+
+    code_prefix: str
+
+
+@dataclass
+class CommuneCatalogue:
+    """A commune's own part of ``catalogue``: its overlay on the provincial base."""
+
+    #: A folder of additions, local facts and an ``overlay.yaml`` of removals (see
+    #: :mod:`bot.procedures.overlay`); None: the base catalogue as it is.
+    overlay: Path | None = None
+
+
+@dataclass
+class CommuneEntry:
+    """One commune (tenant) of a provincial bot: an item of the top-level ``communes:``."""
+
+    id: str
+    commune: CommuneConfig
+    status: CommuneStatus
+    catalogue: CommuneCatalogue = field(default_factory=CommuneCatalogue)
+    #: None: the top-level ``office_hours``.
+    office_hours: OfficeHoursConfig | None = None
+    hamlet_heads: list[HamletHead] = field(default_factory=list)
+    #: An empty ``telegram_chat_id``: the top-level ``handover`` group.
+    handover: HandoverConfig = field(default_factory=HandoverConfig)
+
+
+@dataclass
 class Config:
     """The whole configuration."""
 
@@ -318,6 +349,9 @@ class Config:
     handover: HandoverConfig = field(default_factory=HandoverConfig)
     office_hours: OfficeHoursConfig = field(default_factory=OfficeHoursConfig)
     backoffice: BackofficeConfig | None = None
+    #: Several communes on one bot (see :mod:`bot.tenants`); empty: one commune, the
+    #: top-level keys.
+    communes: list[CommuneEntry] = field(default_factory=list)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -478,23 +512,84 @@ def parse_config(
         raise ConfigError(f"status.code_pattern: not a valid regular expression ({exc})") from None
     if config.matching.candidate > config.matching.confident:
         raise ConfigError("matching.candidate: must not be above matching.confident")
-    for i, head in enumerate(config.hamlet_heads):
-        if head.channel not in _HAMLET_CHANNELS:
-            raise ConfigError(
-                f"hamlet_heads[{i}].channel: expected {' or '.join(_HAMLET_CHANNELS)}, got {head.channel!r}"
-            )
-        for name in ("user_id", "hamlet"):
-            if not getattr(head, name).strip():
-                raise ConfigError(f"hamlet_heads[{i}].{name}: must not be empty")
+    _check_heads(config.hamlet_heads, "hamlet_heads")
     _check_channels(config)
-    if config.handover.telegram_chat_id and not re.fullmatch(r"-?\d{1,20}", config.handover.telegram_chat_id):
-        raise ConfigError(
-            "handover.telegram_chat_id: expected the group's numeric chat id, e.g. \"-1001234567890\""
-        )
+    _check_handover(config.handover, "handover")
     from bot.staff.hours import OfficeHours  # checks every range and date, naming the key
 
     OfficeHours.from_config(config.office_hours)
+    _check_communes(config, data)
     return config
+
+
+def _check_heads(heads: list[HamletHead], key: str) -> None:
+    for i, head in enumerate(heads):
+        if head.channel not in _HAMLET_CHANNELS:
+            raise ConfigError(
+                f"{key}[{i}].channel: expected {' or '.join(_HAMLET_CHANNELS)}, got {head.channel!r}"
+            )
+        for name in ("user_id", "hamlet"):
+            if not getattr(head, name).strip():
+                raise ConfigError(f"{key}[{i}].{name}: must not be empty")
+
+
+def _check_handover(handover: HandoverConfig, key: str) -> None:
+    if handover.telegram_chat_id and not re.fullmatch(r"-?\d{1,20}", handover.telegram_chat_id):
+        raise ConfigError(
+            f"{key}.telegram_chat_id: expected the group's numeric chat id, e.g. \"-1001234567890\""
+        )
+
+
+#: A commune's id: it is the deep link's payload (``t.me/<bot>?start=<id>``), so short
+#: kebab-case ASCII.
+_COMMUNE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_CODE_PREFIX = re.compile(r"[0-9A-Z]+(?:\.[0-9A-Z]+)*")
+_COMMUNE_KEYS = ("name", "office", "hours", "hotline")
+
+
+def _check_communes(config: Config, data: Any) -> None:
+    """The ``communes:`` list: ids and code prefixes unique and well formed, each
+    commune block complete (no key silently taken from the defaults)."""
+    from bot.staff.hours import OfficeHours
+
+    if config.communes and config.hamlet_heads:  # they would be nobody's: say where they go
+        raise ConfigError("hamlet_heads: with communes:, list each hamlet head under their commune "
+                          "(communes[N].hamlet_heads)")
+    ids: dict[str, int] = {}
+    prefixes: dict[str, int] = {}
+    raw = data.get("communes") if isinstance(data, dict) else None
+    for i, entry in enumerate(config.communes):
+        key = f"communes[{i}]"
+        if len(entry.id) > 64 or not _COMMUNE_ID.fullmatch(entry.id):
+            raise ConfigError(
+                f"{key}.id: expected lower-case letters, digits and dashes (at most 64), got {entry.id!r}"
+            )
+        if entry.id in ids:
+            raise ConfigError(f"{key}.id: duplicate id {entry.id!r} (also communes[{ids[entry.id]}])")
+        ids[entry.id] = i
+        item = raw[i] if isinstance(raw, list) and i < len(raw) else {}
+        for name in _COMMUNE_KEYS:
+            if not _given(item, "commune", name) or not getattr(entry.commune, name).strip():
+                raise ConfigError(f"{key}.commune.{name}: missing (each commune gives {', '.join(_COMMUNE_KEYS)})")
+        prefix = entry.status.code_prefix
+        sample = f"{prefix}-000000-0000"
+        if not _CODE_PREFIX.fullmatch(prefix) or not re.fullmatch(config.status.code_pattern, sample):
+            raise ConfigError(
+                f"{key}.status.code_prefix: {prefix!r} is not the agency segment of a dossier code "
+                f"(e.g. 000.00.14.H56) that fits status.code_pattern"
+            )
+        if prefix in prefixes:
+            raise ConfigError(
+                f"{key}.status.code_prefix: {prefix!r} is also communes[{prefixes[prefix]}]'s prefix"
+            )
+        prefixes[prefix] = i
+        _check_heads(entry.hamlet_heads, f"{key}.hamlet_heads")
+        _check_handover(entry.handover, f"{key}.handover")
+        if entry.office_hours is not None:
+            try:
+                OfficeHours.from_config(entry.office_hours)
+            except ConfigError as exc:
+                raise ConfigError(f"{key}.{exc}") from None
 
 
 class _TextLoader(yaml.SafeLoader):

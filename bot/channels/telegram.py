@@ -360,7 +360,9 @@ class TelegramChannel(Channel):
             staff = sender.full_name + (f" (@{sender.username})" if sender.username else "")
         text = message.text if message.text is not None else (message.caption or "")
         async with self._locks(str(message.chat.id)):
-            answer = await relay.staff_message(str(replied.message_id) if to_bot and replied else None, staff, text)
+            answer = await relay.staff_message(
+                str(replied.message_id) if to_bot and replied else None, staff, text, chat=str(message.chat.id)
+            )
             if answer:
                 await self._deliver(str(message.chat.id), Reply(answer), message.message_id)
 

@@ -118,10 +118,14 @@ class StatusDesk:
         *,
         today: Callable[[], date] = date.today,
         clock: Callable[[], float] = time.time,
+        own_codes_only: bool = False,
     ) -> None:
-        """``clock`` gives seconds since the epoch: the look-up counters outlive restarts."""
+        """``clock`` gives seconds since the epoch: the look-up counters outlive restarts.
+        ``own_codes_only``: a typed tail finds only codes with this commune's prefix (the
+        store holds several communes' dossiers)."""
         self._store = store
         self._config = config
+        self._own_codes_only = own_codes_only
         self._today = today
         self._clock = clock
         self._finder = CodeFinder(config.status.code_pattern, config.status.code_prefix)
@@ -387,6 +391,9 @@ class StatusDesk:
         candidates = await self._store.in_statuses(
             {Status.DONE, Status.SUPPLEMENT, Status.FINANCIAL, *PENDING_ON_US}
         )
+        if self._own_codes_only:  # another commune's "Thôn 1" is not this head's hamlet
+            own = f"{self._config.status.code_prefix}-".upper()
+            candidates = [d for d in candidates if d.code.upper().startswith(own)]
         return _response(*(Reply(self._digest_text(h, candidates, today)) for h in hamlets))
 
     # --- wording ----------------------------------------------------------------------
@@ -573,11 +580,19 @@ class StatusDesk:
             tail = item.code[len(own) :]  # completed by a caller from a typed tail
         if dossier is not None or not tail or not TAIL.fullmatch(tail):
             return dossier, "unknown"
-        matches = await self._store.codes_ending_with(tail, limit=2)
+        if self._own_codes_only:  # another commune's dossier is never reached by its tail
+            matches = [c for c in await self._store.codes_ending_with(tail, limit=TENANT_TAILS) if c.upper().startswith(own)]
+            matches = matches[:2]
+        else:
+            matches = await self._store.codes_ending_with(tail, limit=2)
         if len(matches) == 1:
             return await self._store.get(matches[0]), "unknown"
         return None, "ambiguous" if matches else "unknown"
 
+
+#: With several communes in one store: how many codes with a tail are read before the
+#: commune's own are kept (bounded work; a tail is shared by few codes).
+TENANT_TAILS = 200
 
 #: From this many dossiers in one answer, they come as a compact list.
 COMPACT_FROM = 3

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-from bot.config import Config
+from bot.config import CommuneConfig, Config
 from bot.delivery import Deliverer, SendFn, run_outboxes
 from bot.messages import MAX_CHOICE_DATA_BYTES, Choice, Reply
 from bot.dossiers.desk import fmt_date
@@ -66,11 +66,14 @@ class Notifier:
         *,
         today: Callable[[], date] = date.today,
         logger: logging.Logger = log,
+        communes: Mapping[str, CommuneConfig] | None = None,
         **delivery: Any,
     ) -> None:
         """``delivery``: the :class:`bot.delivery.Deliverer` settings (clock, max_attempts,
-        base_delay, max_delay, batch, lease)."""
+        base_delay, max_delay, batch, lease). ``communes``: with several communes, each
+        one's details by its code prefix; a notification names the dossier's commune."""
         self._config = config
+        self._communes = {f"{prefix}-".upper(): c for prefix, c in (communes or {}).items()}
         self._today = today
         self._log = logger
         self._deliverer = Deliverer(_Outbox(store, self.render, logger), what="notification", logger=logger, **delivery)
@@ -81,7 +84,9 @@ class Notifier:
 
     def render(self, item: Notification) -> Reply:
         """The message telling a follower about one status change."""
-        commune = self._config.commune
+        commune = next(
+            (c for prefix, c in self._communes.items() if item.code.upper().startswith(prefix)), self._config.commune
+        )
         today = self._today()
         lines = [f"Hồ sơ {item.code} vừa chuyển sang trạng thái: {item.new_status.label}."]
         if item.procedure:

@@ -43,6 +43,7 @@ from bot.procedures import lexicon as lexicon_module
 from bot.procedures import matcher as matcher_module
 from bot.procedures import ngrams as ngrams_module
 from bot.procedures import normalize as normalize_module
+from bot.procedures import overlay as overlay_module
 from bot.procedures.catalogue import Catalogue, Family, Procedure, load_catalogue
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import MatcherIndex, build_index
@@ -62,7 +63,8 @@ LEFTOVER_SECONDS = 600
 
 # The modules whose code decides what is compiled: any change to them rebuilds the cache.
 _SHAPING_MODULES = (
-    catalogue_module, matcher_module, ngrams_module, normalize_module, lexicon_module, sys.modules[__name__]
+    catalogue_module, matcher_module, ngrams_module, normalize_module, lexicon_module, overlay_module,
+    sys.modules[__name__],
 )
 # The data files the matcher's index is built from.
 _DATA_FILES = (normalize_module.DEFAULT_SHORTHAND, lexicon_module.DEFAULT_LEXICON)
@@ -365,23 +367,29 @@ def _warn_last_good(directory: Path, problems: list[str], served: CompiledCatalo
 
 
 def open_catalogue(
-    directory: Path, *, last_good: bool = False, user_root: Path | None = None
+    directory: Path, *, last_good: bool = False, user_root: Path | None = None, overlay: Path | None = None
 ) -> CompiledCatalogue:
     """The catalogue in ``directory`` with its matcher index, from the compiled cache
     when it matches the files, else parsed, validated, indexed and cached.
 
     When the catalogue does not validate, raises :class:`CatalogueError`, unless
     ``last_good`` is set and a compiled copy exists: that copy is served and one
-    warning is logged. ``user_root`` overrides the per-user cache folder.
+    warning is logged. ``user_root`` overrides the per-user cache folder. With
+    ``overlay`` (a commune's overlay folder, :mod:`bot.procedures.overlay`), the base
+    with that overlay applied, cached in the overlay folder and keyed by both.
     """
-    locations = cache_locations(directory, user_root)
+    locations = cache_locations(overlay if overlay is not None else directory, user_root)
     environment = environment_key()
     content: str | None = None
     files: dict[str, Path] = {}
-    if directory.is_dir():
+    if directory.is_dir() and (overlay is None or overlay.is_dir()):
         try:
             files = _catalogue_files(directory)
             content = content_key(directory, files)
+            if overlay is not None:
+                extra = _catalogue_files(overlay)
+                content = hashlib.sha256(f"{content} {content_key(overlay, extra)}".encode()).hexdigest()
+                files.update({str(path): path for path in extra.values()})
         except OSError:
             content = None  # unreadable file: load_catalogue names it
     if content is not None and environment is not None:
@@ -399,7 +407,7 @@ def open_catalogue(
             return CompiledCatalogue(catalogue, index, "cache", compiled_at=stored.payload["compiled_at"])
 
     try:
-        catalogue = load_catalogue(directory)
+        catalogue = load_catalogue(directory) if overlay is None else overlay_module.load_overlaid(directory, overlay)
     except CatalogueError as exc:
         served = _last_good(locations, directory, environment) if last_good else None
         if served is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from bot.errors import CatalogueError
@@ -16,20 +16,24 @@ log = logging.getLogger(__name__)
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
-def fingerprint(directory: Path) -> Fingerprint:
-    """The catalogue files under ``directory`` as (path, size, mtime in ns), sorted."""
+def fingerprint(directory: Path | Sequence[Path]) -> Fingerprint:
+    """The catalogue files under ``directory`` as (path, size, mtime in ns), sorted; of
+    several folders (a base catalogue and communes' overlays), all of them."""
+    folders = [directory] if isinstance(directory, Path) else list(directory)
     found = []
-    for path in directory.rglob("*.yaml"):
-        try:
-            stat = path.stat()
-        except OSError:  # removed while we looked
-            continue
-        found.append((str(path.relative_to(directory)), stat.st_size, stat.st_mtime_ns))
+    for i, folder in enumerate(folders):
+        tag = f"{i}:" if i else ""  # the first folder's paths stay as they were
+        for path in folder.rglob("*.yaml"):
+            try:
+                stat = path.stat()
+            except OSError:  # removed while we looked
+                continue
+            found.append((tag + str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
     return tuple(sorted(found))
 
 
 async def watch(
-    directory: Path,
+    directory: Path | Sequence[Path],
     current: Callable[[], Fingerprint],
     reload: Callable[[], Awaitable[object]],
     stop: asyncio.Event,

@@ -127,6 +127,7 @@ class HandoverRelay:
         config: Config,
         *,
         clock: Callable[[], datetime] = vietnam_now,
+        staff_chats: Sequence[str] = (),
         **delivery: Any,
     ) -> None:
         self.store = store
@@ -135,6 +136,8 @@ class HandoverRelay:
         self._clock = clock
         #: The staff group's chat id ("" when hand-overs go to the web inbox only).
         self.staff_chat = config.handover.telegram_chat_id
+        #: Every staff group this relay answers for (several communes' groups on one bot).
+        self._chats = {c for c in (self.staff_chat, *staff_chats) if c}
         self.replies = Deliverer(_Replies(self), what="hand-over reply", **delivery)
         self.posts = Deliverer(_Posts(self), what="staff post", **delivery)
 
@@ -208,15 +211,18 @@ class HandoverRelay:
 
     def is_staff_chat(self, chat_id: str) -> bool:
         """Whether ``chat_id`` is the staff group (its messages are never questions)."""
-        return bool(self.staff_chat) and chat_id == self.staff_chat
+        return chat_id in self._chats
 
-    async def staff_message(self, replied_to: str | None, staff: str, text: str) -> str | None:
+    async def staff_message(
+        self, replied_to: str | None, staff: str, text: str, chat: str | None = None
+    ) -> str | None:
         """A message in the staff group: a reply to one of the bot's posts answers (or,
         with /dong, closes) that hand-over; "/dong 12" closes #12. Returns what to say
-        in the group, or None to stay silent (staff talking among themselves)."""
+        in the group, or None to stay silent (staff talking among themselves). ``chat``:
+        the group it was written in (default: this relay's own)."""
         text = text.strip()
         command = _COMMAND.match(text)
-        number = await self.store.handover_for_post(self.staff_chat, replied_to) if replied_to else None
+        number = await self.store.handover_for_post(chat or self.staff_chat, replied_to) if replied_to else None
         if command and command.group(1).lower() in CLOSE_COMMANDS:
             target = int(command.group(2)) if command.group(2) else number
             if target is None:

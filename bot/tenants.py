@@ -1,0 +1,331 @@
+"""Several communes (tenants) on one bot: each commune's Config, the residents' remembered
+commune, and the router that hands each message to its commune's Engine.
+
+A commune is reached by the deep link ``/start <commune-id>`` (Telegram's ``?start=``),
+by a full dossier code whose agency segment is the commune's ``status.code_prefix``, by
+being one of its hamlet heads, or by choosing once when the bot does not know
+("Ông/bà ở xã nào?"), remembered per (channel, user) in the ``residents`` table and
+changed with ``/xa``. The engines stay as they are: one per commune, channel-agnostic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from bot.config import CommuneEntry, Config
+from bot.dialogue import Engine, HandoverService, NoticeService, Recorder, StatusService
+from bot.dossiers.codes import CodeFinder
+from bot.messages import Choice, Incoming, Intent, Reply, Response
+from bot.procedures.normalize import fold
+from bot.staff.schema import open_part
+
+log = logging.getLogger(__name__)
+
+#: Choice data of "I am in commune <id>" (fits Telegram's 64-byte callback data).
+CHOICE_PREFIX = "xa:"
+#: The commands that change the remembered commune.
+CHANGE_COMMANDS = ("xa", "doixa")
+_COMMAND = re.compile(r"^/([a-z_]+)(?:@\S+)?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+#: Pending questions kept while a resident chooses their commune (bounded memory).
+MAX_PENDING = 10_000
+#: A pending question older than this is dropped (seconds).
+PENDING_SECONDS = 30 * 60
+
+MIGRATIONS = [
+    """
+    CREATE TABLE residents (
+        channel TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        commune TEXT NOT NULL,
+        chosen_at REAL NOT NULL,
+        PRIMARY KEY (channel, user_id)
+    )
+    """,
+]
+
+
+def tenant_config(config: Config, entry: CommuneEntry) -> Config:
+    """The whole configuration as commune ``entry`` sees it: its own commune block, code
+    prefix, office hours, hamlet heads and hand-over group over the shared keys."""
+    return dataclasses.replace(
+        config,
+        commune=entry.commune,
+        status=dataclasses.replace(config.status, code_prefix=entry.status.code_prefix),
+        office_hours=entry.office_hours or config.office_hours,
+        hamlet_heads=list(entry.hamlet_heads),
+        handover=entry.handover if entry.handover.telegram_chat_id else config.handover,
+        communes=[],
+    )
+
+
+def tenant_configs(config: Config) -> dict[str, Config]:
+    """Every commune's Config by id, in the order of ``communes:`` (empty for one commune)."""
+    return {entry.id: tenant_config(config, entry) for entry in config.communes}
+
+
+def overlay_of(config: Config, commune_id: str) -> Path | None:
+    """The catalogue overlay folder of commune ``commune_id`` (None: the base as it is)."""
+    entry = next((e for e in config.communes if e.id == commune_id), None)
+    return entry.catalogue.overlay if entry is not None else None
+
+
+def catalogue_folders(config: Config) -> list[Path]:
+    """The folders whose edits change what is served: the base catalogue, then each
+    distinct overlay (for the reload watcher)."""
+    folders = [config.catalogue.dir]
+    for entry in config.communes:
+        if entry.catalogue.overlay is not None and entry.catalogue.overlay not in folders:
+            folders.append(entry.catalogue.overlay)
+    return folders
+
+
+class ResidentStore:
+    """Which commune each (channel, user) chose, in the shared database's ``residents`` part."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: Path) -> ResidentStore:
+        """Open (and migrate) the ``residents`` tables in the database at ``path``."""
+        return cls(await open_part(path, "residents", MIGRATIONS))
+
+    async def get(self, channel: str, user_id: str) -> str | None:
+        """The commune id this user chose, or None."""
+        async with self._conn.execute(
+            "SELECT commune FROM residents WHERE channel = ? AND user_id = ?", (channel, user_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def remember(self, channel: str, user_id: str, commune: str) -> None:
+        """Remember (or change) the commune of this user."""
+        await self._conn.execute(
+            "INSERT INTO residents (channel, user_id, commune, chosen_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (channel, user_id) DO UPDATE SET commune = excluded.commune, chosen_at = excluded.chosen_at",
+            (channel, user_id, commune, time.time()),
+        )
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._conn.close()
+
+
+@dataclass
+class Tenant:
+    """One commune being served: its id, Config and Engine."""
+
+    id: str
+    config: Config
+    engine: Engine
+
+
+class TenantRouter:
+    """Answers messages for several communes: picks the commune's Engine per message.
+
+    Has the Engine's ``handle`` so that channels talk to it as to one Engine."""
+
+    def __init__(self, tenants: Mapping[str, Tenant], residents: ResidentStore, *, recorder: Recorder | None = None) -> None:
+        self.tenants = dict(tenants)
+        self._residents = residents
+        self._recorder = recorder
+        first = next(iter(self.tenants.values()))
+        self._finder = CodeFinder(first.config.status.code_pattern)  # full codes only
+        self._by_prefix = {t.config.status.code_prefix.upper(): t.id for t in self.tenants.values()}
+        self._heads = {
+            (h.channel, str(h.user_id)): t.id for t in self.tenants.values() for h in t.config.hamlet_heads
+        }
+        self._names = {fold(t.config.commune.name): t.id for t in self.tenants.values()}
+        for t in self.tenants.values():  # "Tân Hòa" for "UBND xã Tân Hòa"
+            short = re.sub(r"^(ubnd\s+)?(xa|phuong|thi tran|dac khu)\s+", "", fold(t.config.commune.name))
+            self._names.setdefault(short, t.id)
+        self._pending: dict[tuple[str, str], tuple[float, Incoming]] = {}
+
+    async def close(self) -> None:
+        """Close the residents table."""
+        await self._residents.close()
+
+    def engine_of(self, commune_id: str) -> Engine | None:
+        """The engine of commune ``commune_id``, or None when there is no such commune."""
+        tenant = self.tenants.get(commune_id)
+        return tenant.engine if tenant is not None else None
+
+    @property
+    def engines(self) -> list[Engine]:
+        """Every commune's engine."""
+        return [t.engine for t in self.tenants.values()]
+
+    async def handle(self, msg: Incoming) -> Response:
+        """The response to one message, from the resident's commune. Never raises."""
+        try:
+            return await self._route(msg)
+        except Exception:
+            log.exception("routing a message from channel %s failed", msg.channel)
+            return await next(iter(self.tenants.values())).engine.handle(msg)
+
+    async def _route(self, msg: Incoming) -> Response:
+        key = (msg.channel, msg.user_id)
+        text = msg.text.strip()
+        if msg.choice is not None and msg.choice.startswith(CHOICE_PREFIX):
+            return await self._chosen(msg, msg.choice[len(CHOICE_PREFIX):])
+        command = _COMMAND.match(text)
+        if command:
+            name, arg = command.group(1).lower(), command.group(2).strip()
+            if name == "start" and arg.lower() in self.tenants:  # t.me/<bot>?start=<commune>
+                await self._residents.remember(*key, arg.lower())
+                self._pending.pop(key, None)
+                return await self.tenants[arg.lower()].engine.handle(dataclasses.replace(msg, text="/start"))
+            if name in CHANGE_COMMANDS:
+                if arg:
+                    picked = self._pick(arg)
+                    if picked is not None:
+                        return await self._chosen(msg, picked)
+                self._keep_pending(key, msg)  # the answer may be typed: "2", "Tân Hòa"
+                return await self._own(msg, self._ask())
+        if key in self._pending:
+            picked = self._typed_pick(text)
+            if picked is not None:
+                return await self._chosen(msg, picked)
+        by_code = self._commune_of_codes(text)
+        if by_code is not None:
+            return await self.tenants[by_code].engine.handle(msg)
+        head = self._heads.get((msg.channel, str(msg.user_id)))
+        if head is not None:
+            return await self.tenants[head].engine.handle(msg)
+        known = await self._residents.get(*key)
+        if known in self.tenants:
+            return await self.tenants[known].engine.handle(msg)
+        if len(self.tenants) == 1:
+            return await next(iter(self.tenants.values())).engine.handle(msg)
+        self._keep_pending(key, msg)
+        return await self._own(msg, self._ask())
+
+    def _commune_of_codes(self, text: str) -> str | None:
+        """The commune whose prefix all the full codes in ``text`` carry, if one."""
+        found = {self._by_prefix.get(code.rsplit("-", 2)[0]) for code in self._finder.find(text)}
+        return found.pop() if len(found) == 1 and None not in found else None
+
+    def _pick(self, text: str) -> str | None:
+        """The commune a typed id or name means, or None."""
+        raw = text.strip().lower()
+        if raw in self.tenants:
+            return raw
+        folded = fold(text).strip(" .")
+        return self._names.get(re.sub(r"^(ubnd\s+)?(xa|phuong|thi tran|dac khu)\s+", "", folded)) or self._names.get(folded)
+
+    def _typed_pick(self, text: str) -> str | None:
+        """After the question: a number from the list, an id or a commune's name."""
+        if text.isdigit() and 1 <= int(text) <= len(self.tenants):
+            return list(self.tenants)[int(text) - 1]
+        return self._pick(text) if text and len(text) <= 80 else None
+
+    def _keep_pending(self, key: tuple[str, str], msg: Incoming) -> None:
+        now = time.monotonic()
+        if len(self._pending) >= MAX_PENDING:
+            for old in [k for k, (at, _) in self._pending.items() if now - at > PENDING_SECONDS]:
+                del self._pending[old]
+            if len(self._pending) >= MAX_PENDING:
+                self._pending.pop(next(iter(self._pending)))
+        text = msg.text.strip()
+        command = _COMMAND.match(text)
+        bare = command is not None and (command.group(1).lower() in CHANGE_COMMANDS or not command.group(2).strip())
+        if text and not bare and msg.choice is None:  # answered once the commune is known
+            self._pending[key] = (now, msg)  # e.g. a question, or "/start 261128-0002" from a QR
+        else:
+            self._pending.setdefault(key, (now, dataclasses.replace(msg, text="")))
+
+    async def _chosen(self, msg: Incoming, commune: str) -> Response:
+        """The resident named their commune: remember it and answer what they asked before."""
+        tenant = self.tenants.get(commune)
+        if tenant is None:
+            return await self._own(msg, self._ask())
+        await self._residents.remember(msg.channel, msg.user_id, commune)
+        asked_at, earlier = self._pending.pop((msg.channel, msg.user_id), (0.0, None))
+        if earlier is not None and earlier.text and time.monotonic() - asked_at <= PENDING_SECONDS:
+            response = await tenant.engine.handle(earlier)
+            head = Reply(f"Đã ghi nhận: {tenant.config.commune.name}.")
+            return dataclasses.replace(response, replies=[head, *response.replies])
+        return await tenant.engine.handle(dataclasses.replace(msg, text="/start", choice=None))
+
+    def _ask(self) -> Reply:
+        """"Which commune?" with the communes as choices."""
+        choices = tuple(Choice(t.config.commune.name, f"{CHOICE_PREFIX}{t.id}") for t in self.tenants.values())
+        return Reply(
+            "Ông/bà ở xã nào? Xin chọn một xã bên dưới (hoặc nhắn tên xã); "
+            "tôi sẽ nhớ, muốn đổi thì gửi /xa.",
+            choices,
+        )
+
+    async def _own(self, msg: Incoming, reply: Reply) -> Response:
+        response = Response(Intent.HELP, [reply])
+        if self._recorder is not None:
+            try:
+                await self._recorder.record(msg, response)
+            except Exception:  # noqa: BLE001 - recording never stops an answer
+                log.exception("recording a routed message failed")
+        return response
+
+
+async def open_router(
+    config: Config,
+    *,
+    residents_path: Path,
+    status_for: Callable[[Config], StatusService],
+    handovers_for: Callable[[Config], HandoverService | None],
+    notices: NoticeService | None = None,
+    recorder: Recorder | None = None,
+    last_good: bool = True,
+) -> TenantRouter:
+    """A router over every commune of ``config.communes``, each with its own Engine over the
+    base catalogue plus its overlay. The normaliser and lexicon are shared by all; so are
+    the compiled catalogue and the matcher of communes with the same (or no) overlay."""
+    from bot.procedures.compiled import open_catalogue
+    from bot.procedures.lexicon import Lexicon
+    from bot.procedures.matcher import Matcher
+    from bot.procedures.normalize import Normalizer
+
+    normalizer = Normalizer.default()
+    lexicon = Lexicon.load(normalizer)
+    shared: dict[Path | None, tuple] = {}
+    tenants: dict[str, Tenant] = {}
+    for commune_id, own in tenant_configs(config).items():
+        overlay = overlay_of(config, commune_id)
+        key = overlay.resolve() if overlay is not None else None
+        if key not in shared:
+            compiled = open_catalogue(config.catalogue.dir, last_good=last_good, overlay=overlay)
+            matcher = Matcher(compiled.catalogue, normalizer, lexicon, config.matching, compiled.index)
+            shared[key] = (compiled, matcher)
+        compiled, matcher = shared[key]
+        engine = Engine(
+            own, compiled.catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher,
+            status=status_for(own), recorder=recorder, handovers=handovers_for(own), notices=notices,
+        )
+        tenants[commune_id] = Tenant(commune_id, own, engine)
+    residents = await ResidentStore.open(residents_path)
+    return TenantRouter(tenants, residents, recorder=recorder)
+
+
+async def reload_router(router: TenantRouter, config: Config) -> None:
+    """Load the base catalogue and every overlay again into the communes' engines."""
+    import asyncio
+
+    from bot.procedures.compiled import open_catalogue
+
+    loaded: dict[Path | None, object] = {}
+    for tenant in router.tenants.values():
+        overlay = overlay_of(config, tenant.id)
+        key = overlay.resolve() if overlay is not None else None
+        if key not in loaded:
+            loaded[key] = await asyncio.to_thread(open_catalogue, config.catalogue.dir, overlay=overlay)
+    for tenant in router.tenants.values():
+        overlay = overlay_of(config, tenant.id)
+        compiled = loaded[overlay.resolve() if overlay is not None else None]
+        tenant.engine.use_catalogue(compiled.catalogue, compiled.index)  # type: ignore[attr-defined]
