@@ -19,6 +19,7 @@ citizen a wasted trip; a "which one?" costs a tap.
 
 from __future__ import annotations
 
+import heapq
 import math
 import sys
 from collections import Counter, defaultdict
@@ -26,8 +27,8 @@ from collections.abc import Iterable, Iterator
 import dataclasses
 from dataclasses import dataclass
 from enum import Enum
-from itertools import repeat, takewhile
-from operator import add, mul, truediv
+from itertools import compress, repeat
+from operator import add, itemgetter, mul, truediv
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,10 @@ TYPO_CACHE_SIZE = 50_000
 MAX_POSTINGS = 300
 #: Phrases scored in full per question (the best by word coverage).
 FULL_SCORING = 150
+#: Least share of a phrase's own word weight a question must match for it to be scored.
+MIN_COVERAGE = 0.34
+#: Phrases scored between two looks at the score an entry needs to be kept.
+PRUNE_EVERY = 16
 #: When even the question's rarest word is common, only this many of its phrases, the
 #: shortest first (they can reach the highest coverage), become candidates.
 CANDIDATE_CAP = 1500
@@ -746,22 +751,43 @@ class Matcher:
                 adds = _adds(weight, most, max_use, all_uses[w])
                 got.update(zip(postings, map(add, map(got.get, postings, repeat(0.0)), adds)))
             else:
+                # Look the candidates up in the word's (long) list: one pass in C over
+                # the candidates, rather than intersecting two large key sets.
                 uses_of = index.common_uses[w]
-                both = list(got.keys() & uses_of.keys())
-                adds = _adds(weight, most, max_use, map(uses_of.__getitem__, both))
+                keys = list(got)
+                uses = list(map(uses_of.get, keys))
+                both = list(compress(keys, uses))
+                adds = _adds(weight, most, max_use, filter(None, uses))
                 got.update(zip(both, map(add, map(got.__getitem__, both), adds)))
         totals = index.phrase_total
-        coverage = dict(zip(got, map(truediv, got.values(), map(totals.__getitem__, got))))
-        ranked = sorted(coverage, key=coverage.__getitem__, reverse=True)[:FULL_SCORING]
-        # Phrases that explain too little of themselves are never answered.
-        shortlist = list(takewhile(lambda idx: coverage[idx] >= 0.34, ranked))
+        keys = list(got)
+        covers = list(map(truediv, got.values(), map(totals.__getitem__, keys)))
+        # Phrases that explain too little of themselves are never answered (dropped
+        # before sorting: the same shortlist, in the same order, as sorting them all).
+        enough = list(map(MIN_COVERAGE.__le__, covers))
+        coverage = dict(zip(compress(keys, enough), compress(covers, enough)))
+        shortlist = heapq.nlargest(FULL_SCORING, coverage, key=coverage.__getitem__)
 
         best: dict[int, float] = {}
+        want = max(limit, 10)
+        # Every factor of a phrase's score but coverage is at most 1, so once coverage**1.5
+        # falls below the want-th best entry's score, no later phrase (sorted by coverage)
+        # can enter or reorder the entries kept: the rest are skipped.
+        floor, next_check = 0.0, want
         phrase_tokens, phrase_proc = index.phrase_tokens, index.phrase_proc
         object_phrases, paperless_phrases = index.object_phrases, index.paperless_phrases
-        for idx in shortlist:
-            tokens = phrase_tokens[idx]
+        for seen, idx in enumerate(shortlist):
             cover = coverage[idx]
+            bound = cover**1.5
+            if seen >= next_check and len(best) >= want:
+                floor = heapq.nlargest(want, best.values())[-1]
+                next_check = seen + PRUNE_EVERY
+            if bound < floor:
+                break
+            proc_index = phrase_proc[idx]
+            if bound <= best.get(proc_index, 0.0):
+                continue
+            tokens = phrase_tokens[idx]
             pairs = len(tokens) - 1  # word order: share of the phrase's word pairs asked as such
             order = sum(map(q_bigrams.__contains__, zip(tokens, tokens[1:]))) / pairs if pairs else cover
             score = cover**1.5 * (0.85 + 0.15 * order)
@@ -771,11 +797,10 @@ class Matcher:
                     score *= PAPERLESS_FACTOR
             # More (and rarer) words matched means a more specific phrase.
             score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got[idx] / SPECIFIC_MASS)
-            proc_index = phrase_proc[idx]
             if score > best.get(proc_index, 0.0):
                 best[proc_index] = score
 
-        top = sorted(best.items(), key=lambda kv: -kv[1])[: max(limit, 10)]
+        top = heapq.nlargest(want, best.items(), key=itemgetter(1))
         results: list[Match] = []
         for i, phrase_score in top:
             aliases, body = self._alias_vocab[i], self._body_vocab[i]

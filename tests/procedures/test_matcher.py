@@ -184,3 +184,22 @@ def test_catalogue_text_is_read_as_written(matcher: Matcher, catalogue: Catalogu
             if [w for w, _ in matcher.corrected_words(text)] != matcher.query_tokens(text):
                 changed.append(text)
     assert changed == []
+
+
+def test_skipping_phrases_that_cannot_be_kept_changes_no_ranking(
+    matcher: Matcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The word scorer stops scoring phrases once none can enter the entries kept: the
+    rankings (entries, order, scores) are exactly those of scoring every phrase."""
+    import yaml
+    from pathlib import Path
+
+    evalset = yaml.safe_load((Path(__file__).parents[1] / "eval" / "questions.yaml").read_text(encoding="utf-8"))
+    texts = [item["q"] for item in evalset][:200]
+    pruned = [[(m.procedure.id, m.score) for m in matcher.rank_words(t, 10)] for t in texts]
+    import bot.procedures.matcher as module
+
+    monkeypatch.setattr(module, "PRUNE_EVERY", 10**9)  # the floor is never raised: every phrase scored
+    full = [[(m.procedure.id, m.score) for m in matcher.rank_words(t, 10)] for t in texts]
+    assert sum(1 for p in pruned if p) > 150
+    assert pruned == full
