@@ -425,9 +425,9 @@ class Matcher:
                     self._pair_expansions[pair] = added  # type: ignore[index]
         self._text_cache: dict[str, list[tuple[str, float]]] = {}
         self._ngrams = NgramScorer(index.ngrams) if index.ngrams and character_ngrams else None
-        #: The last text ranked, and whether both scorers clearly agreed on its leader.
-        self._agreement: tuple[str, bool] = ("", False)
-        self._last_rank: tuple[tuple[str, int], list[Match]] = (("", 0), [])
+        # Rankings of recent texts, with whether both scorers agree on the leader: the
+        # engine asks several things of one message, and people ask the same questions.
+        self._rank_cache: dict[tuple[str, int], tuple[list[Match], bool]] = {}
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
@@ -678,16 +678,19 @@ class Matcher:
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best entries for ``text``, best first, with 0-100 scores (may be empty):
         the word-level ranking re-weighed by character n-gram similarity."""
-        if self._last_rank[0] == (text, limit):  # the engine asks more than once per message
-            return list(self._last_rank[1])
+        text = text[:MAX_QUESTION_CHARS]  # all that is read; also bounds the cache
+        cached = self._rank_cache.get((text, limit))
+        if cached is not None:
+            return list(cached[0])
         results = self._word_results(text, limit)
         agree = False
         if results and self._ngrams is not None:
             typed = self._lexicon.strip_cues(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
             results, agree = self._fuse(typed, results)
         results.sort(key=lambda m: (-m.score, m.procedure.id))
-        self._agreement = (text, agree)
-        self._last_rank = ((text, limit), results[:limit])
+        if len(self._rank_cache) >= TEXT_CACHE_SIZE:
+            self._rank_cache.clear()
+        self._rank_cache[(text, limit)] = (results[:limit], agree)
         return results[:limit]
 
     def tentative(self, text: str, matches: list[Match]) -> list[Match]:
@@ -696,9 +699,8 @@ class Matcher:
         (a long description of a situation scores low on words); else empty."""
         if not matches or not NEAR_FLOOR <= matches[0].score < self.config.candidate:
             return []
-        if self._agreement[0] != text:
-            self.rank(text)
-        if not self._agreement[1]:
+        self.rank(text)
+        if not self._rank_cache.get((text[:MAX_QUESTION_CHARS], 5), ((), False))[1]:
             return []
         floor = max(NEAR_FLOOR - NEAR_SPREAD, matches[0].score - NEAR_SPREAD)
         return [m for m in matches if m.score >= floor][:NEAR_OPTIONS]
