@@ -12,6 +12,7 @@ import dataclasses
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 from bot.procedures.catalogue import Procedure
 
@@ -19,11 +20,16 @@ _WORD = re.compile(r"\w+")
 #: Tone marks (after NFD): compared apart from the letters, since "hoà" and "hòa" are
 #: the same word with the tone placed by two conventions.
 _TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
+#: Spellings remembered (a catalogue uses a few thousand distinct words).
+SPELLINGS_KEPT = 50_000
 
 
+@lru_cache(maxsize=SPELLINGS_KEPT)
 def spelling(word: str) -> str:
     """``word`` (lower case) with its tone mark moved to the end: equal for the two ways
     of placing a tone ("hoà", "hòa")."""
+    if word.isascii():
+        return word
     decomposed = unicodedata.normalize("NFD", word)
     tones = "".join(c for c in decomposed if c in _TONES)
     letters = "".join(c for c in decomposed if c not in _TONES)
