@@ -65,6 +65,11 @@ class FamilyReader:
         self._situations = Matcher(situations(catalogue), normalizer, lexicon, config, character_ngrams=False)
         # The last text ranked: one message asks about it more than once.
         self._last: tuple[str, list[Match]] = ("", [])
+        # Each family's members' ``said`` phrases, as words, in the members' order.
+        self._said: dict[str, list[tuple[str, list[str]]]] = {
+            family.id: [(m.id, words) for m in family.members for p in m.said if (words := normalizer.tokens(p))]
+            for family in catalogue.families.values()
+        }
 
     def _rank(self, text: str) -> list[Match]:
         """The families' situations ranked for ``text`` (once per message)."""
@@ -116,14 +121,12 @@ class FamilyReader:
         a few others between them allowed), in a family whose situation the question fits;
         or None."""
         for situation in self._rank(text):
-            family = self._catalogue.families.get(situation.procedure.id)
-            if family is None or situation.score < self._config.candidate:
+            phrases = self._said.get(situation.procedure.id)
+            if not phrases or situation.score < self._config.candidate:
                 continue
-            for member in family.members:
-                for phrase in member.said:
-                    words = self._normalizer.tokens(phrase)
-                    if words and _in_order(words, tokens, slack=SAID_SLACK):
-                        return self._catalogue.get(member.id)
+            for member, words in phrases:
+                if _in_order(words, tokens, slack=SAID_SLACK):
+                    return self._catalogue.get(member)
         return None
 
     def names_variant(self, text: str, variant: str, family: Family, *, common: bool = True) -> bool:

@@ -19,6 +19,7 @@ citizen a wasted trip; a "which one?" costs a tap.
 
 from __future__ import annotations
 
+import heapq
 import math
 import sys
 from collections import Counter, defaultdict
@@ -26,8 +27,8 @@ from collections.abc import Iterable, Iterator
 import dataclasses
 from dataclasses import dataclass
 from enum import Enum
-from itertools import repeat, takewhile
-from operator import add, mul, truediv
+from itertools import compress, repeat
+from operator import add, itemgetter, mul, truediv
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,8 @@ from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import MatchingConfig
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.ngrams import NgramScorer, build_ngrams
-from bot.procedures.normalize import Normalizer
+from bot.procedures.normalize import Normalizer, fold
+from bot.procedures.written import spelling, words as written_text_words, written_words
 
 #: Only the start of a very long message is matched ("answer from the start").
 MAX_QUESTION_CHARS = 1000
@@ -54,6 +56,10 @@ TYPO_CACHE_SIZE = 50_000
 MAX_POSTINGS = 300
 #: Phrases scored in full per question (the best by word coverage).
 FULL_SCORING = 150
+#: Least share of a phrase's own word weight a question must match for it to be scored.
+MIN_COVERAGE = 0.34
+#: Phrases scored between two looks at the score an entry needs to be kept.
+PRUNE_EVERY = 16
 #: When even the question's rarest word is common, only this many of its phrases, the
 #: shortest first (they can reach the highest coverage), become candidates.
 CANDIDATE_CAP = 1500
@@ -420,9 +426,11 @@ class Matcher:
                     self._pair_expansions[pair] = added  # type: ignore[index]
         self._text_cache: dict[str, list[tuple[str, float]]] = {}
         self._ngrams = NgramScorer(index.ngrams) if index.ngrams and character_ngrams else None
-        #: The last text ranked, and whether both scorers clearly agreed on its leader.
-        self._agreement: tuple[str, bool] = ("", False)
-        self._last_rank: tuple[tuple[str, int], list[Match]] = (("", 0), [])
+        # Rankings of recent texts, with whether both scorers agree on the leader: the
+        # engine asks several things of one message, and people ask the same questions.
+        self._rank_cache: dict[tuple[str, int], tuple[list[Match], bool]] = {}
+        # Entry -> the words its texts write, with diacritics (made when first asked).
+        self._written: dict[int, frozenset[str]] = {}
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
@@ -670,19 +678,53 @@ class Matcher:
         vocab = self._alias_vocab[index] | self._body_vocab[index]
         return sum(w in vocab for w in words) / len(words)
 
+    def foreign_words(self, proc_id: str, text: str) -> list[str]:
+        """The naming words of ``text`` typed with diacritics that ``proc_id``'s texts
+        (name, aliases, summary, documents, ...) never write ("lúa" in "giá lúa tháng
+        này"), except light words (people, places); words typed without diacritics are
+        not judged. Empty for an unknown id."""
+        index = self._index.get(proc_id)
+        if index is None or text.isascii():
+            return []
+        written = self._written.get(index)
+        if written is None:
+            written = self._written[index] = written_words(self._procs[index])
+        naming = set(self.query_tokens(text))
+        light = self._lexicon.light_words
+        out: list[str] = []
+        before = None  # the previous word, when it was a judged one the entry writes
+        for word in written_text_words(text[:MAX_QUESTION_CHARS]):
+            judged = not word.isascii() and (f := fold(word)) in naming and f not in light
+            if not judged:
+                before = None
+                continue
+            spelt = spelling(word)
+            if spelt not in written:
+                out.append(word)
+                before = None
+            elif before is not None and f"{before} {spelt}" not in written:
+                out.append(f"{before} {spelt}")  # two words it writes, never together ("tiền điện")
+                before = spelt
+            else:
+                before = spelt
+        return out
+
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best entries for ``text``, best first, with 0-100 scores (may be empty):
         the word-level ranking re-weighed by character n-gram similarity."""
-        if self._last_rank[0] == (text, limit):  # the engine asks more than once per message
-            return list(self._last_rank[1])
+        text = text[:MAX_QUESTION_CHARS]  # all that is read; also bounds the cache
+        cached = self._rank_cache.get((text, limit))
+        if cached is not None:
+            return list(cached[0])
         results = self._word_results(text, limit)
         agree = False
         if results and self._ngrams is not None:
             typed = self._lexicon.strip_cues(self._normalizer.typed_tokens(text[:MAX_QUESTION_CHARS]))
             results, agree = self._fuse(typed, results)
         results.sort(key=lambda m: (-m.score, m.procedure.id))
-        self._agreement = (text, agree)
-        self._last_rank = ((text, limit), results[:limit])
+        if len(self._rank_cache) >= TEXT_CACHE_SIZE:
+            self._rank_cache.clear()
+        self._rank_cache[(text, limit)] = (results[:limit], agree)
         return results[:limit]
 
     def tentative(self, text: str, matches: list[Match]) -> list[Match]:
@@ -691,9 +733,8 @@ class Matcher:
         (a long description of a situation scores low on words); else empty."""
         if not matches or not NEAR_FLOOR <= matches[0].score < self.config.candidate:
             return []
-        if self._agreement[0] != text:
-            self.rank(text)
-        if not self._agreement[1]:
+        self.rank(text)
+        if not self._rank_cache.get((text[:MAX_QUESTION_CHARS], 5), ((), False))[1]:
             return []
         floor = max(NEAR_FLOOR - NEAR_SPREAD, matches[0].score - NEAR_SPREAD)
         return [m for m in matches if m.score >= floor][:NEAR_OPTIONS]
@@ -746,22 +787,43 @@ class Matcher:
                 adds = _adds(weight, most, max_use, all_uses[w])
                 got.update(zip(postings, map(add, map(got.get, postings, repeat(0.0)), adds)))
             else:
+                # Look the candidates up in the word's (long) list: one pass in C over
+                # the candidates, rather than intersecting two large key sets.
                 uses_of = index.common_uses[w]
-                both = list(got.keys() & uses_of.keys())
-                adds = _adds(weight, most, max_use, map(uses_of.__getitem__, both))
+                keys = list(got)
+                uses = list(map(uses_of.get, keys))
+                both = list(compress(keys, uses))
+                adds = _adds(weight, most, max_use, filter(None, uses))
                 got.update(zip(both, map(add, map(got.__getitem__, both), adds)))
         totals = index.phrase_total
-        coverage = dict(zip(got, map(truediv, got.values(), map(totals.__getitem__, got))))
-        ranked = sorted(coverage, key=coverage.__getitem__, reverse=True)[:FULL_SCORING]
-        # Phrases that explain too little of themselves are never answered.
-        shortlist = list(takewhile(lambda idx: coverage[idx] >= 0.34, ranked))
+        keys = list(got)
+        covers = list(map(truediv, got.values(), map(totals.__getitem__, keys)))
+        # Phrases that explain too little of themselves are never answered (dropped
+        # before sorting: the same shortlist, in the same order, as sorting them all).
+        enough = list(map(MIN_COVERAGE.__le__, covers))
+        coverage = dict(zip(compress(keys, enough), compress(covers, enough)))
+        shortlist = heapq.nlargest(FULL_SCORING, coverage, key=coverage.__getitem__)
 
         best: dict[int, float] = {}
+        want = max(limit, 10)
+        # Every factor of a phrase's score but coverage is at most 1, so once coverage**1.5
+        # falls below the want-th best entry's score, no later phrase (sorted by coverage)
+        # can enter or reorder the entries kept: the rest are skipped.
+        floor, next_check = 0.0, want
         phrase_tokens, phrase_proc = index.phrase_tokens, index.phrase_proc
         object_phrases, paperless_phrases = index.object_phrases, index.paperless_phrases
-        for idx in shortlist:
-            tokens = phrase_tokens[idx]
+        for seen, idx in enumerate(shortlist):
             cover = coverage[idx]
+            bound = cover**1.5
+            if seen >= next_check and len(best) >= want:
+                floor = heapq.nlargest(want, best.values())[-1]
+                next_check = seen + PRUNE_EVERY
+            if bound < floor:
+                break
+            proc_index = phrase_proc[idx]
+            if bound <= best.get(proc_index, 0.0):
+                continue
+            tokens = phrase_tokens[idx]
             pairs = len(tokens) - 1  # word order: share of the phrase's word pairs asked as such
             order = sum(map(q_bigrams.__contains__, zip(tokens, tokens[1:]))) / pairs if pairs else cover
             score = cover**1.5 * (0.85 + 0.15 * order)
@@ -771,11 +833,10 @@ class Matcher:
                     score *= PAPERLESS_FACTOR
             # More (and rarer) words matched means a more specific phrase.
             score *= 1.0 - SPECIFICITY + SPECIFICITY * min(1.0, got[idx] / SPECIFIC_MASS)
-            proc_index = phrase_proc[idx]
             if score > best.get(proc_index, 0.0):
                 best[proc_index] = score
 
-        top = sorted(best.items(), key=lambda kv: -kv[1])[: max(limit, 10)]
+        top = heapq.nlargest(want, best.items(), key=itemgetter(1))
         results: list[Match] = []
         for i, phrase_score in top:
             aliases, body = self._alias_vocab[i], self._body_vocab[i]

@@ -184,3 +184,34 @@ def test_catalogue_text_is_read_as_written(matcher: Matcher, catalogue: Catalogu
             if [w for w, _ in matcher.corrected_words(text)] != matcher.query_tokens(text):
                 changed.append(text)
     assert changed == []
+
+
+def test_skipping_phrases_that_cannot_be_kept_changes_no_ranking(
+    matcher: Matcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The word scorer stops scoring phrases once none can enter the entries kept: the
+    rankings (entries, order, scores) are exactly those of scoring every phrase."""
+    import yaml
+    from pathlib import Path
+
+    evalset = yaml.safe_load((Path(__file__).parents[1] / "eval" / "questions.yaml").read_text(encoding="utf-8"))
+    texts = [item["q"] for item in evalset][:200]
+    pruned = [[(m.procedure.id, m.score) for m in matcher.rank_words(t, 10)] for t in texts]
+    import bot.procedures.matcher as module
+
+    monkeypatch.setattr(module, "PRUNE_EVERY", 10**9)  # the floor is never raised: every phrase scored
+    full = [[(m.procedure.id, m.score) for m in matcher.rank_words(t, 10)] for t in texts]
+    assert sum(1 for p in pruned if p) > 150
+    assert pruned == full
+
+
+def test_foreign_words_are_those_typed_with_diacritics_that_the_entry_never_writes(matcher: Matcher) -> None:
+    assert matcher.foreign_words("khai-sinh", "giá lúa tháng này bao nhiêu") != []
+    assert matcher.foreign_words("khai-sinh", "tiền điện tháng này bao nhiêu") != []  # never together
+    assert matcher.foreign_words("khai-sinh", "gia lua thang nay") == []  # without diacritics: not judged
+    assert matcher.foreign_words("khai-sinh", "thế còn lệ phí?") == []
+    assert matcher.foreign_words("khai-sinh", "cần mang căn cước không") == []
+    # The tone placed by either convention is the same word.
+    assert matcher.foreign_words("thu-lao-hoa-giai-vien", "thù lao hòa giải viên") == []
+    assert matcher.foreign_words("thu-lao-hoa-giai-vien", "thù lao hoà giải viên") == []
+    assert matcher.foreign_words("no-such-entry", "giá lúa") == []
