@@ -372,12 +372,7 @@ class Engine:
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
             return self._answer(current, aspects or session.aspects, session, matches, question=text)
-        if (
-            current is not None
-            and Aspect.DOCUMENTS in aspects
-            and _YES_NO.search(text)
-            and not self._matcher.foreign_words(current.id, text)
-        ):
+        if current is not None and Aspect.DOCUMENTS in aspects and _YES_NO.search(text):
             # "cần mang cccd không?": a paper to bring for the current topic, not a new one.
             return self._answer(current, aspects, session, matches, question=text)
 
@@ -451,19 +446,14 @@ class Engine:
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:
                 continue
-            if (
-                top.procedure.field == current.field
-                and (top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER)
-                and not self._matcher.foreign_words(top.procedure.id, text)
-                # The message itself must name it, not only the topic's field words.
-                and self._matcher.explains(top.procedure.id, text) >= FOLLOWUP_RELATES
+            if top.procedure.field == current.field and (
+                top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER
             ):
                 return top.procedure
         words = self._matcher.query_tokens(text)
         if (
             len(words) <= RECOVER_WORDS
             and not self._matcher.unknown_words(text)
-            and not self._matcher.foreign_words(current.id, text)
             and self._matcher.relates(current.id, text) >= FOLLOWUP_RELATES
         ):
             return current
@@ -472,11 +462,8 @@ class Engine:
     def _continues(self, current: Procedure, text: str, matches: list[Match], decision: Decision) -> bool:
         """Whether a message with an aspect or follow-up cue asks more about ``current``
         ("thế còn lệ phí?", "mất bao lâu?") rather than about another procedure, or another
-        topic altogether ("giá vàng bao nhiêu": words the catalogue, or ``current``, never
-        uses; "giá lúa tháng này": words typed with diacritics that ``current`` never writes)."""
+        topic altogether ("giá vàng bao nhiêu": words the catalogue, or ``current``, never uses)."""
         if self._matcher.unknown_words(text) or self._matcher.relates(current.id, text) < FOLLOWUP_RELATES:
-            return False
-        if self._matcher.foreign_words(current.id, text):
             return False
         if decision is Decision.NONE:
             return True

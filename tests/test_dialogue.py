@@ -406,27 +406,6 @@ async def test_after_a_refusal_the_earlier_topic_is_still_there(engine: Engine) 
     assert (top(fee), fee.aspect) == ("khai-tu", Aspect.FEE)
 
 
-@pytest.mark.parametrize(
-    ("topic", "other"),
-    [
-        ("hỗ trợ mai táng", "thời tiết mai thế nào"),  # "mai" of "mai táng"
-        ("hỗ trợ mai táng", "giá lúa tháng này bao nhiêu"),  # "gia", "lua", "thang": folded catalogue words
-        ("trợ cấp xã hội hàng tháng", "giá vàng hôm nay"),
-        ("đăng ký khai sinh", "tiền điện tháng này bao nhiêu"),  # "dien" as in "diện"
-        ("hỗ trợ mai táng", "tiền nước tháng này bao nhiêu"),  # two words it writes, never together
-    ],
-)
-async def test_another_subject_sharing_folded_words_is_not_a_follow_up(engine: Engine, topic: str, other: str) -> None:
-    """Words typed with diacritics that the topic never writes make a message another
-    subject, not more about the topic; the topic is kept for a real follow-up after it."""
-    first = await ask(engine, topic)
-    assert first.intent is Intent.PROCEDURE
-    refused = await ask(engine, other)
-    assert refused.intent is Intent.UNKNOWN, (topic, other, top(refused))
-    fee = await ask(engine, "thế còn lệ phí?")
-    assert (top(fee), fee.aspect) == (top(first), Aspect.FEE)
-
-
 async def test_a_short_correction_is_read_within_the_topics_field(engine: Engine) -> None:
     assert top(await ask(engine, "chứng thực bản sao")) == "chung-thuc-ban-sao"
     corrected = await ask(engine, "chữ ký thôi")

@@ -39,8 +39,7 @@ from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import MatchingConfig
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.ngrams import NgramScorer, build_ngrams
-from bot.procedures.normalize import Normalizer, fold
-from bot.procedures.written import spelling, words as written_text_words, written_words
+from bot.procedures.normalize import Normalizer
 
 #: Only the start of a very long message is matched ("answer from the start").
 MAX_QUESTION_CHARS = 1000
@@ -429,8 +428,6 @@ class Matcher:
         # Rankings of recent texts, with whether both scorers agree on the leader: the
         # engine asks several things of one message, and people ask the same questions.
         self._rank_cache: dict[tuple[str, int], tuple[list[Match], bool]] = {}
-        # Entry -> the words its texts write, with diacritics (made when first asked).
-        self._written: dict[int, frozenset[str]] = {}
 
     def query_tokens(self, text: str) -> list[str]:
         """The words of ``text`` that can name a procedure (fillers and aspect cues removed)."""
@@ -677,37 +674,6 @@ class Matcher:
             return 1.0
         vocab = self._alias_vocab[index] | self._body_vocab[index]
         return sum(w in vocab for w in words) / len(words)
-
-    def foreign_words(self, proc_id: str, text: str) -> list[str]:
-        """The naming words of ``text`` typed with diacritics that ``proc_id``'s texts
-        (name, aliases, summary, documents, ...) never write ("lúa" in "giá lúa tháng
-        này"), except light words (people, places); words typed without diacritics are
-        not judged. Empty for an unknown id."""
-        index = self._index.get(proc_id)
-        if index is None or text.isascii():
-            return []
-        written = self._written.get(index)
-        if written is None:
-            written = self._written[index] = written_words(self._procs[index])
-        naming = set(self.query_tokens(text))
-        light = self._lexicon.light_words
-        out: list[str] = []
-        before = None  # the previous word, when it was a judged one the entry writes
-        for word in written_text_words(text[:MAX_QUESTION_CHARS]):
-            judged = not word.isascii() and (f := fold(word)) in naming and f not in light
-            if not judged:
-                before = None
-                continue
-            spelt = spelling(word)
-            if spelt not in written:
-                out.append(word)
-                before = None
-            elif before is not None and f"{before} {spelt}" not in written:
-                out.append(f"{before} {spelt}")  # two words it writes, never together ("tiền điện")
-                before = spelt
-            else:
-                before = spelt
-        return out
 
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best entries for ``text``, best first, with 0-100 scores (may be empty):

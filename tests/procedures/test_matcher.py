@@ -203,15 +203,3 @@ def test_skipping_phrases_that_cannot_be_kept_changes_no_ranking(
     full = [[(m.procedure.id, m.score) for m in matcher.rank_words(t, 10)] for t in texts]
     assert sum(1 for p in pruned if p) > 150
     assert pruned == full
-
-
-def test_foreign_words_are_those_typed_with_diacritics_that_the_entry_never_writes(matcher: Matcher) -> None:
-    assert matcher.foreign_words("khai-sinh", "giá lúa tháng này bao nhiêu") != []
-    assert matcher.foreign_words("khai-sinh", "tiền điện tháng này bao nhiêu") != []  # never together
-    assert matcher.foreign_words("khai-sinh", "gia lua thang nay") == []  # without diacritics: not judged
-    assert matcher.foreign_words("khai-sinh", "thế còn lệ phí?") == []
-    assert matcher.foreign_words("khai-sinh", "cần mang căn cước không") == []
-    # The tone placed by either convention is the same word.
-    assert matcher.foreign_words("thu-lao-hoa-giai-vien", "thù lao hòa giải viên") == []
-    assert matcher.foreign_words("thu-lao-hoa-giai-vien", "thù lao hoà giải viên") == []
-    assert matcher.foreign_words("no-such-entry", "giá lúa") == []
