@@ -313,9 +313,15 @@ class Engine:
         desk = self._lexicon.desk_topic(tokens)
         if desk is not None:
             topic, covered = desk
+            day = self._lexicon.weekday_named(tokens) if topic == "hours" else None
+            if day is not None:  # "thứ 7 có làm việc không": the day's words name no procedure
+                covered = covered | day[1]
             rest = " ".join(t for i, t in enumerate(tokens) if i not in covered)
             if not self._matcher.query_tokens(rest):  # only about the desk, no procedure named
-                today = self._hours.today_note(self._clock()) if topic == "hours" else None
+                today = None
+                if topic == "hours":
+                    now = self._clock()
+                    today = self._hours.day_note(day[0], now) if day is not None else self._hours.today_note(now)
                 return Response(Intent.HELP, [self._writer.desk(topic, today)])
         return self._procedure_question(text, tokens, session)
 

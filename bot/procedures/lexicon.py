@@ -100,6 +100,8 @@ class Lexicon:
     #: Ordinal words for the bot's choices, by position; and for the last one.
     choice_ordinals: tuple[tuple[Phrase, ...], ...] = ()
     choice_last: tuple[Phrase, ...] = ()
+    #: Ways to name each weekday, Monday first ("thứ 7", "t7", "chủ nhật").
+    weekdays: tuple[tuple[Phrase, ...], ...] = ()
     #: Words that only frame a typed pick ("cái ... thôi").
     choice_frame: frozenset[str] = frozenset()
     #: Phrases asking for a person of the desk ("gặp cán bộ", "hỏi người thật").
@@ -170,6 +172,7 @@ class Lexicon:
             desk_questions={str(k): phrases(v) for k, v in (raw.get("desk_questions") or {}).items()},
             choice_ordinals=tuple(phrases(group) for group in raw.get("choice_ordinals") or ()),
             choice_last=phrases(raw.get("choice_last") or ()),
+            weekdays=tuple(phrases(group) for group in raw.get("weekdays") or ()),
             choice_frame=frozenset(t for w in raw.get("choice_frame") or () for t in normalizer.tokens(str(w))),
             person_requests=phrases(raw.get("person_requests") or ()),
             yes_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("yes_answers") or ()),
@@ -240,6 +243,21 @@ class Lexicon:
             return None
         fits = [i for i, label in enumerate(labels) if all(w in label for w in words)]
         return fits[0] if len(fits) == 1 else None
+
+    def weekday_named(self, tokens: list[str]) -> tuple[int, set[int]] | None:
+        """The weekday a message names (0 = Monday) and the positions of its words, when
+        it names exactly one."""
+        named: dict[int, set[int]] = {}
+        for index, group in enumerate(self.weekdays):
+            for phrase in group:
+                n = len(phrase)
+                for i in range(len(tokens) - n + 1):
+                    if tuple(tokens[i : i + n]) == phrase:
+                        named.setdefault(index, set()).update(range(i, i + n))
+        if len(named) != 1:
+            return None
+        ((index, covered),) = named.items()
+        return index, covered
 
     def yes_no(self, tokens: list[str]) -> bool | None:
         """True for a message that only says yes ("có ạ", "đúng rồi"), False for one that

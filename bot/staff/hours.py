@@ -135,6 +135,24 @@ class OfficeHours:
             return "Hiện ngoài giờ làm việc; cán bộ sẽ trả lời khi bộ phận một cửa làm việc trở lại."
         return f"Hiện ngoài giờ làm việc; cán bộ sẽ trả lời từ {self.when(opening, now)}."
 
+    def day_note(self, weekday: int, now: datetime) -> str:
+        """A line about the desk on the next ``weekday`` (0 = Monday) from ``now`` on:
+        its hours that day, or that it is closed (a holiday named)."""
+        local = now.astimezone(VIETNAM)
+        day = local.date() + timedelta(days=(weekday - local.weekday()) % 7)
+        if day == local.date():
+            return self.today_note(now)
+        weekday_name = WEEKDAY_NAMES[weekday]
+        name = f"{weekday_name[0].upper()}{weekday_name[1:]} {day:%d/%m}"
+        if day in self.holidays:
+            holiday = self.holidays[day]
+            return f"{name} là ngày nghỉ" + (f" {holiday}" if holiday else " lễ") + ", bộ phận một cửa nghỉ."
+        spans = self.spans_on(day)
+        if not spans:
+            return f"{name} bộ phận một cửa nghỉ."
+        times = ", ".join(f"{clock_time(s.start)}–{clock_time(s.end)}" for s in spans)
+        return f"{name} bộ phận một cửa có làm việc: {times}."
+
     def today_note(self, now: datetime) -> str:
         """A line about the desk today: open now, opening later, or closed and until when."""
         local = now.astimezone(VIETNAM)

@@ -273,6 +273,23 @@ async def test_the_desk_hours_answer_says_what_today_is(engine_with) -> None:  #
     assert address.startswith("Địa chỉ:")
 
 
+@pytest.mark.parametrize(
+    ("text", "opening"),
+    [
+        ("thứ 7 có làm việc không", "Thứ Bảy 05/12 bộ phận một cửa nghỉ."),
+        ("t7 co lam viec ko", "Thứ Bảy 05/12 bộ phận một cửa nghỉ."),
+        ("chủ nhật có làm việc không", "Chủ nhật 06/12 bộ phận một cửa nghỉ."),
+        ("thu 6 may gio lam viec", "Thứ Sáu 04/12 bộ phận một cửa có làm việc: 7h30–11h30, 13h30–17h00."),
+        ("thứ 4 có làm việc không", "Hôm nay thứ Tư, bộ phận một cửa đang làm việc (đến 11h30)."),
+    ],
+)
+async def test_hours_asked_for_a_named_day_are_answered_for_that_day(engine_with, text: str, opening: str) -> None:  # type: ignore[no-untyped-def]
+    wednesday = engine_with(None, clock=lambda: WEDNESDAY)
+    response = await wednesday.handle(Incoming("zalo", "u", "c", text))
+    assert response.intent is Intent.HELP
+    assert response.replies[0].text.split("\n")[0] == opening
+
+
 async def test_a_holiday_from_the_config_is_named(config: Config, catalogue: Catalogue) -> None:
     from bot.config import Holiday, OfficeHoursConfig
 
