@@ -10,17 +10,14 @@ from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession, CookieJar
-from aiohttp.test_utils import TestServer
 
-from bot.app import App
-from bot.backoffice.context import Backoffice
-from bot.backoffice.web import LOGIN_LOCKED, LOGIN_REFUSED, create_app
+from bot.backoffice.web import LOGIN_LOCKED, LOGIN_REFUSED
 from bot.backoffice.security import CSRF_REFUSED
 from bot.channels.usage import month_of
 from bot.config import BackofficeConfig, Config
 from bot.dossiers.sync import sync_source
 
-from .conftest import PASSWORD, STAFF, Served, csrf_of, login
+from .conftest import PASSWORD, STAFF, Served, csrf_of, login, open_served
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,19 +55,10 @@ async def test_login_gives_a_random_httponly_strict_session_cookie(served: Serve
 async def test_cookies_are_secure_by_default(config: Config) -> None:
     bo_config = BackofficeConfig(port=0)  # secure_cookies true: the default
     assert bo_config.secure_cookies is True
-    app = await App.open(config)
-    bo = await Backoffice.open(bo_config, app)
-    server = TestServer(create_app(bo), host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with ClientSession() as http:
-            async with http.get(server.make_url("/login")) as r:
-                cookie = r.headers["Set-Cookie"]
-                assert cookie.startswith("motcua_login=") and "Secure" in cookie and "HttpOnly" in cookie
-    finally:
-        await server.close()
-        await bo.close()
-        await app.close()
+    async with open_served(config, bo_config) as served, ClientSession() as http:
+        async with http.get(f"{served.url}/login") as r:
+            cookie = r.headers["Set-Cookie"]
+            assert cookie.startswith("motcua_login=") and "Secure" in cookie and "HttpOnly" in cookie
 
 
 async def test_wrong_password_and_unknown_user_get_the_same_answer(served: Served) -> None:
@@ -199,20 +187,10 @@ async def test_procedures_flag_drafts_and_entries_not_reviewed_for_a_year(
     config: Config, own_catalogue: Path, bo_config: BackofficeConfig
 ) -> None:
     config = replace(config, catalogue=replace(config.catalogue, dir=own_catalogue))
-    app = await App.open(config)
-    bo = await Backoffice.open(bo_config, app)
-    await bo.accounts.add(STAFF, PASSWORD)
-    server = TestServer(create_app(bo), host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with browser() as http:
-            await login(http, str(server.make_url("")).rstrip("/"))
-            async with http.get(server.make_url("/procedures")) as r:
-                html = await r.text()
-    finally:
-        await server.close()
-        await bo.close()
-        await app.close()
+    async with open_served(config, bo_config) as served, browser() as http:
+        await login(http, served.url)
+        async with http.get(f"{served.url}/procedures") as r:
+            html = await r.text()
     assert "1 chưa kiểm tra trong 12 tháng" in html and "1 bản nháp chờ duyệt" in html
     rows = html.split("<tr")
     draft = next(r for r in rows if "Thủ tục nháp thờ cúng" in r)
@@ -280,21 +258,11 @@ async def test_channel_health_warns_at_70_85_95_percent_of_the_zalo_quota(
     from bot.config import ChannelsConfig, ZaloConfig
 
     config = replace(config, channels=ChannelsConfig(zalo=ZaloConfig(token="")))
-    app = await App.open(config)
-    await app.store.add_channel_usage("zalo", month_of(datetime.now()), sent)
-    bo = await Backoffice.open(bo_config, app, running_channels=lambda: {"zalo"})
-    await bo.accounts.add(STAFF, PASSWORD)
-    server = TestServer(create_app(bo), host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with browser() as http:
-            await login(http, str(server.make_url("")).rstrip("/"))
-            async with http.get(server.make_url("/channels")) as r:
-                html = await r.text()
-    finally:
-        await server.close()
-        await bo.close()
-        await app.close()
+    async with open_served(config, bo_config, running_channels=lambda: {"zalo"}) as served, browser() as http:
+        await served.bo.app.store.add_channel_usage("zalo", month_of(datetime.now()), sent)
+        await login(http, served.url)
+        async with http.get(f"{served.url}/channels") as r:
+            html = await r.text()
     zalo = html.split("<h2>Zalo</h2>")[1]
     telegram = html.split("<h2>Telegram</h2>")[1].split("<h2>Zalo</h2>")[0]
     assert "Chưa cấu hình" in telegram and "Đã cấu hình" in zalo and "Đang kết nối" in zalo
