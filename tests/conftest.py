@@ -4,6 +4,7 @@ and a ready engine."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import settings
 
 from bot.procedures.catalogue import Catalogue, load_catalogue
 from bot.config import Config
+from bot.app import App
 from bot.dialogue import Engine
 
 #: Loggers whose level `motcua`'s main() sets for the process (bot/cli.py).
@@ -44,6 +46,16 @@ def config(tmp_path: Path) -> Config:
     """The embedded defaults, with the dossier database in a temporary folder."""
     base = Config()
     return replace(base, database=replace(base.database, path=tmp_path / "motcua.sqlite3"))
+
+
+@pytest.fixture
+async def app(config: Config) -> AsyncIterator[App]:
+    """A whole bot (demo dossiers, staff-side stores) on the ``config`` fixture's database."""
+    real = await App.open(config)
+    try:
+        yield real
+    finally:
+        await real.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config
 from bot.dialogue import Engine
 from bot.errors import CatalogueError
 from bot.messages import Aspect, Incoming, Intent, Response

@@ -31,7 +31,6 @@ from itertools import compress, repeat
 from operator import add, itemgetter, mul, truediv
 from typing import Any
 
-import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 

@@ -16,7 +16,6 @@ is a handful of vectorised numpy operations, so it stays well under a millisecon
 from __future__ import annotations
 
 import math
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any

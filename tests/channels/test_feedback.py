@@ -4,16 +4,13 @@ App (catalogue, engine, staff stores in a real SQLite file) and the local fake s
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 
 from bot.app import App
 from bot.channels.telegram import keyboard
 from bot.channels.zalo import ZaloChannel
 from bot.channels.zalo_api import RetryPolicy
-from bot.config import Config, DatabaseConfig, WebhookConfig, ZaloConfig
+from bot.config import WebhookConfig, ZaloConfig
 from bot.messages import MAX_CHOICE_DATA_BYTES, Reply
 from bot.procedures.wording import CHOICE_HANDOVER, RATE_PROMPT
 from tests.channels.test_telegram import TOKEN as TELEGRAM_TOKEN
@@ -22,15 +19,6 @@ from tests.fakes.telegram_api import FakeTelegramApi, callback_query, text_messa
 from tests.fakes.zalo_api import FakeZaloApi
 
 ZALO_TOKEN = "1234567890:aBcDeFgHiJkLmNoPqRsTuVwXyZ"
-
-
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    real = await App.open(Config(database=DatabaseConfig(path=tmp_path / "motcua.sqlite3")))
-    try:
-        yield real
-    finally:
-        await real.close()
 
 
 async def rows(app: App, sql: str) -> list[tuple]:

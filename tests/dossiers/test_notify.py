@@ -11,7 +11,7 @@ from bot.config import Config
 from bot.errors import RecipientBlocked
 from bot.messages import Reply
 from bot.dossiers.notify import Notifier
-from bot.dossiers.store import DossierRow, DossierStore, Store
+from bot.dossiers.store import DossierRow, Store
 from tests.dossiers.conftest import Db
 
 CODE = "000.00.14.H56-261124-0008"

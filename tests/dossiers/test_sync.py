@@ -25,7 +25,7 @@ from bot.config import Config, SyncColumns
 from bot.errors import SyncError
 from bot.dossiers.statuses import Status
 from bot.dossiers.store import Store
-from tests.dossiers.conftest import Db, sqlite_only
+from tests.dossiers.conftest import Db
 from tests.fakes.server import serve_locally
 from bot.dossiers.sync import ProgressPrinter, make_progress, run_scheduled_sync, seed_demo, sync_source
 

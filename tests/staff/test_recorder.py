@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from bot.channels.render import numbered_choices
 from bot.config import Config, DatabaseConfig
 from bot.messages import Incoming, Intent
 from bot.procedures.wording import HANDOVER_CHOICE, RATE_PROMPT, choice_rate
-
-
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    real = await App.open(Config(database=DatabaseConfig(path=tmp_path / "motcua.sqlite3")))
-    try:
-        yield real
-    finally:
-        await real.close()
 
 
 def ask(text: str, chat: str = "u1", channel: str = "zalo", choice: str | None = None) -> Incoming:
