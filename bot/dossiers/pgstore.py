@@ -15,6 +15,12 @@ one file and one process:
   claim from the same queue, and each notification is claimed by exactly one of them;
 - the status desk's writes wait at most a moment for a lock (``lock_timeout``), then raise
   :class:`~bot.dossiers.store.StoreBusy`, as on SQLite.
+- the tables keyed by commune (:data:`TENANT_TABLES`) are under row-level security
+  (:func:`tenant_guard_sql`, FORCE: their owner too): a connection sees the rows of the
+  commune its ``motcua.commune`` setting names, all of them with '*', none without it.
+  The store's own connections (its pool, a sync's) set '*'; reads given ``commune=`` set
+  that commune for their transaction. A first load under row-level security is staged
+  with ``COPY`` and inserted from the stage (COPY cannot write such a table directly).
 
 Driver: psycopg 3 (the ``postgres`` extra), imported only when this module is: a
 ``pip install .`` without the extra runs on SQLite and never imports it. Connection URLs

@@ -12,6 +12,13 @@ channel) and ``inbox`` (received updates handed back at a stop, answered at the 
 start). The schema is versioned with ``PRAGMA user_version``; :meth:`Store.open` applies
 missing migrations.
 
+Tenancy: ``dossiers``, ``status_history``, ``follows``, ``outbox`` and
+``sync_run_communes`` (a run's figures per commune) carry ``commune``, the ``communes:``
+id of the dossier's commune ('' with a single commune, and for every row written before
+schema version 4). A provincial sync fills it from the code's agency segment; a follow
+takes its dossier's; a notification its history row's. On PostgreSQL these tables are
+also under row-level security (:mod:`bot.dossiers.pgstore`).
+
 The bot reads and writes through :class:`Store` (aiosqlite). A sync writes through a
 :class:`SyncWriter`, its own plain sqlite3 connection used from a worker thread, in a
 single transaction: readers keep seeing the previous data (WAL) until it commits, and a
@@ -516,6 +523,17 @@ class DossierStore(abc.ABC):
     Two implementations: :class:`Store` (one SQLite file, the embedded default) and
     :class:`bot.dossiers.pgstore.PgStore` (PostgreSQL, ``database.url``); both pass the
     same tests. Open one with :func:`open_store`.
+
+    Several communes: every row is keyed by ``commune`` (see the module docstring). The
+    store's own reads see all communes. For one commune's view (the back office of a
+    commune), either pass ``commune=`` to :meth:`count`, :meth:`in_statuses`,
+    :meth:`in_codes`, :meth:`history`, :meth:`sync_runs` (each run with that commune's
+    figures, from ``sync_run_communes``) and :meth:`follower_counts` (per status:
+    dossiers, dossiers followed, follows), or take ``store.scoped(commune)`` (a
+    :class:`ScopedDossiers` with the same reads bound to it). With ``commune=`` the SQL
+    filters by commune and, on PostgreSQL, the query runs with ``motcua.commune`` set to
+    it (row-level security as a second line). :meth:`commune_counts` gives one run's
+    figures for every commune (the provincial view).
     """
 
     #: Exceptions of the driver that mean "the database failed" (a sync reports them).

@@ -9,6 +9,14 @@ rest is applied. Everything is written in one transaction: a source that cannot 
 a file that changes while it is read, a crash or a kill leaves the database exactly as
 it was. ``dry_run`` does everything but commit.
 
+A provincial sync (``communes:`` configured; :func:`commune_routes`) reads one export
+for the whole province and routes each row to the commune whose ``status.code_prefix`` is
+the code's agency segment (the code without its ``-yymmdd-NNNN`` tail); a row whose
+segment is no commune's, or a bare tail, is rejected with its row number. The report
+adds each commune's figures (:attr:`SyncReport.communes`), also logged per run in
+``sync_run_communes``; dossiers a commune has stored but the export does not list are
+counted as its missing ones, never deleted.
+
 Speed: per row, the hot loop only normalises the code, checks it is not a duplicate and
 fingerprints the row's text; a batch is compared with the stored fingerprints in one
 query and only new or changed rows are parsed, then written by set-based SQL
