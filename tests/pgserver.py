@@ -42,6 +42,9 @@ class PgServer:
     """One throw-away PostgreSQL server; :meth:`new_database` gives each test its own."""
 
     SUPERUSER = "motcua"
+    #: The role the bot connects as in the tests, as in production: it owns its databases
+    #: but is no superuser, so row-level security applies to it.
+    APP_ROLE = "motcua_app"
 
     def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
@@ -50,6 +53,7 @@ class PgServer:
         self._dir: Path | None = None
         self._counter = itertools.count(1)
         self._as: list[str] = []
+        self._role_made = False
 
     @property
     def data_dir(self) -> Path:
@@ -109,9 +113,9 @@ class PgServer:
         shutil.rmtree(self._dir, ignore_errors=True)
         self._dir = None
 
-    def url(self, database: str = "postgres") -> str:
-        """The URL of ``database`` on this server."""
-        return f"postgresql://{self.SUPERUSER}@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", role: str | None = None) -> str:
+        """The URL of ``database`` on this server, as ``role`` (default: the superuser)."""
+        return f"postgresql://{role or self.SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def _admin(self, sql: str) -> None:
         import psycopg
@@ -120,10 +124,14 @@ class PgServer:
             conn.execute(sql)
 
     def new_database(self) -> str:
-        """Create an empty database and return its URL."""
+        """Create an empty database owned by :data:`APP_ROLE` and return its URL (as
+        that role)."""
         name = f"t{os.getpid()}_{next(self._counter)}"
-        self._admin(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+        if not self._role_made:
+            self._admin(f"CREATE ROLE {self.APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+            self._role_made = True
+        self._admin(f'CREATE DATABASE "{name}" OWNER {self.APP_ROLE}')
+        return self.url(name, self.APP_ROLE)
 
     def drop_database(self, url: str) -> None:
         """Drop a database made by :meth:`new_database` (closing its connections)."""

@@ -1,0 +1,30 @@
+"""Portable database access for the stores that are not the dossier store.
+
+One small interface (:class:`Database`) over SQLite (the embedded default: one file) and
+PostgreSQL (a province: ``database.url``), so each store is written once, in portable SQL
+with ``?`` placeholders, and runs on both. Tenancy (several communes on one database) is
+part of it: see :mod:`bot.storage.tenancy`.
+"""
+
+from bot.storage.database import (
+    ALL_COMMUNES,
+    Database,
+    Migration,
+    StorageBusy,
+    StorageError,
+    Transaction,
+    open_database,
+)
+from bot.storage.tenancy import tenant_clause, tenant_guard_sql
+
+__all__ = [
+    "ALL_COMMUNES",
+    "Database",
+    "Migration",
+    "StorageBusy",
+    "StorageError",
+    "Transaction",
+    "open_database",
+    "tenant_clause",
+    "tenant_guard_sql",
+]
