@@ -295,6 +295,15 @@ async def test_each_communes_staff_group_is_a_staff_chat(tmp_path: Path, overlay
         tenant_relay = app.router.engine_of("binh-minh").handovers  # type: ignore[union-attr]
         assert tenant_relay.staff_chat == "-1009876543210"
         assert app.router.engine_of("tan-hoa").handovers.staff_chat == "-1001111111111"  # type: ignore[union-attr]
+        # a group closes by number only its own commune's hand-overs
+        await app.engine.handle(say("/start tan-hoa", user="u1"))
+        await app.engine.handle(say("cho tôi gặp cán bộ", user="u1"))
+        (handover,) = await app.handovers.list()
+        other = await app.relay.staff_message(None, "Minh", f"/dong {handover.id}", chat="-1009876543210")
+        assert other == f"Không có yêu cầu #{handover.id} nào đang mở."
+        assert (await app.handovers.get(handover.id)).state == "waiting"  # type: ignore[union-attr]
+        own = await app.relay.staff_message(None, "Lan", f"/dong {handover.id}", chat="-1001111111111")
+        assert own is not None and own.startswith(f"Đã đóng yêu cầu #{handover.id}")
     finally:
         await app.close()
 
