@@ -152,9 +152,30 @@ class Supervisor:
         return [s.process.pid for s in self.slots if s.process is not None]
 
 
+async def prepare(config: Config) -> None:
+    """Open every database once (creating and migrating their tables) before the
+    workers start, so they do not race to create them; raises what App.open raises."""
+    from bot.app import App
+    from bot.serving.schema import migrate
+    from bot.storage import open_database
+
+    app = await App.open(config)
+    try:
+        db = await open_database(config.database.path, config.database.url)
+        try:
+            await migrate(db)
+        finally:
+            await db.close()
+    finally:
+        await app.close()
+
+
 def run_workers(config: Config, workers: int, options: Sequence[str]) -> int:
     """Serve with ``workers`` processes until SIGTERM or SIGINT; the exit status."""
+    import asyncio
+
     check_workers(config, workers)
+    asyncio.run(prepare(config))
     env = dict(os.environ)
     telegram = config.channels.telegram
     if telegram is not None and telegram.token and not telegram.webhook.secret_token:

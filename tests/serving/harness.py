@@ -34,7 +34,8 @@ def free_port() -> int:
 
 
 def write_config(
-    path: Path, tmp: Path, tg: FakeTelegramApi, zalo: FakeZaloApi, port: int, url: str | None, extra: str = ""
+    path: Path, tmp: Path, tg: FakeTelegramApi, zalo: FakeZaloApi, port: int, url: str | None, extra: str = "",
+    telegram_extra: str = "",
 ) -> None:
     """A config serving both channels by webhook on ``port`` (paths /tg and /zalo)."""
     database = f"database:\n  path: {tmp / 'bot.sqlite3'}\n" + (f"  url: \"{url}\"\n" if url else "")
@@ -45,7 +46,8 @@ def write_config(
         f"  telegram:\n    token: \"${{TELEGRAM_BOT_TOKEN}}\"\n    base_url: {tg.base_url}\n"
         f"    webhook:\n      url: https://motcua.example.vn/tg\n      listen: 127.0.0.1\n      port: {port}\n"
         f"      secret_token: {TG_SECRET}\n"
-        f"  zalo:\n    token: \"${{ZALO_BOT_TOKEN}}\"\n    base_url: {zalo.base_url}\n"
+        + telegram_extra
+        + f"  zalo:\n    token: \"${{ZALO_BOT_TOKEN}}\"\n    base_url: {zalo.base_url}\n"
         f"    webhook:\n      url: https://motcua.example.vn/zalo\n      listen: 127.0.0.1\n      port: {port}\n"
         f"      secret_token: {ZALO_SECRET}\n"
         + extra,
@@ -64,6 +66,8 @@ class Province:
     process: asyncio.subprocess.Process | None = None
     lines: list[str] = field(default_factory=list)
     session: aiohttp.ClientSession | None = None
+    #: Requests sent again (no answer, or an error status).
+    resent: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     async def wait_line(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
@@ -91,10 +95,26 @@ class Province:
         return await self.post("/zalo", update, {"X-Bot-Api-Secret-Token": ZALO_SECRET})
 
     async def post(self, path: str, body: Any, headers: dict[str, str]) -> int:
+        """POST as the messengers do: what got no answer (a connection waiting at a
+        worker that was killed is reset) or no 200 is sent again, a few times."""
         assert self.session is not None
-        async with self.session.post(f"http://127.0.0.1:{self.port}{path}", json=body, headers=headers) as response:
-            await response.read()
-            return response.status
+        status = 0
+        for _ in range(30):
+            try:
+                async with self.session.post(
+                    f"http://127.0.0.1:{self.port}{path}", json=body, headers=headers
+                ) as response:
+                    await response.read()
+                    status = response.status
+            except aiohttp.ClientError:
+                self.resent += 1
+                await asyncio.sleep(0.2)
+                continue
+            if status < 500:
+                return status
+            self.resent += 1
+            await asyncio.sleep(0.2)
+        return status
 
     def tg_texts(self, chat_id: int) -> list[str]:
         return [c.params["text"] for c in self.tg.calls_of("sendMessage") if str(c.params["chat_id"]) == str(chat_id)]
@@ -105,13 +125,14 @@ class Province:
 
 @asynccontextmanager
 async def province(
-    tmp: Path, url: str | None, *, workers: int = 2, extra: str = "", env: dict[str, str] | None = None
+    tmp: Path, url: str | None, *, workers: int = 2, extra: str = "", env: dict[str, str] | None = None,
+    telegram_extra: str = "",
 ) -> AsyncIterator[Province]:
     """`motcua run --workers N` serving both fakes, stopped with SIGTERM at the end."""
     async with FakeTelegramApi(TG_TOKEN) as tg, FakeZaloApi(ZALO_TOKEN) as zalo:
         port = free_port()
         config = tmp / "config.yaml"
-        write_config(config, tmp, tg, zalo, port, url, extra)
+        write_config(config, tmp, tg, zalo, port, url, extra, telegram_extra)
         here = Province(tg, zalo, port, url)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "--config", str(config), "run", "--workers", str(workers),
@@ -149,3 +170,12 @@ async def eventually(check: Any, timeout: float = 30.0, what: str = "") -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting: {what}")
         await asyncio.sleep(0.05)
+
+
+def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of a query on the workers' PostgreSQL database."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(sql.replace("?", "%s"), params or None)
+        return cur.fetchall() if cur.description else []
