@@ -138,6 +138,8 @@ class Inbox:
                 )
         for row_id in given_up:
             log.error("inbox message %d given up: it could not be answered in %d attempts", row_id, self._max_attempts)
+        if given_up and not claimed:  # the chats they held up may have their next message
+            return await self.claim(limit)
         return claimed
 
     async def complete(self, message: InboxMessage, replies: Sequence[Reply], sessions: Staged) -> None:
