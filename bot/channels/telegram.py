@@ -488,6 +488,14 @@ class TelegramChannel(Channel):
         except Forbidden:
             raise RecipientBlocked(f"telegram chat {chat_id} blocked the bot") from None
 
+    async def send_answer(self, chat_id: str, reply: Reply) -> None:
+        """Deliver one of the engine's replies from the workers' outbox, quoting the
+        question when the reply carries its message id (``quote``, in groups)."""
+        try:
+            await self._deliver(chat_id, reply, getattr(reply, "quote", None))
+        except Forbidden:
+            raise RecipientBlocked(f"telegram chat {chat_id} blocked the bot") from None
+
     async def post(self, chat_id: str, reply: Reply) -> list[str]:
         """Deliver ``reply`` (a hand-over's post to the staff group); the ids of the
         messages it became, so that a reply to any of them is known."""

@@ -86,6 +86,8 @@ class Worker:
         self.stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
+        #: Replies sent at once right after answering (the rest wait for the reply loop).
+        self._send_slots = asyncio.Semaphore(2 * options.concurrency)
         self._slow_text = os.environ.get(SLOW_TEXT_ENV, "")
         self._slow_seconds = float(os.environ.get(SLOW_SECONDS_ENV) or 0.0)
 
@@ -123,7 +125,7 @@ class Worker:
             limiter = SharedRateLimiter(self.db, "telegram", telegram.rate_limits, is_group=telegram_group)
             channel = TelegramChannel(telegram, self.app, inbox=inbox, host=host, before_send=limiter)  # type: ignore[arg-type]
             self.channels.append(channel)
-            self.senders["telegram"] = channel.send
+            self.senders["telegram"] = channel.send_answer
         if zalo is not None and zalo.token:
             from bot.channels.zalo import ZaloChannel
 
@@ -219,13 +221,19 @@ class Worker:
         deliverer = Deliverer(own, what="reply", base_delay=2.0, max_delay=120.0, max_attempts=8, lease=90.0)
         deadline = time.monotonic() + patience
         try:
-            while True:
-                await deliverer.deliver_pending(message.channel, send)
-                if not await own.unsent([message.id]) or time.monotonic() > deadline:
-                    return
-                await asyncio.sleep(0.05)
+            async with self._send_slots:
+                await self._send_own(message, send, own, deliverer, deadline)
         except Exception as exc:  # the reply loop sends them
             log.warning("sending the replies of inbox message %d failed (%s)", message.id, type(exc).__name__)
+
+    async def _send_own(
+        self, message: InboxMessage, send: SendFn, own: ReplyQueue, deliverer: Deliverer, deadline: float
+    ) -> None:
+        while True:
+            await deliverer.deliver_pending(message.channel, send)
+            if not await own.unsent([message.id]) or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.05)
 
     async def _reply_loop(self) -> None:
         while not self.stop.is_set():
@@ -329,16 +337,20 @@ async def run_worker(config: Config, options: WorkerOptions) -> int:
         loop.add_signal_handler(sig, worker.stop.set)
     try:
         await worker.serve(
-            ready=lambda: print(
+            ready=lambda: _say(
                 f"motcua: worker {options.index} (pid {os.getpid()}) serving "
-                f"{', '.join(c.name for c in worker.channels)}",
-                file=sys.stderr,
-                flush=True,
+                f"{', '.join(c.name for c in worker.channels)}"
             )
         )
     finally:
         await worker.close()
     return 0
+
+
+def _say(line: str) -> None:
+    """Print one line to stderr in one write (the workers share it)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 __all__ = ["Worker", "WorkerOptions", "run_worker"]
