@@ -140,3 +140,12 @@ def test_workers_need_webhooks_and_postgresql(
     assert main(["--config", str(config), "run", "--workers", "2"]) == 2
     err = capsys.readouterr().err
     assert "--workers 2: set database.url" in err and err.count("\n") == 1
+
+
+async def test_one_worker_serves_from_the_sqlite_file(tmp_path: Path) -> None:
+    async with province(tmp_path, None, workers=1) as here:
+        assert await here.telegram("lam giay khai sinh can gi", user_id=121) == 200
+        assert await here.telegram("thế còn lệ phí?", user_id=121) == 200
+        assert await here.zalo_message("z-121", "khai tử cần gì") == 200
+        await eventually(lambda: len(here.tg_texts(121)) >= 2 and here.zalo_texts("z-121"), what="answers")
+        assert "lệ phí" in here.tg_texts(121)[1].lower()
