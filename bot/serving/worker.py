@@ -29,6 +29,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.delivery import Deliverer, SendFn
+from bot.messages import Reply
 from bot.serving.inbox import Inbox, InboxMessage, LostClaim, ReplyQueue
 from bot.serving.leases import Lease
 from bot.serving.limits import SharedRateLimiter, telegram_group
@@ -196,8 +197,8 @@ class Worker:
             with DatabaseSessions.staging() as staged:
                 if self._slow_text and self._slow_text in message.incoming.text and message.attempts == 1:
                     await asyncio.sleep(self._slow_seconds)
-                response = await self.app.engine.handle(message.incoming)
-            await self.inbox.complete(message, response.replies, staged)
+                replies = await self._answer(message)
+            await self.inbox.complete(message, replies, staged)
         except LostClaim:
             log.warning("inbox message %d was taken by another worker; this answer is dropped", message.id)
             return
@@ -210,6 +211,20 @@ class Worker:
         task = asyncio.create_task(self._send_replies(message))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+
+    async def _answer(self, message: InboxMessage) -> list[Reply]:
+        """The replies to ``message``: the engine's, or for a message in the staff group
+        the hand-over relay's word in the group (the engine never sees those)."""
+        staff = message.meta.get("staff")
+        relay = getattr(self.app, "relay", None)
+        if isinstance(staff, dict):
+            if relay is None:
+                return []
+            incoming = message.incoming
+            said = await relay.staff_message(staff.get("replied"), str(staff.get("name", "")), incoming.text,
+                                             chat=incoming.chat_id)
+            return [Reply(said)] if said else []
+        return (await self.app.engine.handle(message.incoming)).replies
 
     async def _send_replies(self, message: InboxMessage, patience: float = 10.0) -> None:
         """Send the replies of ``message`` now (those the chat's earlier replies hold

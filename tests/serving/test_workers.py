@@ -149,3 +149,21 @@ async def test_one_worker_serves_from_the_sqlite_file(tmp_path: Path) -> None:
         assert await here.zalo_message("z-121", "khai tử cần gì") == 200
         await eventually(lambda: len(here.tg_texts(121)) >= 2 and here.zalo_texts("z-121"), what="answers")
         assert "lệ phí" in here.tg_texts(121)[1].lower()
+
+
+async def test_a_staff_reply_sent_twice_reaches_the_resident_once(tmp_path: Path, pg_url: str) -> None:
+    extra = 'handover:\n  telegram_chat_id: "-100999"\n'
+    async with province(tmp_path, pg_url, extra=extra) as here:
+        assert await here.telegram("gặp cán bộ", user_id=131) == 200
+        await eventually(lambda: here.tg_texts(-100999), 30, "the post to the staff group")
+        post = next(m for m in here.tg.sent if str(m["chat"]["id"]) == "-100999")
+        update = text_message("Ông mang CCCD bản gốc nhé", user_id=901, chat_id=-100999, chat_type="supergroup",
+                              message_id=5000, reply_to_message=post)
+        update["update_id"] = 880001
+        for _ in range(2):  # Telegram sends it again
+            assert await here.post("/tg", update, {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}) == 200
+        await eventually(lambda: any("CCCD bản gốc" in t for t in here.tg_texts(131)), 30, "the staff's reply")
+        await eventually(lambda: len(here.tg_texts(-100999)) >= 2, 30, "the word in the group")
+        await asyncio.sleep(2.0)
+        assert sum("CCCD bản gốc" in t for t in here.tg_texts(131)) == 1
+        assert len(here.tg_texts(-100999)) == 2  # the post, then one "sent" in the group
