@@ -162,11 +162,13 @@ class Worker:
         finally:
             self.stop.set()
             self._wake.set()
-            for channel in reversed(started):  # no new updates; the handlers finish theirs
-                await channel.stop()
+            # The handlers finish the message they hold and send its replies while the
+            # channels still run; updates arriving meanwhile stay in the inbox for others.
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._sending:
                 await asyncio.wait(self._sending, timeout=10.0)
+            for channel in reversed(started):
+                await channel.stop()
 
     async def close(self) -> None:
         """Close the databases."""
