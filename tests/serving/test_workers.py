@@ -26,6 +26,10 @@ async def test_two_workers_behind_one_port_answer_both_channels(tmp_path: Path, 
         await eventually(lambda: here.tg_texts(111) and here.zalo_texts("z-1"), what="both answered")
         assert here.tg_texts(111)[0].startswith("Đăng ký khai sinh")
         assert here.zalo_texts("z-1")[0].startswith("Đăng ký kết hôn")
+        # the shared listener still checks each channel's secret, and knows only their paths
+        assert await here.post("/tg", {"update_id": 5}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}) == 403
+        assert await here.post("/zalo", {}, {"X-Bot-Api-Secret-Token": TG_SECRET}) == 403
+        assert await here.post("/other", {}, {}) == 404
 
 
 QUESTIONS = [
