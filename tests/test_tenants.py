@@ -416,3 +416,16 @@ async def test_a_notice_from_the_command_line_shows_in_every_commune(config_file
             assert "Toàn tỉnh nghỉ lễ." in "\n".join(r.text for r in [*start.replies, *answer.replies]), commune
     finally:
         await app.close()
+
+
+def test_tenant_is_set_per_commune_and_is_not_a_config_key(config_file: Path, tmp_path: Path) -> None:
+    from bot.tenants import tenant_configs
+
+    assert {k: c.tenant for k, c in tenant_configs(load_config(config_file)).items()} == {
+        "tan-hoa": "tan-hoa", "binh-minh": "binh-minh"
+    }
+    assert load_config(config_file).tenant == ""
+    path = tmp_path / "tenant.yaml"
+    path.write_text('tenant: "tan-hoa"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="tenant: unknown key"):
+        load_config(path)
