@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 
 from bot.storage.database import ALL_COMMUNES, Database, Migration, StorageBusy, StorageError, statements
-from bot.storage.tenancy import SETTING
+from bot.storage.tenancy import SETTING, setting_of
 
 try:
     import psycopg
@@ -91,7 +91,7 @@ class PostgresDatabase(Database):
         label = redact_url(url)
 
         async def configure(conn: psycopg.AsyncConnection) -> None:
-            await conn.execute("SELECT set_config(%s, %s, false)", (SETTING, scope or ""))
+            await conn.execute("SELECT set_config(%s, %s, false)", (SETTING, setting_of(scope)))
 
         pool = AsyncConnectionPool(
             url,
@@ -120,7 +120,7 @@ class PostgresDatabase(Database):
                 async with conn.transaction():
                     await conn.execute(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}")
                     if self.scope != self._pool_scope:
-                        await conn.execute("SELECT set_config(%s, %s, true)", (SETTING, self.scope or ""))
+                        await conn.execute("SELECT set_config(%s, %s, true)", (SETTING, setting_of(self.scope)))
                     yield _Tx(conn)
         except (PoolTimeout, pg_errors.LockNotAvailable, pg_errors.DeadlockDetected):
             raise StorageBusy(f"{self.label}: the database is busy") from None

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 
 #: The PostgreSQL setting that names the commune a transaction works for.
 SETTING = "motcua.commune"
+#: The setting's value for a view with no scope: no commune id can be it (ids are
+#: lowercase letters, digits and hyphens), so no row matches, not even a one-commune
+#: install's rows, whose commune is ''.
+NO_SCOPE = "!none"
+
+
+def setting_of(scope: str | None) -> str:
+    """The ``motcua.commune`` value for a view of ``scope``."""
+    return NO_SCOPE if scope is None else scope
 
 
 def tenant_clause(db: Database, column: str = "commune") -> tuple[str, tuple[str, ...]]:

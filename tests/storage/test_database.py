@@ -129,7 +129,7 @@ async def test_a_bad_url_is_named_without_its_password(pg_server) -> None:
 
 
 async def _seed_two_communes(db: Database) -> None:
-    for commune, body in (("a", "của xã A"), ("b", "của xã B"), ("a", "cũng của A")):
+    for commune, body in (("a", "của xã A"), ("b", "của xã B"), ("a", "cũng của A"), ("", "chưa rõ xã")):
         await db.run("INSERT INTO notes (commune, body) VALUES (?, ?)", (commune, body))
 
 
@@ -142,8 +142,10 @@ async def test_tenant_clause_limits_a_view_to_its_commune(db: Database) -> None:
 
     assert await seen(db.scoped("a")) == ["của xã A", "cũng của A"]
     assert await seen(db.scoped("b")) == ["của xã B"]
-    assert await seen(db.scoped(ALL_COMMUNES)) == ["của xã A", "của xã B", "cũng của A"]
-    assert await seen(db) == ["của xã A", "của xã B", "cũng của A"]  # the bot's own view
+    assert await seen(db.scoped("")) == ["chưa rõ xã"]  # a one-commune install's rows
+    everything = ["của xã A", "của xã B", "cũng của A", "chưa rõ xã"]
+    assert await seen(db.scoped(ALL_COMMUNES)) == everything
+    assert await seen(db) == everything  # the bot's own view
 
 
 async def test_row_level_security_hides_other_communes_even_without_a_filter(pg_server, tmp_path: Path) -> None:
@@ -154,14 +156,14 @@ async def test_row_level_security_hides_other_communes_even_without_a_filter(pg_
         await bot_db.migrate("notes", GUARDED)
         await _seed_two_communes(bot_db)
         unfiltered = "SELECT body FROM notes ORDER BY id"
-        assert await office.fetch(unfiltered) == []  # fail closed
+        assert await office.fetch(unfiltered) == []  # fail closed, even for rows of commune ''
         assert [r[0] for r in await office.scoped("b").fetch(unfiltered)] == ["của xã B"]
-        assert len(await office.scoped(ALL_COMMUNES).fetch(unfiltered)) == 3
+        assert len(await office.scoped(ALL_COMMUNES).fetch(unfiltered)) == 4
         # nor can a commune's view change, or write, another commune's rows
         assert await office.scoped("b").run("UPDATE notes SET stars = 5") == 1
         with pytest.raises(Exception, match="row-level security"):
             await office.scoped("b").run("INSERT INTO notes (commune, body) VALUES ('a', 'giả mạo')")
-        assert await bot_db.fetch("SELECT commune, stars FROM notes ORDER BY id") == [("a", 0), ("b", 5), ("a", 0)]
+        assert await bot_db.fetch("SELECT commune, stars FROM notes ORDER BY id") == [("a", 0), ("b", 5), ("a", 0), ("", 0)]
         # the setting is per transaction: a scoped view leaves the pooled connection as it was
         assert await office.fetch(unfiltered) == []
     finally:
