@@ -22,8 +22,9 @@ from aiohttp import web
 
 from bot.backoffice import overview
 from bot.backoffice.accounts import LoginOutcome
-from bot.backoffice.context import BACKOFFICE, SESSION, Backoffice
-from bot.backoffice.layout import page, render, vn_datetime, vn_number
+from bot.backoffice.context import BACKOFFICE, SESSION, VIEW, Backoffice
+from bot.backoffice.layout import page, render, scope_link, vn_datetime, vn_number
+from bot.backoffice.scope import View
 from bot.backoffice.security import (
     LOGIN_COOKIE, SESSION_COOKIE, add_headers, client_address, csrf_middleware, login_token, refuse,
     session_middleware, set_cookie,
@@ -57,6 +58,21 @@ def _staff(request: web.Request) -> str:
     return request[SESSION].account
 
 
+def _view(request: web.Request) -> View:
+    """The stores as the logged-in account's commune (or the commune chosen by a
+    provincial administrator) sees them."""
+    view = request.get(VIEW)
+    if view is None:  # every page but the login page has one (security.session_middleware)
+        raise web.HTTPForbidden()
+    return view
+
+
+def _to(request: web.Request, path: str) -> web.HTTPSeeOther:
+    """A redirect to ``path`` keeping the commune a provincial administrator looks at."""
+    session = request[SESSION]
+    return web.HTTPSeeOther(scope_link(_view(request).commune, bool(session and session.provincial))(path))
+
+
 # --- login ---------------------------------------------------------------------------
 
 
@@ -85,8 +101,8 @@ async def login_submit(request: web.Request) -> web.Response:
         return _login_form(request, LOGIN_LOCKED.format(minutes=minutes), status=429)
     if result.outcome is not LoginOutcome.OK or result.account is None:
         return _login_form(request, LOGIN_REFUSED, status=401)
-    session_id, _ = await bo.accounts.new_session(result.account)
-    await bo.audit.record(result.account, "login")
+    session_id, session = await bo.accounts.new_session(result.account)
+    await bo.view(session.commune).audit.record(result.account, "login")
     response = web.HTTPSeeOther("/")
     set_cookie(response, bo, SESSION_COOKIE, session_id)
     response.del_cookie(LOGIN_COOKIE, path="/")
@@ -97,7 +113,7 @@ async def logout(request: web.Request) -> web.Response:
     """End the session."""
     bo = _bo(request)
     await bo.accounts.end_session(request.cookies.get(SESSION_COOKIE, ""))
-    await bo.audit.record(_staff(request), "logout")
+    await bo.view(request[SESSION].commune).audit.record(_staff(request), "logout")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
@@ -109,10 +125,10 @@ async def logout(request: web.Request) -> web.Response:
 @page("overview.html")
 async def overview_page(request: web.Request) -> dict[str, Any]:
     """Today and this week: messages, answer rate, hand-overs waiting, a chart of 7 days."""
-    bo = _bo(request)
+    view = _view(request)
     today = date.today()
-    days = await overview.daily_totals(bo.activity, today - timedelta(days=6), today)
-    waiting = (await bo.handovers.counts()).get("waiting", 0)
+    days = await overview.daily_totals(view.activity, today - timedelta(days=6), today)
+    waiting = (await view.handovers.counts()).get("waiting", 0)
     return {
                 "title": "Tổng quan",
         "today": overview.summary(days[-1:]),
@@ -134,12 +150,12 @@ _DELIVERIES = {
 @page("inbox.html")
 async def inbox_page(request: web.Request) -> dict[str, Any]:
     """Hand-overs in one state (waiting by default), newest first."""
-    bo = _bo(request)
+    view = _view(request)
     state = request.query.get("state", "waiting")
     if state not in _STATES:
         state = "waiting"
-    items = await bo.handovers.list(state=state, limit=100)
-    counts = await bo.handovers.counts()
+    items = await view.handovers.list(state=state, limit=100)
+    counts = await view.handovers.counts()
     return {
         "title": "Gặp cán bộ", "items": items, "state": state,
         "states": _STATES, "counts": counts,
@@ -156,8 +172,7 @@ def _id(request: web.Request) -> int:
 @page("handover.html")
 async def handover_page(request: web.Request) -> dict[str, Any]:
     """One hand-over with its turns, the reply box and the close button."""
-    bo = _bo(request)
-    item = await bo.handovers.get(_id(request))
+    item = await _view(request).handovers.get(_id(request))
     if item is None:
         raise web.HTTPNotFound()
     return {
@@ -168,25 +183,37 @@ async def handover_page(request: web.Request) -> dict[str, Any]:
 
 async def handover_reply(request: web.Request) -> web.Response:
     """Send the staff member's reply to the resident."""
-    bo = _bo(request)
+    view = _view(request)
     handover_id = _id(request)
     text = str((await request.post()).get("text", "")).strip()
     if not text or len(text) > MAX_REPLY:
         return refuse(request, f"Câu trả lời cần có nội dung và không quá {MAX_REPLY} ký tự.", status=400)
-    if not await bo.handovers.reply(handover_id, _staff(request), text):
-        raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=gone")
-    await bo.audit.record(_staff(request), "handover.reply", str(handover_id))
-    raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=replied")
+    item = await view.handovers.get(handover_id)
+    if item is None:  # another commune's number: as if there were none
+        raise web.HTTPNotFound()
+    if not await view.handovers.reply(handover_id, _staff(request), text):
+        raise _to(request, f"/inbox/{handover_id}?ok=gone")
+    await view.audit.record(_staff(request), "handover.reply", str(handover_id), commune=_commune_of(view, item))
+    raise _to(request, f"/inbox/{handover_id}?ok=replied")
 
 
 async def handover_close(request: web.Request) -> web.Response:
     """Close a hand-over without (another) reply."""
-    bo = _bo(request)
+    view = _view(request)
     handover_id = _id(request)
-    if not await bo.handovers.close_handover(handover_id, _staff(request)):
-        raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=gone")
-    await bo.audit.record(_staff(request), "handover.close", str(handover_id))
-    raise web.HTTPSeeOther("/inbox?ok=closed")
+    item = await view.handovers.get(handover_id)
+    if item is None:
+        raise web.HTTPNotFound()
+    if not await view.handovers.close_handover(handover_id, _staff(request)):
+        raise _to(request, f"/inbox/{handover_id}?ok=gone")
+    await view.audit.record(_staff(request), "handover.close", str(handover_id), commune=_commune_of(view, item))
+    raise _to(request, "/inbox?ok=closed")
+
+
+def _commune_of(view: View, item: Any) -> str:
+    """The commune an audit entry about ``item`` belongs to: the item's own when it says
+    (a provincial administrator acting for a commune), else the view's."""
+    return str(getattr(item, "commune", None) or view.commune)
 
 
 # --- missed questions ----------------------------------------------------------------
@@ -204,7 +231,7 @@ def _procedure_choices(request: web.Request) -> list[tuple[str, str]]:
 async def missed_page(request: web.Request) -> dict[str, Any]:
     """Missed questions grouped by similarity, each with the add-as-alias form."""
     bo = _bo(request)
-    groups = await bo.missed.groups(date.today() - timedelta(days=30), limit=50)
+    groups = await _view(request).missed.groups(date.today() - timedelta(days=30), limit=50)
     catalogue = bo.app.catalogue
     titles = {p.id: p.title for p in catalogue}
     return {
@@ -234,8 +261,8 @@ async def missed_alias(request: web.Request) -> web.Response:
         except CatalogueError:
             return refuse(request, "Đã thêm cách hỏi, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
                                    "hãy chạy motcua validate.", status=500)
-    await bo.audit.record(_staff(request), "alias.add", procedure_id, text)
-    raise web.HTTPSeeOther("/missed?ok=alias")
+    await _view(request).audit.record(_staff(request), "alias.add", procedure_id, text)
+    raise _to(request, "/missed?ok=alias")
 
 
 # --- procedures, sync runs, followers, channels --------------------------------------
@@ -286,8 +313,7 @@ async def channels_page(request: web.Request) -> dict[str, Any]:
 @page("notices.html")
 async def notices_page(request: web.Request) -> dict[str, Any]:
     """Announcements: the form to post one, and every one with its expiry."""
-    bo = _bo(request)
-    notices = await bo.notices.all()
+    notices = await _view(request).notices.all()
     now = datetime.now(VIETNAM)
     default_until = (now + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
     return {
@@ -299,7 +325,7 @@ async def notices_page(request: web.Request) -> dict[str, Any]:
 
 async def notice_post(request: web.Request) -> web.Response:
     """Post an announcement shown in replies until it expires (Vietnam's time)."""
-    bo = _bo(request)
+    view = _view(request)
     form = await request.post()
     text = " ".join(str(form.get("text", "")).split())
     if not text or len(text) > MAX_NOTICE:
@@ -311,27 +337,30 @@ async def notice_post(request: web.Request) -> web.Response:
     if until <= datetime.now(VIETNAM):
         return refuse(request, "Thời điểm hết hạn phải ở sau bây giờ.", status=400)
     try:
-        notice_id = await bo.notices.post(text, until, _staff(request))
+        notice_id = await view.notices.post(text, until, _staff(request))
     except NoticeError:
         return refuse(request, "Không đăng được thông báo này; vui lòng kiểm tra nội dung và thời hạn.", status=400)
-    await bo.audit.record(_staff(request), "notice.post", str(notice_id), f"đến {until:%d/%m/%Y %H:%M}")
-    raise web.HTTPSeeOther("/notices?ok=posted")
+    await view.audit.record(_staff(request), "notice.post", str(notice_id), f"đến {until:%d/%m/%Y %H:%M}")
+    raise _to(request, "/notices?ok=posted")
 
 
 async def notice_remove(request: web.Request) -> web.Response:
     """Take an announcement down."""
-    bo = _bo(request)
+    view = _view(request)
     notice_id = _id(request)
-    if await bo.notices.remove(notice_id, _staff(request)):
-        await bo.audit.record(_staff(request), "notice.remove", str(notice_id))
-    raise web.HTTPSeeOther("/notices?ok=removed")
+    if not await view.notices.remove(notice_id, _staff(request)):
+        raise web.HTTPNotFound()  # none such up in this commune
+    await view.audit.record(_staff(request), "notice.remove", str(notice_id))
+    raise _to(request, "/notices?ok=removed")
 
 
 @page("audit.html")
 async def audit_page(request: web.Request) -> dict[str, Any]:
     """The audit log, newest first."""
-    entries = await _bo(request).audit.recent(limit=300)
-    return {"title": "Nhật ký thao tác", "entries": entries}
+    view = _view(request)
+    entries = await view.audit.recent(limit=300)
+    names = {**_bo(request).communes, "*": "Toàn tỉnh"}
+    return {"title": "Nhật ký thao tác", "entries": entries, "names": names, "everywhere": view.everywhere}
 
 
 async def _not_found(request: web.Request) -> web.Response:

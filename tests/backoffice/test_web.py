@@ -48,7 +48,7 @@ async def test_login_gives_a_random_httponly_strict_session_cookie(served: Serve
         assert len(value) >= 43  # 256 random bits
         assert "Tổng quan" in await r.text() and STAFF in await r.text()
     # The database keeps only a digest of the id.
-    rows = await served.bo.accounts._conn.execute_fetchall("SELECT id_hash FROM staff_sessions")
+    rows = await served.bo.accounts.db.fetch("SELECT id_hash FROM staff_sessions")
     assert rows and all(value not in r[0] for r in rows)
 
 
