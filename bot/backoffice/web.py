@@ -29,7 +29,8 @@ from bot.backoffice.security import (
     LOGIN_COOKIE, SESSION_COOKIE, add_headers, client_address, csrf_middleware, login_token, refuse,
     session_middleware, set_cookie,
 )
-from bot.backoffice.views import channel_health, followers_by_status, procedure_rows
+from bot.backoffice.accounts import PROVINCE
+from bot.backoffice.views import channel_health, procedure_rows
 from bot.dossiers.statuses import Status
 from bot.errors import CatalogueError
 from bot.procedures.aliases import AliasError, add_alias
@@ -279,32 +280,37 @@ async def procedures_page(request: web.Request) -> dict[str, Any]:
     }
 
 
+def _dossier_commune(request: web.Request) -> str | None:
+    """The commune filter of the dossier store's reads: None for every commune (a
+    provincial view, or a one-commune install), else the view's commune."""
+    commune = _view(request).commune
+    return None if commune == PROVINCE or not _bo(request).communes else commune
+
+
 @page("sync.html")
 async def sync_page(request: web.Request) -> dict[str, Any]:
-    """The latest dossier sync runs with their counts."""
-    runs = await _bo(request).app.store.sync_runs(limit=30)
+    """The latest dossier sync runs with their counts (a commune's: its own figures)."""
+    runs = await _bo(request).app.store.sync_runs(limit=30, commune=_dossier_commune(request))
     return {"title": "Nạp dữ liệu hồ sơ", "runs": runs}
 
 
 @page("followers.html")
 async def followers_page(request: web.Request) -> dict[str, Any]:
-    """Followers per dossier status."""
-    database = _bo(request).app.config.database
-    on_postgres = database.url is not None
-    rows = [] if on_postgres else await followers_by_status(database.path)
-    return {
-        "title": "Người theo dõi hồ sơ", "rows": rows, "on_postgres": on_postgres,
-        "total": sum(r.followers for r in rows),
-    }
+    """Followers per dossier status (of the view's commune)."""
+    rows = await _bo(request).app.store.follower_counts(commune=_dossier_commune(request))
+    return {"title": "Người theo dõi hồ sơ", "rows": rows, "total": sum(r.followers for r in rows)}
 
 
 @page("channels.html")
 async def channels_page(request: web.Request) -> dict[str, Any]:
-    """Telegram and Zalo: configured, served, usage against the Zalo plan."""
+    """Telegram and Zalo: configured, served, usage against the Zalo plan. The channels
+    are the province's, shared by every commune: their figures are shown to a
+    provincial administrator (and in a one-commune install), not to a commune's staff."""
     bo = _bo(request)
     running = bo.running_channels() if bo.running_channels is not None else None
+    shared = _dossier_commune(request) is None
     rows = await channel_health(bo.app.store, bo.app.config, running, datetime.now())
-    return {"title": "Tình trạng kênh", "rows": rows}
+    return {"title": "Tình trạng kênh", "rows": rows, "figures": shared}
 
 
 # --- announcements -------------------------------------------------------------------

@@ -298,5 +298,6 @@ async def test_the_pages_work_with_the_dossiers_in_postgresql(
     finally:
         pg_server.drop_database(url)
     assert "xuat-pg.csv" in pages["/sync"]
-    assert "chỉ đếm được với cơ sở dữ liệu SQLite" in pages["/followers"]
+    # The followers are counted on PostgreSQL too (the store's follower_counts).
+    assert "lượt theo dõi hồ sơ" in pages["/followers"] and "<td>Đã trả kết quả</td><td>3</td>" in pages["/followers"]
     assert "Tình trạng kênh" in pages["/channels"]
