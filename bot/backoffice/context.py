@@ -118,11 +118,12 @@ async def _staff_stores(app: App, path: Path, given: dict[str, Any], owned: list
         "missed": given.get("missed") or (recorder.missed if recorder else None),
         "activity": given.get("activity") or (recorder.activity if recorder else None),
     }
+    url = app.config.database.url
     openers = {
-        "handovers": lambda: HandoverStore.open(path),
-        "notices": lambda: NoticeStore.open(path),
-        "missed": lambda: MissedStore.open(path, app.config.missed.retention_days),
-        "activity": lambda: ActivityStore.open(path),
+        "handovers": lambda: HandoverStore.open(path, url),
+        "notices": lambda: NoticeStore.open(path, url),
+        "missed": lambda: MissedStore.open(path, app.config.missed.retention_days, url=url),
+        "activity": lambda: ActivityStore.open(path, url),
     }
     for name, store in found.items():
         if store is None:

@@ -98,7 +98,9 @@ def make_view(db: Database, commune: str, retention_days: int, shared: dict[str,
     return View(
         commune,
         handovers=HandoverStore(scoped),
-        notices=NoticeStore(scoped),
+        # sharing the bot's reading of the table, so that a post or a removal here is
+        # in its replies at once (pages never call current(), which would fill it)
+        notices=NoticeStore(scoped, _cache=getattr(shared.get("notices"), "_shared", None)),
         missed=MissedStore(scoped, retention_days),
         activity=ActivityStore(scoped),
         audit=audit,
