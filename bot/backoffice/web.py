@@ -139,6 +139,32 @@ async def overview_page(request: web.Request) -> dict[str, Any]:
     }
 
 
+def _provincial(request: web.Request) -> None:
+    """Refuse (403) a page that is a provincial administrator's only."""
+    if not request[SESSION].provincial:
+        raise web.HTTPForbidden()
+
+
+@page("province.html")
+async def province_page(request: web.Request) -> dict[str, Any]:
+    """One row per commune: hand-overs waiting, missed questions in the last 7 days,
+    messages this month (each read through that commune's view)."""
+    _provincial(request)
+    bo = _bo(request)
+    today = date.today()
+    rows = []
+    for commune, name in bo.communes.items():
+        view = bo.view(commune)
+        days = await overview.daily_totals(view.activity, today.replace(day=1), today)
+        rows.append(overview.CommuneRow(
+            commune, name,
+            waiting=(await view.handovers.counts()).get("waiting", 0),
+            missed=await view.missed.count(today - timedelta(days=6)),
+            messages=overview.summary(days).total,
+        ))
+    return {"title": "Toàn tỉnh", "rows": rows, "totals": overview.totals(rows), "month": f"{today:%m/%Y}"}
+
+
 # --- hand-overs ----------------------------------------------------------------------
 
 _STATES = {"waiting": "Đang chờ", "answered": "Đã trả lời", "closed": "Đã đóng"}
@@ -194,7 +220,9 @@ async def handover_reply(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     if not await view.handovers.reply(handover_id, _staff(request), text):
         raise _to(request, f"/inbox/{handover_id}?ok=gone")
-    await view.audit.record(_staff(request), "handover.reply", str(handover_id), commune=_commune_of(view, item))
+    await view.audit.record(
+        _staff(request), "handover.reply", str(handover_id), commune=await _commune_of(_bo(request), view, item)
+    )
     raise _to(request, f"/inbox/{handover_id}?ok=replied")
 
 
@@ -207,14 +235,22 @@ async def handover_close(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     if not await view.handovers.close_handover(handover_id, _staff(request)):
         raise _to(request, f"/inbox/{handover_id}?ok=gone")
-    await view.audit.record(_staff(request), "handover.close", str(handover_id), commune=_commune_of(view, item))
+    await view.audit.record(
+        _staff(request), "handover.close", str(handover_id), commune=await _commune_of(_bo(request), view, item)
+    )
     raise _to(request, "/inbox?ok=closed")
 
 
-def _commune_of(view: View, item: Any) -> str:
-    """The commune an audit entry about ``item`` belongs to: the item's own when it says
-    (a provincial administrator acting for a commune), else the view's."""
-    return str(getattr(item, "commune", None) or view.commune)
+async def _commune_of(bo: Backoffice, view: View, item: Any) -> str:
+    """The commune an audit entry about hand-over ``item`` belongs to: the view's, or
+    for a provincial administrator looking at every commune the one whose view has it
+    (so that commune's staff see it in their log)."""
+    if not view.everywhere:
+        return view.commune
+    for commune in bo.communes:
+        if await bo.view(commune).handovers.get(item.id) is not None:
+            return commune
+    return view.commune
 
 
 # --- missed questions ----------------------------------------------------------------
@@ -380,6 +416,8 @@ async def errors_middleware(request: web.Request, handler: Callable) -> web.Stre
         return await handler(request)
     except web.HTTPNotFound:
         return await _not_found(request)
+    except web.HTTPForbidden:
+        return refuse(request, "Trang này chỉ dành cho cán bộ quản trị của tỉnh.", status=403)
     except web.HTTPRequestEntityTooLarge:
         return refuse(request, "Nội dung gửi lên quá lớn.", status=413)
     except web.HTTPException:
@@ -409,6 +447,7 @@ def create_app(bo: Backoffice) -> web.Application:
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout)
     app.router.add_get("/", overview_page)
+    app.router.add_get("/province", province_page)
     app.router.add_get("/inbox", inbox_page)
     app.router.add_get("/inbox/{id}", handover_page)
     app.router.add_post("/inbox/{id}/reply", handover_reply)
