@@ -20,7 +20,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.backoffice import overview
+from bot.backoffice import facts, overview
 from bot.backoffice.accounts import LoginOutcome
 from bot.backoffice.context import BACKOFFICE, SESSION, VIEW, Backoffice
 from bot.backoffice.layout import page, render, scope_link, vn_datetime, vn_number
@@ -311,7 +311,7 @@ async def procedures_page(request: web.Request) -> dict[str, Any]:
     bo = _bo(request)
     rows = procedure_rows(bo.app.catalogue, bo.app.config.catalogue.dir, date.today())
     return {
-        "title": "Thủ tục", "rows": rows,
+        "title": "Thủ tục", "rows": rows, "editable": bool(request[SESSION].provincial),
         "stale": sum(r.stale for r in rows), "drafts": sum(r.draft for r in rows),
     }
 
@@ -347,6 +347,83 @@ async def channels_page(request: web.Request) -> dict[str, Any]:
     shared = _dossier_commune(request) is None
     rows = await channel_health(bo.app.store, bo.app.config, running, datetime.now())
     return {"title": "Tình trạng kênh", "rows": rows, "figures": shared}
+
+
+# --- the base catalogue (provincial administrators) ----------------------------------
+
+
+def _base_procedure(request: web.Request) -> Any:
+    """The base catalogue's procedure of the URL (its file under the catalogue folder),
+    for a provincial administrator; 404 for anything else."""
+    _provincial(request)
+    bo = _bo(request)
+    proc = bo.app.catalogue.get(request.match_info["id"])
+    if proc is None or proc.is_referral or proc.path is None:
+        raise web.HTTPNotFound()
+    base = bo.app.config.catalogue.dir.resolve()
+    if not proc.path.resolve().is_relative_to(base):
+        raise web.HTTPNotFound()
+    return proc
+
+
+def _facts_page(request: web.Request, proc: Any, values: dict[str, str], version: str,
+                error: str = "", status: int = 200) -> web.Response:
+    return render(request, "facts.html", {
+        "title": f"Sửa thủ tục: {proc.title}", "proc": proc, "values": values, "version": version,
+        "error": error, "labels": {key: facts.label(key) for key in facts.KEYS},
+        "file": proc.path.resolve().relative_to(_bo(request).app.config.catalogue.dir.resolve()).as_posix(),
+        "max_text": facts.MAX_TEXT,
+    }, status)
+
+
+def _form_values(current: facts.Facts) -> dict[str, str]:
+    return {
+        "documents": "\n".join(current.documents), "time": current.time, "fee": current.fee,
+        "notes": "\n".join(current.notes),
+        "reviewed": current.reviewed.strftime("%d/%m/%Y") if current.reviewed != date.min else "",
+    }
+
+
+async def facts_page(request: web.Request) -> web.Response:
+    """The form with the facts staff most often change, as the file has them now."""
+    proc = _base_procedure(request)
+    try:
+        current, version = await asyncio.to_thread(facts.read_facts, proc.path)
+    except facts.FactsError as exc:
+        return refuse(request, str(exc), status=500)
+    return _facts_page(request, proc, _form_values(current), version)
+
+
+async def facts_save(request: web.Request) -> web.Response:
+    """Save the facts into the base catalogue's file (only the changed lines), validate
+    the catalogue (restoring the file when it does not), reload it and log the edit."""
+    bo = _bo(request)
+    proc = _base_procedure(request)
+    form = await request.post()
+    typed = {key: str(form.get(key, "")) for key in facts.KEYS}
+    version = str(form.get("version", ""))
+    try:
+        wanted = facts.parse_form(typed, date.today())
+    except facts.FactsError as exc:
+        return _facts_page(request, proc, typed, version, str(exc), status=400)
+    async with bo.catalogue_lock:
+        try:
+            keys = await asyncio.to_thread(
+                facts.edit_facts, proc.path, bo.app.config.catalogue.dir, proc.id, wanted, expected=version
+            )
+        except facts.FactsError as exc:
+            return _facts_page(request, proc, typed, version, str(exc), status=400)
+        if not keys:
+            raise _to(request, f"/catalogue/{proc.id}?ok=unchanged")
+        try:
+            await bo.app.reload_catalogue()
+        except CatalogueError:
+            return refuse(request, "Đã lưu, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
+                                   "hãy chạy motcua validate.", status=500)
+    await _view(request).audit.record(
+        _staff(request), "catalogue.edit", proc.id, ", ".join(facts.label(k) for k in keys), commune=PROVINCE
+    )
+    raise _to(request, f"/catalogue/{proc.id}?ok=edited")
 
 
 # --- announcements -------------------------------------------------------------------
@@ -455,6 +532,8 @@ def create_app(bo: Backoffice) -> web.Application:
     app.router.add_get("/missed", missed_page)
     app.router.add_post("/missed/alias", missed_alias)
     app.router.add_get("/procedures", procedures_page)
+    app.router.add_get("/catalogue/{id}", facts_page)
+    app.router.add_post("/catalogue/{id}", facts_save)
     app.router.add_get("/sync", sync_page)
     app.router.add_get("/followers", followers_page)
     app.router.add_get("/channels", channels_page)
