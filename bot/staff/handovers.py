@@ -579,6 +579,15 @@ class HandoverStore:
                     (chat_id, str(message_id), handover_id, *scope),
                 )
 
+    async def posted_to(self, handover_id: int, chat_id: str) -> bool:
+        """Whether a post about the hand-over was queued for the staff group ``chat_id``."""
+        where, scope = tenant_clause(self.db)
+        row = await self.db.fetchone(
+            f"SELECT 1 FROM staff_posts WHERE handover_id = ? AND chat_id = ? AND {where} LIMIT 1",
+            (handover_id, chat_id, *scope),
+        )
+        return row is not None
+
     async def handover_for_post(self, chat_id: str, message_id: str) -> int | None:
         """The hand-over a message of the staff group is about, or None."""
         where, scope = tenant_clause(self.db)
