@@ -98,8 +98,8 @@ def make_view(db: Database, commune: str, retention_days: int, shared: dict[str,
     return View(
         commune,
         handovers=HandoverStore(scoped),
-        # sharing the bot's reading of the table, so that a post or a removal here is
-        # in its replies at once (pages never call current(), which would fill it)
+        # sharing the bot's readings of the table, so that a post or a removal here is
+        # in its replies at once
         notices=NoticeStore(scoped, _cache=getattr(shared.get("notices"), "_shared", None)),
         missed=MissedStore(scoped, retention_days),
         activity=ActivityStore(scoped),
