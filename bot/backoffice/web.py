@@ -344,9 +344,9 @@ async def channels_page(request: web.Request) -> dict[str, Any]:
     provincial administrator (and in a one-commune install), not to a commune's staff."""
     bo = _bo(request)
     running = bo.running_channels() if bo.running_channels is not None else None
-    shared = _dossier_commune(request) is None
+    figures = bool(request[SESSION].provincial) or not bo.communes
     rows = await channel_health(bo.app.store, bo.app.config, running, datetime.now())
-    return {"title": "Tình trạng kênh", "rows": rows, "figures": shared}
+    return {"title": "Tình trạng kênh", "rows": rows, "figures": figures}
 
 
 # --- the base catalogue (provincial administrators) ----------------------------------

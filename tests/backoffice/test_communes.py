@@ -163,6 +163,9 @@ async def test_a_communes_staff_never_see_another_communes_data(province: Provin
             assert r.status == 403
         status, page = await text_of(http, f"{p.url}/province")
         assert status == 403 and "cán bộ quản trị của tỉnh" in page
+        # The channels are the province's: a commune's staff see their state, not their figures.
+        status, page = await text_of(http, f"{p.url}/channels")
+        assert status == 200 and "Tin nhắn đã gửi tháng này" not in page and "Kênh dùng chung cho cả tỉnh" in page
     # Nothing of B's changed.
     item = await p.bo.view(B).handovers.get(p.handover_b)
     assert item is not None and item.state == "waiting" and [m.author for m in item.messages] == ["resident"]
@@ -186,6 +189,8 @@ async def test_the_provincial_admin_sees_both_communes_and_switches(province: Pr
         assert "Xem xã" in home and "Toàn tỉnh" in home and 'href="/province"' in home
         status, inbox = await text_of(http, f"{p.url}/inbox")
         assert status == 200 and QUESTION_A in inbox and QUESTION_B in inbox
+        status, page = await text_of(http, f"{p.url}/channels")
+        assert status == 200 and "Tin nhắn đã gửi tháng này" in page
         status, inbox = await text_of(http, f"{p.url}/inbox?commune={B}")
         assert status == 200 and QUESTION_B in inbox and QUESTION_A not in inbox
         # The menu and the links keep the chosen commune.
@@ -215,3 +220,32 @@ async def test_the_provincial_admin_sees_both_communes_and_switches(province: Pr
     entry = (await p.bo.view(B).audit.recent())[0]
     assert (entry.staff, entry.action, entry.target, entry.commune) == (ADMIN, "handover.reply", str(p.handover_b), B)
     assert [e.action for e in await p.bo.view(A).audit.recent() if e.staff == ADMIN] == ["handover.close"]
+
+
+async def test_sync_runs_are_shown_to_the_communes_they_listed(province: Province, tmp_path: Path) -> None:
+    from bot.dossiers.sync import commune_routes, sync_source
+
+    p = province
+    export = tmp_path / "xuat-binh-minh.csv"
+    export.write_text(
+        "Mã hồ sơ,Tên thủ tục,Trạng thái\n"
+        "000.00.15.H56-261201-0001,Đăng ký khai sinh,Đang xử lý\n"
+        "000.00.15.H56-261201-0002,Đăng ký kết hôn,Đang xử lý\n",
+        encoding="utf-8",
+    )
+    config = p.bo.app.config
+    await sync_source(p.bo.app.store, str(export), config.status.sync.columns, communes=commune_routes(config))
+    pages = {}
+    for name in (STAFF_A, STAFF_B, ADMIN):
+        async with browser() as http:
+            await login(http, p.url, name, PASSWORD)
+            status, pages[name] = await text_of(http, f"{p.url}/sync")
+            assert status == 200
+    def figures(page: str) -> tuple[str, str]:
+        found = re.search(r'xuat-binh-minh\.csv</td>\s*<td>(\d+)</td><td>(\d+)</td>', page)
+        assert found, page
+        return found.group(1), found.group(2)
+
+    # The provincial run, with each commune's own figures: read, inserted.
+    assert figures(pages[STAFF_A]) == ("0", "0")
+    assert figures(pages[STAFF_B]) == ("2", "2") and figures(pages[ADMIN]) == ("2", "2")
