@@ -82,13 +82,15 @@ async def test_adduser_reads_the_password_from_stdin_and_refuses_duplicates(tmp_
 
 async def _log_in(url: str, name: str, password: str) -> str:
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
-        for _ in range(100):
+        for _ in range(600):  # up to a minute: the process starts slowly on a busy machine
             try:
                 async with http.get(f"{url}/login") as page:
                     token = csrf_of(await page.text())
                 break
             except OSError:
                 await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"{url}: the back office did not start")
         async with http.post(f"{url}/login", data={"csrf": token, "name": name, "password": password}) as r:
             assert r.status == 200, await r.text()
         async with http.get(f"{url}/channels") as r:
