@@ -331,3 +331,127 @@ def edit_facts(
             ) from None
         raise
     return keys
+
+
+# --- a commune's local facts (its catalogue overlay) -----------------------------------
+
+
+def _overlay_file(overlay: Path, procedure_id: str) -> Path | None:
+    """The overlay's file for base procedure ``procedure_id`` (None: it has none yet)."""
+    from bot.procedures.overlay import overlay_files
+
+    for path in overlay_files(overlay):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and data.get("id") == procedure_id:
+            return path
+    return None
+
+
+def _merged(base: Facts, data: Mapping[str, Any]) -> Facts:
+    """The facts a commune serves: the base's, with the keys its local file gives."""
+    own = _as_facts(data)
+    return Facts(**{key: own.value(key) if key in data else base.value(key) for key in KEYS})
+
+
+def read_local_facts(overlay: Path, procedure_id: str, base: Facts) -> tuple[Facts, list[str], str]:
+    """The facts a commune serves for ``procedure_id`` (``base``: the base file's), the
+    keys its overlay gives, and the overlay file's fingerprint ('' bytes when none)."""
+    path = _overlay_file(overlay, procedure_id)
+    if path is None:
+        return base, [], digest(b"")
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise FactsError(f"{path.name}: không đọc được tệp thông tin riêng của xã.") from None
+    data = data if isinstance(data, dict) else {}
+    return _merged(base, data), [key for key in KEYS if key in data], digest(raw)
+
+
+def edit_local_facts(
+    overlay: Path,
+    base_dir: Path,
+    procedure_id: str,
+    base: Facts,
+    facts: Facts,
+    *,
+    expected: str | None = None,
+    validate: Callable[[Path, Path], Catalogue] | None = None,
+) -> list[str]:
+    """Write ``facts`` as commune-local facts of base procedure ``procedure_id`` into the
+    overlay folder ``overlay``: a key equal to the base's is left to the base (taken out
+    of the local file), another is written there (the file is created when missing, with
+    only ``id:`` and those keys; removed when none is left). The keys changed. The
+    overlaid catalogue is validated afterwards (else the file is put back and FactsError
+    says why); the base catalogue is never written."""
+    if validate is None:
+        from bot.procedures.overlay import load_overlaid as validate  # noqa: N813
+    path = _overlay_file(overlay, procedure_id) or overlay / f"{procedure_id}.yaml"
+    original = path.read_bytes() if path.exists() else None
+    if expected is not None and digest(original or b"") != expected:
+        raise FactsError("Tệp thông tin riêng của xã vừa được sửa ở nơi khác; vui lòng tải lại trang rồi sửa lại.")
+    for key in ("fee", "notes"):
+        if not facts.value(key) and base.value(key):
+            raise FactsError(
+                f"{label(key)}: thông tin riêng của xã không xóa được nội dung của danh mục chung; "
+                "hãy ghi nội dung thay thế."
+            )
+    try:
+        text = original.decode("utf-8") if original is not None else f"id: {procedure_id}\n"
+    except UnicodeDecodeError:
+        raise FactsError(f"{path.name}: tệp không phải văn bản UTF-8.") from None
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    rt.width = 1_000_000
+    try:
+        _, indent, block_seq_indent = load_yaml_guess_indent(text)
+        rt.indent(mapping=indent or 2, sequence=indent or 2, offset=block_seq_indent or 0)
+        data = rt.load(text)
+    except YAMLError as exc:
+        raise FactsError(f"{path.name}: không đọc được tệp YAML ({type(exc).__name__}).") from None
+    if not isinstance(data, CommentedMap):
+        raise FactsError(f"{path.name}: tệp không phải thông tin của một thủ tục.")
+    keys = changed_keys(_merged(base, data), facts)
+    if not keys:
+        return []
+    for key in keys:
+        value = facts.value(key)
+        if value == base.value(key):
+            if key in data:
+                del data[key]
+        elif key in ("documents", "notes"):
+            _set_list(data, key, value)
+        elif key == "reviewed":
+            data["reviewed"] = value
+        else:
+            _set_text(data, key, value)
+    out = io.StringIO()
+    rt.dump(data, out)
+    new = out.getvalue()
+    if original is not None and not _only_keys_changed(text, new, keys):
+        raise FactsError(f"{path.name}: không giữ nguyên được cách trình bày của tệp; hãy sửa bằng trình soạn thảo.")
+    if [k for k in data if k != "id"]:
+        _write(path, new.encode("utf-8"))
+    elif original is not None:
+        path.unlink()
+    try:
+        written = validate(base_dir, overlay).get(procedure_id)
+        read = None if written is None else _as_facts(
+            {"documents": written.documents, "time": written.time, "fee": written.fee,
+             "notes": written.notes, "reviewed": written.reviewed})
+        if read != facts:
+            raise CatalogueError([f"{path}: the facts were not read back as written"])
+    except BaseException as exc:
+        if original is not None:
+            _write(path, original)
+        else:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, CatalogueError):
+            raise FactsError(
+                f"Thông tin mới làm danh mục của xã không hợp lệ nên tệp đã được giữ nguyên ({exc.problems[0]})."
+            ) from None
+        raise
+    return keys

@@ -21,7 +21,7 @@ import jinja2
 from aiohttp import web
 
 from bot.backoffice import facts, overview
-from bot.backoffice.accounts import LoginOutcome
+from bot.backoffice.accounts import PROVINCE, LoginOutcome
 from bot.backoffice.context import BACKOFFICE, SESSION, VIEW, Backoffice
 from bot.backoffice.layout import page, render, scope_link, vn_datetime, vn_number
 from bot.backoffice.scope import View
@@ -29,13 +29,13 @@ from bot.backoffice.security import (
     LOGIN_COOKIE, SESSION_COOKIE, add_headers, client_address, csrf_middleware, login_token, refuse,
     session_middleware, set_cookie,
 )
-from bot.backoffice.accounts import PROVINCE
 from bot.backoffice.views import channel_health, procedure_rows
 from bot.dossiers.statuses import Status
 from bot.errors import CatalogueError
 from bot.procedures.aliases import AliasError, add_alias
 from bot.staff.hours import VIETNAM
 from bot.staff.notices import NoticeError
+from bot.tenants import overlay_of
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,12 @@ def _provincial(request: web.Request) -> None:
     """Refuse (403) a page that is a provincial administrator's only."""
     if not request[SESSION].provincial:
         raise web.HTTPForbidden()
+
+
+def _edits_base(request: web.Request) -> bool:
+    """Whether the account may change the base catalogue: a provincial administrator,
+    or anyone in a one-commune install (where the base is the commune's own)."""
+    return bool(request[SESSION].provincial) or not _bo(request).communes
 
 
 @page("province.html")
@@ -274,13 +280,15 @@ async def missed_page(request: web.Request) -> dict[str, Any]:
     return {
         "title": "Câu chưa trả lời được", "groups": groups,
         "choices": _procedure_choices(request), "titles": titles,
-        "max_alias": MAX_ALIAS, "reasons": _REASONS,
+        "max_alias": MAX_ALIAS, "reasons": _REASONS, "can_alias": _edits_base(request),
     }
 
 
 async def missed_alias(request: web.Request) -> web.Response:
     """Add a missed question as an alias of a procedure, then reload the catalogue."""
     bo = _bo(request)
+    if not _edits_base(request):  # the base catalogue is the province's to change
+        raise web.HTTPForbidden()
     form = await request.post()
     procedure_id = str(form.get("procedure", ""))
     text = " ".join(str(form.get("text", "")).split())
@@ -312,6 +320,7 @@ async def procedures_page(request: web.Request) -> dict[str, Any]:
     rows = procedure_rows(bo.app.catalogue, bo.app.config.catalogue.dir, date.today())
     return {
         "title": "Thủ tục", "rows": rows, "editable": bool(request[SESSION].provincial),
+        "local": _overlay_dir(request) is not None,
         "stale": sum(r.stale for r in rows), "drafts": sum(r.draft for r in rows),
     }
 
@@ -371,6 +380,7 @@ def _facts_page(request: web.Request, proc: Any, values: dict[str, str], version
     return render(request, "facts.html", {
         "title": f"Sửa thủ tục: {proc.title}", "proc": proc, "values": values, "version": version,
         "error": error, "labels": {key: facts.label(key) for key in facts.KEYS},
+        "local": False, "own": [], "action": f"/catalogue/{proc.id}",
         "file": proc.path.resolve().relative_to(_bo(request).app.config.catalogue.dir.resolve()).as_posix(),
         "max_text": facts.MAX_TEXT,
     }, status)
@@ -424,6 +434,84 @@ async def facts_save(request: web.Request) -> web.Response:
         _staff(request), "catalogue.edit", proc.id, ", ".join(facts.label(k) for k in keys), commune=PROVINCE
     )
     raise _to(request, f"/catalogue/{proc.id}?ok=edited")
+
+
+# --- a commune's local facts (its catalogue overlay) ---------------------------------
+
+
+def _overlay_dir(request: web.Request) -> Path | None:
+    """The catalogue overlay folder of the account's commune (None: it has none, or the
+    account is the province's)."""
+    bo = _bo(request)
+    if request[SESSION].provincial or not bo.communes:
+        return None
+    folder = overlay_of(bo.app.config, _view(request).commune)
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def _local_procedure(request: web.Request) -> tuple[Any, Path]:
+    overlay = _overlay_dir(request)
+    if overlay is None:
+        raise web.HTTPNotFound()
+    proc = _bo(request).app.catalogue.get(request.match_info["id"])
+    if proc is None or proc.is_referral or proc.path is None:
+        raise web.HTTPNotFound()
+    return proc, overlay
+
+
+async def local_facts_page(request: web.Request) -> web.Response:
+    """The form with the facts the commune serves for a base procedure (its own where
+    its overlay has them)."""
+    proc, overlay = _local_procedure(request)
+    try:
+        base, _ = await asyncio.to_thread(facts.read_facts, proc.path)
+        current, own, version = await asyncio.to_thread(facts.read_local_facts, overlay, proc.id, base)
+    except facts.FactsError as exc:
+        return refuse(request, str(exc), status=500)
+    return _local_page(request, proc, _form_values(current), version, own)
+
+
+def _local_page(request: web.Request, proc: Any, values: dict[str, str], version: str, own: list[str],
+                error: str = "", status: int = 200) -> web.Response:
+    return render(request, "facts.html", {
+        "title": f"Thông tin riêng của xã: {proc.title}", "proc": proc, "values": values, "version": version,
+        "error": error, "labels": {key: facts.label(key) for key in facts.KEYS}, "max_text": facts.MAX_TEXT,
+        "local": True, "own": [facts.label(key) for key in own], "action": f"/overlay/{proc.id}", "file": "",
+    }, status)
+
+
+async def local_facts_save(request: web.Request) -> web.Response:
+    """Save the commune's own facts into its overlay (never the base), validate the
+    commune's catalogue (restoring the file when it does not), reload, log the edit."""
+    bo = _bo(request)
+    proc, overlay = _local_procedure(request)
+    form = await request.post()
+    typed = {key: str(form.get(key, "")) for key in facts.KEYS}
+    version = str(form.get("version", ""))
+    async with bo.catalogue_lock:
+        try:
+            base, _ = await asyncio.to_thread(facts.read_facts, proc.path)
+            own = (await asyncio.to_thread(facts.read_local_facts, overlay, proc.id, base))[1]
+        except facts.FactsError as exc:
+            return refuse(request, str(exc), status=500)
+        try:
+            wanted = facts.parse_form(typed, date.today())
+            keys = await asyncio.to_thread(
+                facts.edit_local_facts, overlay, bo.app.config.catalogue.dir, proc.id, base, wanted, expected=version
+            )
+        except facts.FactsError as exc:
+            return _local_page(request, proc, typed, version, own, str(exc), status=400)
+        if not keys:
+            raise _to(request, f"/overlay/{proc.id}?ok=unchanged")
+        try:
+            await bo.app.reload_catalogue()
+        except CatalogueError:
+            return refuse(request, "Đã lưu, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
+                                   "hãy chạy motcua validate.", status=500)
+    await _view(request).audit.record(
+        _staff(request), "overlay.edit", proc.id, ", ".join(facts.label(k) for k in keys)
+    )
+    raise _to(request, f"/overlay/{proc.id}?ok=edited")
 
 
 # --- announcements -------------------------------------------------------------------
@@ -534,6 +622,8 @@ def create_app(bo: Backoffice) -> web.Application:
     app.router.add_get("/procedures", procedures_page)
     app.router.add_get("/catalogue/{id}", facts_page)
     app.router.add_post("/catalogue/{id}", facts_save)
+    app.router.add_get("/overlay/{id}", local_facts_page)
+    app.router.add_post("/overlay/{id}", local_facts_save)
     app.router.add_get("/sync", sync_page)
     app.router.add_get("/followers", followers_page)
     app.router.add_get("/channels", channels_page)

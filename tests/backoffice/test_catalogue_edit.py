@@ -16,7 +16,7 @@ from bot.backoffice.accounts import PROVINCE
 from bot.errors import CatalogueError
 
 from .conftest import csrf_of, login
-from .test_communes import ADMIN, PASSWORD, STAFF_A, A, browser, open_province, text_of
+from .test_communes import ADMIN, PASSWORD, STAFF_A, STAFF_B, A, B, browser, open_province, text_of
 
 PROC = "chuyen-noi-huong-tro-cap-xa-hoi"
 FILE = f"bao-tro-xa-hoi/{PROC}.yaml"
@@ -125,6 +125,11 @@ async def test_a_communes_staff_cannot_edit_the_base_catalogue(tmp_path: Path) -
         forged = {"csrf": token, "fee": NEW_FEE, "time": "1 ngày", "documents": "Đơn", "reviewed": "01/12/2026"}
         async with http.post(f"{p.url}/catalogue/{PROC}", data=forged) as r:
             assert r.status == 403
+        # Nor add an alias to it from the missed questions.
+        status, page = await text_of(http, f"{p.url}/missed")
+        assert status == 200 and "hãy gửi những câu này cho cán bộ quản trị của tỉnh" in page
+        async with http.post(f"{p.url}/missed/alias", data={"csrf": token, "procedure": PROC, "text": "chuyển trợ cấp"}) as r:
+            assert r.status == 403
         assert path.read_bytes() == before
 
 
@@ -172,3 +177,47 @@ def test_notes_added_to_a_file_without_them_and_a_fee_removed(tmp_path: Path) ->
         "-reviewed: 2026-01-02", "+reviewed: 2026-11-01",
     ]
     assert "  - Đơn đề nghị  # mẫu số 1\n" in text and text.startswith("# Rà soát theo Nghị định 2026\n")
+
+
+async def test_a_communes_staff_edit_their_local_facts_in_its_overlay_never_the_base(tmp_path: Path) -> None:
+    overlay = tmp_path / "binh-minh"
+    overlay.mkdir()
+    async with open_province(tmp_path, overlay=overlay) as p, browser() as http:
+        base_file = p.catalogue / FILE
+        base_before = base_file.read_bytes()
+        await login(http, p.url, STAFF_B, PASSWORD)
+        status, listing = await text_of(http, f"{p.url}/procedures")
+        assert f'href="/overlay/{PROC}"' in listing and "/catalogue/" not in listing
+        form = await form_of(http, f"{p.url}/overlay/{PROC}")
+        assert form["fee"] == "Không thu phí, lệ phí."
+        local_fee = "Lệ phí 5.000 đồng/hồ sơ (mức riêng của xã Bình Minh)."
+        form["fee"] = local_fee
+        async with http.post(f"{p.url}/overlay/{PROC}", data=form) as r:
+            assert r.status == 200 and str(r.url).endswith(f"/overlay/{PROC}?ok=edited")
+            assert "Xã đang có thông tin riêng: Phí, lệ phí." in await r.text()
+        assert (overlay / f"{PROC}.yaml").read_text(encoding="utf-8") == f'id: {PROC}\nfee: {local_fee}\n'
+        assert base_file.read_bytes() == base_before
+        # B's residents get B's fee at once; A's and the base keep theirs.
+        tenants = p.bo.app.router.tenants
+        assert tenants[B].engine.catalogue.get(PROC).fee == local_fee
+        assert tenants[A].engine.catalogue.get(PROC).fee == "Không thu phí, lệ phí."
+        # Back to the base's value: the local file has nothing left and is removed.
+        form = await form_of(http, f"{p.url}/overlay/{PROC}")
+        form["fee"] = "Không thu phí, lệ phí."
+        async with http.post(f"{p.url}/overlay/{PROC}", data=form) as r:
+            assert str(r.url).endswith("?ok=edited")
+        assert not (overlay / f"{PROC}.yaml").exists()
+        assert tenants[B].engine.catalogue.get(PROC).fee == "Không thu phí, lệ phí."
+        # A bad value: refused in Vietnamese, nothing written.
+        form = await form_of(http, f"{p.url}/overlay/{PROC}")
+        form.update(fee=local_fee, reviewed="hôm qua")
+        async with http.post(f"{p.url}/overlay/{PROC}", data=form) as r:
+            assert r.status == 400 and "Ngày rà soát không hợp lệ" in await r.text()
+        assert not (overlay / f"{PROC}.yaml").exists() and base_file.read_bytes() == base_before
+        entries = [e for e in await p.bo.view(B).audit.recent() if e.action == "overlay.edit"]
+        assert [(e.staff, e.target, e.commune) for e in entries] == [(STAFF_B, PROC, B)] * 2
+    async with open_province(tmp_path / "again", overlay=None) as p, browser() as http:
+        # A commune without an overlay has no such page.
+        await login(http, p.url, STAFF_A, PASSWORD)
+        status, _ = await text_of(http, f"{p.url}/overlay/{PROC}")
+        assert status == 404

@@ -35,7 +35,7 @@ MISSED_B = "hỏi về chợ phiên thôn Đông Bình Minh"
 NOTICE_B = "Bộ phận một cửa xã Bình Minh nghỉ chiều thứ Sáu."
 
 
-def config_text(tmp_path: Path, catalogue: Path, url: str | None) -> str:
+def config_text(tmp_path: Path, catalogue: Path, url: str | None, overlay: Path | None = None) -> str:
     """A province of two communes on one bot."""
     text = f"""\
 commune:
@@ -58,6 +58,8 @@ communes:
     commune: {{name: "UBND xã Bình Minh", office: "Trụ sở UBND xã Bình Minh", hours: "Sáng 7h00–11h00", hotline: "0210 3900 222"}}
     status: {{code_prefix: "000.00.15.H56"}}
 """
+    if overlay is not None:
+        text += f'    catalogue: {{overlay: "{overlay}"}}\n'
     return text if url is None else text.replace("database:\n", f'database:\n  url: "{url}"\n')
 
 
@@ -74,14 +76,15 @@ class Province:
 
 
 @asynccontextmanager
-async def open_province(tmp_path: Path, url: str | None = None) -> AsyncIterator[Province]:
+async def open_province(tmp_path: Path, url: str | None = None, overlay: Path | None = None) -> AsyncIterator[Province]:
     """Two communes' bot and back office on 127.0.0.1, an account for each commune's
     staff and one for the province, and in each commune a hand-over waiting; in B also a
-    missed question, an announcement and an audit entry."""
+    missed question, an announcement and an audit entry (and ``overlay``, B's catalogue
+    overlay, when given)."""
     catalogue = tmp_path / "catalogue"
     shutil.copytree(ROOT / "procedures", catalogue, ignore=shutil.ignore_patterns(".cache"))
     path = tmp_path / "config.yaml"
-    path.write_text(config_text(tmp_path, catalogue, url), encoding="utf-8")
+    path.write_text(config_text(tmp_path, catalogue, url, overlay), encoding="utf-8")
     bo_config = BackofficeConfig(listen="127.0.0.1", port=0, secure_cookies=False)
     config = replace(load_config(path, environ={}, need_tokens=False), backoffice=bo_config)
     app = await App.open(config)
