@@ -400,3 +400,32 @@ async def test_each_communes_engine_writes_its_own_commune_into_the_staff_rows(c
         assert "Xã Bình Minh nghỉ" not in await shown("u5", "tan-hoa")
     finally:
         await app.close()
+
+
+async def test_a_notice_from_the_command_line_shows_in_every_commune(config_file: Path) -> None:
+    from datetime import date, timedelta
+
+    until = (date.today() + timedelta(days=2)).isoformat()
+    added = _motcua("--config", str(config_file), "notice", "add", "Toàn tỉnh nghỉ lễ.", "--until", until, "--by", "Tỉnh")
+    assert added.returncode == 0, added.stderr
+    app = await App.open(load_config(config_file))
+    try:
+        for user, commune in (("u1", "tan-hoa"), ("u2", "binh-minh")):
+            start = await app.engine.handle(say(f"/start {commune}", user=user))
+            answer = await app.engine.handle(say("lam giay khai sinh can gi", user=user))
+            assert "Toàn tỉnh nghỉ lễ." in "\n".join(r.text for r in [*start.replies, *answer.replies]), commune
+    finally:
+        await app.close()
+
+
+def test_tenant_is_set_per_commune_and_is_not_a_config_key(config_file: Path, tmp_path: Path) -> None:
+    from bot.tenants import tenant_configs
+
+    assert {k: c.tenant for k, c in tenant_configs(load_config(config_file)).items()} == {
+        "tan-hoa": "tan-hoa", "binh-minh": "binh-minh"
+    }
+    assert load_config(config_file).tenant == ""
+    path = tmp_path / "tenant.yaml"
+    path.write_text('tenant: "tan-hoa"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="tenant: unknown key"):
+        load_config(path)

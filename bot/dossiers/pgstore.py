@@ -77,6 +77,7 @@ from bot.dossiers.store import (
     _commune_rows,
     _count_new,
     _followed_statuses,
+    prefix_range,
 )
 
 #: The ``motcua_schema`` part this module migrates.
@@ -708,20 +709,19 @@ class PgStore(DossierStore):
             return []
         return [r[0] for r in await self._fetch(TAIL_QUERY, (tail, limit))]
 
-    async def in_statuses(self, statuses: Iterable[Status], commune: str | None = None) -> list[Dossier]:
-        """Every dossier currently in one of ``statuses`` (of ``commune`` only), by code."""
-        keys = [s.value for s in statuses]
-        if commune is None:
-            rows = await self._fetch(
-                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE status = ANY(%s) ORDER BY code", (keys,)
-            )
-        else:
-            rows = await self._fetch(
-                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE commune = %s AND status = ANY(%s) "
-                "ORDER BY code",
-                (commune, keys),
-                commune,
-            )
+    async def in_statuses(
+        self, statuses: Iterable[Status], commune: str | None = None, *, code_prefix: str | None = None
+    ) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses`` (of ``commune`` only, codes
+        beginning ``<code_prefix>-`` only), by code."""
+        where, params = "status = ANY(%s)", [[s.value for s in statuses]]
+        if commune is not None:
+            where, params = f"commune = %s AND {where}", [commune, *params]
+        if code_prefix is not None:
+            where, params = f"code >= %s AND code < %s AND {where}", [*prefix_range(code_prefix), *params]
+        rows = await self._fetch(
+            f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE {where} ORDER BY code", params, commune
+        )
         return [_dossier(r) for r in rows]
 
     async def in_codes(self, codes: Sequence[str], commune: str | None = None) -> list[Dossier]:

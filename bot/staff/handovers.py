@@ -549,11 +549,12 @@ class HandoverStore:
         """Queue ``text`` for the staff group ``chat_id``, about a hand-over (of this
         view; 0 when there is none such)."""
         where, scope = tenant_clause(self.db)
-        row = await self.db.fetchone(
-            "INSERT INTO staff_posts (commune, handover_id, chat_id, text) "
-            f"SELECT commune, id, ?, ? FROM handovers WHERE id = ? AND {where} RETURNING id",
-            (chat_id, text, handover_id, *scope),
-        )
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "INSERT INTO staff_posts (commune, handover_id, chat_id, text) "
+                f"SELECT commune, id, ?, ? FROM handovers WHERE id = ? AND {where} RETURNING id",
+                (chat_id, text, handover_id, *scope),
+            )
         return int(row[0]) if row else 0
 
     async def due_posts(self, chat_id: str, now: float, limit: int, stale_before: float) -> list[QueuedPost]:

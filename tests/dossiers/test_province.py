@@ -332,3 +332,22 @@ async def test_scheduled_sync_of_a_province_routes_to_communes(
         "xa-001": 300, "xa-002": 300, "xa-003": 300
     }
     assert db.query("SELECT count(*) FROM dossiers WHERE commune = ''") == [(0,)]
+
+
+async def test_reads_of_one_commune_by_prefix_or_id_hold_only_its_dossiers(
+    store: DossierStore, province: Province
+) -> None:
+    await province_sync(store, province)
+    prefix = province.communes[1].prefix
+    by_prefix = await store.in_statuses(list(Status), code_prefix=prefix)
+    by_id = await store.in_statuses(list(Status), commune="xa-002")
+    assert len(by_prefix) == 300 and [d.code for d in by_prefix] == [d.code for d in by_id]
+    assert all(d.code.startswith(f"{prefix}-") for d in by_prefix)
+    counts = await store.scoped("xa-003").follower_counts()
+    assert sum(c.dossiers for c in counts) == 300 and sum(c.followers for c in counts) == 0
+    assert await store.follow("telegram", "u", "c", province.code(2))  # xa-003's
+    counts = await store.scoped("xa-003").follower_counts()
+    assert sum(c.followers for c in counts) == 1
+    assert sum(c.followers for c in await store.scoped("xa-001").follower_counts()) == 0
+    assert await store.history(province.code(2), commune="xa-001") == []
+    assert len(await store.history(province.code(2), commune="xa-003")) == 1
