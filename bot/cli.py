@@ -94,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     adduser = admin_sub.add_parser("adduser", help="create a staff account of the back office")
     adduser.add_argument("name", help="account name (letters, digits, . _ -)")
     adduser.add_argument(
+        "--commune", metavar="ID", default=None,
+        help="the commune (an id of communes:) whose staff the account belongs to; needed with communes:",
+    )
+    adduser.add_argument(
+        "--province", action="store_true",
+        help="a provincial administrator: sees every commune and edits the base catalogue",
+    )
+    adduser.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input (one line)"
     )
     report = sub.add_parser(
@@ -447,11 +455,12 @@ async def _notice(config: Config, args: argparse.Namespace) -> int:
 
 
 def _admin(config: Config, args: argparse.Namespace) -> int:
-    from bot.backoffice.admin import add_user, read_password, serve_alone
+    from bot.backoffice.admin import account_commune, add_user, read_password, serve_alone
 
     if args.admin_command == "adduser":
+        commune = account_commune(config, args.commune, args.province)
         password = read_password(from_stdin=args.password_stdin)
-        asyncio.run(add_user(config, args.name, password))
+        asyncio.run(add_user(config, args.name, password, commune))
         print(f"motcua admin: account {args.name} created")
         return 0
     return asyncio.run(serve_alone(config))

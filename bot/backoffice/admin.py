@@ -1,5 +1,5 @@
 """``motcua admin``: serve the back office alone, or create a staff account
-(``motcua admin adduser NAME``)."""
+(``motcua admin adduser NAME [--commune ID | --province]``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from typing import TextIO
 
-from bot.backoffice.accounts import AccountError, AccountStore
+from bot.backoffice.accounts import PROVINCE, AccountError, AccountStore
 from bot.backoffice.audit import AuditLog
 from bot.config import BackofficeConfig, Config
 from bot.errors import MotcuaError
@@ -35,21 +35,43 @@ def read_password(*, from_stdin: bool, stdin: TextIO | None = None) -> str:
     return first
 
 
-async def add_user(config: Config, name: str, password: str) -> None:
-    """Create the staff account ``name`` in the bot's database (and log it)."""
-    store = await AccountStore.open(config.database.path)
+def account_commune(config: Config, commune: str | None, province: bool) -> str:
+    """The commune of a new account: ``commune`` (an id of ``communes:``), the province
+    (:data:`~bot.backoffice.accounts.PROVINCE`), or '' in a one-commune install. Raises
+    MotcuaError (one line) when ``communes:`` needs one and none is given, or the id is
+    not one of them."""
+    if commune is not None and province:
+        raise MotcuaError("adduser: give --commune ID or --province, not both")
+    if province:
+        return PROVINCE
+    ids = [entry.id for entry in config.communes]
+    if not ids:
+        if commune is not None:
+            raise MotcuaError(f"adduser: --commune {commune}: the config has no communes: list (one commune)")
+        return ""
+    if commune is None:
+        raise MotcuaError(
+            "adduser: the config lists communes: give --commune ID (one of " + ", ".join(ids)
+            + ") or --province for a provincial administrator"
+        )
+    if commune not in ids:
+        raise MotcuaError(f"adduser: --commune {commune}: not an id of communes: (" + ", ".join(ids) + ")")
+    return commune
+
+
+async def add_user(config: Config, name: str, password: str, commune: str = "") -> None:
+    """Create the staff account ``name`` of ``commune`` in the bot's database (and log
+    it, under that commune)."""
+    store = await AccountStore.open(config.database.path, config.database.url)
     try:
         try:
-            await store.add(name, password)
+            await store.add(name, password, commune)
         except AccountError as exc:
             raise MotcuaError(str(exc)) from None
+        audit = await AuditLog.create(store.db)
+        await audit.record("motcua admin", "account.add", name, commune=commune)
     finally:
         await store.close()
-    audit = await AuditLog.open(config.database.path)
-    try:
-        await audit.record("motcua admin", "account.add", name)
-    finally:
-        await audit.close()
 
 
 async def serve_alone(config: Config) -> int:

@@ -11,7 +11,9 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot.backoffice.context import BACKOFFICE, SESSION
+from urllib.parse import quote
+
+from bot.backoffice.context import BACKOFFICE, SESSION, VIEW
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -23,6 +25,8 @@ NOTICES: dict[str, str] = {
     "posted": "Đã đăng thông báo.",
     "removed": "Đã gỡ thông báo.",
     "gone": "Yêu cầu này đã được đóng hoặc không còn.",
+    "edited": "Đã lưu thông tin thủ tục; trợ lý dùng ngay, không cần khởi động lại.",
+    "unchanged": "Không có thông tin nào thay đổi nên tệp được giữ nguyên.",
 }
 
 NAV = (
@@ -36,18 +40,37 @@ NAV = (
     ("/notices", "Thông báo"),
     ("/audit", "Nhật ký"),
 )
+#: Pages only a provincial administrator has.
+PROVINCE_NAV = (("/province", "Toàn tỉnh"),)
+
+
+def scope_link(commune: str | None, provincial: bool) -> Callable[[str], str]:
+    """A function giving a path of the back office that keeps the commune a provincial
+    administrator chose (its ``commune`` parameter); for everyone else the path as is."""
+    if not provincial or not commune or commune == "*":
+        return lambda path: path
+    suffix = f"commune={quote(commune, safe='')}"
+    return lambda path: f"{path}{'&' if '?' in path else '?'}{suffix}"
 
 
 def base_context(request: web.Request) -> dict[str, Any]:
     """What every page's layout shows: the session, the menu, the notice of the last action."""
     session = request.get(SESSION)
+    view = request.get(VIEW)
+    bo = request.app[BACKOFFICE]
+    provincial = bool(session and session.provincial)
+    selected = view.commune if view is not None else (session.commune if session else "")
     return {
         "session": session,
         "csrf": session.csrf if session else "",
-        "nav": NAV,
+        "nav": NAV + PROVINCE_NAV if provincial else NAV,
         "path": request.path,
-        "commune": request.app[BACKOFFICE].app.config.commune.name,
+        "commune": bo.commune_name(selected) if session else bo.app.config.commune.name,
         "notice": NOTICES.get(request.query.get("ok", "")),
+        "provincial": provincial,
+        "choices": list(bo.communes.items()) if provincial else [],
+        "selected": selected,
+        "link": scope_link(selected, provincial),
     }
 
 

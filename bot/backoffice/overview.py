@@ -114,3 +114,21 @@ def chart(days: list[DayTotal], *, width: int = 40) -> list[Bar]:
         )
         for i, d in enumerate(days)
     ]
+
+
+@dataclass(frozen=True)
+class CommuneRow:
+    """One commune on the province's overview."""
+
+    id: str
+    name: str
+    waiting: int = 0
+    missed: int = 0
+    messages: int = 0
+
+
+def totals(rows: list[CommuneRow]) -> CommuneRow:
+    """The province's totals of ``rows``."""
+    return CommuneRow(
+        "*", "Cả tỉnh", sum(r.waiting for r in rows), sum(r.missed for r in rows), sum(r.messages for r in rows)
+    )

@@ -14,8 +14,9 @@ import secrets
 from aiohttp import web
 
 from bot.backoffice.accounts import Session, same_token
-from bot.backoffice.context import BACKOFFICE, SESSION, Backoffice
+from bot.backoffice.context import BACKOFFICE, SESSION, VIEW, Backoffice
 from bot.backoffice.layout import Handler, render
+from bot.backoffice.scope import PARAM, ScopeRefused, request_scope
 
 SESSION_COOKIE = "motcua_session"
 LOGIN_COOKIE = "motcua_login"
@@ -76,14 +77,23 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Load the session; send visitors without one to the login page (403 for a POST)."""
+    """Load the session and the view of its commune; send visitors without one to the
+    login page (403 for a POST); refuse a commune the account may not see."""
     bo: Backoffice = request.app[BACKOFFICE]
     session: Session | None = await bo.accounts.session(request.cookies.get(SESSION_COOKIE, ""))
     request[SESSION] = session
-    if session is None and not request.path.startswith(PUBLIC):
-        if request.method == "POST":
-            return refuse(request, "Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại.")
-        raise web.HTTPSeeOther("/login")
+    request[VIEW] = None
+    if session is None:
+        if not request.path.startswith(PUBLIC):
+            if request.method == "POST":
+                return refuse(request, "Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại.")
+            raise web.HTTPSeeOther("/login")
+    elif not request.path.startswith(PUBLIC):
+        try:
+            commune = request_scope(session, request.query.get(PARAM), bo.communes)
+        except ScopeRefused as refused:
+            return refuse(request, refused.message, status=refused.status)
+        request[VIEW] = bo.view(commune)
     return await handler(request)
 
 

@@ -1,15 +1,13 @@
 """What the back office's read-only pages show, computed from the bot's data: the
-procedures and drafts, the followers per dossier status, the channels' health."""
+procedures and drafts, the channels' health."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import yaml
 
 from bot.channels.usage import THRESHOLDS, crossed, month_of
@@ -80,42 +78,6 @@ def _relative(path: Path | None, base: Path) -> str:
         return path.relative_to(base).as_posix()
     except ValueError:
         return path.name
-
-
-@dataclass(frozen=True)
-class StatusFollowers:
-    """How many dossiers in one status are followed, by how many followers."""
-
-    status: Status
-    dossiers: int
-    followed: int
-    followers: int
-
-
-async def followers_by_status(database: Path) -> list[StatusFollowers]:
-    """For each dossier status: dossiers, dossiers with followers, follows. Read-only, from
-    the SQLite dossier database at ``database`` (work grows with the follows, plus one
-    pass over the status index)."""
-    if not database.exists():
-        return [StatusFollowers(s, 0, 0, 0) for s in Status]
-    try:
-        conn = await aiosqlite.connect(f"file:{database}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return [StatusFollowers(s, 0, 0, 0) for s in Status]
-    try:
-        await conn.execute("PRAGMA busy_timeout = 2000")
-        totals = await conn.execute_fetchall("SELECT status, count(*) FROM dossiers GROUP BY status")
-        followed = await conn.execute_fetchall(
-            "SELECT d.status, count(DISTINCT f.code), count(*) FROM follows f "
-            "JOIN dossiers d ON d.code = f.code GROUP BY d.status"
-        )
-    except sqlite3.Error:
-        return [StatusFollowers(s, 0, 0, 0) for s in Status]
-    finally:
-        await conn.close()
-    dossiers = {r[0]: int(r[1]) for r in totals}
-    follows = {r[0]: (int(r[1]), int(r[2])) for r in followed}
-    return [StatusFollowers(s, dossiers.get(s.value, 0), *follows.get(s.value, (0, 0))) for s in Status]
 
 
 @dataclass(frozen=True)

@@ -20,20 +20,22 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.backoffice import overview
-from bot.backoffice.accounts import LoginOutcome
-from bot.backoffice.context import BACKOFFICE, SESSION, Backoffice
-from bot.backoffice.layout import page, render, vn_datetime, vn_number
+from bot.backoffice import facts, overview
+from bot.backoffice.accounts import PROVINCE, LoginOutcome
+from bot.backoffice.context import BACKOFFICE, SESSION, VIEW, Backoffice
+from bot.backoffice.layout import page, render, scope_link, vn_datetime, vn_number
+from bot.backoffice.scope import View
 from bot.backoffice.security import (
     LOGIN_COOKIE, SESSION_COOKIE, add_headers, client_address, csrf_middleware, login_token, refuse,
     session_middleware, set_cookie,
 )
-from bot.backoffice.views import channel_health, followers_by_status, procedure_rows
+from bot.backoffice.views import channel_health, procedure_rows
 from bot.dossiers.statuses import Status
 from bot.errors import CatalogueError
 from bot.procedures.aliases import AliasError, add_alias
 from bot.staff.hours import VIETNAM
 from bot.staff.notices import NoticeError
+from bot.tenants import overlay_of
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,21 @@ def _bo(request: web.Request) -> Backoffice:
 
 def _staff(request: web.Request) -> str:
     return request[SESSION].account
+
+
+def _view(request: web.Request) -> View:
+    """The stores as the logged-in account's commune (or the commune chosen by a
+    provincial administrator) sees them."""
+    view = request.get(VIEW)
+    if view is None:  # every page but the login page has one (security.session_middleware)
+        raise web.HTTPForbidden()
+    return view
+
+
+def _to(request: web.Request, path: str) -> web.HTTPSeeOther:
+    """A redirect to ``path`` keeping the commune a provincial administrator looks at."""
+    session = request[SESSION]
+    return web.HTTPSeeOther(scope_link(_view(request).commune, bool(session and session.provincial))(path))
 
 
 # --- login ---------------------------------------------------------------------------
@@ -85,8 +102,8 @@ async def login_submit(request: web.Request) -> web.Response:
         return _login_form(request, LOGIN_LOCKED.format(minutes=minutes), status=429)
     if result.outcome is not LoginOutcome.OK or result.account is None:
         return _login_form(request, LOGIN_REFUSED, status=401)
-    session_id, _ = await bo.accounts.new_session(result.account)
-    await bo.audit.record(result.account, "login")
+    session_id, session = await bo.accounts.new_session(result.account)
+    await bo.view(session.commune).audit.record(result.account, "login")
     response = web.HTTPSeeOther("/")
     set_cookie(response, bo, SESSION_COOKIE, session_id)
     response.del_cookie(LOGIN_COOKIE, path="/")
@@ -97,7 +114,7 @@ async def logout(request: web.Request) -> web.Response:
     """End the session."""
     bo = _bo(request)
     await bo.accounts.end_session(request.cookies.get(SESSION_COOKIE, ""))
-    await bo.audit.record(_staff(request), "logout")
+    await bo.view(request[SESSION].commune).audit.record(_staff(request), "logout")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
@@ -109,10 +126,10 @@ async def logout(request: web.Request) -> web.Response:
 @page("overview.html")
 async def overview_page(request: web.Request) -> dict[str, Any]:
     """Today and this week: messages, answer rate, hand-overs waiting, a chart of 7 days."""
-    bo = _bo(request)
+    view = _view(request)
     today = date.today()
-    days = await overview.daily_totals(bo.activity, today - timedelta(days=6), today)
-    waiting = (await bo.handovers.counts()).get("waiting", 0)
+    days = await overview.daily_totals(view.activity, today - timedelta(days=6), today)
+    waiting = (await view.handovers.counts()).get("waiting", 0)
     return {
                 "title": "Tổng quan",
         "today": overview.summary(days[-1:]),
@@ -120,6 +137,38 @@ async def overview_page(request: web.Request) -> dict[str, Any]:
         "chart": overview.chart(days),
         "waiting": waiting,
     }
+
+
+def _provincial(request: web.Request) -> None:
+    """Refuse (403) a page that is a provincial administrator's only."""
+    if not request[SESSION].provincial:
+        raise web.HTTPForbidden()
+
+
+def _edits_base(request: web.Request) -> bool:
+    """Whether the account may change the base catalogue: a provincial administrator,
+    or anyone in a one-commune install (where the base is the commune's own)."""
+    return bool(request[SESSION].provincial) or not _bo(request).communes
+
+
+@page("province.html")
+async def province_page(request: web.Request) -> dict[str, Any]:
+    """One row per commune: hand-overs waiting, missed questions in the last 7 days,
+    messages this month (each read through that commune's view)."""
+    _provincial(request)
+    bo = _bo(request)
+    today = date.today()
+    rows = []
+    for commune, name in bo.communes.items():
+        view = bo.view(commune)
+        days = await overview.daily_totals(view.activity, today.replace(day=1), today)
+        rows.append(overview.CommuneRow(
+            commune, name,
+            waiting=(await view.handovers.counts()).get("waiting", 0),
+            missed=await view.missed.count(today - timedelta(days=6)),
+            messages=overview.summary(days).total,
+        ))
+    return {"title": "Toàn tỉnh", "rows": rows, "totals": overview.totals(rows), "month": f"{today:%m/%Y}"}
 
 
 # --- hand-overs ----------------------------------------------------------------------
@@ -134,12 +183,12 @@ _DELIVERIES = {
 @page("inbox.html")
 async def inbox_page(request: web.Request) -> dict[str, Any]:
     """Hand-overs in one state (waiting by default), newest first."""
-    bo = _bo(request)
+    view = _view(request)
     state = request.query.get("state", "waiting")
     if state not in _STATES:
         state = "waiting"
-    items = await bo.handovers.list(state=state, limit=100)
-    counts = await bo.handovers.counts()
+    items = await view.handovers.list(state=state, limit=100)
+    counts = await view.handovers.counts()
     return {
         "title": "Gặp cán bộ", "items": items, "state": state,
         "states": _STATES, "counts": counts,
@@ -156,8 +205,7 @@ def _id(request: web.Request) -> int:
 @page("handover.html")
 async def handover_page(request: web.Request) -> dict[str, Any]:
     """One hand-over with its turns, the reply box and the close button."""
-    bo = _bo(request)
-    item = await bo.handovers.get(_id(request))
+    item = await _view(request).handovers.get(_id(request))
     if item is None:
         raise web.HTTPNotFound()
     return {
@@ -168,25 +216,47 @@ async def handover_page(request: web.Request) -> dict[str, Any]:
 
 async def handover_reply(request: web.Request) -> web.Response:
     """Send the staff member's reply to the resident."""
-    bo = _bo(request)
+    view = _view(request)
     handover_id = _id(request)
     text = str((await request.post()).get("text", "")).strip()
     if not text or len(text) > MAX_REPLY:
         return refuse(request, f"Câu trả lời cần có nội dung và không quá {MAX_REPLY} ký tự.", status=400)
-    if not await bo.handovers.reply(handover_id, _staff(request), text):
-        raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=gone")
-    await bo.audit.record(_staff(request), "handover.reply", str(handover_id))
-    raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=replied")
+    item = await view.handovers.get(handover_id)
+    if item is None:  # another commune's number: as if there were none
+        raise web.HTTPNotFound()
+    if not await view.handovers.reply(handover_id, _staff(request), text):
+        raise _to(request, f"/inbox/{handover_id}?ok=gone")
+    await view.audit.record(
+        _staff(request), "handover.reply", str(handover_id), commune=await _commune_of(_bo(request), view, item)
+    )
+    raise _to(request, f"/inbox/{handover_id}?ok=replied")
 
 
 async def handover_close(request: web.Request) -> web.Response:
     """Close a hand-over without (another) reply."""
-    bo = _bo(request)
+    view = _view(request)
     handover_id = _id(request)
-    if not await bo.handovers.close_handover(handover_id, _staff(request)):
-        raise web.HTTPSeeOther(f"/inbox/{handover_id}?ok=gone")
-    await bo.audit.record(_staff(request), "handover.close", str(handover_id))
-    raise web.HTTPSeeOther("/inbox?ok=closed")
+    item = await view.handovers.get(handover_id)
+    if item is None:
+        raise web.HTTPNotFound()
+    if not await view.handovers.close_handover(handover_id, _staff(request)):
+        raise _to(request, f"/inbox/{handover_id}?ok=gone")
+    await view.audit.record(
+        _staff(request), "handover.close", str(handover_id), commune=await _commune_of(_bo(request), view, item)
+    )
+    raise _to(request, "/inbox?ok=closed")
+
+
+async def _commune_of(bo: Backoffice, view: View, item: Any) -> str:
+    """The commune an audit entry about hand-over ``item`` belongs to: the view's, or
+    for a provincial administrator looking at every commune the one whose view has it
+    (so that commune's staff see it in their log)."""
+    if not view.everywhere:
+        return view.commune
+    for commune in bo.communes:
+        if await bo.view(commune).handovers.get(item.id) is not None:
+            return commune
+    return view.commune
 
 
 # --- missed questions ----------------------------------------------------------------
@@ -204,19 +274,21 @@ def _procedure_choices(request: web.Request) -> list[tuple[str, str]]:
 async def missed_page(request: web.Request) -> dict[str, Any]:
     """Missed questions grouped by similarity, each with the add-as-alias form."""
     bo = _bo(request)
-    groups = await bo.missed.groups(date.today() - timedelta(days=30), limit=50)
+    groups = await _view(request).missed.groups(date.today() - timedelta(days=30), limit=50)
     catalogue = bo.app.catalogue
     titles = {p.id: p.title for p in catalogue}
     return {
         "title": "Câu chưa trả lời được", "groups": groups,
         "choices": _procedure_choices(request), "titles": titles,
-        "max_alias": MAX_ALIAS, "reasons": _REASONS,
+        "max_alias": MAX_ALIAS, "reasons": _REASONS, "can_alias": _edits_base(request),
     }
 
 
 async def missed_alias(request: web.Request) -> web.Response:
     """Add a missed question as an alias of a procedure, then reload the catalogue."""
     bo = _bo(request)
+    if not _edits_base(request):  # the base catalogue is the province's to change
+        raise web.HTTPForbidden()
     form = await request.post()
     procedure_id = str(form.get("procedure", ""))
     text = " ".join(str(form.get("text", "")).split())
@@ -234,8 +306,8 @@ async def missed_alias(request: web.Request) -> web.Response:
         except CatalogueError:
             return refuse(request, "Đã thêm cách hỏi, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
                                    "hãy chạy motcua validate.", status=500)
-    await bo.audit.record(_staff(request), "alias.add", procedure_id, text)
-    raise web.HTTPSeeOther("/missed?ok=alias")
+    await _view(request).audit.record(_staff(request), "alias.add", procedure_id, text)
+    raise _to(request, "/missed?ok=alias")
 
 
 # --- procedures, sync runs, followers, channels --------------------------------------
@@ -247,37 +319,199 @@ async def procedures_page(request: web.Request) -> dict[str, Any]:
     bo = _bo(request)
     rows = procedure_rows(bo.app.catalogue, bo.app.config.catalogue.dir, date.today())
     return {
-        "title": "Thủ tục", "rows": rows,
+        "title": "Thủ tục", "rows": rows, "editable": bool(request[SESSION].provincial),
+        "local": _overlay_dir(request) is not None,
         "stale": sum(r.stale for r in rows), "drafts": sum(r.draft for r in rows),
     }
 
 
+def _dossier_commune(request: web.Request) -> str | None:
+    """The commune filter of the dossier store's reads: None for every commune (a
+    provincial view, or a one-commune install), else the view's commune."""
+    commune = _view(request).commune
+    return None if commune == PROVINCE or not _bo(request).communes else commune
+
+
 @page("sync.html")
 async def sync_page(request: web.Request) -> dict[str, Any]:
-    """The latest dossier sync runs with their counts."""
-    runs = await _bo(request).app.store.sync_runs(limit=30)
+    """The latest dossier sync runs with their counts (a commune's: its own figures)."""
+    runs = await _bo(request).app.store.sync_runs(limit=30, commune=_dossier_commune(request))
     return {"title": "Nạp dữ liệu hồ sơ", "runs": runs}
 
 
 @page("followers.html")
 async def followers_page(request: web.Request) -> dict[str, Any]:
-    """Followers per dossier status."""
-    database = _bo(request).app.config.database
-    on_postgres = database.url is not None
-    rows = [] if on_postgres else await followers_by_status(database.path)
-    return {
-        "title": "Người theo dõi hồ sơ", "rows": rows, "on_postgres": on_postgres,
-        "total": sum(r.followers for r in rows),
-    }
+    """Followers per dossier status (of the view's commune)."""
+    rows = await _bo(request).app.store.follower_counts(commune=_dossier_commune(request))
+    return {"title": "Người theo dõi hồ sơ", "rows": rows, "total": sum(r.followers for r in rows)}
 
 
 @page("channels.html")
 async def channels_page(request: web.Request) -> dict[str, Any]:
-    """Telegram and Zalo: configured, served, usage against the Zalo plan."""
+    """Telegram and Zalo: configured, served, usage against the Zalo plan. The channels
+    are the province's, shared by every commune: their figures are shown to a
+    provincial administrator (and in a one-commune install), not to a commune's staff."""
     bo = _bo(request)
     running = bo.running_channels() if bo.running_channels is not None else None
+    figures = bool(request[SESSION].provincial) or not bo.communes
     rows = await channel_health(bo.app.store, bo.app.config, running, datetime.now())
-    return {"title": "Tình trạng kênh", "rows": rows}
+    return {"title": "Tình trạng kênh", "rows": rows, "figures": figures}
+
+
+# --- the base catalogue (provincial administrators) ----------------------------------
+
+
+def _base_procedure(request: web.Request) -> Any:
+    """The base catalogue's procedure of the URL (its file under the catalogue folder),
+    for a provincial administrator; 404 for anything else."""
+    _provincial(request)
+    bo = _bo(request)
+    proc = bo.app.catalogue.get(request.match_info["id"])
+    if proc is None or proc.is_referral or proc.path is None:
+        raise web.HTTPNotFound()
+    base = bo.app.config.catalogue.dir.resolve()
+    if not proc.path.resolve().is_relative_to(base):
+        raise web.HTTPNotFound()
+    return proc
+
+
+def _facts_page(request: web.Request, proc: Any, values: dict[str, str], version: str,
+                error: str = "", status: int = 200) -> web.Response:
+    return render(request, "facts.html", {
+        "title": f"Sửa thủ tục: {proc.title}", "proc": proc, "values": values, "version": version,
+        "error": error, "labels": {key: facts.label(key) for key in facts.KEYS},
+        "local": False, "own": [], "action": f"/catalogue/{proc.id}",
+        "file": proc.path.resolve().relative_to(_bo(request).app.config.catalogue.dir.resolve()).as_posix(),
+        "max_text": facts.MAX_TEXT,
+    }, status)
+
+
+def _form_values(current: facts.Facts) -> dict[str, str]:
+    return {
+        "documents": "\n".join(current.documents), "time": current.time, "fee": current.fee,
+        "notes": "\n".join(current.notes),
+        "reviewed": current.reviewed.strftime("%d/%m/%Y") if current.reviewed != date.min else "",
+    }
+
+
+async def facts_page(request: web.Request) -> web.Response:
+    """The form with the facts staff most often change, as the file has them now."""
+    proc = _base_procedure(request)
+    try:
+        current, version = await asyncio.to_thread(facts.read_facts, proc.path)
+    except facts.FactsError as exc:
+        return refuse(request, str(exc), status=500)
+    return _facts_page(request, proc, _form_values(current), version)
+
+
+async def facts_save(request: web.Request) -> web.Response:
+    """Save the facts into the base catalogue's file (only the changed lines), validate
+    the catalogue (restoring the file when it does not), reload it and log the edit."""
+    bo = _bo(request)
+    proc = _base_procedure(request)
+    form = await request.post()
+    typed = {key: str(form.get(key, "")) for key in facts.KEYS}
+    version = str(form.get("version", ""))
+    try:
+        wanted = facts.parse_form(typed, date.today())
+    except facts.FactsError as exc:
+        return _facts_page(request, proc, typed, version, str(exc), status=400)
+    async with bo.catalogue_lock:
+        try:
+            keys = await asyncio.to_thread(
+                facts.edit_facts, proc.path, bo.app.config.catalogue.dir, proc.id, wanted, expected=version
+            )
+        except facts.FactsError as exc:
+            return _facts_page(request, proc, typed, version, str(exc), status=400)
+        if not keys:
+            raise _to(request, f"/catalogue/{proc.id}?ok=unchanged")
+        try:
+            await bo.app.reload_catalogue()
+        except CatalogueError:
+            return refuse(request, "Đã lưu, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
+                                   "hãy chạy motcua validate.", status=500)
+    await _view(request).audit.record(
+        _staff(request), "catalogue.edit", proc.id, ", ".join(facts.label(k) for k in keys), commune=PROVINCE
+    )
+    raise _to(request, f"/catalogue/{proc.id}?ok=edited")
+
+
+# --- a commune's local facts (its catalogue overlay) ---------------------------------
+
+
+def _overlay_dir(request: web.Request) -> Path | None:
+    """The catalogue overlay folder of the account's commune (None: it has none, or the
+    account is the province's)."""
+    bo = _bo(request)
+    if request[SESSION].provincial or not bo.communes:
+        return None
+    folder = overlay_of(bo.app.config, _view(request).commune)
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def _local_procedure(request: web.Request) -> tuple[Any, Path]:
+    overlay = _overlay_dir(request)
+    if overlay is None:
+        raise web.HTTPNotFound()
+    proc = _bo(request).app.catalogue.get(request.match_info["id"])
+    if proc is None or proc.is_referral or proc.path is None:
+        raise web.HTTPNotFound()
+    return proc, overlay
+
+
+async def local_facts_page(request: web.Request) -> web.Response:
+    """The form with the facts the commune serves for a base procedure (its own where
+    its overlay has them)."""
+    proc, overlay = _local_procedure(request)
+    try:
+        base, _ = await asyncio.to_thread(facts.read_facts, proc.path)
+        current, own, version = await asyncio.to_thread(facts.read_local_facts, overlay, proc.id, base)
+    except facts.FactsError as exc:
+        return refuse(request, str(exc), status=500)
+    return _local_page(request, proc, _form_values(current), version, own)
+
+
+def _local_page(request: web.Request, proc: Any, values: dict[str, str], version: str, own: list[str],
+                error: str = "", status: int = 200) -> web.Response:
+    return render(request, "facts.html", {
+        "title": f"Thông tin riêng của xã: {proc.title}", "proc": proc, "values": values, "version": version,
+        "error": error, "labels": {key: facts.label(key) for key in facts.KEYS}, "max_text": facts.MAX_TEXT,
+        "local": True, "own": [facts.label(key) for key in own], "action": f"/overlay/{proc.id}", "file": "",
+    }, status)
+
+
+async def local_facts_save(request: web.Request) -> web.Response:
+    """Save the commune's own facts into its overlay (never the base), validate the
+    commune's catalogue (restoring the file when it does not), reload, log the edit."""
+    bo = _bo(request)
+    proc, overlay = _local_procedure(request)
+    form = await request.post()
+    typed = {key: str(form.get(key, "")) for key in facts.KEYS}
+    version = str(form.get("version", ""))
+    async with bo.catalogue_lock:
+        try:
+            base, _ = await asyncio.to_thread(facts.read_facts, proc.path)
+            own = (await asyncio.to_thread(facts.read_local_facts, overlay, proc.id, base))[1]
+        except facts.FactsError as exc:
+            return refuse(request, str(exc), status=500)
+        try:
+            wanted = facts.parse_form(typed, date.today())
+            keys = await asyncio.to_thread(
+                facts.edit_local_facts, overlay, bo.app.config.catalogue.dir, proc.id, base, wanted, expected=version
+            )
+        except facts.FactsError as exc:
+            return _local_page(request, proc, typed, version, own, str(exc), status=400)
+        if not keys:
+            raise _to(request, f"/overlay/{proc.id}?ok=unchanged")
+        try:
+            await bo.app.reload_catalogue()
+        except CatalogueError:
+            return refuse(request, "Đã lưu, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
+                                   "hãy chạy motcua validate.", status=500)
+    await _view(request).audit.record(
+        _staff(request), "overlay.edit", proc.id, ", ".join(facts.label(k) for k in keys)
+    )
+    raise _to(request, f"/overlay/{proc.id}?ok=edited")
 
 
 # --- announcements -------------------------------------------------------------------
@@ -286,8 +520,7 @@ async def channels_page(request: web.Request) -> dict[str, Any]:
 @page("notices.html")
 async def notices_page(request: web.Request) -> dict[str, Any]:
     """Announcements: the form to post one, and every one with its expiry."""
-    bo = _bo(request)
-    notices = await bo.notices.all()
+    notices = await _view(request).notices.all()
     now = datetime.now(VIETNAM)
     default_until = (now + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
     return {
@@ -299,7 +532,7 @@ async def notices_page(request: web.Request) -> dict[str, Any]:
 
 async def notice_post(request: web.Request) -> web.Response:
     """Post an announcement shown in replies until it expires (Vietnam's time)."""
-    bo = _bo(request)
+    view = _view(request)
     form = await request.post()
     text = " ".join(str(form.get("text", "")).split())
     if not text or len(text) > MAX_NOTICE:
@@ -311,27 +544,30 @@ async def notice_post(request: web.Request) -> web.Response:
     if until <= datetime.now(VIETNAM):
         return refuse(request, "Thời điểm hết hạn phải ở sau bây giờ.", status=400)
     try:
-        notice_id = await bo.notices.post(text, until, _staff(request))
+        notice_id = await view.notices.post(text, until, _staff(request))
     except NoticeError:
         return refuse(request, "Không đăng được thông báo này; vui lòng kiểm tra nội dung và thời hạn.", status=400)
-    await bo.audit.record(_staff(request), "notice.post", str(notice_id), f"đến {until:%d/%m/%Y %H:%M}")
-    raise web.HTTPSeeOther("/notices?ok=posted")
+    await view.audit.record(_staff(request), "notice.post", str(notice_id), f"đến {until:%d/%m/%Y %H:%M}")
+    raise _to(request, "/notices?ok=posted")
 
 
 async def notice_remove(request: web.Request) -> web.Response:
     """Take an announcement down."""
-    bo = _bo(request)
+    view = _view(request)
     notice_id = _id(request)
-    if await bo.notices.remove(notice_id, _staff(request)):
-        await bo.audit.record(_staff(request), "notice.remove", str(notice_id))
-    raise web.HTTPSeeOther("/notices?ok=removed")
+    if not await view.notices.remove(notice_id, _staff(request)):
+        raise web.HTTPNotFound()  # none such up in this commune
+    await view.audit.record(_staff(request), "notice.remove", str(notice_id))
+    raise _to(request, "/notices?ok=removed")
 
 
 @page("audit.html")
 async def audit_page(request: web.Request) -> dict[str, Any]:
     """The audit log, newest first."""
-    entries = await _bo(request).audit.recent(limit=300)
-    return {"title": "Nhật ký thao tác", "entries": entries}
+    view = _view(request)
+    entries = await view.audit.recent(limit=300)
+    names = {**_bo(request).communes, "*": "Toàn tỉnh"}
+    return {"title": "Nhật ký thao tác", "entries": entries, "names": names, "everywhere": view.everywhere}
 
 
 async def _not_found(request: web.Request) -> web.Response:
@@ -345,6 +581,8 @@ async def errors_middleware(request: web.Request, handler: Callable) -> web.Stre
         return await handler(request)
     except web.HTTPNotFound:
         return await _not_found(request)
+    except web.HTTPForbidden:
+        return refuse(request, "Trang này chỉ dành cho cán bộ quản trị của tỉnh.", status=403)
     except web.HTTPRequestEntityTooLarge:
         return refuse(request, "Nội dung gửi lên quá lớn.", status=413)
     except web.HTTPException:
@@ -374,6 +612,7 @@ def create_app(bo: Backoffice) -> web.Application:
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout)
     app.router.add_get("/", overview_page)
+    app.router.add_get("/province", province_page)
     app.router.add_get("/inbox", inbox_page)
     app.router.add_get("/inbox/{id}", handover_page)
     app.router.add_post("/inbox/{id}/reply", handover_reply)
@@ -381,6 +620,10 @@ def create_app(bo: Backoffice) -> web.Application:
     app.router.add_get("/missed", missed_page)
     app.router.add_post("/missed/alias", missed_alias)
     app.router.add_get("/procedures", procedures_page)
+    app.router.add_get("/catalogue/{id}", facts_page)
+    app.router.add_post("/catalogue/{id}", facts_save)
+    app.router.add_get("/overlay/{id}", local_facts_page)
+    app.router.add_post("/overlay/{id}", local_facts_save)
     app.router.add_get("/sync", sync_page)
     app.router.add_get("/followers", followers_page)
     app.router.add_get("/channels", channels_page)

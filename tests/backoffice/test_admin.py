@@ -74,7 +74,7 @@ async def test_adduser_reads_the_password_from_stdin_and_refuses_duplicates(tmp_
     store = await AccountStore.open(tmp_path / "cli.sqlite3")  # where motcua() keeps it
     try:
         assert await store.names() == ["can-bo.lan"]
-        rows = await store._conn.execute_fetchall("SELECT password_hash FROM staff_accounts")
+        rows = await store.db.fetch("SELECT password_hash FROM staff_accounts")
         assert rows[0][0].startswith("$argon2id$") and PASSWORD not in rows[0][0]
     finally:
         await store.close()
@@ -82,13 +82,15 @@ async def test_adduser_reads_the_password_from_stdin_and_refuses_duplicates(tmp_
 
 async def _log_in(url: str, name: str, password: str) -> str:
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
-        for _ in range(100):
+        for _ in range(600):  # up to a minute: the process starts slowly on a busy machine
             try:
                 async with http.get(f"{url}/login") as page:
                     token = csrf_of(await page.text())
                 break
             except OSError:
                 await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"{url}: the back office did not start")
         async with http.post(f"{url}/login", data={"csrf": token, "name": name, "password": password}) as r:
             assert r.status == 200, await r.text()
         async with http.get(f"{url}/channels") as r:
@@ -139,3 +141,45 @@ async def test_motcua_run_serves_the_back_office_beside_telegram(tmp_path: Path)
     telegram = html.split("<h2>Telegram</h2>")[1].split("<h2>Zalo</h2>")[0]
     assert "Đã cấu hình" in telegram and "Đang kết nối" in telegram
     assert token.encode() not in err
+
+
+COMMUNES = """\
+communes:
+  - id: tan-hoa
+    commune: {name: "UBND xã Tân Hòa", office: "Trụ sở UBND xã Tân Hòa", hours: "Sáng 7h30–11h30", hotline: "0210 3800 111"}
+    status: {code_prefix: "000.00.14.H56"}
+  - id: binh-minh
+    commune: {name: "UBND xã Bình Minh", office: "Trụ sở UBND xã Bình Minh", hours: "Sáng 7h00–11h00", hotline: "0210 3900 222"}
+    status: {code_prefix: "000.00.15.H56"}
+"""
+
+
+async def test_adduser_with_communes_needs_a_commune_or_the_province(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port(), COMMUNES)
+
+    def adduser(*args: str):
+        return motcua("--config", str(config), "admin", "adduser", *args, "--password-stdin",
+                      stdin=f"{PASSWORD}\n".encode(), tmp=tmp_path)
+
+    for args, said in (
+        (("can-bo.lan",), b"give --commune ID (one of tan-hoa, binh-minh) or --province"),
+        (("can-bo.lan", "--commune", "an-phu"), b"--commune an-phu: not an id of communes: (tan-hoa, binh-minh)"),
+        (("can-bo.lan", "--commune", "tan-hoa", "--province"), b"not both"),
+    ):
+        done = adduser(*args)
+        assert done.returncode == 2 and said in done.stderr, done.stderr
+        assert b"Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert adduser("can-bo.lan", "--commune", "tan-hoa").returncode == 0
+    assert adduser("tinh.admin", "--province").returncode == 0
+    store = await AccountStore.open(tmp_path / "cli.sqlite3")
+    try:
+        assert [(a.name, a.commune) for a in await store.accounts()] == [("can-bo.lan", "tan-hoa"), ("tinh.admin", "*")]
+    finally:
+        await store.close()
+
+
+async def test_adduser_without_communes_refuses_a_commune(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port())
+    done = motcua("--config", str(config), "admin", "adduser", "can-bo.lan", "--commune", "tan-hoa",
+                  "--password-stdin", stdin=f"{PASSWORD}\n".encode(), tmp=tmp_path)
+    assert done.returncode == 2 and b"the config has no communes: list" in done.stderr

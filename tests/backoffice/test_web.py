@@ -48,7 +48,7 @@ async def test_login_gives_a_random_httponly_strict_session_cookie(served: Serve
         assert len(value) >= 43  # 256 random bits
         assert "Tổng quan" in await r.text() and STAFF in await r.text()
     # The database keeps only a digest of the id.
-    rows = await served.bo.accounts._conn.execute_fetchall("SELECT id_hash FROM staff_sessions")
+    rows = await served.bo.accounts.db.fetch("SELECT id_hash FROM staff_sessions")
     assert rows and all(value not in r[0] for r in rows)
 
 
@@ -298,5 +298,6 @@ async def test_the_pages_work_with_the_dossiers_in_postgresql(
     finally:
         pg_server.drop_database(url)
     assert "xuat-pg.csv" in pages["/sync"]
-    assert "chỉ đếm được với cơ sở dữ liệu SQLite" in pages["/followers"]
+    # The followers are counted on PostgreSQL too (the store's follower_counts).
+    assert "lượt theo dõi hồ sơ" in pages["/followers"] and "<td>Đã trả kết quả</td><td>3</td>" in pages["/followers"]
     assert "Tình trạng kênh" in pages["/channels"]
