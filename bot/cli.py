@@ -33,7 +33,7 @@ from pathlib import Path
 
 from bot.procedures.catalogue import load_catalogue
 from bot.config import Config, load_config
-from bot.errors import CatalogueError, MotcuaError
+from bot.errors import CatalogueError, ConfigError, MotcuaError
 
 log = logging.getLogger("motcua")
 
@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--since", type=_date, metavar="DATE",
         help="the staff sections from this day on (YYYY-MM-DD or DD/MM/YYYY; default: the last 30 days)",
+    )
+    report.add_argument(
+        "--commune", metavar="ID", help="with communes: the staff sections of one commune only (default: all)"
     )
 
     alias = sub.add_parser("alias", help="add a way people ask for a procedure to its catalogue file")
@@ -389,16 +392,23 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
     return 1 if changed else 0
 async def _report(config: Config, args: argparse.Namespace) -> int:
     from bot.dossiers.store import open_store
-    from bot.report import build_report, format_report
+    from bot.report import StaffViews, build_report, format_report
 
     from bot.staff.recorder import StaffRecorder
 
     names = _procedure_names(config)
+    commune = args.commune
+    if commune is not None and commune not in {c.id for c in config.communes}:
+        known = ", ".join(c.id for c in config.communes) or "none: there is no communes: list"
+        raise ConfigError(f"--commune {commune!r}: no such commune in communes: ({known})")
     store = await open_store(config.database.path, config.database.url)
     try:
         staff = await StaffRecorder.open(config.database.path, config.missed.retention_days, url=config.database.url)
         try:
-            report = await build_report(store, config, since=args.since, staff=staff, names=names)
+            views = StaffViews.of(staff, commune)
+            report = await build_report(store, config, since=args.since, staff=views, names=names)
+            if commune is not None:
+                report["commune"] = commune
         finally:
             await staff.close()
     finally:

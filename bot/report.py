@@ -12,10 +12,13 @@ words the same object as plain text.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.staff.activity import OUTCOMES
+from bot.staff.activity import OUTCOMES, ActivityStore
+from bot.staff.feedback import FeedbackStore
+from bot.staff.missed import MissedStore
 from bot.staff.recorder import StaffRecorder
 from bot.channels.usage import THRESHOLDS, month_of
 from bot.config import Config, ZaloConfig
@@ -48,8 +51,24 @@ MISSED_GROUPS = 50
 TOP_PROCEDURES = 10
 
 
+@dataclass(frozen=True)
+class StaffViews:
+    """The staff-side stores a report reads (a recorder's, or one commune's view of them)."""
+
+    activity: ActivityStore
+    missed: MissedStore
+    feedback: FeedbackStore
+
+    @classmethod
+    def of(cls, staff: StaffRecorder, commune: str | None = None) -> StaffViews:
+        """The recorder's stores, limited to ``commune`` when given."""
+        if commune is None:
+            return cls(staff.activity, staff.missed, staff.feedback)
+        return cls(staff.activity.scoped(commune), staff.missed.scoped(commune), staff.feedback.scoped(commune))
+
+
 async def staff_sections(
-    staff: StaffRecorder, since: date, names: Callable[[str], str | None]
+    staff: StaffRecorder | StaffViews, since: date, names: Callable[[str], str | None]
 ) -> dict[str, Any]:
     """Messages per day and channel, outcomes, top procedures, ratings and the missed
     questions (masked, grouped) from ``since`` on; ``names`` gives a procedure's name."""
@@ -91,11 +110,12 @@ async def build_report(
     *,
     now: Callable[[], datetime] = datetime.now,
     since: date | None = None,
-    staff: StaffRecorder | None = None,
+    staff: StaffRecorder | StaffViews | None = None,
     names: Callable[[str], str | None] = lambda _id: None,
 ) -> dict[str, Any]:
     """The whole report as one JSON-ready object; with ``staff``, also its sections from
-    ``since`` on (default: the last :data:`DEFAULT_DAYS` days)."""
+    ``since`` on (default: the last :data:`DEFAULT_DAYS` days). The channel usage is the
+    whole bot's (one bot serves every commune)."""
     today = now()
     month = month_of(today)
     report: dict[str, Any] = {"month": month, "channels": await channels_section(store, config, month)}

@@ -429,3 +429,27 @@ def test_tenant_is_set_per_commune_and_is_not_a_config_key(config_file: Path, tm
     path.write_text('tenant: "tan-hoa"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="tenant: unknown key"):
         load_config(path)
+
+
+async def test_report_of_one_commune_counts_only_its_own_messages(config_file: Path) -> None:
+    """`motcua report --commune ID` gives that commune's staff sections; without it, the
+    province's; an unknown id is one line naming it."""
+    app = await App.open(load_config(config_file))
+    try:
+        for user, commune in (("u1", "tan-hoa"), ("u2", "binh-minh"), ("u3", "binh-minh")):
+            await app.engine.handle(say(f"/start {commune}", user=user))
+            await app.engine.handle(say("giá vàng hôm nay thế nào", user=user))
+    finally:
+        await app.close()
+
+    def refused(*args: str) -> int:
+        done = _motcua("--config", str(config_file), "report", "--json", *args)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["outcomes"]["refused"]
+
+    assert refused("--commune", "binh-minh") == 2
+    assert refused("--commune", "tan-hoa") == 1
+    assert refused() == 3
+    wrong = _motcua("--config", str(config_file), "report", "--commune", "no-such")
+    assert wrong.returncode != 0 and "--commune 'no-such': no such commune" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
