@@ -448,10 +448,13 @@ class Engine:
         ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
         # Read in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
         in_field = self._matcher.rank_words(f"{current.field} {text}")
+        said = self._matcher.catalogue_words(text)
         for ranked in (in_field, matches):
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:
                 continue
+            if not said & self._matcher.alias_words(top.procedure.id):
+                continue  # only the field's own name matched: the message names nothing of it
             if top.procedure.field == current.field and (
                 top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER
             ):
@@ -460,6 +463,7 @@ class Engine:
         if (
             len(words) <= RECOVER_WORDS
             and not self._matcher.unknown_words(text)
+            and not self._matcher.guessed_words(text)
             and self._matcher.relates(current.id, text) >= FOLLOWUP_RELATES
         ):
             return current

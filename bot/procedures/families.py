@@ -16,6 +16,8 @@ from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Match, Matcher
 from bot.procedures.normalize import Normalizer
 
+#: Distinct words of a question a family's situation must use for the question to describe it.
+SITUATION_WORDS = 2
 #: Other words allowed between the words of a family member's ``said`` phrase.
 SAID_SLACK = 3
 #: Families' situations this close both fit a question.
@@ -88,6 +90,8 @@ class FamilyReader:
         if not ranked or ranked[0].score < self._config.confident:
             return None
         family = self._catalogue.families.get(ranked[0].procedure.id)
+        if family is not None and len(self._situations.catalogue_words(text) & self._situations.alias_words(family.id)) < SITUATION_WORDS:
+            return None  # one word is no situation ("vé số": not "mất sổ")
         if family is None or not matches:
             return family
         top, situation = matches[0], ranked[0].score

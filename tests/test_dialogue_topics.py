@@ -1,0 +1,56 @@
+"""Telling a follow-up about the current topic from another subject, and a situation
+from a single shared word (the dialogue's decisions, not its plumbing)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.dialogue import Engine
+from bot.messages import Incoming, Intent, Response
+
+
+async def ask(engine: Engine, text: str, chat: str = "c1") -> Response:
+    return await engine.handle(Incoming("test", "u1", chat, text))
+
+
+def top(response: Response) -> str | None:
+    return response.matches[0].id if response.matches else None
+
+
+@pytest.mark.parametrize(
+    ("topic", "other"),
+    [
+        ("lam hop dong tang cho dat cho con o xa can mang gi", "giá lúa tháng này bao nhiêu"),
+        ("chứng thực bản sao hết bao nhiêu tiền", "giá lúa tháng này bao nhiêu"),
+        ("chứng thực chữ ký trên giấy ủy quyền ở đâu", "giá heo hơi hôm nay"),
+    ],
+)
+async def test_another_subject_is_not_read_within_the_topics_field(engine: Engine, topic: str, other: str) -> None:
+    """Only the field's own name would match ("Chứng thực giá lúa"): nothing of the
+    message names a procedure of the field, so it is not a correction."""
+    await ask(engine, topic)
+    assert (await ask(engine, other)).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize("other", ["thoi tiet mai the nao", "thoi tiet hom nay"])
+async def test_a_message_read_only_by_guessing_spellings_does_not_describe_the_topic(engine: Engine, other: str) -> None:
+    """"tiet" is not a catalogue word; read as "tien" it would seem to be about the topic."""
+    await ask(engine, "xin trợ cấp cho người khuyết tật cần giấy tờ gì")
+    assert (await ask(engine, "nộp ở đâu")).intent is Intent.PROCEDURE
+    assert (await ask(engine, other)).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize("text", ["vé số", "xổ số", "mua vé xổ số ở đâu"])
+async def test_one_shared_word_is_not_a_familys_situation(engine: Engine, text: str) -> None:
+    """"số" folds to "so" like "sổ" (mất sổ): one word is not the situation "mất sổ"."""
+    assert (await ask(engine, text)).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [("mất giấy khai sinh", "trich-luc-ho-tich"), ("gks bị mất làm lại được không", "trich-luc-ho-tich")],
+)
+async def test_a_situation_said_in_two_words_or_more_still_gets_the_familys_answer(
+    engine: Engine, text: str, meant: str
+) -> None:
+    assert top(await ask(engine, text)) == meant
