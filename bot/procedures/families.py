@@ -67,6 +67,11 @@ class FamilyReader:
         self._situations = Matcher(situations(catalogue), normalizer, lexicon, config, character_ngrams=False)
         # The last text ranked: one message asks about it more than once.
         self._last: tuple[str, list[Match]] = ("", [])
+        # Each family's word pairs, as its name and aliases write them (fillers included).
+        self._pairs: dict[str, set[tuple[str, str]]] = {
+            family.id: {pair for t in map(normalizer.tokens, (family.name, *family.aliases)) for pair in zip(t, t[1:])}
+            for family in catalogue.families.values()
+        }
         # Each family's members' ``said`` phrases, as words, in the members' order.
         self._said: dict[str, list[tuple[str, list[str]]]] = {
             family.id: [(m.id, words) for m in family.members for p in m.said if (words := normalizer.tokens(p))]
@@ -90,8 +95,8 @@ class FamilyReader:
         if not ranked or ranked[0].score < self._config.confident:
             return None
         family = self._catalogue.families.get(ranked[0].procedure.id)
-        if family is not None and len(self._situations.catalogue_words(text) & self._situations.alias_words(family.id)) < SITUATION_WORDS:
-            return None  # one word is no situation ("vé số": not "mất sổ")
+        if family is not None and not self._describes(text, family):
+            return None  # one shared word is no situation ("vé số": not "mất sổ")
         if family is None or not matches:
             return family
         top, situation = matches[0], ranked[0].score
@@ -112,6 +117,15 @@ class FamilyReader:
                 return None
             return family
         return family if situation >= top.score else None
+
+    def _describes(self, text: str, family: Family) -> bool:
+        """Whether ``text`` shares with the family's situation SITUATION_WORDS naming words,
+        or two words in a row of one of its phrases ("làm sổ đỏ": "đỏ" folds to a filler)."""
+        words = self._situations.catalogue_words(text) & self._situations.alias_words(family.id)
+        if len(words) >= SITUATION_WORDS:
+            return True
+        tokens = self._normalizer.tokens(text)
+        return not self._pairs[family.id].isdisjoint(zip(tokens, tokens[1:]))
 
     def _leads_default(self, top: Match, family: Family, matches: list[Match]) -> bool:
         """Whether the ranking puts the variant ``top`` confidently and far ahead of the
