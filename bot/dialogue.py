@@ -377,6 +377,11 @@ class Engine:
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
+            if decision is Decision.NONE:
+                # "thế chữ ký thì sao" after chứng thực bản sao: a close entry of the field.
+                other = self._recover(current, text, matches)
+                if other is not None and other.id != current.id:
+                    return self._answer(other, aspects or session.aspects, session, matches, question=text)
             return self._answer(current, aspects or session.aspects, session, matches, question=text)
         if current is not None and Aspect.DOCUMENTS in aspects and _YES_NO.search(text):
             # "cần mang cccd không?": a paper to bring for the current topic, not a new one.

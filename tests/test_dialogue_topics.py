@@ -58,3 +58,19 @@ async def test_a_situation_said_in_two_words_or_more_still_gets_the_familys_answ
     engine: Engine, text: str, meant: str
 ) -> None:
     assert top(await ask(engine, text)) == meant
+
+
+@pytest.mark.parametrize(
+    ("topic", "follow_up", "meant"),
+    [
+        ("chứng thực bản sao", "thế chữ ký thì sao", "chung-thuc-chu-ky"),
+        ("chứng thực chữ ký hết bao nhiêu tiền", "thế còn bản sao", "chung-thuc-ban-sao"),
+    ],
+)
+async def test_a_follow_up_naming_a_close_entry_of_the_field_moves_to_it(
+    engine: Engine, topic: str, follow_up: str, meant: str
+) -> None:
+    """A follow-up cue with a few words naming another entry of the topic's field is about
+    that entry, though the words alone score too low to be answered."""
+    await ask(engine, topic)
+    assert top(await ask(engine, follow_up)) == meant
