@@ -74,3 +74,18 @@ async def test_a_follow_up_naming_a_close_entry_of_the_field_moves_to_it(
     that entry, though the words alone score too low to be answered."""
     await ask(engine, topic)
     assert top(await ask(engine, follow_up)) == meant
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "aspect"),
+    [
+        ("mat bao lau z", "time"),  # teencode "z" for "vậy"
+        ("le phi bn dz", "fee"),
+        ("co phai 2 nguoi cung di ko", "conditions"),  # who must come
+        ("hai người cùng phải đi à", "conditions"),
+    ],
+)
+async def test_follow_ups_in_teencode_and_about_who_must_come(engine: Engine, follow_up: str, aspect: str) -> None:
+    await ask(engine, "dk ket hon can gi")
+    answer = await ask(engine, follow_up)
+    assert (top(answer), answer.aspect.value if answer.aspect else None) == ("ket-hon", aspect)
