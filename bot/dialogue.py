@@ -380,7 +380,7 @@ class Engine:
             if decision is Decision.NONE:
                 # "thế chữ ký thì sao" after chứng thực bản sao: a close entry of the field.
                 other = self._recover(current, text, matches)
-                if other is not None and other.id != current.id:
+                if other is not None and other.id != current.id and self._names_instead(other, current, text):
                     return self._answer(other, aspects or session.aspects, session, matches, question=text)
             return self._answer(current, aspects or session.aspects, session, matches, question=text)
         if current is not None and Aspect.DOCUMENTS in aspects and _YES_NO.search(text):
@@ -483,6 +483,12 @@ class Engine:
         if decision is Decision.NONE:
             return True
         return matches[0].score < STRONG_MATCH and not self._names_other(matches, current)
+
+    def _names_instead(self, other: Procedure, current: Procedure, text: str) -> bool:
+        """Whether ``text`` uses a word of ``other``'s names that ``current``'s names do not
+        use ("chữ ký" names chứng thực chữ ký, not bản sao; "tiền" names both trợ cấp)."""
+        said = self._matcher.catalogue_words(text)
+        return bool(said & (self._matcher.alias_words(other.id) - self._matcher.alias_words(current.id)))
 
     @staticmethod
     def _names_other(matches: list[Match], current: Procedure) -> bool:

@@ -89,3 +89,17 @@ async def test_follow_ups_in_teencode_and_about_who_must_come(engine: Engine, fo
     await ask(engine, "dk ket hon can gi")
     answer = await ask(engine, follow_up)
     assert (top(answer), answer.aspect.value if answer.aspect else None) == ("ket-hon", aspect)
+
+
+@pytest.mark.parametrize(
+    ("topic", "follow_up", "meant"),
+    [
+        ("trợ cấp người cao tuổi", "mất bao lâu thì có tiền", "tro-cap-huu-tri-xa-hoi"),
+        ("trợ cấp người cao tuổi", "bao giờ thì nhận được tiền", "tro-cap-huu-tri-xa-hoi"),
+    ],
+)
+async def test_a_follow_up_in_words_the_topic_also_uses_stays_on_the_topic(
+    engine: Engine, topic: str, follow_up: str, meant: str
+) -> None:
+    await ask(engine, topic)
+    assert top(await ask(engine, follow_up)) == meant
