@@ -103,3 +103,9 @@ async def test_a_follow_up_in_words_the_topic_also_uses_stays_on_the_topic(
 ) -> None:
     await ask(engine, topic)
     assert top(await ask(engine, follow_up)) == meant
+
+
+@pytest.mark.parametrize("text", ["bố em mất tuần trước", "mẹ tôi mất hôm qua, làm giấy chứng tử thế nào", "chồng chị mất rồi"])
+async def test_a_person_mat_with_whose_between_is_a_death(engine: Engine, text: str) -> None:
+    """"bố em mất" is a death (khai tử) like "bố mất", not a lost paper."""
+    assert top(await ask(engine, text)) == "khai-tu"
