@@ -109,3 +109,15 @@ async def test_a_follow_up_in_words_the_topic_also_uses_stays_on_the_topic(
 async def test_a_person_mat_with_whose_between_is_a_death(engine: Engine, text: str) -> None:
     """"bố em mất" is a death (khai tử) like "bố mất", not a lost paper."""
     assert top(await ask(engine, text)) == "khai-tu"
+
+
+@pytest.mark.parametrize("text", ["hộ kinh doanh", "em muốn hỏi về hộ kinh doanh"])
+async def test_words_every_member_of_a_family_uses_get_its_common_case(engine: Engine, text: str) -> None:
+    """"hộ kinh doanh" is in every member's name; the shortest name ("đóng hộ kinh doanh")
+    must not win: the family fits fairly, its common case is ranked, so it is answered."""
+    answer = await ask(engine, text)
+    assert top(answer) == "ho-kinh-doanh" and answer.intent is Intent.PROCEDURE
+
+
+async def test_a_fair_family_fit_leaves_a_variant_whose_common_case_is_not_ranked(engine: Engine) -> None:
+    assert top(await ask(engine, "so do da co roi ma bi mat")) == "cap-lai-so-do-bi-mat"

@@ -92,9 +92,18 @@ class FamilyReader:
         ranked = self._rank(text)
         # Two families may both fit ("mất giấy chứng tử": lost papers, and a death); the
         # best one is taken when it fits well, however close the other.
-        if not ranked or ranked[0].score < self._config.confident:
+        if not ranked or ranked[0].score < self._config.candidate:
             return None
         family = self._catalogue.families.get(ranked[0].procedure.id)
+        if ranked[0].score < self._config.confident and not (
+            family is not None
+            and matches
+            and any(m.id == matches[0].procedure.id for m in family.members)
+            and any(m.procedure.id == family.default for m in matches)
+        ):
+            # A fair fit is the family only when its best entry is a member and its
+            # common case is ranked too ("hộ kinh doanh": every member's name says it).
+            return None
         if family is not None and not self._describes(text, family):
             return None  # one shared word is no situation ("vé số": not "mất sổ")
         if family is None or not matches:
