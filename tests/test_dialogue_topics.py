@@ -121,3 +121,16 @@ async def test_words_every_member_of_a_family_uses_get_its_common_case(engine: E
 
 async def test_a_fair_family_fit_leaves_a_variant_whose_common_case_is_not_ranked(engine: Engine) -> None:
     assert top(await ask(engine, "so do da co roi ma bi mat")) == "cap-lai-so-do-bi-mat"
+
+
+@pytest.mark.parametrize("text", ["nuôi bò", "nuôi heo thế nào cho nhanh lớn", "nuôi gà thả vườn bao lâu thì xuất chuồng"])
+async def test_raising_animals_is_not_adoption(engine: Engine, text: str) -> None:
+    """"con nuôi" keeps its "con" (not "còn"): "nuôi" alone names no procedure."""
+    assert (await ask(engine, text)).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    "text", ["xin con nuôi", "nhận con nuôi cần giấy tờ gì", "làm giấy tờ con nuôi ở xã", "nhận nuôi bé hàng xóm", "nhan con nuio"]
+)
+async def test_adoption_is_still_adoption(engine: Engine, text: str) -> None:
+    assert top(await ask(engine, text)) == "nuoi-con-nuoi"
