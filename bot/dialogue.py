@@ -375,6 +375,13 @@ class Engine:
         matches = self._matcher.rank(text)
         decision = self._matcher.decide(matches)
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
+        if current is None and (aspects or followup):
+            # "cần giấy tờ gì" right after "Có phải ông/bà hỏi về ...?" or "which one?":
+            # about the procedure offered first (the best one), as a yes would be.
+            offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
+            first = self.catalogue.get(offered[0]) if offered else None
+            if first is not None and self._continues(first, text, matches, decision):
+                return self._answer(first, aspects or session.aspects, session, matches, question=text)
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
             if decision is Decision.NONE:

@@ -134,3 +134,24 @@ async def test_raising_animals_is_not_adoption(engine: Engine, text: str) -> Non
 )
 async def test_adoption_is_still_adoption(engine: Engine, text: str) -> None:
     assert top(await ask(engine, text)) == "nuoi-con-nuoi"
+
+
+@pytest.mark.parametrize(
+    ("first", "follow_up", "meant", "aspect"),
+    [
+        ("bố em mất tuần trước", "cần giấy tờ gì", "khai-tu", "documents"),  # after "Có phải ...?"
+        ("sao y giấy khai sinh", "lệ phí bao nhiêu", "chung-thuc-ban-sao", "fee"),  # after "which one?"
+    ],
+)
+async def test_an_aspect_asked_right_after_the_bot_offered_procedures_is_about_the_first(
+    engine: Engine, first: str, follow_up: str, meant: str, aspect: str
+) -> None:
+    offered = await ask(engine, first)
+    assert any(c.data == f"p:{meant}" for r in offered.replies for c in r.choices)
+    answer = await ask(engine, follow_up)
+    assert (top(answer), answer.aspect.value if answer.aspect else None) == (meant, aspect)
+
+
+async def test_another_subject_after_the_bot_offered_procedures_is_still_refused(engine: Engine) -> None:
+    await ask(engine, "bố em mất tuần trước")
+    assert (await ask(engine, "giá vàng hôm nay bao nhiêu")).intent is Intent.UNKNOWN
