@@ -81,6 +81,8 @@ async def test_a_follow_up_naming_a_close_entry_of_the_field_moves_to_it(
     [
         ("mat bao lau z", "time"),  # teencode "z" for "vậy"
         ("le phi bn dz", "fee"),
+        ("lệ fí bn", "fee"),  # teencode "f" for "ph"
+        ("o dau v", "where"),
         ("co phai 2 nguoi cung di ko", "conditions"),  # who must come
         ("hai người cùng phải đi à", "conditions"),
     ],
