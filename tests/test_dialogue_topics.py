@@ -157,3 +157,15 @@ async def test_an_aspect_asked_right_after_the_bot_offered_procedures_is_about_t
 async def test_another_subject_after_the_bot_offered_procedures_is_still_refused(engine: Engine) -> None:
     await ask(engine, "bố em mất tuần trước")
     assert (await ask(engine, "giá vàng hôm nay bao nhiêu")).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("đăng ký lễ hội", "dang-ky-le-hoi"),  # "hội" is not the filler "hỏi"
+        ("dang ky le hoi lan dau can chuan bi nhung gi", "dang-ky-le-hoi"),
+        ("đăng ký các ngày lễ cúng trong năm ở đình", "dang-ky-hoat-dong-tin-nguong"),
+    ],
+)
+async def test_a_festival_is_not_a_rite(engine: Engine, text: str, meant: str) -> None:
+    assert top(await ask(engine, text)) == meant
