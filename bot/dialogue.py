@@ -476,7 +476,7 @@ class Engine:
             len(words) <= RECOVER_WORDS
             and not self._matcher.unknown_words(text)
             and not self._matcher.guessed_words(text)
-            and self._matcher.relates(current.id, text) >= FOLLOWUP_RELATES
+            and self._matcher.relates(current.id, text) > FOLLOWUP_RELATES
         ):
             return current
         return None
@@ -485,7 +485,7 @@ class Engine:
         """Whether a message with an aspect or follow-up cue asks more about ``current``
         ("thế còn lệ phí?", "mất bao lâu?") rather than about another procedure, or another
         topic altogether ("giá vàng bao nhiêu": words the catalogue, or ``current``, never uses)."""
-        if self._matcher.unknown_words(text) or self._matcher.relates(current.id, text) < FOLLOWUP_RELATES:
+        if self._matcher.unknown_words(text) or self._matcher.relates(current.id, text) <= FOLLOWUP_RELATES:
             return False
         if decision is Decision.NONE:
             return True

@@ -169,3 +169,23 @@ async def test_another_subject_after_the_bot_offered_procedures_is_still_refused
 )
 async def test_a_festival_is_not_a_rite(engine: Engine, text: str, meant: str) -> None:
     assert top(await ask(engine, text)) == meant
+
+
+@pytest.mark.parametrize(
+    "other", ["bạn tên gì", "có người yêu chưa", "tiền điện tháng này bao nhiêu", "xin số điện thoại trưởng thôn"]
+)
+async def test_a_message_only_half_of_whose_words_the_topic_uses_is_another_subject(engine: Engine, other: str) -> None:
+    """One word of two shared with the topic ("tên" of a birth certificate, "tiền") is not
+    enough to read the message as more about it."""
+    await ask(engine, "đăng ký khai sinh cần gì")
+    assert (await ask(engine, other)).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "aspect"),
+    [("ông bà đi thay được không", "conditions"), ("bé sinh ở bệnh viện thì nộp ở đâu", "where"), ("thế còn lệ phí", "fee")],
+)
+async def test_follow_ups_mostly_in_the_topics_words_keep_the_topic(engine: Engine, follow_up: str, aspect: str) -> None:
+    await ask(engine, "đăng ký khai sinh cần gì")
+    answer = await ask(engine, follow_up)
+    assert (top(answer), answer.aspect.value if answer.aspect else None) == ("khai-sinh", aspect)
