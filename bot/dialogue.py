@@ -385,8 +385,20 @@ class Engine:
         matches = self._matcher.rank(text)
         decision = self._matcher.decide(matches)
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
+        if current is None and (aspects or followup):
+            # "cần giấy tờ gì" right after "Có phải ông/bà hỏi về ...?" or "which one?":
+            # about the procedure offered first (the best one), as a yes would be.
+            offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
+            first = self.catalogue.get(offered[0]) if offered else None
+            if first is not None and self._continues(first, text, matches, decision):
+                return self._answer(first, aspects or session.aspects, session, matches, question=text)
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
+            if decision is Decision.NONE:
+                # "thế chữ ký thì sao" after chứng thực bản sao: a close entry of the field.
+                other = self._recover(current, text, matches)
+                if other is not None and other.id != current.id and self._names_instead(other, current, text):
+                    return self._answer(other, aspects or session.aspects, session, matches, question=text)
             return self._answer(current, aspects or session.aspects, session, matches, question=text)
         if current is not None and Aspect.DOCUMENTS in aspects and _YES_NO.search(text):
             # "cần mang cccd không?": a paper to bring for the current topic, not a new one.
@@ -458,10 +470,13 @@ class Engine:
         ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
         # Read in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
         in_field = self._matcher.rank_words(f"{current.field} {text}")
+        said = self._matcher.catalogue_words(text)
         for ranked in (in_field, matches):
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:
                 continue
+            if not said & self._matcher.alias_words(top.procedure.id):
+                continue  # only the field's own name matched: the message names nothing of it
             if top.procedure.field == current.field and (
                 top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER
             ):
@@ -470,7 +485,8 @@ class Engine:
         if (
             len(words) <= RECOVER_WORDS
             and not self._matcher.unknown_words(text)
-            and self._matcher.relates(current.id, text) >= FOLLOWUP_RELATES
+            and not self._matcher.guessed_words(text)
+            and self._matcher.relates(current.id, text) > FOLLOWUP_RELATES
         ):
             return current
         return None
@@ -479,11 +495,17 @@ class Engine:
         """Whether a message with an aspect or follow-up cue asks more about ``current``
         ("thế còn lệ phí?", "mất bao lâu?") rather than about another procedure, or another
         topic altogether ("giá vàng bao nhiêu": words the catalogue, or ``current``, never uses)."""
-        if self._matcher.unknown_words(text) or self._matcher.relates(current.id, text) < FOLLOWUP_RELATES:
+        if self._matcher.unknown_words(text) or self._matcher.relates(current.id, text) <= FOLLOWUP_RELATES:
             return False
         if decision is Decision.NONE:
             return True
         return matches[0].score < STRONG_MATCH and not self._names_other(matches, current)
+
+    def _names_instead(self, other: Procedure, current: Procedure, text: str) -> bool:
+        """Whether ``text`` uses a word of ``other``'s names that ``current``'s names do not
+        use ("chữ ký" names chứng thực chữ ký, not bản sao; "tiền" names both trợ cấp)."""
+        said = self._matcher.catalogue_words(text)
+        return bool(said & (self._matcher.alias_words(other.id) - self._matcher.alias_words(current.id)))
 
     @staticmethod
     def _names_other(matches: list[Match], current: Procedure) -> bool:

@@ -46,9 +46,9 @@ def test_accuracy_thresholds(figures: dict[str, Figures]) -> None:
     ours = figures["motcua"]
     assert ours.top1 >= 95.3
     assert ours.top3 >= 99.5
-    assert ours.refused >= 95.0
+    assert ours.refused >= 97.5
     assert ours.extra["aspect"] >= 95.5
-    assert ours.extra["multi-turn (turns)"] >= 96.5
+    assert ours.extra["multi-turn (turns)"] >= 98.5
     assert ours.extra["replies with a made-up number"] == 0
 
 
@@ -63,7 +63,7 @@ def test_beats_both_baselines_clearly(figures: dict[str, Figures]) -> None:
 def test_held_out_development_set(catalogue: Catalogue) -> None:
     data = load_eval([EVAL / "dev.yaml"], catalogue)
     ours, _ = asyncio.run(evaluate_engine(Engine.build(Config(), catalogue), data))
-    assert ours.top1 >= 95.0 and ours.top3 >= 97.5 and ours.refused >= 86.0
+    assert ours.top1 >= 95.0 and ours.top3 >= 97.5 and ours.refused >= 90.0
     assert ours.extra["multi-turn (turns)"] >= 96.5
 
 
@@ -73,4 +73,4 @@ def test_catalogue_sets_beat_bm25_clearly(catalogue: Catalogue) -> None:
     ours, _ = asyncio.run(evaluate_engine(Engine.build(Config(), catalogue), data))
     bm25 = evaluate_ranker(bm25_ranker(catalogue), lambda s: s <= 0, data)
     assert ours.top1 >= 72.0 and ours.top1 >= bm25.top1 + 5.0
-    assert ours.top3 >= 94.5 and ours.refused >= 78.0
+    assert ours.top3 >= 95.5 and ours.refused >= 78.0

@@ -16,6 +16,8 @@ from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Match, Matcher
 from bot.procedures.normalize import Normalizer
 
+#: Distinct words of a question a family's situation must use for the question to describe it.
+SITUATION_WORDS = 2
 #: Other words allowed between the words of a family member's ``said`` phrase.
 SAID_SLACK = 3
 #: Families' situations this close both fit a question.
@@ -65,6 +67,11 @@ class FamilyReader:
         self._situations = Matcher(situations(catalogue), normalizer, lexicon, config, character_ngrams=False)
         # The last text ranked: one message asks about it more than once.
         self._last: tuple[str, list[Match]] = ("", [])
+        # Each family's word pairs, as its name and aliases write them (fillers included).
+        self._pairs: dict[str, set[tuple[str, str]]] = {
+            family.id: {pair for t in map(normalizer.tokens, (family.name, *family.aliases)) for pair in zip(t, t[1:])}
+            for family in catalogue.families.values()
+        }
         # Each family's members' ``said`` phrases, as words, in the members' order.
         self._said: dict[str, list[tuple[str, list[str]]]] = {
             family.id: [(m.id, words) for m in family.members for p in m.said if (words := normalizer.tokens(p))]
@@ -85,9 +92,20 @@ class FamilyReader:
         ranked = self._rank(text)
         # Two families may both fit ("mất giấy chứng tử": lost papers, and a death); the
         # best one is taken when it fits well, however close the other.
-        if not ranked or ranked[0].score < self._config.confident:
+        if not ranked or ranked[0].score < self._config.candidate:
             return None
         family = self._catalogue.families.get(ranked[0].procedure.id)
+        if ranked[0].score < self._config.confident and not (
+            family is not None
+            and matches
+            and any(m.id == matches[0].procedure.id for m in family.members)
+            and any(m.procedure.id == family.default for m in matches)
+        ):
+            # A fair fit is the family only when its best entry is a member and its
+            # common case is ranked too ("hộ kinh doanh": every member's name says it).
+            return None
+        if family is not None and not self._describes(text, family):
+            return None  # one shared word is no situation ("vé số": not "mất sổ")
         if family is None or not matches:
             return family
         top, situation = matches[0], ranked[0].score
@@ -108,6 +126,15 @@ class FamilyReader:
                 return None
             return family
         return family if situation >= top.score else None
+
+    def _describes(self, text: str, family: Family) -> bool:
+        """Whether ``text`` shares with the family's situation SITUATION_WORDS naming words,
+        or two words in a row of one of its phrases ("làm sổ đỏ": "đỏ" folds to a filler)."""
+        words = self._situations.catalogue_words(text) & self._situations.alias_words(family.id)
+        if len(words) >= SITUATION_WORDS:
+            return True
+        tokens = self._normalizer.tokens(text)
+        return not self._pairs[family.id].isdisjoint(zip(tokens, tokens[1:]))
 
     def _leads_default(self, top: Match, family: Family, matches: list[Match]) -> bool:
         """Whether the ranking puts the variant ``top`` confidently and far ahead of the

@@ -638,6 +638,11 @@ class Matcher:
         """The words of ``text`` that can name a procedure but that the catalogue never uses."""
         return [w for w, sim in self.corrected_words(text) if sim == 0]
 
+    def guessed_words(self, text: str) -> list[str]:
+        """The catalogue words ``text`` was read as only by correcting a spelling ("tiet"
+        taken for "tien"): the reading is a guess, not what was typed."""
+        return [w for w, sim in self.corrected_words(text) if 0 < sim < 1]
+
     def _as_catalogue_words(self, text: str) -> list[str]:
         """The naming words of ``text``, spelled as the catalogue does where it can be told."""
         return [w for w, _ in self.corrected_words(text)]

@@ -71,7 +71,7 @@ async def test_adding_an_alias_from_the_web_takes_effect_without_a_restart(serve
 
 async def test_the_overview_counts_today_s_messages_and_the_answer_rate(served: Served) -> None:
     # 2 answered, 1 choice offered, 1 refused.
-    await ask(served, "lam giay khai sinh can gi", "đk kết hôn mất bn tiền", "cấp phép nuôi ong", "bao nhieu tien")
+    await ask(served, "lam giay khai sinh can gi", "đk kết hôn mất bn tiền", "sao y giấy khai sinh", "bao nhieu tien")
     async with browser() as http:
         r = await login(http, served.url)
         html = await r.text()

@@ -30,6 +30,9 @@ def aspects(text: str) -> list[Aspect]:
         ("đối tượng nào được hỗ trợ", Aspect.CONDITIONS),
         ("làm trên vneid được không", Aspect.CONDITIONS),
         ("nhờ con nộp thay được không", Aspect.CONDITIONS),
+        ("có cần cả hai vợ chồng đến không", Aspect.CONDITIONS),  # who must come, not papers
+        ("có phải đến tận nơi không", Aspect.CONDITIONS),
+        ("có thu tiền không", Aspect.FEE),
     ],
 )
 def test_typical_aspects(text: str, aspect: Aspect) -> None:
