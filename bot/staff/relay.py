@@ -209,6 +209,11 @@ class HandoverRelay:
 
     # -- the staff group's side --------------------------------------------------------
 
+    @property
+    def staff_chats(self) -> list[str]:
+        """Every staff group this relay answers for, sorted (the posts' outboxes)."""
+        return sorted(self._chats)
+
     def is_staff_chat(self, chat_id: str) -> bool:
         """Whether ``chat_id`` is the staff group (its messages are never questions)."""
         return chat_id in self._chats
