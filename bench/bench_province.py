@@ -282,6 +282,9 @@ async def _bench(args: argparse.Namespace, work: Path, pg: PgServer) -> int:
                 received.count(p.user_id) for p in everyone) >= due)
             until = {chat: len(got) for chat, got in received.by_chat.items()}
             cases = checks.handover_cases(everyone, received)
+            groups = set(staff.values())
+            await received.quiet(0.5, args.settle, lambda: sum(
+                t.startswith("🔔 Yêu cầu #") for g in groups for _, t in received.by_chat.get(g, [])) >= len(cases))
             _say(f"staff answer {len(cases):,} hand-overs; second sync ({len(changed):,} statuses changed) ...")
             await answer_handovers(telegram, hooks, residents, cases, by_index, staff)
             second = await sync(config, changed_path, env)

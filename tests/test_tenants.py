@@ -336,7 +336,7 @@ async def test_a_receipts_qr_link_with_a_tail_is_answered_once_the_commune_is_ch
         await app.close()
 
 
-async def test_a_hand_over_is_posted_to_its_communes_own_staff_group(tmp_path: Path, overlay: Path) -> None:
+async def test_a_hand_over_and_its_answer_are_posted_to_its_communes_own_staff_group(tmp_path: Path, overlay: Path) -> None:
     from bot.delivery import channel_jobs
 
     path = tmp_path / "config.yaml"  # no top-level group: only Bình Minh's own
@@ -358,5 +358,12 @@ async def test_a_hand_over_is_posted_to_its_communes_own_staff_group(tmp_path: P
             await outbox.deliver_pending(channel, deliver)
         assert [chat for chat, _ in posted] == ["-1009876543210"]
         assert posted[0][1].startswith("🔔 Yêu cầu #")
+        # The staff answer in that group reaches the resident, and its "✅ Đã gửi" the same group.
+        assert app.relay is not None
+        await app.relay.staff_message("1", "Cán bộ Lan", "Mời bác lên xã sáng mai.", chat="-1009876543210")
+        for outbox, channel, deliver in channel_jobs(app, "zalo", send) + channel_jobs(app, "telegram", send, post=post):
+            await outbox.deliver_pending(channel, deliver)
+        assert [chat for chat, _ in posted] == ["-1009876543210", "-1009876543210"]
+        assert posted[1][1].startswith("✅ Đã gửi")
     finally:
         await app.close()

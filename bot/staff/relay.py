@@ -142,9 +142,11 @@ class HandoverRelay:
         self.posts = Deliverer(_Posts(self), what="staff post", **delivery)
 
     async def post(self, handover_id: int, text: str) -> None:
-        """Queue ``text`` for the staff group (nothing when none is configured)."""
-        if self.staff_chat:
-            await self.store.queue_post(handover_id, self.staff_chat, text)
+        """Queue ``text`` for the staff group the hand-over went to (its commune's, with
+        several communes), else this relay's (nothing when none is configured)."""
+        chat = await self.store.group_of(handover_id) or self.staff_chat
+        if chat:
+            await self.store.queue_post(handover_id, chat, text)
 
     # -- the engine's side (bot.dialogue.HandoverService) -----------------------------
 
