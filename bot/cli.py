@@ -244,7 +244,7 @@ async def _sync(config: Config, source: str, dry_run: bool = False) -> int:
     """Exit status: 0 all rows applied, 3 applied with rejected rows, 2 nothing applied."""
     from bot.dialogue import Engine
     from bot.dossiers.store import open_store
-    from bot.dossiers.sync import ProgressPrinter, sync_source
+    from bot.dossiers.sync import ProgressPrinter, commune_routes, sync_prefix, sync_source
 
     from bot.app import catalogue_ids
     from bot.procedures.compiled import open_catalogue
@@ -263,7 +263,7 @@ async def _sync(config: Config, source: str, dry_run: bool = False) -> int:
     try:
         report = await sync_source(
             store, source, config.status.sync.columns, progress=progress, procedure_ids=ids,
-            code_prefix=config.status.code_prefix, dry_run=dry_run,
+            code_prefix=sync_prefix(config), dry_run=dry_run, communes=commune_routes(config),
         )
     finally:
         progress.finish()

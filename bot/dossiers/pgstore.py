@@ -15,6 +15,12 @@ one file and one process:
   claim from the same queue, and each notification is claimed by exactly one of them;
 - the status desk's writes wait at most a moment for a lock (``lock_timeout``), then raise
   :class:`~bot.dossiers.store.StoreBusy`, as on SQLite.
+- the tables keyed by commune (:data:`TENANT_TABLES`) are under row-level security
+  (:func:`tenant_guard_sql`, FORCE: their owner too): a connection sees the rows of the
+  commune its ``motcua.commune`` setting names, all of them with '*', none without it.
+  The store's own connections (its pool, a sync's) set '*'; reads given ``commune=`` set
+  that commune for their transaction. A first load under row-level security is staged
+  with ``COPY`` and inserted from the stage (COPY cannot write such a table directly).
 
 Driver: psycopg 3 (the ``postgres`` extra), imported only when this module is: a
 ``pip install .`` without the extra runs on SQLite and never imports it. Connection URLs
@@ -46,11 +52,17 @@ from bot.dossiers.store import (
     _DATA_COLUMNS,
     _DOSSIER_COLUMNS,
     _TAIL,
+    COMMUNE_FIGURES,
     DESK_WRITE_WAIT_MS,
+    FOLLOWED_QUERY,
+    FOLLOW_COMMUNE,
+    SCOPED_RUNS_QUERY,
     STAGED_COLUMNS,
+    CommuneCounts,
     Dossier,
     DossierStore,
     DossierSyncWriter,
+    FollowedStatus,
     Follower,
     HistoryEntry,
     LookupCode,
@@ -60,10 +72,36 @@ from bot.dossiers.store import (
     StoreError,
     SyncRun,
     WriteCounts,
+    _commune_rows,
+    _count_new,
+    _followed_statuses,
 )
 
 #: The ``motcua_schema`` part this module migrates.
 SCHEMA_PART = "dossiers"
+
+#: The tables keyed by commune, under row-level security.
+TENANT_TABLES = ("dossiers", "status_history", "follows", "outbox", "sync_run_communes")
+#: The setting that names the commune a connection sees ('*': every commune; unset: none).
+TENANT_SETTING = "motcua.commune"
+
+
+def tenant_guard_sql(table: str) -> str:
+    """Row-level security on ``table`` (FORCE: its owner too): a connection sees and writes
+    only rows whose ``commune`` is its ``motcua.commune`` setting, or every row when that
+    is '*'; without the setting, none (fail closed). The contract of issue 13's
+    ``bot.storage.tenant_guard_sql``."""
+    setting = f"current_setting('{TENANT_SETTING}', true)"
+    check = f"({setting} = '*' OR commune = {setting})"
+    return (
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n"
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;\n"
+        f"CREATE POLICY {table}_tenant ON {table} USING {check} WITH CHECK {check};\n"
+    )
+
+
+#: What the store's own connections run first: they see every commune.
+SEE_ALL = f"SELECT set_config('{TENANT_SETTING}', '*', false)"
 
 #: Migrations of the PostgreSQL schema; migration ``i`` (0-based) brings it to version
 #: i+1. Version 1 is the SQLite schema at its version 3, in PostgreSQL's types; text keys
@@ -167,6 +205,29 @@ MIGRATIONS: tuple[str, ...] = (
         received_at timestamp(0) NOT NULL
     );
     """,
+    # 2: the tenant key (as SQLite's version 4) and row-level security on the tables
+    # that carry it (see TENANT_TABLES).
+    """
+    ALTER TABLE dossiers ADD COLUMN commune text COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE status_history ADD COLUMN commune text COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE follows ADD COLUMN commune text COLLATE "C" NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN commune text COLLATE "C" NOT NULL DEFAULT '';
+    CREATE INDEX dossiers_commune_status ON dossiers (commune, status);
+    CREATE TABLE sync_run_communes (
+        run_id bigint NOT NULL,
+        commune text COLLATE "C" NOT NULL,
+        read bigint NOT NULL DEFAULT 0,
+        inserted bigint NOT NULL DEFAULT 0,
+        updated bigint NOT NULL DEFAULT 0,
+        unchanged bigint NOT NULL DEFAULT 0,
+        rejected bigint NOT NULL DEFAULT 0,
+        status_changes bigint NOT NULL DEFAULT 0,
+        notifications bigint NOT NULL DEFAULT 0,
+        missing bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, commune)
+    );
+    """
+    + "".join(tenant_guard_sql(t) for t in TENANT_TABLES),
 )
 
 #: Advisory lock keys (any fixed 64-bit numbers): migrating, and running a sync.
@@ -248,12 +309,19 @@ def _dossier(row: Sequence) -> Dossier:
         returned=row[8],
         status=Status(row[9]),
         changed_at=_iso(row[10]) or "",
+        commune=row[11],
     )
+
+
+async def _see_all(conn: psycopg.AsyncConnection) -> None:
+    """A pool connection of the store's own: it sees every commune (its SQL filters)."""
+    await conn.execute(SEE_ALL)
 
 
 async def _migrate(conn: psycopg.AsyncConnection, label: str) -> None:
     """Apply missing migrations in one transaction (all or none), one process at a time."""
     async with conn.transaction():
+        await conn.execute(SEE_ALL)
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS motcua_schema (part text PRIMARY KEY, version integer NOT NULL)"
@@ -292,6 +360,10 @@ class PgSyncWriter(DossierSyncWriter):
         self._dry_run = dry_run
         self._conn: psycopg.Connection | None = None
         self._has_follows = False
+        self._stored_communes: dict[str, int] | None = None
+        # COPY cannot write into a table under row-level security (unless the role
+        # bypasses it): then a first load is copied into the stage and inserted from it.
+        self._copy_direct = False
         self._now = _now()
         self.stored_before = 0
         self.counts = WriteCounts()
@@ -302,6 +374,7 @@ class PgSyncWriter(DossierSyncWriter):
         except psycopg.Error as exc:
             raise StoreError(f"{self._label}: cannot connect ({_safe_error(exc, self._url)})") from None
         try:
+            conn.execute(SEE_ALL)
             # One sync at a time, as SQLite's write lock gives (waiting up to a minute).
             conn.execute("SET LOCAL lock_timeout = '60s'")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SYNC_LOCK,))
@@ -309,8 +382,12 @@ class PgSyncWriter(DossierSyncWriter):
                 "CREATE TEMP TABLE sync_stage (ord bigint GENERATED ALWAYS AS IDENTITY, "
                 'code text COLLATE "C" NOT NULL, procedure text, procedure_id text, '
                 "applicant text, phone text, address text, received date, appointment date, "
-                "returned date, status text, fingerprint bigint) ON COMMIT DROP"
+                "returned date, status text, fingerprint bigint, commune text COLLATE \"C\" NOT NULL) "
+                "ON COMMIT DROP"
             )
+            self._copy_direct = not conn.execute(
+                "SELECT row_security_active('dossiers') OR row_security_active('status_history')"
+            ).fetchone()[0]  # type: ignore[index]
             self._has_follows = bool(conn.execute("SELECT EXISTS (SELECT 1 FROM follows)").fetchone()[0])  # type: ignore[index]
             self.stored_before = int(conn.execute("SELECT count(*) FROM dossiers").fetchone()[0])  # type: ignore[index]
             row = conn.execute(
@@ -387,25 +464,32 @@ class PgSyncWriter(DossierSyncWriter):
             (last_history,) = cur.fetchone()  # type: ignore[misc]
             # New codes and changed statuses, before the dossiers are overwritten.
             cur.execute(
-                "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
-                "SELECT s.code, d.status, s.status, %s, %s FROM sync_stage s "
+                "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id, commune) "
+                "SELECT s.code, d.status, s.status, %s, %s, s.commune FROM sync_stage s "
                 "LEFT JOIN dossiers d ON d.code = s.code WHERE d.status IS DISTINCT FROM s.status "
                 "ORDER BY s.ord",
                 (now, run_id),
             )
             history = cur.rowcount
-            # Written rows, and how many of them were new (a row just inserted has no xmax).
+            # Written rows per commune, and how many were new (a row just inserted has no xmax).
             cur.execute(
                 f"WITH w AS (INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) "
                 f"SELECT {STAGED_COLUMNS}, %s FROM sync_stage ORDER BY ord "
                 "ON CONFLICT (code) DO UPDATE SET "
                 + ", ".join(f"{k} = excluded.{k}" for k in (*_DATA_COLUMNS, "fingerprint", "changed_at"))
                 + f" WHERE ({', '.join('dossiers.' + k for k in _DATA_COLUMNS)}) IS DISTINCT FROM "
-                f"({', '.join('excluded.' + k for k in _DATA_COLUMNS)}) RETURNING (xmax = 0) AS fresh) "
-                "SELECT count(*), count(*) FILTER (WHERE fresh) FROM w",
+                f"({', '.join('excluded.' + k for k in _DATA_COLUMNS)}) "
+                "RETURNING commune, (xmax = 0) AS fresh) "
+                "SELECT commune, count(*), count(*) FILTER (WHERE fresh) FROM w GROUP BY commune",
                 (now,),
             )
-            written, inserted = cur.fetchone()  # type: ignore[misc]
+            written = inserted = 0
+            for commune, n, fresh in cur.fetchall():
+                written += n
+                inserted += fresh
+                part = c.of(commune)
+                part.inserted += fresh
+                part.updated += n - fresh
             if written < len(staged):
                 # Same data from differently written cells: remember the new fingerprint
                 # (rows written above have it already).
@@ -417,16 +501,27 @@ class PgSyncWriter(DossierSyncWriter):
             c.updated += written - inserted
             c.unchanged += len(staged) - written
             c.status_changes += history - inserted
+            if history > inserted:
+                cur.execute(
+                    "SELECT commune, count(*) FROM status_history WHERE id > %s "
+                    "AND old_status IS NOT NULL GROUP BY commune",
+                    (last_history,),
+                )
+                for commune, changes in cur.fetchall():
+                    c.of(commune).status_changes += changes
             if self._has_follows and history:
                 cur.execute(
-                    "INSERT INTO outbox (history_id, channel, user_id, chat_id, next_attempt_at, "
-                    "created_at) "
-                    "SELECT h.id, f.channel, f.user_id, f.chat_id, 0, %s FROM status_history h "
+                    "WITH q AS (INSERT INTO outbox (history_id, channel, user_id, chat_id, "
+                    "next_attempt_at, created_at, commune) "
+                    "SELECT h.id, f.channel, f.user_id, f.chat_id, 0, %s, h.commune FROM status_history h "
                     "JOIN follows f ON f.code = h.code WHERE h.id > %s "
-                    "ORDER BY h.id, f.channel, f.user_id ON CONFLICT DO NOTHING",
+                    "ORDER BY h.id, f.channel, f.user_id ON CONFLICT DO NOTHING RETURNING commune) "
+                    "SELECT commune, count(*) FROM q GROUP BY commune",
                     (now, last_history),
                 )
-                c.notifications += cur.rowcount
+                for commune, queued in cur.fetchall():
+                    c.notifications += queued
+                    c.of(commune).notifications += queued
 
     def _insert_new(self, staged: Sequence[Sequence]) -> None:
         # Straight into both tables (nothing to compare): every row is new, and its first
@@ -434,18 +529,45 @@ class PgSyncWriter(DossierSyncWriter):
         conn = self._c()
         now, run_id = self._now, self.counts.run_id
         with conn.cursor() as cur:
-            with cur.copy(f"COPY dossiers ({STAGED_COLUMNS}, changed_at) FROM STDIN") as copy:
-                for row in staged:
-                    copy.write_row((*row, now))
-            with cur.copy(
-                "COPY status_history (code, old_status, new_status, changed_at, run_id) FROM STDIN"
-            ) as copy:
-                for row in staged:
-                    copy.write_row((row[0], None, row[9], now, run_id))
-        self.counts.inserted += len(staged)
+            if not self._copy_direct:
+                cur.execute("TRUNCATE sync_stage")
+                with cur.copy(f"COPY sync_stage ({STAGED_COLUMNS}) FROM STDIN") as copy:
+                    for row in staged:
+                        copy.write_row(row)
+                cur.execute(
+                    f"INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) "
+                    f"SELECT {STAGED_COLUMNS}, %s FROM sync_stage ORDER BY ord",
+                    (now,),
+                )
+                cur.execute(
+                    "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id, commune) "
+                    "SELECT code, NULL, status, %s, %s, commune FROM sync_stage ORDER BY ord",
+                    (now, run_id),
+                )
+            else:
+                with cur.copy(f"COPY dossiers ({STAGED_COLUMNS}, changed_at) FROM STDIN") as copy:
+                    for row in staged:
+                        copy.write_row((*row, now))
+                with cur.copy(
+                    "COPY status_history (code, old_status, new_status, changed_at, run_id, commune) FROM STDIN"
+                ) as copy:
+                    for row in staged:
+                        copy.write_row((row[0], None, row[9], now, run_id, row[11]))
+        _count_new(self.counts, staged)
+
+    def stored_by_commune(self) -> dict[str, int]:
+        """Dossiers stored when the run began, per commune (call before any write)."""
+        conn = self._c()
+        if self._stored_communes is None:
+            self._stored_communes = (
+                {r[0]: int(r[1]) for r in conn.execute("SELECT commune, count(*) FROM dossiers GROUP BY commune")}
+                if self.stored_before else {}
+            )
+        return self._stored_communes
 
     def finish(self, *, read: int, rejected: int) -> WriteCounts:
-        """Log the run in ``sync_runs`` (committed with everything else on exit)."""
+        """Log the run in ``sync_runs`` and each commune's figures in ``sync_run_communes``
+        (committed with everything else on exit)."""
         c = self.counts
         conn = self._c()
         if c.inserted > max(1000, self.stored_before // 4):
@@ -457,6 +579,14 @@ class PgSyncWriter(DossierSyncWriter):
             "unchanged = %s, rejected = %s WHERE id = %s",
             (_now(), read, c.inserted, c.updated, c.unchanged, rejected, c.run_id),
         )
+        rows = _commune_rows(c)
+        if rows:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO sync_run_communes (run_id, commune, {', '.join(COMMUNE_FIGURES)}) "
+                    f"VALUES ({', '.join(['%s'] * (len(COMMUNE_FIGURES) + 2))})",
+                    rows,
+                )
         return c
 
 
@@ -499,6 +629,7 @@ class PgStore(DossierStore):
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            configure=_see_all,
             open=False,
             name="motcua-dossiers",
         )
@@ -514,10 +645,18 @@ class PgStore(DossierStore):
         if not self._pool.closed:
             await self._pool.close()
 
-    async def _fetch(self, sql: str, params: Sequence | None = None) -> list[tuple]:
+    async def _fetch(
+        self, sql: str, params: Sequence | None = None, commune: str | None = None
+    ) -> list[tuple]:
+        """Rows of a query; with ``commune``, run as that commune (row-level security)."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute(sql, params)
-            return await cur.fetchall()
+            if commune is None:
+                cur = await conn.execute(sql, params)
+                return await cur.fetchall()
+            async with conn.transaction():
+                await conn.execute(f"SELECT set_config('{TENANT_SETTING}', %s, true)", (commune,))
+                cur = await conn.execute(sql, params)
+                return await cur.fetchall()
 
     async def _run(self, sql: str, params: Sequence | None = None) -> int:
         async with self._pool.connection() as conn:
@@ -553,9 +692,12 @@ class PgStore(DossierStore):
         """Whether no dossier is stored."""
         return not await self._fetch("SELECT 1 FROM dossiers LIMIT 1")
 
-    async def count(self) -> int:
-        """How many dossiers are stored."""
-        return int((await self._fetch("SELECT count(*) FROM dossiers"))[0][0])
+    async def count(self, commune: str | None = None) -> int:
+        """How many dossiers are stored (of ``commune`` only, when given)."""
+        if commune is None:
+            return int((await self._fetch("SELECT count(*) FROM dossiers"))[0][0])
+        rows = await self._fetch("SELECT count(*) FROM dossiers WHERE commune = %s", (commune,), commune)
+        return int(rows[0][0])
 
     async def get(self, code: str) -> Dossier | None:
         """The dossier with exactly this code, or None (never waits on a sync)."""
@@ -568,34 +710,90 @@ class PgStore(DossierStore):
             return []
         return [r[0] for r in await self._fetch(TAIL_QUERY, (tail, limit))]
 
-    async def in_statuses(self, statuses: Iterable[Status]) -> list[Dossier]:
-        """Every dossier currently in one of ``statuses``, by code."""
+    async def in_statuses(self, statuses: Iterable[Status], commune: str | None = None) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses`` (of ``commune`` only), by code."""
         keys = [s.value for s in statuses]
-        rows = await self._fetch(
-            f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE status = ANY(%s) ORDER BY code", (keys,)
-        )
+        if commune is None:
+            rows = await self._fetch(
+                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE status = ANY(%s) ORDER BY code", (keys,)
+            )
+        else:
+            rows = await self._fetch(
+                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE commune = %s AND status = ANY(%s) "
+                "ORDER BY code",
+                (commune, keys),
+                commune,
+            )
         return [_dossier(r) for r in rows]
 
-    async def history(self, code: str) -> list[HistoryEntry]:
-        """The statuses this dossier has had, oldest first."""
-        rows = await self._fetch(
+    async def in_codes(self, codes: Sequence[str], commune: str | None = None) -> list[Dossier]:
+        """The stored dossiers among ``codes`` (of ``commune`` only), by code."""
+        if commune is None:
+            rows = await self._fetch(
+                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE code = ANY(%s) ORDER BY code", (list(codes),)
+            )
+        else:
+            rows = await self._fetch(
+                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE code = ANY(%s) AND commune = %s "
+                "ORDER BY code",
+                (list(codes), commune),
+                commune,
+            )
+        return [_dossier(r) for r in rows]
+
+    async def history(self, code: str, commune: str | None = None) -> list[HistoryEntry]:
+        """The statuses this dossier has had, oldest first (of ``commune`` only)."""
+        sql = (
             "SELECT code, old_status, new_status, changed_at, run_id FROM status_history "
-            "WHERE code = %s ORDER BY id",
-            (code,),
+            "WHERE code = %s"
         )
+        if commune is None:
+            rows = await self._fetch(sql + " ORDER BY id", (code,))
+        else:
+            rows = await self._fetch(sql + " AND commune = %s ORDER BY id", (code, commune), commune)
         return [
             HistoryEntry(r[0], Status(r[1]) if r[1] else None, Status(r[2]), _iso(r[3]) or "", r[4])
             for r in rows
         ]
 
-    async def sync_runs(self, limit: int = 10) -> list[SyncRun]:
-        """The latest successful sync runs, newest first."""
-        rows = await self._fetch(
-            "SELECT id, source, started_at, finished_at, read, inserted, updated, unchanged, "
-            "rejected FROM sync_runs ORDER BY id DESC LIMIT %s",
-            (limit,),
-        )
+    async def sync_runs(self, limit: int = 10, commune: str | None = None) -> list[SyncRun]:
+        """The latest successful sync runs, newest first (with ``commune``: its figures)."""
+        if commune is None:
+            rows = await self._fetch(
+                "SELECT id, source, started_at, finished_at, read, inserted, updated, unchanged, "
+                "rejected FROM sync_runs ORDER BY id DESC LIMIT %s",
+                (limit,),
+            )
+        else:
+            rows = await self._fetch(SCOPED_RUNS_QUERY.replace("?", "%s"), (commune, limit), commune)
         return [SyncRun(r[0], r[1], _iso(r[2]) or "", _iso(r[3]), *r[4:]) for r in rows]
+
+    async def commune_counts(self, run_id: int) -> dict[str, CommuneCounts]:
+        """One run's figures per commune."""
+        rows = await self._fetch(
+            f"SELECT commune, {', '.join(COMMUNE_FIGURES)} FROM sync_run_communes "
+            "WHERE run_id = %s ORDER BY commune",
+            (run_id,),
+        )
+        return {r[0]: CommuneCounts(*(int(v) for v in r[1:])) for r in rows}
+
+    async def follower_counts(self, commune: str | None = None) -> list[FollowedStatus]:
+        """Per status: dossiers, dossiers followed, follows (of ``commune`` only)."""
+        if commune is None:
+            totals = await self._fetch("SELECT status, count(*) FROM dossiers GROUP BY status")
+            followed = await self._fetch(FOLLOWED_QUERY.format(where=""))
+        else:
+            totals = await self._fetch(
+                "SELECT status, count(*) FROM dossiers WHERE commune = %s GROUP BY status",
+                (commune,),
+                commune,
+            )
+            followed = await self._fetch(
+                FOLLOWED_QUERY.format(where="WHERE f.commune = %s AND d.commune = %s"),
+                (commune, commune),
+                commune,
+            )
+        return _followed_statuses(totals, followed)
 
     # --- follows --------------------------------------------------------------------
 
@@ -604,9 +802,9 @@ class PgStore(DossierStore):
 
         async def work(conn: psycopg.AsyncConnection) -> bool:
             cur = await conn.execute(
-                "INSERT INTO follows (channel, user_id, chat_id, code, created_at) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (channel, user_id, chat_id, code, _now()),
+                "INSERT INTO follows (channel, user_id, chat_id, code, created_at, commune) "
+                f"VALUES (%s, %s, %s, %s, %s, {FOLLOW_COMMUNE.replace('?', '%s')}) ON CONFLICT DO NOTHING",
+                (channel, user_id, chat_id, code, _now(), code),
             )
             if cur.rowcount == 1:
                 return True

@@ -228,11 +228,18 @@ class RowParser:
         """The rejection reason of a row without a code."""
         return f"thiếu mã hồ sơ (cột '{self.column('code')}')"
 
+    def unrouted(self, code: str, segment: str) -> str:
+        """The rejection reason of a code whose agency segment is no configured commune's."""
+        if not segment:
+            return f"mã {code}: không có mã cơ quan (phần trước «-yymmdd-NNNN») để biết hồ sơ của xã nào"
+        return (f"mã {code}: mã cơ quan «{segment}» không thuộc xã nào trong communes: "
+                "(status.code_prefix của từng xã)")
+
     def duplicate(self, code: str, first: int) -> str:
         """The rejection reason of a code already seen in this source."""
         return f"mã {code} trùng với {self.unit} {first} (chỉ lấy lần xuất hiện đầu)"
 
-    def _make_parse(self) -> Callable[[Sequence[str], str, int | None], tuple | str]:
+    def _make_parse(self) -> Callable[..., tuple | str]:
         # A closure over locals: it runs once per new or changed row, and attribute and
         # global look-ups are a good part of its cost.
         getter, complete, address_columns = self._getter, self._complete, self._address
@@ -244,7 +251,7 @@ class RowParser:
         limit_address, limit_phone = FIELD_LIMITS["address"], FIELD_LIMITS["phone"]
         starts_formula = FORMULA_START
 
-        def parse(cells: Sequence[str], code: str, fp: int | None) -> tuple | str:
+        def parse(cells: Sequence[str], code: str, fp: int | None, commune: str = "") -> tuple | str:
             if len(code) > limit_code or code_ok(code) is None or (len(code) == 11 and tail(code)):
                 return self._bad_code(code)
             procedure, applicant, phone, address, received, appointment, returned, raw_status = (
@@ -294,7 +301,7 @@ class RowParser:
             if phone and not phone.isdigit():
                 phone = not_digit("", phone)
             return (code, procedure, procedure_id, applicant, phone, address, received,
-                    appointment, returned, status, fp)
+                    appointment, returned, status, fp, commune)
 
         return parse
 

@@ -12,6 +12,13 @@ channel) and ``inbox`` (received updates handed back at a stop, answered at the 
 start). The schema is versioned with ``PRAGMA user_version``; :meth:`Store.open` applies
 missing migrations.
 
+Tenancy: ``dossiers``, ``status_history``, ``follows``, ``outbox`` and
+``sync_run_communes`` (a run's figures per commune) carry ``commune``, the ``communes:``
+id of the dossier's commune ('' with a single commune, and for every row written before
+schema version 4). A provincial sync fills it from the code's agency segment; a follow
+takes its dossier's; a notification its history row's. On PostgreSQL these tables are
+also under row-level security (:mod:`bot.dossiers.pgstore`).
+
 The bot reads and writes through :class:`Store` (aiosqlite). A sync writes through a
 :class:`SyncWriter`, its own plain sqlite3 connection used from a worker thread, in a
 single transaction: readers keep seeing the previous data (WAL) until it commits, and a
@@ -31,7 +38,7 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -160,6 +167,31 @@ MIGRATIONS: tuple[str, ...] = (
         received_at TEXT NOT NULL
     );
     """,
+    # 4: the tenant key. A provincial sync routes each dossier to its commune (the
+    # ``communes:`` id its code's agency segment names); its history, follows and
+    # notifications carry the same key. '' is the one commune of a single-commune install
+    # (every row written before this version). ``sync_run_communes``: a run's figures per
+    # commune.
+    """
+    ALTER TABLE dossiers ADD COLUMN commune TEXT NOT NULL DEFAULT '';
+    ALTER TABLE status_history ADD COLUMN commune TEXT NOT NULL DEFAULT '';
+    ALTER TABLE follows ADD COLUMN commune TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN commune TEXT NOT NULL DEFAULT '';
+    CREATE INDEX dossiers_commune_status ON dossiers (commune, status);
+    CREATE TABLE sync_run_communes (
+        run_id INTEGER NOT NULL,
+        commune TEXT NOT NULL,
+        read INTEGER NOT NULL DEFAULT 0,
+        inserted INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0,
+        status_changes INTEGER NOT NULL DEFAULT 0,
+        notifications INTEGER NOT NULL DEFAULT 0,
+        missing INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, commune)
+    );
+    """,
 )
 
 #: A code tail as looked up: yymmdd-NNNN (the index covers the last 11 characters).
@@ -169,6 +201,19 @@ DESK_WRITE_WAIT_MS = 1000
 #: Milliseconds a read waits in the rare cases a WAL reader must (recovery after a crash).
 READ_WAIT_MS = 5000
 
+#: A follow's commune: its dossier's (the code is the last parameter), '' when unknown.
+FOLLOW_COMMUNE = "coalesce((SELECT commune FROM dossiers WHERE code = ?), '')"
+#: One commune's part of the latest runs (parameters: commune, limit).
+SCOPED_RUNS_QUERY = (
+    "SELECT r.id, r.source, r.started_at, r.finished_at, c.read, c.inserted, c.updated, "
+    "c.unchanged, c.rejected FROM sync_run_communes c JOIN sync_runs r ON r.id = c.run_id "
+    "WHERE c.commune = ? ORDER BY r.id DESC LIMIT ?"
+)
+#: Per status of the followed dossiers: dossiers followed, follows ({where}: a filter).
+FOLLOWED_QUERY = (
+    "SELECT d.status, count(DISTINCT f.code), count(*) FROM follows f "
+    "JOIN dossiers d ON d.code = f.code {where} GROUP BY d.status"
+)
 #: The look-up of codes by tail; the expression matches the ``dossiers_tail`` index.
 TAIL_QUERY = (
     "SELECT code FROM dossiers WHERE substr(code, -11) = ? AND substr(code, -12, 1) = '-' LIMIT ?"
@@ -230,12 +275,20 @@ class Dossier:
     returned: date | None
     status: Status
     changed_at: str
+    #: The commune (tenant) it belongs to: a ``communes:`` id, '' with a single commune.
+    commune: str = ""
 
 
 _DOSSIER_COLUMNS = (
     "code, procedure, procedure_id, applicant, phone, address, received, appointment, "
-    "returned, status, changed_at"
+    "returned, status, changed_at, commune"
 )
+
+
+def _followed_statuses(totals: Iterable[Sequence], followed: Iterable[Sequence]) -> list[FollowedStatus]:
+    dossiers = {r[0]: int(r[1]) for r in totals}
+    follows = {r[0]: (int(r[1]), int(r[2])) for r in followed}
+    return [FollowedStatus(s, dossiers.get(s.value, 0), *follows.get(s.value, (0, 0))) for s in Status]
 
 
 def _dossier(row: Sequence) -> Dossier:
@@ -251,6 +304,7 @@ def _dossier(row: Sequence) -> Dossier:
         returned=_to_date(row[8]),
         status=Status(row[9]),
         changed_at=row[10],
+        commune=row[11],
     )
 
 
@@ -267,7 +321,7 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class SyncRun:
-    """One successful sync as logged."""
+    """One successful sync as logged (with ``commune=``: that commune's figures of it)."""
 
     id: int
     source: str
@@ -278,6 +332,17 @@ class SyncRun:
     updated: int
     unchanged: int
     rejected: int
+
+
+@dataclass(frozen=True)
+class FollowedStatus:
+    """For one status: how many dossiers are in it, how many of them are followed, and by
+    how many follows in all."""
+
+    status: Status
+    dossiers: int
+    followed: int
+    followers: int
 
 
 @dataclass(frozen=True)
@@ -327,6 +392,33 @@ class LookupCode:
 
 
 @dataclass
+class CommuneCounts:
+    """One commune's part of a provincial sync run (``read`` and ``rejected`` count the
+    source rows routed to it; ``missing``: its stored dossiers the source does not list)."""
+
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    status_changes: int = 0
+    notifications: int = 0
+    missing: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run changed, or refused, anything of this commune."""
+        return bool(self.inserted or self.updated or self.rejected)
+
+
+#: The figures of a :class:`CommuneCounts`, in ``sync_run_communes``'s column order.
+COMMUNE_FIGURES = (
+    "read", "inserted", "updated", "unchanged", "rejected", "status_changes", "notifications",
+    "missing",
+)
+
+
+@dataclass
 class WriteCounts:
     """What a :class:`SyncWriter` did so far."""
 
@@ -336,6 +428,16 @@ class WriteCounts:
     status_changes: int = 0
     notifications: int = 0
     run_id: int = 0
+    #: Per commune (keyed by its id; '' for a single commune): inserted, updated, status
+    #: changes and notifications as written; the sync adds the rest at :meth:`finish`.
+    communes: dict[str, CommuneCounts] = field(default_factory=dict)
+
+    def of(self, commune: str) -> CommuneCounts:
+        """The counts of ``commune`` (created empty)."""
+        found = self.communes.get(commune)
+        if found is None:
+            found = self.communes[commune] = CommuneCounts()
+        return found
 
 
 # --- the interface the rest of the bot depends on ------------------------------------
@@ -378,15 +480,17 @@ class DossierSyncWriter(abc.ABC):
         *,
         fingerprints: Sequence[int | None] | None = None,
         unchanged: int = 0,
+        commune: str = "",
     ) -> None:
         """Insert new codes, update changed ones, skip identical ones; record status changes
         in the history and queue a notification for each follower of a changed dossier.
 
         ``fingerprints`` (one per row) hash the source cells, so that the next run can skip
-        identical rows unparsed; ``unchanged`` counts rows the caller skipped that way.
+        identical rows unparsed; ``unchanged`` counts rows the caller skipped that way;
+        ``commune``: the tenant the rows belong to ('' for a single commune).
         """
         fps = fingerprints if fingerprints is not None else [None] * len(rows)
-        self.write_staged([(*row, fp) for row, fp in zip(rows, fps)], unchanged=unchanged)
+        self.write_staged([(*row, fp, commune) for row, fp in zip(rows, fps)], unchanged=unchanged)
 
     @abc.abstractmethod
     def begin_bulk(self) -> None:
@@ -402,8 +506,14 @@ class DossierSyncWriter(abc.ABC):
         written earlier in this run (then an empty database needs no comparison)."""
 
     @abc.abstractmethod
+    def stored_by_commune(self) -> dict[str, int]:
+        """Dossiers stored when the run began, per commune (read at the first call, which
+        must come before any write)."""
+
+    @abc.abstractmethod
     def finish(self, *, read: int, rejected: int) -> WriteCounts:
-        """Log the run's figures (committed with everything else on exit)."""
+        """Log the run's figures, and each commune's of ``counts.communes``, committed with
+        everything else on exit."""
 
 
 class DossierStore(abc.ABC):
@@ -413,6 +523,17 @@ class DossierStore(abc.ABC):
     Two implementations: :class:`Store` (one SQLite file, the embedded default) and
     :class:`bot.dossiers.pgstore.PgStore` (PostgreSQL, ``database.url``); both pass the
     same tests. Open one with :func:`open_store`.
+
+    Several communes: every row is keyed by ``commune`` (see the module docstring). The
+    store's own reads see all communes. For one commune's view (the back office of a
+    commune), either pass ``commune=`` to :meth:`count`, :meth:`in_statuses`,
+    :meth:`in_codes`, :meth:`history`, :meth:`sync_runs` (each run with that commune's
+    figures, from ``sync_run_communes``) and :meth:`follower_counts` (per status:
+    dossiers, dossiers followed, follows), or take ``store.scoped(commune)`` (a
+    :class:`ScopedDossiers` with the same reads bound to it). With ``commune=`` the SQL
+    filters by commune and, on PostgreSQL, the query runs with ``motcua.commune`` set to
+    it (row-level security as a second line). :meth:`commune_counts` gives one run's
+    figures for every commune (the provincial view).
     """
 
     #: Exceptions of the driver that mean "the database failed" (a sync reports them).
@@ -436,14 +557,19 @@ class DossierStore(abc.ABC):
         """A writer for one sync run (use it in a worker thread, as a context manager);
         with ``dry_run`` it rolls back at the end instead of committing."""
 
+    def scoped(self, commune: str) -> ScopedDossiers:
+        """The store's reads as one commune sees them (for the back office; see
+        :class:`ScopedDossiers`)."""
+        return ScopedDossiers(self, commune)
+
     # dossiers
     @abc.abstractmethod
     async def is_empty(self) -> bool:
         """Whether no dossier is stored."""
 
     @abc.abstractmethod
-    async def count(self) -> int:
-        """How many dossiers are stored."""
+    async def count(self, commune: str | None = None) -> int:
+        """How many dossiers are stored (of ``commune`` only, when given)."""
 
     @abc.abstractmethod
     async def get(self, code: str) -> Dossier | None:
@@ -455,16 +581,33 @@ class DossierStore(abc.ABC):
         code tail ``yymmdd-NNNN``; anything else finds nothing."""
 
     @abc.abstractmethod
-    async def in_statuses(self, statuses: Iterable[Status]) -> list[Dossier]:
-        """Every dossier currently in one of ``statuses``, by code."""
+    async def in_statuses(self, statuses: Iterable[Status], commune: str | None = None) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses`` (of ``commune`` only, when
+        given), by code."""
 
     @abc.abstractmethod
-    async def history(self, code: str) -> list[HistoryEntry]:
-        """The statuses this dossier has had, oldest first."""
+    async def in_codes(self, codes: Sequence[str], commune: str | None = None) -> list[Dossier]:
+        """The stored dossiers among ``codes`` (of ``commune`` only, when given), by code."""
 
     @abc.abstractmethod
-    async def sync_runs(self, limit: int = 10) -> list[SyncRun]:
-        """The latest successful sync runs, newest first."""
+    async def history(self, code: str, commune: str | None = None) -> list[HistoryEntry]:
+        """The statuses this dossier has had, oldest first (none when ``commune`` is given
+        and the dossier is another's)."""
+
+    @abc.abstractmethod
+    async def sync_runs(self, limit: int = 10, commune: str | None = None) -> list[SyncRun]:
+        """The latest successful sync runs, newest first; with ``commune``, only the runs
+        that listed or changed its dossiers, each with that commune's figures."""
+
+    @abc.abstractmethod
+    async def commune_counts(self, run_id: int) -> dict[str, CommuneCounts]:
+        """One run's figures per commune (every commune its source listed; '' for a
+        single-commune run)."""
+
+    @abc.abstractmethod
+    async def follower_counts(self, commune: str | None = None) -> list[FollowedStatus]:
+        """For every status (in :class:`Status` order): dossiers in it, those followed, and
+        follows (of ``commune`` only, when given)."""
 
     # follows
     @abc.abstractmethod
@@ -576,6 +719,48 @@ class DossierStore(abc.ABC):
         """Remove handed-back updates that have now been answered."""
 
 
+class ScopedDossiers:
+    """One commune's view of a :class:`DossierStore`, for the back office:
+    ``store.scoped("xa-001")``. Every read names the commune in its SQL; on PostgreSQL it
+    also runs with ``motcua.commune`` set to it, so row-level security holds it to that
+    commune's rows (a second line behind the SQL).
+
+    Reads: :meth:`count`, :meth:`get` (None for another commune's code),
+    :meth:`in_statuses`, :meth:`history`, :meth:`sync_runs` (each run with this
+    commune's figures), :meth:`follower_counts`.
+    """
+
+    def __init__(self, store: DossierStore, commune: str) -> None:
+        self.store = store
+        self.commune = commune
+
+    async def count(self) -> int:
+        """How many dossiers the commune has."""
+        return await self.store.count(commune=self.commune)
+
+    async def get(self, code: str) -> Dossier | None:
+        """The commune's dossier with exactly this code, or None (also for another
+        commune's dossier)."""
+        found = await self.store.in_codes([code], commune=self.commune)
+        return found[0] if found else None
+
+    async def in_statuses(self, statuses: Iterable[Status]) -> list[Dossier]:
+        """The commune's dossiers in one of ``statuses``, by code."""
+        return await self.store.in_statuses(statuses, commune=self.commune)
+
+    async def history(self, code: str) -> list[HistoryEntry]:
+        """The statuses the commune's dossier ``code`` has had (empty for another's)."""
+        return await self.store.history(code, commune=self.commune)
+
+    async def sync_runs(self, limit: int = 10) -> list[SyncRun]:
+        """The latest runs that listed the commune, with its figures, newest first."""
+        return await self.store.sync_runs(limit, commune=self.commune)
+
+    async def follower_counts(self) -> list[FollowedStatus]:
+        """Per status: the commune's dossiers, those followed, and follows."""
+        return await self.store.follower_counts(commune=self.commune)
+
+
 async def open_store(path: Path, url: str | None = None) -> DossierStore:
     """Open the dossier database: PostgreSQL at ``url`` when given (the driver is imported
     only then), else the SQLite file at ``path``; migrations are applied either way."""
@@ -596,14 +781,17 @@ def _connect_sync(path: Path) -> sqlite3.Connection:
     return conn
 
 
-#: Columns of a staged row: a :class:`DossierRow` followed by its source fingerprint.
+#: Columns of a staged row: a :class:`DossierRow` followed by its source fingerprint and
+#: its commune (the tenant key; '' for a single commune).
 STAGED_COLUMNS = (
     "code, procedure, procedure_id, applicant, phone, address, received, appointment, "
-    "returned, status, fingerprint"
+    "returned, status, fingerprint, commune"
 )
+#: How many columns a staged row has.
+STAGED_WIDTH = 12
 _DATA_COLUMNS = (
     "procedure", "procedure_id", "applicant", "phone", "address", "received", "appointment",
-    "returned", "status",
+    "returned", "status", "commune",
 )
 
 
@@ -629,6 +817,7 @@ class SyncWriter(DossierSyncWriter):
         self._dry_run = dry_run
         self._conn: sqlite3.Connection | None = None
         self._has_follows = False
+        self._stored_communes: dict[str, int] | None = None
         self._deferred_indexes: list[str] = []
         self._now = _now_iso()
         #: Dossiers stored when the run began.
@@ -726,29 +915,35 @@ class SyncWriter(DossierSyncWriter):
             self._insert_new(staged)
             return
         conn.execute("DELETE FROM sync_stage")
-        conn.executemany(f"INSERT INTO sync_stage VALUES ({','.join('?' * 11)})", staged)
+        conn.executemany(f"INSERT INTO sync_stage VALUES ({','.join('?' * STAGED_WIDTH)})", staged)
         (last_history,) = conn.execute("SELECT coalesce(max(id), 0) FROM status_history").fetchone()
         (last_dossier,) = conn.execute("SELECT coalesce(max(id), 0) FROM dossiers").fetchone()
         # New codes and changed statuses, before the dossiers are overwritten.
         history = conn.execute(
-            "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
-            "SELECT s.code, d.status, s.status, ?, ? FROM sync_stage s "
+            "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id, commune) "
+            "SELECT s.code, d.status, s.status, ?, ?, s.commune FROM sync_stage s "
             "LEFT JOIN dossiers d ON d.code = s.code WHERE d.status IS NOT s.status "
             "ORDER BY s.rowid",
             (now, run_id),
         ).rowcount
-        written = conn.execute(
+        # Each written row says its commune and whether it is new (ids after the largest).
+        returned = conn.execute(
             f"INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) "
             f"SELECT {STAGED_COLUMNS}, ? FROM sync_stage WHERE true "
             "ON CONFLICT (code) DO UPDATE SET "
             + ", ".join(f"{k} = excluded.{k}" for k in (*_DATA_COLUMNS, "fingerprint", "changed_at"))
             + f" WHERE ({', '.join(_DATA_COLUMNS)}) IS NOT "
-            f"({', '.join('excluded.' + k for k in _DATA_COLUMNS)})",
-            (now,),
-        ).rowcount
-        inserted = conn.execute(
-            "SELECT count(*) FROM dossiers WHERE id > ?", (last_dossier,)
-        ).fetchone()[0]
+            f"({', '.join('excluded.' + k for k in _DATA_COLUMNS)}) RETURNING commune, id > ?",
+            (now, last_dossier),
+        ).fetchall()
+        written = len(returned)
+        inserted = 0
+        for commune, fresh in returned:
+            if fresh:
+                inserted += 1
+                c.of(commune).inserted += 1
+            else:
+                c.of(commune).updated += 1
         if inserted < len(staged):
             # Same data from differently written cells: remember the new fingerprint.
             conn.execute(
@@ -759,15 +954,25 @@ class SyncWriter(DossierSyncWriter):
         c.updated += written - inserted
         c.unchanged += len(staged) - written
         c.status_changes += history - inserted
+        if history > inserted:
+            for commune, changes in conn.execute(
+                "SELECT commune, count(*) FROM status_history WHERE id > ? "
+                "AND old_status IS NOT NULL GROUP BY commune",
+                (last_history,),
+            ):
+                c.of(commune).status_changes += changes
         if self._has_follows and history:
-            c.notifications += conn.execute(
+            queued = conn.execute(
                 "INSERT OR IGNORE INTO outbox (history_id, channel, user_id, chat_id, "
-                "next_attempt_at, created_at) "
-                "SELECT h.id, f.channel, f.user_id, f.chat_id, 0, ? FROM status_history h "
+                "next_attempt_at, created_at, commune) "
+                "SELECT h.id, f.channel, f.user_id, f.chat_id, 0, ?, h.commune FROM status_history h "
                 "JOIN follows f ON f.code = h.code WHERE h.id > ? "
-                "ORDER BY h.id, f.channel, f.user_id",
+                "ORDER BY h.id, f.channel, f.user_id RETURNING commune",
                 (now, last_history),
-            ).rowcount
+            ).fetchall()
+            c.notifications += len(queued)
+            for (commune,) in queued:
+                c.of(commune).notifications += 1
 
     def _insert_new(self, staged: Sequence[Sequence]) -> None:
         # Straight into the table (no staging: nothing to compare), then the history from
@@ -778,18 +983,30 @@ class SyncWriter(DossierSyncWriter):
         now = self._now
         assert now.replace("-", "").replace(":", "").replace("T", "").isdigit()  # a safe literal
         conn.executemany(
-            f"INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) VALUES ({'?, ' * 11}'{now}')",
+            f"INSERT INTO dossiers ({STAGED_COLUMNS}, changed_at) VALUES ({'?, ' * STAGED_WIDTH}'{now}')",
             staged,
         )
         conn.execute(
-            "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id) "
-            "SELECT code, NULL, status, changed_at, ? FROM dossiers WHERE id > ? ORDER BY id",
+            "INSERT INTO status_history (code, old_status, new_status, changed_at, run_id, commune) "
+            "SELECT code, NULL, status, changed_at, ?, commune FROM dossiers WHERE id > ? ORDER BY id",
             (self.counts.run_id, last_dossier),
         )
-        self.counts.inserted += len(staged)
+        _count_new(self.counts, staged)
+
+    def stored_by_commune(self) -> dict[str, int]:
+        """Dossiers stored when the run began, per commune (call before any write)."""
+        conn = self._conn
+        assert conn is not None, "SyncWriter used outside its with-block"
+        if self._stored_communes is None:
+            self._stored_communes = (
+                dict(conn.execute("SELECT commune, count(*) FROM dossiers GROUP BY commune"))
+                if self.stored_before else {}
+            )
+        return self._stored_communes
 
     def finish(self, *, read: int, rejected: int) -> WriteCounts:
-        """Log the run in ``sync_runs`` (committed with everything else on exit)."""
+        """Log the run in ``sync_runs``, and each commune's figures in ``sync_run_communes``
+        (committed with everything else on exit)."""
         conn = self._conn
         assert conn is not None, "SyncWriter used outside its with-block"
         for sql in self._deferred_indexes:
@@ -801,7 +1018,31 @@ class SyncWriter(DossierSyncWriter):
             "unchanged = ?, rejected = ? WHERE id = ?",
             (_now_iso(), read, c.inserted, c.updated, c.unchanged, rejected, c.run_id),
         )
+        conn.executemany(
+            f"INSERT INTO sync_run_communes (run_id, commune, {', '.join(COMMUNE_FIGURES)}) "
+            f"VALUES ({', '.join('?' * (len(COMMUNE_FIGURES) + 2))})",
+            _commune_rows(c),
+        )
         return c
+
+
+def _count_new(counts: WriteCounts, staged: Sequence[Sequence]) -> None:
+    """Count the rows of ``staged`` as inserted, in all and per commune."""
+    counts.inserted += len(staged)
+    per: dict[str, int] = {}
+    for row in staged:
+        commune = row[11]
+        per[commune] = per.get(commune, 0) + 1
+    for commune, n in per.items():
+        counts.of(commune).inserted += n
+
+
+def _commune_rows(counts: WriteCounts) -> list[tuple]:
+    """``sync_run_communes`` rows of a run's per-commune counts, by commune."""
+    return [
+        (counts.run_id, commune, *(getattr(figures, k) for k in COMMUNE_FIGURES))
+        for commune, figures in sorted(counts.communes.items())
+    ]
 
 
 class Store(DossierStore):
@@ -946,9 +1187,14 @@ class Store(DossierStore):
         rows = await self._read.execute_fetchall("SELECT 1 FROM dossiers LIMIT 1")
         return not rows
 
-    async def count(self) -> int:
-        """How many dossiers are stored."""
-        rows = await self._read.execute_fetchall("SELECT count(*) FROM dossiers")
+    async def count(self, commune: str | None = None) -> int:
+        """How many dossiers are stored (of ``commune`` only, when given)."""
+        if commune is None:
+            rows = await self._read.execute_fetchall("SELECT count(*) FROM dossiers")
+        else:
+            rows = await self._read.execute_fetchall(
+                "SELECT count(*) FROM dossiers WHERE commune = ?", (commune,)
+            )
         return int(rows[0][0])  # type: ignore[index]
 
     async def get(self, code: str) -> Dossier | None:
@@ -969,35 +1215,83 @@ class Store(DossierStore):
         rows = await self._read.execute_fetchall(TAIL_QUERY, (tail, limit))
         return [r[0] for r in rows]
 
-    async def in_statuses(self, statuses: Iterable[Status]) -> list[Dossier]:
-        """Every dossier currently in one of ``statuses``, by code."""
+    async def in_statuses(self, statuses: Iterable[Status], commune: str | None = None) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses`` (of ``commune`` only, when
+        given), by code."""
         keys = [s.value for s in statuses]
+        where, params = f"status IN ({','.join('?' * len(keys))})", list(keys)
+        if commune is not None:
+            where, params = f"commune = ? AND {where}", [commune, *keys]
         rows = await self._read.execute_fetchall(
-            f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE status IN "
-            f"({','.join('?' * len(keys))}) ORDER BY code",
-            keys,
+            f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE {where} ORDER BY code", params
         )
         return [_dossier(r) for r in rows]
 
-    async def history(self, code: str) -> list[HistoryEntry]:
-        """The statuses this dossier has had, oldest first."""
-        rows = await self._read.execute_fetchall(
+    async def in_codes(self, codes: Sequence[str], commune: str | None = None) -> list[Dossier]:
+        """The stored dossiers among ``codes`` (of ``commune`` only, when given), by code."""
+        found: list[Dossier] = []
+        for start in range(0, len(codes), 500):
+            part = list(codes[start : start + 500])
+            where = f"code IN ({','.join('?' * len(part))})"
+            if commune is not None:
+                where, part = f"{where} AND commune = ?", [*part, commune]
+            rows = await self._read.execute_fetchall(
+                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE {where}", part
+            )
+            found.extend(_dossier(r) for r in rows)
+        return sorted(found, key=lambda d: d.code)
+
+    async def history(self, code: str, commune: str | None = None) -> list[HistoryEntry]:
+        """The statuses this dossier has had, oldest first (of ``commune`` only, when given)."""
+        sql = (
             "SELECT code, old_status, new_status, changed_at, run_id FROM status_history "
-            "WHERE code = ? ORDER BY id",
-            (code,),
+            "WHERE code = ?"
         )
+        params: tuple = (code,)
+        if commune is not None:
+            sql, params = sql + " AND commune = ?", (code, commune)
+        rows = await self._read.execute_fetchall(sql + " ORDER BY id", params)
         return [
             HistoryEntry(r[0], Status(r[1]) if r[1] else None, Status(r[2]), r[3], r[4]) for r in rows
         ]
 
-    async def sync_runs(self, limit: int = 10) -> list[SyncRun]:
-        """The latest successful sync runs, newest first."""
-        rows = await self._read.execute_fetchall(
-            "SELECT id, source, started_at, finished_at, read, inserted, updated, unchanged, "
-            "rejected FROM sync_runs ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
+    async def sync_runs(self, limit: int = 10, commune: str | None = None) -> list[SyncRun]:
+        """The latest successful sync runs, newest first (with ``commune``: the runs that
+        listed it, with its figures)."""
+        if commune is None:
+            rows = await self._read.execute_fetchall(
+                "SELECT id, source, started_at, finished_at, read, inserted, updated, unchanged, "
+                "rejected FROM sync_runs ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = await self._read.execute_fetchall(SCOPED_RUNS_QUERY, (commune, limit))
         return [SyncRun(*r) for r in rows]
+
+    async def commune_counts(self, run_id: int) -> dict[str, CommuneCounts]:
+        """One run's figures per commune."""
+        rows = await self._read.execute_fetchall(
+            f"SELECT commune, {', '.join(COMMUNE_FIGURES)} FROM sync_run_communes "
+            "WHERE run_id = ? ORDER BY commune",
+            (run_id,),
+        )
+        return {r[0]: CommuneCounts(*r[1:]) for r in rows}
+
+    async def follower_counts(self, commune: str | None = None) -> list[FollowedStatus]:
+        """Per status: dossiers, dossiers followed, follows (of ``commune`` only, when given)."""
+        if commune is None:
+            totals = await self._read.execute_fetchall(
+                "SELECT status, count(*) FROM dossiers GROUP BY status"
+            )
+            followed = await self._read.execute_fetchall(FOLLOWED_QUERY.format(where=""))
+        else:
+            totals = await self._read.execute_fetchall(
+                "SELECT status, count(*) FROM dossiers WHERE commune = ? GROUP BY status", (commune,)
+            )
+            followed = await self._read.execute_fetchall(
+                FOLLOWED_QUERY.format(where="WHERE f.commune = ? AND d.commune = ?"), (commune, commune)
+            )
+        return _followed_statuses(totals, followed)
 
     # --- follows --------------------------------------------------------------------
 
@@ -1009,9 +1303,9 @@ class Store(DossierStore):
 
         async def work(conn: aiosqlite.Connection) -> bool:
             cur = await conn.execute(
-                "INSERT OR IGNORE INTO follows (channel, user_id, chat_id, code, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (channel, user_id, chat_id, code, _now_iso()),
+                "INSERT OR IGNORE INTO follows (channel, user_id, chat_id, code, created_at, commune) "
+                f"VALUES (?, ?, ?, ?, ?, {FOLLOW_COMMUNE})",
+                (channel, user_id, chat_id, code, _now_iso(), code),
             )
             if cur.rowcount == 1:
                 return True

@@ -9,6 +9,14 @@ rest is applied. Everything is written in one transaction: a source that cannot 
 a file that changes while it is read, a crash or a kill leaves the database exactly as
 it was. ``dry_run`` does everything but commit.
 
+A provincial sync (``communes:`` configured; :func:`commune_routes`) reads one export
+for the whole province and routes each row to the commune whose ``status.code_prefix`` is
+the code's agency segment (the code without its ``-yymmdd-NNNN`` tail); a row whose
+segment is no commune's, or a bare tail, is rejected with its row number. The report
+adds each commune's figures (:attr:`SyncReport.communes`), also logged per run in
+``sync_run_communes``; dossiers a commune has stored but the export does not list are
+counted as its missing ones, never deleted.
+
 Speed: per row, the hot loop only normalises the code, checks it is not a duplicate and
 fingerprints the row's text; a batch is compared with the stored fingerprints in one
 query and only new or changed rows are parsed, then written by set-based SQL
@@ -23,7 +31,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -33,7 +41,7 @@ from bot.config import Config, SyncColumns
 from bot.errors import SyncError
 from bot.dossiers.exports import ColumnMap, ExportTable, fetch_json, is_url, json_table, open_export
 from bot.dossiers.rows import FIELD_LABELS, RowParser
-from bot.dossiers.store import DossierStore, DossierSyncWriter, WriteCounts
+from bot.dossiers.store import CommuneCounts, DossierStore, DossierSyncWriter, WriteCounts
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +88,12 @@ class SyncReport:
     present: int = 0
     #: Whether this was a ``--dry-run`` (then the counts say what would have changed).
     dry_run: bool = False
+    #: A provincial sync (``communes:``): each commune's figures, by id (every configured
+    #: commune, and '' when dossiers of a former single-commune install are stored);
+    #: empty for a single commune.
+    communes: dict[str, CommuneCounts] = field(default_factory=dict)
+    #: Rows of a provincial sync that no commune's code prefix matched (rejected).
+    unrouted: int = 0
 
     @property
     def inserted(self) -> int:
@@ -144,6 +158,8 @@ class SyncReport:
             )
         if self.missing_columns:
             lines.append("Không có cột: " + ", ".join(self.missing_columns) + " (để trống).")
+        if self.communes:
+            lines.extend(self.commune_lines())
         if self.rejections:
             lines.append("Dòng bị loại (rejected rows):")
             shown = self.rejections[:max_rejections]
@@ -153,6 +169,33 @@ class SyncReport:
                 lines.append(f"  … và {_n(more)} dòng khác.")
         lines.append(f"Thời gian: {self.seconds:.1f} giây.".replace(".", ",", 1))
         return lines
+
+
+    def commune_lines(self, max_communes: int = 30) -> list[str]:
+        """The per-commune table of a provincial sync: communes with changes or rejected
+        rows only (at most ``max_communes``), then the count of the others."""
+        changed = [(c, k) for c, k in sorted(self.communes.items()) if k.changed]
+        quiet = len(self.communes) - len(changed)
+        lines = [
+            f"Theo xã: {_n(len(self.communes))} xã, {_n(len(changed))} xã có thay đổi hoặc dòng bị "
+            f"loại, {_n(quiet)} xã không đổi; {_n(self.unrouted)} dòng không thuộc xã nào "
+            "(per commune: communes, with changes, unchanged; rows of no commune)."
+        ]
+        if changed:
+            head = ("xã", "đọc", "thêm", "cập nhật", "đổi TT", "thông báo", "loại", "thiếu")
+            rows = [(c or "(một xã)", *(_n(getattr(k, f)) for f in _TABLE_FIGURES)) for c, k in changed[:max_communes]]
+            widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+            for r in (head, *rows):
+                lines.append("  " + "  ".join(
+                    v.ljust(widths[i]) if i == 0 else v.rjust(widths[i]) for i, v in enumerate(r)
+                ).rstrip())
+            if len(changed) > max_communes:
+                lines.append(f"  … và {_n(len(changed) - max_communes)} xã khác có thay đổi.")
+        return lines
+
+
+#: The figures of a commune's line in the table, in order.
+_TABLE_FIGURES = ("read", "inserted", "updated", "status_changes", "notifications", "rejected", "missing")
 
 
 def _n(number: int) -> str:
@@ -174,6 +217,22 @@ class _Options:
     code_prefix: str | None = None
     transform: Callable[[tuple], tuple] | None = None
     dry_run: bool = False
+    #: A provincial sync: each commune's id by its code prefix (upper case).
+    communes: Mapping[str, str] | None = None
+
+
+class _Tally:
+    """A provincial sync's per-commune figures that the reader counts (the writer counts
+    the rest)."""
+
+    def __init__(self) -> None:
+        self.read: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+        self.present: dict[str, int] = {}
+
+    @staticmethod
+    def add(counts: dict[str, int], commune: str, n: int = 1) -> None:
+        counts[commune] = counts.get(commune, 0) + n
 
 
 def _file_state(path: Path) -> tuple[int, int, int, int] | None:
@@ -209,9 +268,11 @@ def _apply(
             f"{path}: tệp đã thay đổi trong khi đang đọc (có thể đang được xuất lại); "
             "không áp dụng gì: hãy chạy lại khi tệp đã xuất xong"
         )
+        tally = _Tally() if options.communes is not None else None
         with store.sync_writer(source, dry_run=options.dry_run) as writer:
+            stored = writer.stored_by_commune() if tally is not None else None
             try:
-                _read(writer, table, parser, report, progress, options.transform, abort)
+                _read(writer, table, parser, report, progress, options, abort, tally)
             except SyncError:
                 # A file rewritten under the reader often reads as garbage: say why.
                 if path is not None and _file_state(path) != before:
@@ -222,6 +283,13 @@ def _apply(
             if path is not None and _file_state(path) != before:
                 raise changed
             report.missing = max(0, writer.stored_before - report.present)
+            if tally is not None and stored is not None and options.communes is not None:
+                _fill_communes(writer.counts, tally, stored, options.communes.values())
+                report.communes = writer.counts.communes
+            else:
+                whole = writer.counts.of("")
+                whole.read, whole.rejected, whole.missing = report.read, report.rejected, report.missing
+                whole.unchanged = writer.counts.unchanged
             counts = writer.finish(read=report.read, rejected=report.rejected)
     except (SyncError, _Aborted):
         raise
@@ -236,21 +304,48 @@ def _apply(
     return report
 
 
+def _fill_communes(
+    counts: WriteCounts, tally: _Tally, stored: Mapping[str, int], configured: Iterable[str]
+) -> None:
+    """Complete the writer's per-commune counts with what the reader counted."""
+    for commune in sorted({*configured, *stored, *tally.read}):
+        c = counts.of(commune)
+        c.read = tally.read.get(commune, 0)
+        c.rejected = tally.rejected.get(commune, 0)
+        c.missing = max(0, stored.get(commune, 0) - tally.present.get(commune, 0))
+        c.unchanged = c.read - c.rejected - c.inserted - c.updated
+
+
 def _read(
     writer: DossierSyncWriter,
     table: ExportTable,
     parser: RowParser,
     report: SyncReport,
     progress: Callable[[int], None] | None,
-    transform: Callable[[tuple], tuple] | None,
+    options: _Options,
     abort: threading.Event,
+    tally: _Tally | None = None,
 ) -> None:
     """Read every row of ``table`` and hand them to ``writer`` a batch at a time.
 
     The hot loop: per row, only the code, a duplicate check and the fingerprint; a batch
     is then compared with what is stored, and rows whose fingerprint matches are counted
     unchanged without being parsed. When nothing was stored, rows are parsed at once.
+
+    A provincial sync (``options.communes``) routes each row by its code's agency segment
+    (the code without its ``-yymmdd-NNNN`` tail): a row of no configured commune is
+    rejected, and ``tally`` counts each commune's rows.
     """
+    transform = options.transform
+    routes = options.communes
+    route = routes.get if routes is not None else None
+    # A commune's rows fingerprint differently from the same text stored for another
+    # (or for the single commune of a former install), so that a move is written.
+    mixes = {c: zlib.crc32(c.encode()) << 1 for c in routes.values()} if routes is not None else {}
+    add_to = _Tally.add
+    read_by = tally.read if tally is not None else {}
+    rejected_by = tally.rejected if tally is not None else {}
+    present_by = tally.present if tally is not None else {}
     unit = table.unit
     plain = table.format == "CSV"
     width = parser.width
@@ -267,7 +362,7 @@ def _read(
     fresh = not writer.stored_before
     seen: dict[str, int] = {}
     claim = seen.setdefault
-    pending: list[tuple[int, Any, str, int | None]] = []
+    pending: list[tuple[int, Any, str, int | None, str | None]] = []
     add = pending.append
     staged: list[tuple] = []
     stage = staged.append
@@ -276,31 +371,39 @@ def _read(
     if fresh:
         writer.begin_bulk()
 
-    def refuse(number: int, reason: str, code: str = "") -> None:
+    def refuse(number: int, reason: str, code: str = "", commune: str | None = None) -> None:
         # Rejections are reported in row order: after the pending rows, when there are.
+        if commune is not None and tally is not None:
+            add_to(rejected_by, commune)
         if fresh:
             _reject(report, f"{unit} {number}", reason)
         else:
-            add((number, reason, code, None))
+            add((number, reason, code, None, commune))
 
     def flush() -> None:
         known = writer.known([p[2] for p in pending if p[3] is not None]) if not fresh else {}
         get = known.get
         skipped = present = 0
-        for number, cells, code, fp in pending:
+        for number, cells, code, fp, commune in pending:
             if fp is None:
                 _reject(report, f"{unit} {number}", cells)
                 if code in known:
                     present += 1
+                    if tally is not None and commune is not None:
+                        add_to(present_by, commune)
                 continue
             stored = get(code, _ABSENT)
             if stored is not _ABSENT:
                 present += 1
+                if tally is not None:
+                    add_to(present_by, commune)
                 if stored == fp and use_fingerprints:
                     skipped += 1
                     continue
-            row = parse(cells, code, fp if use_fingerprints else None)
+            row = parse(cells, code, fp if use_fingerprints else None, commune)
             if row.__class__ is str:
+                if tally is not None:
+                    add_to(rejected_by, commune)
                 _reject(report, f"{unit} {number}", row)  # type: ignore[arg-type]
                 continue
             stage(transform(row) if transform else row)
@@ -342,9 +445,19 @@ def _read(
             refuse(number, parser.missing_code())
             continue
         read += 1
+        commune = ""
+        if route is not None:
+            segment = code[:-12] if len(code) > 12 and code[-12] == "-" else ""
+            found = route(segment)
+            if found is None:
+                report.unrouted += 1
+                refuse(number, parser.unrouted(code, segment))
+                continue
+            commune = found
+            add_to(read_by, commune)
         first = claim(code, number)
         if first != number:
-            refuse(number, parser.duplicate(code, first), code)
+            refuse(number, parser.duplicate(code, first), code, commune if route is not None else None)
             continue
         if lines is None:
             text = "\x1f".join(fp_cells(cells))  # type: ignore[arg-type]
@@ -355,14 +468,18 @@ def _read(
         except UnicodeEncodeError:  # a lone surrogate, from JSON
             data = text.encode("utf-8", "surrogatepass")
         fp = (crc32(data) << 31 ^ adler32(data)) ^ fp_mix  # as RowParser.digest
+        if commune:
+            fp ^= mixes[commune]
         if fresh:
-            row = parse(cells, code, fp if use_fingerprints else None)  # type: ignore[arg-type]
+            row = parse(cells, code, fp if use_fingerprints else None, commune)  # type: ignore[arg-type]
             if row.__class__ is str:
+                if tally is not None:
+                    add_to(rejected_by, commune)
                 _reject(report, f"{unit} {number}", row)  # type: ignore[arg-type]
             else:
                 stage(transform(row) if transform else row)
         else:
-            add((number, cells, code, fp))
+            add((number, cells, code, fp, commune))
         if read >= next_batch:
             next_batch = read + BATCH_ROWS
             if abort.is_set():
@@ -411,6 +528,7 @@ async def sync_source(
     procedure_ids: Callable[[str], str | None] | None = None,
     code_prefix: str | None = None,
     dry_run: bool = False,
+    communes: Mapping[str, str] | None = None,
 ) -> SyncReport:
     """Read ``source`` (a CSV/XLSX/JSON file path or a JSON URL) and upsert its dossiers.
 
@@ -419,7 +537,9 @@ async def sync_source(
     thread with the rows read so far; ``procedure_ids`` maps a procedure name to its
     catalogue id, where one matches; ``code_prefix`` completes codes given as their tail
     only; ``dry_run`` reads and checks everything and reports what would change, writing
-    nothing.
+    nothing. ``communes`` (see :func:`commune_routes`) makes it a provincial sync: each
+    row goes to the commune whose code prefix is its code's agency segment, a row of no
+    commune is rejected, and the report has each commune's figures.
     """
     cols = ColumnMap(columns)
     path: Path | None = None
@@ -429,10 +549,27 @@ async def sync_source(
     else:
         path = Path(source).expanduser()
         open_table = lambda: open_export(path, cols)  # noqa: E731
-    options = _Options(procedure_ids=procedure_ids, code_prefix=code_prefix, dry_run=dry_run)
+    options = _Options(
+        procedure_ids=procedure_ids, code_prefix=code_prefix, dry_run=dry_run,
+        communes={k.upper(): v for k, v in communes.items()} if communes is not None else None,
+    )
     return await _run_in_thread(
         lambda abort: _apply(store, source, open_table, progress, options, abort, path)
     )
+
+
+def commune_routes(config: Config) -> dict[str, str] | None:
+    """Each commune's id by its ``status.code_prefix`` when ``communes:`` is configured (a
+    provincial sync); None for a single commune."""
+    if not config.communes:
+        return None
+    return {entry.status.code_prefix.upper(): entry.id for entry in config.communes}
+
+
+def sync_prefix(config: Config) -> str | None:
+    """The prefix that completes codes given as their tail only: the commune's own, and
+    none for a provincial sync (a tail names no commune: such rows are rejected)."""
+    return None if config.communes else config.status.code_prefix
 
 
 def _shift_dates(days: int) -> Callable[[tuple], tuple]:
@@ -492,7 +629,8 @@ async def run_scheduled_sync(
     while not stop.is_set():
         try:
             report = await sync_source(
-                store, settings.source, settings.columns, code_prefix=config.status.code_prefix
+                store, settings.source, settings.columns, code_prefix=sync_prefix(config),
+                communes=commune_routes(config),
             )
         except SyncError as exc:
             logger.error("scheduled sync failed: %s", exc)
