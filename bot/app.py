@@ -24,6 +24,7 @@ from bot.procedures.normalize import fold
 from bot.staff.handovers import HandoverStore
 from bot.staff.notices import NoticeStore, WithQuotaNotice
 from bot.staff.relay import HandoverRelay
+from bot.storage import Database, open_database
 from bot.tenants import catalogue_folders
 
 if TYPE_CHECKING:
@@ -78,6 +79,9 @@ class App:
     catalogue_fingerprint: Fingerprint = ()
     #: With ``communes:``: the router (also ``engine``); None for one commune.
     router: TenantRouter | None = None
+    #: The database every staff-side store shares (``database.path``, or PostgreSQL at
+    #: ``database.url``); it sees every commune.
+    database: Database | None = None
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
@@ -91,26 +95,32 @@ class App:
         compiled = open_catalogue(config.catalogue.dir, last_good=last_good)
         catalogue = compiled.catalogue
         store = await open_store(config.database.path, config.database.url)
+        database: Database | None = None
         handovers = notices = None
         recorder: StaffRecorder | None = None
         router: TenantRouter | None = None
         try:
-            handovers = await HandoverStore.open(config.database.path)
-            notices = await NoticeStore.open(config.database.path)
+            database = await open_database(config.database.path, config.database.url)
+            handovers = await HandoverStore.create(database)
+            notices = await NoticeStore.create(database)
             chats = [c.handover.telegram_chat_id for c in config.communes]
             relay = HandoverRelay(handovers, config, staff_chats=chats)
             if record:
                 from bot.staff.recorder import StaffRecorder  # not needed by `motcua ask`
 
-                recorder = await StaffRecorder.open(config.database.path, config.missed.retention_days)
-            shown: NoticeService = notices
+                recorder = await StaffRecorder.create(database, config.missed.retention_days)
             zalo = config.channels.zalo
-            if zalo is not None and zalo.monthly_quota > 0:  # residents hear when Zalo is used up
-                shown = WithQuotaNotice(
-                    notices,
+
+            def shown_to(own: Config) -> NoticeService:
+                """What the residents of ``own``'s commune are shown."""
+                theirs = notices.for_commune(own.tenant)
+                if zalo is None or zalo.monthly_quota <= 0:
+                    return theirs
+                return WithQuotaNotice(  # residents hear when Zalo is used up
+                    theirs,
                     store.channel_usage,
                     zalo.monthly_quota,
-                    config.commune.hotline,
+                    own.commune.hotline,
                     telegram=config.channels.telegram is not None,
                 )
             engine: Engine | TenantRouter
@@ -121,10 +131,11 @@ class App:
                     config,
                     residents_path=config.database.path,
                     status_for=lambda own: StatusDesk(store, own, own_codes_only=True),
-                    handovers_for=lambda own: HandoverRelay(handovers, own),
-                    notices=shown,
+                    handovers_for=lambda own: HandoverRelay(handovers.for_commune(own.tenant), own),
+                    notices_for=shown_to,
                     recorder=recorder,
                     last_good=last_good,
+                    database=database,
                 )
             else:
                 engine = Engine.build(
@@ -134,7 +145,7 @@ class App:
                     index=compiled.index,
                     recorder=recorder,
                     handovers=relay,
-                    notices=shown,
+                    notices=shown_to(config),
                 )
             if config.status.demo_data is not None:
                 from bot.dossiers.sync import seed_demo  # brings the export readers (httpx)
@@ -142,12 +153,13 @@ class App:
                 await seed_demo(store, config, procedure_ids=catalogue_ids(catalogue, matcher_of(engine)))
             notifier = Notifier(store, config, communes={c.status.code_prefix: c.commune for c in config.communes})
         except BaseException:
-            for part in (router, recorder, notices, handovers, store):
+            for part in (router, recorder, notices, handovers, database, store):
                 if part is not None:
                     await part.close()
             raise
         return cls(
-            config, catalogue, engine, store, notifier, handovers, relay, notices, recorder, printed, router=router
+            config, catalogue, engine, store, notifier, handovers, relay, notices, recorder, printed,
+            router=router, database=database,
         )
 
     async def reload_catalogue(self) -> CompiledCatalogue:
@@ -168,7 +180,7 @@ class App:
 
     async def close(self) -> None:
         """Close the databases."""
-        for part in (self.router, self.recorder, self.notices, self.handovers):
+        for part in (self.router, self.recorder, self.notices, self.handovers, self.database):
             if part is not None:
                 await part.close()
         await self.store.close()

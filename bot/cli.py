@@ -383,7 +383,7 @@ async def _report(config: Config, args: argparse.Namespace) -> int:
     names = _procedure_names(config)
     store = await open_store(config.database.path, config.database.url)
     try:
-        staff = await StaffRecorder.open(config.database.path, config.missed.retention_days)
+        staff = await StaffRecorder.open(config.database.path, config.missed.retention_days, url=config.database.url)
         try:
             report = await build_report(store, config, since=args.since, staff=staff, names=names)
         finally:
@@ -408,7 +408,7 @@ async def _notice(config: Config, args: argparse.Namespace) -> int:
         except (KeyError, OSError):
             return "dòng lệnh"
 
-    store = await NoticeStore.open(config.database.path)
+    store = await NoticeStore.open(config.database.path, config.database.url)
     try:
         if args.notice_command == "add":
             try:

@@ -352,6 +352,9 @@ class Config:
     #: Several communes on one bot (see :mod:`bot.tenants`); empty: one commune, the
     #: top-level keys.
     communes: list[CommuneEntry] = field(default_factory=list)
+    #: The commune (tenant) id this Config is for, written into the staff-side rows it
+    #: makes: set by :func:`bot.tenants.tenant_config`; '' with one commune. Not a key.
+    tenant: str = field(default="", metadata={"config": False})
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -395,7 +398,7 @@ def _convert(tp: Any, value: Any, key: str, base: Path, environ: typing.Mapping[
         if not isinstance(value, dict):
             raise ConfigError(f"{key or 'config'}: expected a mapping, got {type(value).__name__}")
         hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
+        names = {f.name for f in dataclasses.fields(tp) if f.metadata.get("config", True)}
         unknown = sorted(set(map(str, value)) - names)
         if unknown:
             where = f"{key}." if key else ""

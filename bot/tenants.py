@@ -18,14 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
-
 from bot.config import CommuneEntry, Config
 from bot.dialogue import Engine, HandoverService, NoticeService, Recorder, StatusService
 from bot.dossiers.codes import CodeFinder
 from bot.messages import Choice, Incoming, Intent, Reply, Response
 from bot.procedures.normalize import fold
-from bot.staff.schema import open_part
+from bot.staff.shared import open_own
+from bot.storage import Database, Migration, tenant_guard_sql
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +38,19 @@ MAX_PENDING = 10_000
 #: A pending question older than this is dropped (seconds).
 PENDING_SECONDS = 30 * 60
 
-MIGRATIONS = [
-    """
+_RESIDENTS = """
     CREATE TABLE residents (
         channel TEXT NOT NULL,
         user_id TEXT NOT NULL,
         commune TEXT NOT NULL,
-        chosen_at REAL NOT NULL,
+        chosen_at @FLOAT NOT NULL,
         PRIMARY KEY (channel, user_id)
     )
-    """,
+    """
+#: ``commune`` is the tenant key: on PostgreSQL a commune's view sees its own residents.
+MIGRATIONS: list[Migration] = [
+    {"sqlite": _RESIDENTS.replace("@FLOAT", "REAL"), "postgres": _RESIDENTS.replace("@FLOAT", "DOUBLE PRECISION")},
+    {"sqlite": "", "postgres": tenant_guard_sql("residents")},
 ]
 
 
@@ -63,6 +65,7 @@ def tenant_config(config: Config, entry: CommuneEntry) -> Config:
         hamlet_heads=list(entry.hamlet_heads),
         handover=entry.handover if entry.handover.telegram_chat_id else config.handover,
         communes=[],
+        tenant=entry.id,
     )
 
 
@@ -88,35 +91,44 @@ def catalogue_folders(config: Config) -> list[Path]:
 
 
 class ResidentStore:
-    """Which commune each (channel, user) chose, in the shared database's ``residents`` part."""
+    """Which commune each (channel, user) chose, in the ``residents`` part of a
+    :class:`~bot.storage.Database` (the router's, which sees every commune)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database, *, owned: bool = False) -> None:
+        self.db = db
+        self._owned = owned
 
     @classmethod
-    async def open(cls, path: Path) -> ResidentStore:
-        """Open (and migrate) the ``residents`` tables in the database at ``path``."""
-        return cls(await open_part(path, "residents", MIGRATIONS))
+    async def create(cls, db: Database) -> ResidentStore:
+        """The store on the shared ``db`` (its table created or migrated)."""
+        await db.migrate("residents", MIGRATIONS)
+        return cls(db)
+
+    @classmethod
+    async def open(cls, path: Path, url: str | None = None) -> ResidentStore:
+        """The store on a database of its own (the SQLite file at ``path``, or PostgreSQL
+        at ``url``), closed with it."""
+        return cls(await open_own(path, url, "residents", MIGRATIONS), owned=True)
 
     async def get(self, channel: str, user_id: str) -> str | None:
         """The commune id this user chose, or None."""
-        async with self._conn.execute(
+        row = await self.db.fetchone(
             "SELECT commune FROM residents WHERE channel = ? AND user_id = ?", (channel, user_id)
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return str(row[0]) if row else None
 
     async def remember(self, channel: str, user_id: str, commune: str) -> None:
         """Remember (or change) the commune of this user."""
-        await self._conn.execute(
+        await self.db.run(
             "INSERT INTO residents (channel, user_id, commune, chosen_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (channel, user_id) DO UPDATE SET commune = excluded.commune, chosen_at = excluded.chosen_at",
             (channel, user_id, commune, time.time()),
         )
 
     async def close(self) -> None:
-        """Close the connection."""
-        await self._conn.close()
+        """Close the database when this store opened it (:meth:`open`)."""
+        if self._owned:
+            await self.db.close()
 
 
 @dataclass
@@ -283,10 +295,17 @@ async def open_router(
     notices: NoticeService | None = None,
     recorder: Recorder | None = None,
     last_good: bool = True,
+    database: Database | None = None,
+    notices_for: Callable[[Config], NoticeService | None] | None = None,
 ) -> TenantRouter:
     """A router over every commune of ``config.communes``, each with its own Engine over the
     base catalogue plus its overlay. The normaliser and lexicon are shared by all; so are
-    the compiled catalogue and the matcher of communes with the same (or no) overlay."""
+    the compiled catalogue and the matcher of communes with the same (or no) overlay.
+
+    Each engine records through ``recorder.for_commune(id)`` when the recorder has it
+    (a :class:`bot.staff.recorder.StaffRecorder`), so its rows carry its commune, and
+    shows ``notices_for(its config)`` (else ``notices``). The residents' choices live in
+    ``database`` when given, else in the SQLite file at ``residents_path``."""
     from bot.procedures.compiled import open_catalogue
     from bot.procedures.lexicon import Lexicon
     from bot.procedures.matcher import Matcher
@@ -304,12 +323,14 @@ async def open_router(
             matcher = Matcher(compiled.catalogue, normalizer, lexicon, config.matching, compiled.index)
             shared[key] = (compiled, matcher)
         compiled, matcher = shared[key]
+        for_commune = getattr(recorder, "for_commune", None)
         engine = Engine(
             own, compiled.catalogue, normalizer=normalizer, lexicon=lexicon, matcher=matcher,
-            status=status_for(own), recorder=recorder, handovers=handovers_for(own), notices=notices,
+            status=status_for(own), recorder=for_commune(own.tenant) if for_commune else recorder,
+            handovers=handovers_for(own), notices=notices_for(own) if notices_for else notices,
         )
         tenants[commune_id] = Tenant(commune_id, own, engine)
-    residents = await ResidentStore.open(residents_path)
+    residents = await (ResidentStore.create(database) if database is not None else ResidentStore.open(residents_path))
     return TenantRouter(tenants, residents, recorder=recorder)
 
 

@@ -49,8 +49,8 @@ fee: 9.000 đồng (mức của tỉnh Bình Minh)
 """
 
 
-def _config_text(tmp_path: Path, overlay: Path) -> str:
-    return f"""\
+def _config_text(tmp_path: Path, overlay: Path, url: str | None = None) -> str:
+    text = f"""\
 commune:
   name: "Tỉnh Thử"
   office: "Trung tâm phục vụ hành chính công tỉnh"
@@ -87,6 +87,21 @@ communes:
         user_id: "head-bm"
         hamlet: "Thôn Đông"
 """
+    return text if url is None else text.replace("database:\n", f'database:\n  url: "{url}"\n')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest):
+    """None (the SQLite file), or a fresh database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("pg_server")
+    url = server.new_database()
+    try:
+        yield url
+    finally:
+        server.drop_database(url)
 
 
 @pytest.fixture
@@ -101,9 +116,9 @@ def overlay(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config_file(tmp_path: Path, overlay: Path) -> Path:
+def config_file(tmp_path: Path, overlay: Path, database_url: str | None) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(_config_text(tmp_path, overlay), encoding="utf-8")
+    path.write_text(_config_text(tmp_path, overlay, database_url), encoding="utf-8")
     return path
 
 
@@ -268,9 +283,9 @@ async def test_an_overlay_edit_is_seen_and_reloaded_for_its_commune_only(config_
         await app.close()
 
 
-async def test_each_communes_staff_group_is_a_staff_chat(tmp_path: Path, overlay: Path) -> None:
+async def test_each_communes_staff_group_is_a_staff_chat(tmp_path: Path, overlay: Path, database_url: str | None) -> None:
     path = tmp_path / "config.yaml"
-    text = _config_text(tmp_path, overlay) + '    handover:\n      telegram_chat_id: "-1009876543210"\n'
+    text = _config_text(tmp_path, overlay, database_url) + '    handover:\n      telegram_chat_id: "-1009876543210"\n'
     path.write_text(text.replace("communes:\n", 'handover:\n  telegram_chat_id: "-1001111111111"\ncommunes:\n'), encoding="utf-8")
     app = await App.open(load_config(path))
     try:
@@ -291,9 +306,11 @@ def test_motcua_validate_names_a_broken_overlay(config_file: Path, overlay: Path
     assert f"{overlay / 'overlay.yaml'}:2: remove: 'khong-co' is not an id of the base catalogue" in result.stderr
 
 
-async def test_a_hamlet_heads_digest_holds_only_their_communes_dossiers(tmp_path: Path, overlay: Path) -> None:
+async def test_a_hamlet_heads_digest_holds_only_their_communes_dossiers(
+    tmp_path: Path, overlay: Path, database_url: str | None
+) -> None:
     path = tmp_path / "config.yaml"
-    text = _config_text(tmp_path, overlay).replace('hamlet: "Thôn Đông"', 'hamlet: "Thôn 7"')
+    text = _config_text(tmp_path, overlay, database_url).replace('hamlet: "Thôn Đông"', 'hamlet: "Thôn 7"')
     text = text.replace(  # Tân Hòa's head of its own Thôn 7 (the demo dossiers are Tân Hòa's)
         '      code_prefix: "000.00.14.H56"\n',
         '      code_prefix: "000.00.14.H56"\n    hamlet_heads:\n      - {channel: zalo, user_id: "head-th", hamlet: "Thôn 7"}\n',

@@ -5,7 +5,8 @@
 Recording costs nothing per message: what is learnt is queued in memory (bounded) and
 written by a background task, so a sync holding the database never holds up a reply;
 a failed write is retried a little later, in order, and :meth:`StaffRecorder.close`
-writes what is left.
+writes what is left. With several communes, each commune's engine records through
+:meth:`StaffRecorder.for_commune`, so its rows carry its commune; all share one queue.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.staff import activity as act
 from bot.staff.activity import ActivityStore
 from bot.staff.feedback import FeedbackStore
 from bot.staff.missed import DOWN, REFUSED, UNSURE, MissedStore
+from bot.storage import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,11 @@ class _Entry:
     procedure_id: str | None
     rating: tuple[str, bool] | None = None
     missed: tuple[str, str, tuple[str, ...]] | None = None  # text, reason, top ids
+    #: The commune it is counted for (None: the stores' own).
+    commune: str | None = None
 
 
-def _entry(msg: Incoming, response: Response, at: dt.datetime) -> _Entry:
+def _entry(msg: Incoming, response: Response, at: dt.datetime, commune: str | None = None) -> _Entry:
     outcome = outcome_of(response)
     top = tuple(m.id for m in response.matches[:3])
     feedback = response.feedback
@@ -88,7 +92,7 @@ def _entry(msg: Incoming, response: Response, at: dt.datetime) -> _Entry:
             missed = (msg.text, REFUSED, top)
         elif outcome == act.CHOSE:
             missed = (msg.text, UNSURE, top)
-    return _Entry(at, msg.channel, outcome, _asked(msg, response, outcome), rating, missed)
+    return _Entry(at, msg.channel, outcome, _asked(msg, response, outcome), rating, missed, commune)
 
 
 class StaffRecorder:
@@ -101,8 +105,11 @@ class StaffRecorder:
         feedback: FeedbackStore,
         *,
         clock: Callable[[], dt.datetime] = dt.datetime.now,
+        database: Database | None = None,
     ) -> None:
         self.activity, self.missed, self.feedback = activity, missed, feedback
+        #: The database the recorder opened itself (closed with it), or None.
+        self._own_database = database
         self._clock = clock
         self._purged = clock().date()  # the stores purge when opened
         #: Each queued entry with how many of its writes are done (a retry redoes none).
@@ -114,20 +121,41 @@ class StaffRecorder:
         self.dropped = 0
 
     @classmethod
-    async def open(
-        cls, path: Path, retention_days: int = 90, *, clock: Callable[[], dt.datetime] = dt.datetime.now
+    async def create(
+        cls, db: Database, retention_days: int = 90, *, clock: Callable[[], dt.datetime] = dt.datetime.now
     ) -> StaffRecorder:
-        """The recorder on the database at ``path`` (missed questions purged now)."""
-        opened: list = []
+        """The recorder on the shared database ``db`` (its stores' tables migrated; the
+        missed questions past retention purged now); ``db`` stays the caller's."""
+        return cls(
+            await ActivityStore.create(db),
+            await MissedStore.create(db, retention_days, today=clock().date()),
+            await FeedbackStore.create(db),
+            clock=clock,
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        retention_days: int = 90,
+        *,
+        clock: Callable[[], dt.datetime] = dt.datetime.now,
+        url: str | None = None,
+    ) -> StaffRecorder:
+        """The recorder on a database of its own (the SQLite file at ``path``, or
+        PostgreSQL at ``url``), closed with it; missed questions purged now."""
+        db = await open_database(Path(path), url)
         try:
-            opened.append(await ActivityStore.open(path))
-            opened.append(await MissedStore.open(path, retention_days, today=clock().date()))
-            opened.append(await FeedbackStore.open(path))
+            made = await cls.create(db, retention_days, clock=clock)
         except BaseException:
-            for store in opened:
-                await store.close()
+            await db.close()
             raise
-        return cls(*opened, clock=clock)
+        made._own_database = db
+        return made
+
+    def for_commune(self, commune: str) -> CommuneRecorder:
+        """What commune ``commune``'s engine records through (rows keyed by it)."""
+        return CommuneRecorder(self, commune)
 
     async def close(self) -> None:
         """Write what is still queued (waiting at most :data:`CLOSE_SECONDS`), then close."""
@@ -141,16 +169,20 @@ class StaffRecorder:
             self._writer = None
         for store in (self.activity, self.missed, self.feedback):
             await store.close()
+        if self._own_database is not None:
+            await self._own_database.close()
+            self._own_database = None
 
-    async def record(self, msg: Incoming, response: Response) -> None:
+    async def record(self, msg: Incoming, response: Response, *, commune: str | None = None) -> None:
         """Queue what the message leaves (counts; the masked question when it was missed;
-        its rating); the background writer stores it. Never raises, never waits."""
+        its rating), for ``commune`` (default: the stores' own); the background writer
+        stores it. Never raises, never waits."""
         try:
             if len(self._pending) == MAX_PENDING:
                 self.dropped += 1
                 if self.dropped == 1:
                     log.warning("staff recorder: the database is not keeping up; dropping the oldest counts")
-            self._pending.append([_entry(msg, response, self._clock()), 0])
+            self._pending.append([_entry(msg, response, self._clock(), commune), 0])
             if self._writer is None or self._writer.done():
                 self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="staff-recorder")
             self._wake.set()
@@ -191,11 +223,28 @@ class StaffRecorder:
         """The writes one entry needs, in order."""
         day = entry.at.date()
         writes: list[Callable[[], Awaitable[object]]] = []
-        writes.append(lambda: self.activity.add(day, entry.channel, entry.outcome, entry.procedure_id))
+        commune = entry.commune
+        writes.append(lambda: self.activity.add(day, entry.channel, entry.outcome, entry.procedure_id, commune=commune))
         if entry.rating is not None:
             procedure_id, up = entry.rating
-            writes.append(lambda: self.feedback.add(procedure_id, up, entry.channel, entry.at))
+            writes.append(lambda: self.feedback.add(procedure_id, up, entry.channel, entry.at, commune=commune))
         if entry.missed is not None:
             text, reason, top = entry.missed
-            writes.append(lambda: self.missed.add(text, channel=entry.channel, reason=reason, top_ids=top, at=entry.at))
+            writes.append(
+                lambda: self.missed.add(
+                    text, channel=entry.channel, reason=reason, top_ids=top, at=entry.at, commune=commune
+                )
+            )
         return writes
+
+
+class CommuneRecorder:
+    """One commune's side of a :class:`StaffRecorder` (a :class:`bot.dialogue.Recorder`)."""
+
+    def __init__(self, recorder: StaffRecorder, commune: str) -> None:
+        self.recorder = recorder
+        self.commune = commune
+
+    async def record(self, msg: Incoming, response: Response) -> None:
+        """Queue what the message leaves, for this commune. Never raises, never waits."""
+        await self.recorder.record(msg, response, commune=self.commune)

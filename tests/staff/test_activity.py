@@ -6,12 +6,13 @@ import datetime as dt
 
 from bot.staff.activity import ActivityStore, DayCount
 from bot.staff.feedback import FeedbackStore
+from tests.staff.conftest import Place
 
 DAY = dt.date(2026, 12, 1)
 
 
-async def test_daily_counts_per_channel_and_outcome(tmp_path) -> None:
-    store = await ActivityStore.open(tmp_path / "db.sqlite3")
+async def test_daily_counts_per_channel_and_outcome(place: Place) -> None:
+    store = await ActivityStore.open(place.path, place.url)
     for outcome in ("answered", "answered", "refused"):
         await store.add(DAY, "zalo", outcome, "khai-sinh" if outcome == "answered" else None)
     await store.add(DAY, "telegram", "chose")
@@ -27,8 +28,8 @@ async def test_daily_counts_per_channel_and_outcome(tmp_path) -> None:
     await store.close()
 
 
-async def test_ratings_summary(tmp_path) -> None:
-    store = await FeedbackStore.open(tmp_path / "db.sqlite3")
+async def test_ratings_summary(place: Place) -> None:
+    store = await FeedbackStore.open(place.path, place.url)
     at = dt.datetime(2026, 12, 1, 8)
     await store.add("khai-sinh", True, "telegram", at)
     await store.add("khai-sinh", False, "zalo", at)

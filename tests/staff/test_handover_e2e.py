@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.staff.conftest import Place
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
@@ -44,9 +45,9 @@ def to_chat(chat_id: int, needle: str = "") -> Any:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def config(place: Place) -> Config:
     return Config(
-        database=DatabaseConfig(path=tmp_path / "motcua.sqlite3"),
+        database=DatabaseConfig(path=place.path, url=place.url),
         handover=HandoverConfig(telegram_chat_id=str(GROUP)),
     )
 
@@ -108,6 +109,16 @@ def bot_post(api: FakeTelegramApi, needle: str) -> dict[str, Any]:
     return message
 
 
+async def recorded(app: App, post: dict[str, Any]) -> dict[str, Any]:
+    """``post`` once the bot has noted the hand-over it carries (written just after the
+    send; a staff reply before that is not known to be about it)."""
+    for _ in range(200):
+        if await app.handovers.handover_for_post(str(GROUP), str(post["message_id"])) is not None:
+            return post
+        await asyncio.sleep(0.05)
+    raise AssertionError("the bot never noted which hand-over its post carries")
+
+
 def staff_reply(text: str, post: dict[str, Any], message_id: int) -> dict[str, Any]:
     """A staff member's reply, in the group, to the bot's ``post``."""
     return text_message(
@@ -131,7 +142,7 @@ async def test_a_telegram_residents_hand_over_reaches_the_group_and_the_reply_co
         assert "xin giấy phép bắn pháo hoa đám cưới" in text and "(Telegram)" in text
         assert str(RESIDENT) not in text  # the group sees what was written, not who wrote it
 
-        await telegram_api.push(staff_reply("Ông liên hệ phòng Nông nghiệp huyện ạ.", bot_post(telegram_api, "#1"), 50))
+        await telegram_api.push(staff_reply("Ông liên hệ phòng Nông nghiệp huyện ạ.", await recorded(app, bot_post(telegram_api, "#1")), 50))
         (delivered,) = await telegram_api.wait_for("sendMessage", to_chat(RESIDENT, "💬 Cán bộ Bộ phận Một cửa trả lời"))
         assert "Ông liên hệ phòng Nông nghiệp huyện ạ." in delivered.params["text"]
         await telegram_api.wait_for("sendMessage", to_chat(GROUP, "✅ Đã gửi cho người dân trả lời #1"))
@@ -154,7 +165,7 @@ async def test_a_zalo_residents_hand_over_is_answered_from_the_telegram_group(
         # Written while waiting: it reaches the staff too.
         await zalo_api.push(zalo_api.message("zchat-1", "số hồ sơ của tôi là 261119-0013 ạ", user_id="zuser-1"))
         await telegram_api.wait_for("sendMessage", to_chat(GROUP, "261119-0013"))
-        await telegram_api.push(staff_reply("Hồ sơ cần bổ sung bản sao sổ hộ khẩu.", bot_post(telegram_api, "viết thêm"), 60))
+        await telegram_api.push(staff_reply("Hồ sơ cần bổ sung bản sao sổ hộ khẩu.", await recorded(app, bot_post(telegram_api, "viết thêm")), 60))
         await zalo_api.wait_for(lambda: any(s.text.startswith("💬 Cán bộ Bộ phận Một cửa trả lời") for s in zalo_api.sent))
         await telegram_api.wait_for("sendMessage", to_chat(GROUP, "✅"))
         await asyncio.sleep(0.3)
@@ -172,7 +183,7 @@ from bot.staff.handovers import HandoverStore
 from bot.staff.relay import HandoverRelay
 
 async def main():
-    store = await HandoverStore.open(sys.argv[1])
+    store = await HandoverStore.open(sys.argv[1], sys.argv[3] or None)
     relay = HandoverRelay(store, Config())
 
     async def send(chat_id, reply):  # the claim is written; the process dies before sending
@@ -196,7 +207,7 @@ async def test_a_reply_is_delivered_exactly_once_across_a_kill_between_claim_and
     finally:
         await app.close()
     died = subprocess.run(
-        [sys.executable, "-c", _DIE_AFTER_CLAIM, str(config.database.path), channel],
+        [sys.executable, "-c", _DIE_AFTER_CLAIM, str(config.database.path), channel, config.database.url or ""],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=60,
     )
     assert died.returncode == -signal.SIGKILL, died.stderr.decode()
@@ -241,7 +252,7 @@ async def test_staff_close_a_hand_over_without_replying(config: Config, telegram
     async with serving(config, telegram_api) as app:
         await telegram_api.push(text_message("cho tôi gặp cán bộ một cửa", user_id=RESIDENT))
         await telegram_api.wait_for("sendMessage", to_chat(GROUP, "🔔 Yêu cầu #1"))
-        await telegram_api.push(staff_reply("/dong", bot_post(telegram_api, "#1"), 70))
+        await telegram_api.push(staff_reply("/dong", await recorded(app, bot_post(telegram_api, "#1")), 70))
         await telegram_api.wait_for("sendMessage", to_chat(GROUP, "Đã đóng yêu cầu #1"))
         handover = await app.handovers.get(1)
         assert handover is not None and handover.state == "closed" and handover.closed_by
@@ -251,7 +262,7 @@ async def test_staff_close_a_hand_over_without_replying(config: Config, telegram
                 f"@{BOT_USERNAME} lam giay khai sinh can gi", user_id=STAFF, chat_id=GROUP, chat_type="supergroup", message_id=71
             )
         )
-        await telegram_api.push(staff_reply("Ông cần gì nữa không?", bot_post(telegram_api, "🔔"), 72))
+        await telegram_api.push(staff_reply("Ông cần gì nữa không?", await recorded(app, bot_post(telegram_api, "🔔")), 72))
         await telegram_api.wait_for("sendMessage", to_chat(GROUP, "đã đóng, không gửi được nữa"))
         await asyncio.sleep(0.3)
         assert await app.handovers.counts() == {"waiting": 0, "answered": 0, "closed": 1}
@@ -260,8 +271,8 @@ async def test_staff_close_a_hand_over_without_replying(config: Config, telegram
     assert not any("Đăng ký khai sinh" in m["text"] for m in telegram_api.sent)
 
 
-async def test_without_a_staff_group_the_hand_over_waits_in_the_inbox(tmp_path: Path, telegram_api: FakeTelegramApi) -> None:
-    config = Config(database=DatabaseConfig(path=tmp_path / "motcua.sqlite3"))
+async def test_without_a_staff_group_the_hand_over_waits_in_the_inbox(place: Place, telegram_api: FakeTelegramApi) -> None:
+    config = Config(database=DatabaseConfig(path=place.path, url=place.url))
     async with serving(config, telegram_api) as app:
         await telegram_api.push(text_message("gặp cán bộ", user_id=RESIDENT))
         await telegram_api.wait_for("sendMessage", to_chat(RESIDENT, "#1"))

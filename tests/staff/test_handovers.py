@@ -3,7 +3,6 @@ hand-overs (real SQLite files; the channels are in test_handover_e2e.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +20,8 @@ from bot.session import MAX_TURNS, TURN_CHARS
 from bot.staff.handovers import ANSWERED_KEEPS_OPEN, HandoverStore
 from bot.staff.hours import VIETNAM
 from bot.staff.relay import HandoverRelay
+from bot.storage import Database
+from tests.staff.conftest import INTEGRITY
 
 GROUP = "-1001112223334"
 SATURDAY = datetime(2026, 12, 5, 10, 0, tzinfo=VIETNAM)
@@ -28,8 +29,9 @@ WEDNESDAY = datetime(2026, 12, 2, 9, 0, tzinfo=VIETNAM)
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = await HandoverStore.open(tmp_path / "motcua.sqlite3")
+async def store(staff_db: Database):
+    """The hand-over store on the shared database (SQLite and PostgreSQL)."""
+    s = await HandoverStore.create(staff_db)
     yield s
     await s.close()
 
@@ -59,8 +61,8 @@ async def test_one_open_hand_over_per_resident(store: HandoverStore) -> None:
 
 async def test_the_database_itself_refuses_a_second_open_hand_over(store: HandoverStore) -> None:
     await store.ask("zalo", "u1", "c1", "gặp cán bộ")
-    with pytest.raises(sqlite3.IntegrityError):
-        await store._conn.execute(
+    with pytest.raises(INTEGRITY):
+        await store.db.run(
             "INSERT INTO handovers (channel, user_id, chat_id, opened_at, updated_at) VALUES ('zalo', 'u1', 'c1', 0, 0)"
         )
 
@@ -241,7 +243,7 @@ async def test_messages_while_waiting_reach_the_desk_and_the_bot_still_answers(e
 async def test_a_failing_hand_over_table_never_stops_the_answers(engine_with, store: HandoverStore) -> None:  # type: ignore[no-untyped-def]
     engine = engine_with(store)
     await engine.handle(Incoming("zalo", "u", "c", "gặp cán bộ"))
-    await store._conn.execute("DROP TABLE staff_posts")
+    await store.db.run("DROP TABLE staff_posts")
     answer = await engine.handle(Incoming("zalo", "u", "c", "lam giay khai sinh can gi"))
     assert answer.intent is Intent.PROCEDURE
 

@@ -6,6 +6,7 @@ import datetime as dt
 import sqlite3
 
 from bot.staff.missed import MAX_ROWS, MissedStore
+from tests.staff.conftest import Place
 
 NOW = dt.datetime(2026, 12, 1, 9, 30)
 KHUYET_TAT = [
@@ -18,22 +19,23 @@ KHUYET_TAT = [
 ]
 
 
-async def test_questions_are_stored_masked_in_the_database_file(tmp_path) -> None:
-    db = tmp_path / "motcua.sqlite3"
-    store = await MissedStore.open(db, today=NOW.date())
+async def test_questions_are_stored_masked_in_the_database_file(place: Place) -> None:
+    store = await MissedStore.open(place.path, today=NOW.date(), url=place.url)
     await store.add("tôi là Nguyễn Văn An, sđt 0912345678, hồ sơ 261119-0013", channel="zalo",
                     reason="refused", top_ids=["a", "b"], at=NOW)
     await store.close()
-    with sqlite3.connect(db) as conn:
-        (text,) = conn.execute("SELECT text FROM missed").fetchone()
-        dump = "\n".join(conn.iterdump())
+    ((text,),) = place.query("SELECT text FROM missed")
+    dump = "\n".join(map(str, place.query("SELECT * FROM missed")))
+    if place.kind == "sqlite":
+        with sqlite3.connect(place.path) as conn:
+            dump += "\n".join(conn.iterdump())
     assert text == "tôi là «họ tên», sđt «số điện thoại», hồ sơ «mã hồ sơ»"
     for secret in ("0912345678", "Nguyễn", "261119"):
         assert secret not in dump
 
 
-async def test_similar_questions_form_one_group_with_a_count(tmp_path) -> None:
-    store = await MissedStore.open(tmp_path / "db.sqlite3", today=NOW.date())
+async def test_similar_questions_form_one_group_with_a_count(place: Place) -> None:
+    store = await MissedStore.open(place.path, today=NOW.date(), url=place.url)
     for i, text in enumerate(KHUYET_TAT * 2):
         await store.add(text, channel="telegram", reason="refused", top_ids=["xac-dinh-muc-do-khuyet-tat"],
                         at=NOW + dt.timedelta(minutes=i))
@@ -51,8 +53,8 @@ async def test_similar_questions_form_one_group_with_a_count(tmp_path) -> None:
     assert {g.text for g in groups[1:]} == {"giá vàng hôm nay", "đăng ký kết hôn với người nước ngoài", "chưa đúng"}
 
 
-async def test_since_and_limit(tmp_path) -> None:
-    store = await MissedStore.open(tmp_path / "db.sqlite3", today=NOW.date())
+async def test_since_and_limit(place: Place) -> None:
+    store = await MissedStore.open(place.path, today=NOW.date(), url=place.url)
     await store.add("giá vàng hôm nay", channel="zalo", reason="refused", top_ids=[], at=NOW - dt.timedelta(days=10))
     await store.add("xác nhận khuyết tật", channel="zalo", reason="refused", top_ids=[], at=NOW)
     assert [g.text for g in await store.groups(NOW.date() - dt.timedelta(days=1))] == ["xác nhận khuyết tật"]
@@ -60,21 +62,20 @@ async def test_since_and_limit(tmp_path) -> None:
     await store.close()
 
 
-async def test_old_questions_are_purged_at_open_and_by_purge(tmp_path) -> None:
-    db = tmp_path / "db.sqlite3"
-    store = await MissedStore.open(db, retention_days=90, today=NOW.date())
+async def test_old_questions_are_purged_at_open_and_by_purge(place: Place) -> None:
+    store = await MissedStore.open(place.path, retention_days=90, today=NOW.date(), url=place.url)
     await store.add("giá vàng hôm nay", channel="zalo", reason="refused", top_ids=[], at=NOW - dt.timedelta(days=91))
     await store.add("giá xăng hôm nay", channel="zalo", reason="refused", top_ids=[], at=NOW - dt.timedelta(days=89))
     await store.close()
-    store = await MissedStore.open(db, retention_days=90, today=NOW.date())
+    store = await MissedStore.open(place.path, retention_days=90, today=NOW.date(), url=place.url)
     assert await store.count() == 1
     assert await store.purge(NOW.date() + dt.timedelta(days=2)) == 1
     assert await store.count() == 0
     await store.close()
 
 
-async def test_grouping_considers_a_bounded_number_of_rows(tmp_path) -> None:
-    store = await MissedStore.open(tmp_path / "db.sqlite3", today=NOW.date())
+async def test_grouping_considers_a_bounded_number_of_rows(place: Place) -> None:
+    store = await MissedStore.open(place.path, today=NOW.date(), url=place.url)
     for i in range(MAX_ROWS + 50):
         await store.add(f"câu hỏi lạ số {i} về chuyện {i % 7} khác", channel="zalo", reason="refused",
                         top_ids=[], at=NOW)

@@ -15,14 +15,16 @@ from bot.procedures.catalogue import Catalogue
 from bot.session import SessionStore
 from bot.staff.hours import VIETNAM
 from bot.staff.notices import MAX_NOTICE_CHARS, NoticeError, NoticeStore
+from bot.storage import Database
+from tests.staff.conftest import Place
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=VIETNAM)
 CLOSURE = "Thứ Sáu 11/12 bộ phận một cửa nghỉ để tập huấn; hồ sơ nhận lại từ thứ Hai 14/12."
 
 
 @pytest.fixture
-async def notices(tmp_path: Path):
-    store = await NoticeStore.open(tmp_path / "motcua.sqlite3")
+async def notices(staff_db: Database):
+    store = await NoticeStore.create(staff_db)
     yield store
     await store.close()
 
@@ -40,11 +42,11 @@ async def test_a_notice_is_current_until_it_expires_or_is_removed(notices: Notic
     assert everything[1].removed_by == "Lan" and everything[1].posted_by == "Lan"
 
 
-async def test_a_notice_posted_elsewhere_shows_after_the_cache_time(tmp_path: Path) -> None:
+async def test_a_notice_posted_elsewhere_shows_after_the_cache_time(place: Place) -> None:
     ticks = [0.0]
-    bot_side = await NoticeStore.open(tmp_path / "db.sqlite3")
+    bot_side = await NoticeStore.open(place.path, place.url)
     bot_side._monotonic = lambda: ticks[0]  # type: ignore[method-assign]
-    cli_side = await NoticeStore.open(tmp_path / "db.sqlite3")
+    cli_side = await NoticeStore.open(place.path, place.url)
     try:
         assert await bot_side.current(NOW) == []
         await cli_side.post(CLOSURE, NOW + timedelta(days=1), "cli", now=NOW)

@@ -12,6 +12,8 @@ from bot.app import App
 from bot.messages import Incoming
 from bot.staff.hours import VIETNAM
 from bot.staff.notices import QUOTA_NOTICE_ID, NoticeStore, WithQuotaNotice
+from bot.storage import Database
+from tests.staff.conftest import Place
 
 NOW = datetime(2026, 12, 10, 9, 0, tzinfo=VIETNAM)
 
@@ -27,8 +29,8 @@ class Usage:
 
 
 @pytest.fixture
-async def notices(tmp_path: Path):  # type: ignore[no-untyped-def]
-    store = await NoticeStore.open(tmp_path / "motcua.sqlite3")
+async def notices(staff_db: Database):  # type: ignore[no-untyped-def]
+    store = await NoticeStore.create(staff_db)
     yield store
     await store.close()
 
@@ -66,9 +68,9 @@ async def test_an_unreadable_count_says_nothing_rather_than_failing(notices: Not
     assert await shown.current(NOW) == []
 
 
-async def test_a_telegram_resident_is_told_once_per_conversation(tmp_path: Path) -> None:
+async def test_a_telegram_resident_is_told_once_per_conversation(place: Place) -> None:
     channels = ChannelsConfig(telegram=TelegramConfig(token="t"), zalo=ZaloConfig(token="z", monthly_quota=10))
-    app = await App.open(Config(database=DatabaseConfig(path=tmp_path / "m.sqlite3"), channels=channels))
+    app = await App.open(Config(database=DatabaseConfig(path=place.path, url=place.url), channels=channels))
     try:
         month = datetime.now(VIETNAM).strftime("%Y-%m")
         await app.store.add_channel_usage("zalo", month, 10)

@@ -15,6 +15,7 @@ from bot.channels.render import numbered_choices
 from bot.config import Config, DatabaseConfig
 from bot.messages import Incoming, Intent
 from bot.procedures.wording import HANDOVER_CHOICE, RATE_PROMPT, choice_rate
+from tests.staff.conftest import MISSING_TABLE, Place, sqlite_only
 
 
 def ask(text: str, chat: str = "u1", channel: str = "zalo", choice: str | None = None) -> Incoming:
@@ -24,8 +25,7 @@ def ask(text: str, chat: str = "u1", channel: str = "zalo", choice: str | None =
 async def rows(app: App, sql: str) -> list[tuple]:
     """What the database holds once the queued records are written."""
     await app.recorder.flush()
-    with sqlite3.connect(app.config.database.path) as conn:
-        return conn.execute(sql).fetchall()
+    return await app.database.fetch(sql)
 
 
 async def test_outcomes_are_counted_without_text(app: App) -> None:
@@ -85,11 +85,11 @@ async def test_thumbs_up_press_thanks_and_is_kept_once(app: App) -> None:
 
 
 async def test_a_broken_store_never_costs_an_answer_nor_logs_text(app: App, caplog) -> None:
-    await app.recorder.activity.close()  # the counts' connection is gone: every write fails
+    await app.database.run("DROP TABLE activity")  # the counts' table is gone: every write fails
     with caplog.at_level(logging.DEBUG):
         response = await app.engine.handle(ask("lam giay khai sinh can gi"))
         assert response.intent is Intent.PROCEDURE and "Đăng ký khai sinh" in response.replies[0].text
-        with pytest.raises(ValueError):
+        with pytest.raises(MISSING_TABLE):
             await app.recorder.flush()
         await app.recorder.close()  # the lost count is said, never the text
     app.recorder = None  # closed already
@@ -97,6 +97,7 @@ async def test_a_broken_store_never_costs_an_answer_nor_logs_text(app: App, capl
     assert "khai sinh" not in caplog.text
 
 
+@sqlite_only
 async def test_a_sync_holding_the_database_never_holds_up_an_answer_nor_loses_counts(app: App, caplog) -> None:
     writer = sqlite3.connect(app.config.database.path, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # what a long sync does: the write lock is taken
@@ -112,8 +113,8 @@ async def test_a_sync_holding_the_database_never_holds_up_an_answer_nor_loses_co
     assert (await app.recorder.activity.outcomes())["refused"] == 1
 
 
-async def test_motcua_ask_records_nothing(tmp_path: Path) -> None:
-    app = await App.open(Config(database=DatabaseConfig(path=tmp_path / "db.sqlite3")), record=False)
+async def test_motcua_ask_records_nothing(place: Place) -> None:
+    app = await App.open(Config(database=DatabaseConfig(path=place.path, url=place.url)), record=False)
     try:
         await app.engine.handle(ask("giá vàng"))
     finally:
