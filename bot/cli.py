@@ -69,7 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="read and check the export, report what would change, write nothing"
     )
 
-    sub.add_parser("run", help="serve the channels configured in the config file")
+    run = sub.add_parser("run", help="serve the channels configured in the config file")
+    run.add_argument(
+        "--workers", type=int, metavar="N",
+        help="serve with N worker processes (webhook mode; database.url for N > 1); see README: Workers",
+    )
+    run.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # one worker, started by --workers
 
     imp = sub.add_parser(
         "import", help="draft catalogue files from national procedure records (files or codes)"
@@ -497,6 +502,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_ask(config, args))
         if args.command == "sync":
             return asyncio.run(_sync(config, args.source, args.dry_run))
+        if args.command == "run" and (args.workers is not None or args.worker_index is not None):
+            from bot.serving.workers import global_options, run_workers, worker_config
+
+            if args.worker_index is not None:
+                from bot.serving.worker import WorkerOptions, run_worker
+
+                return asyncio.run(run_worker(worker_config(config), WorkerOptions(index=args.worker_index)))
+            return run_workers(config, args.workers, global_options(args.config, args.catalogue, args.db, args.verbose))
         if args.command == "run":
             return asyncio.run(_run(config))
         if args.command == "report":

@@ -215,12 +215,26 @@ class WebhookConfig:
 
 
 @dataclass
+class RateLimitConfig:
+    """How fast a channel sends, counted across all worker processes (``motcua run
+    --workers``): messages a second for the whole bot, a second in one chat (after a
+    burst of ``chat_burst``) and a minute in one group chat (0: no such limit)."""
+
+    per_second: float = 30.0
+    chat_per_second: float = 1.0
+    chat_burst: int = 3
+    group_per_minute: float = 20.0
+
+
+@dataclass
 class TelegramConfig:
     """The Telegram channel."""
 
     token: str = ""
     base_url: str = "https://api.telegram.org/bot"
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    #: The Bot API FAQ's limits: ~30 messages/s overall, 1/s in a chat, 20/min in a group.
+    rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
 
 
 @dataclass
@@ -235,6 +249,11 @@ class ZaloConfig:
     monthly_quota: int = 3000
     #: Users the bot's plan allows (the free plan: 50); warned about like the quota.
     max_users: int = 50
+    #: Zalo's Bot API documents no per-second limit (429 is its quota error): a
+    #: conservative guess, to raise when Zalo says more is allowed.
+    rate_limits: RateLimitConfig = field(
+        default_factory=lambda: RateLimitConfig(per_second=20.0, group_per_minute=0.0)
+    )
 
 
 @dataclass

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Protocol
 
@@ -118,6 +119,8 @@ class Recorder(Protocol):
 
 #: Questions remembered per chat for a later 👎 (the most recent answers).
 RATED_QUESTIONS = 5
+#: The session of the message being handled (loaded once per message, saved at its end).
+_LIVE: ContextVar[Session] = ContextVar("motcua_live_session")
 
 
 class Engine:
@@ -154,6 +157,11 @@ class Engine:
         self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
         self._sessions = sessions or SessionStore(config.dialogue.session_timeout_minutes * 60)
         self._recorder = recorder
+
+    def use_sessions(self, sessions: SessionStore) -> None:
+        """Keep conversations in ``sessions`` from now on (e.g. the database's, shared by
+        worker processes)."""
+        self._sessions = sessions
 
     @property
     def matcher(self) -> Matcher:
@@ -195,7 +203,8 @@ class Engine:
         if len(msg.text) > MAX_TEXT_CHARS:  # nothing below ever sees more (bounded work)
             msg = dataclasses.replace(msg, text=msg.text[:MAX_TEXT_CHARS])
         try:
-            session = self._sessions.get(msg.channel, msg.chat_id)
+            session = await self._sessions.load(msg.channel, msg.chat_id)
+            _LIVE.set(session)
             if msg.forwarded:  # someone else's question: no carry-over from this chat
                 session.procedure_id, session.aspects, session.choices = None, [], []
             noted = await self._note(msg)
@@ -221,6 +230,7 @@ class Engine:
         if msg.choice is None:
             session.remember("resident", msg.text)
         session.remember("bot", "\n".join(r.text for r in response.replies))
+        await self._sessions.save(msg.channel, msg.chat_id, session)
         return response
 
     async def _note(self, msg: Incoming) -> Reply | None:
@@ -714,6 +724,6 @@ class Engine:
 
     def _follow_up_on(self, msg: Incoming, response: Response) -> None:
         """After a status answer about one procedure, follow-ups are about that procedure."""
-        if response.matches and self.catalogue.get(response.matches[0].id) is not None:
-            session = self._sessions.get(msg.channel, msg.chat_id)
+        session = _LIVE.get(None)
+        if session is not None and response.matches and self.catalogue.get(response.matches[0].id) is not None:
             session.procedure_id, session.aspects = response.matches[0].id, []

@@ -51,7 +51,10 @@ class Session:
 
 
 class SessionStore:
-    """In-memory sessions keyed by (channel, chat id)."""
+    """Sessions keyed by (channel, chat id): the interface the engine uses
+    (:meth:`load` at the start of a message, :meth:`save` at its end), here kept in
+    memory (the default; :mod:`bot.serving.sessions` keeps them in the database, for
+    several worker processes)."""
 
     def __init__(self, timeout_seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._timeout = timeout_seconds
@@ -71,3 +74,11 @@ class SessionStore:
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)
         return session
+
+    async def load(self, channel: str, chat_id: str) -> Session:
+        """The session a message of this chat continues (a fresh one when none is live)."""
+        return self.get(channel, chat_id)
+
+    async def save(self, channel: str, chat_id: str, session: Session) -> None:
+        """Keep ``session`` as this chat's (in memory it is kept already)."""
+        self._sessions[(channel, chat_id)] = session

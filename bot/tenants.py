@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from bot.config import CommuneEntry, Config
@@ -131,6 +132,36 @@ class ResidentStore:
             await self.db.close()
 
 
+class MemoryPending:
+    """The questions residents asked before choosing their commune, in memory (bounded;
+    :class:`bot.serving.sessions.DatabasePending` keeps them for several workers)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str], tuple[float, Incoming]] = {}
+
+    async def has(self, key: tuple[str, str]) -> bool:
+        """Whether this (channel, user) has a pending question."""
+        return key in self._kept
+
+    async def put(self, key: tuple[str, str], msg: Incoming, *, replace: bool = True) -> None:
+        """Keep ``msg``; with ``replace`` False only when nothing is kept for ``key``."""
+        now = time.monotonic()
+        if len(self._kept) >= MAX_PENDING:
+            for old in [k for k, (at, _) in self._kept.items() if now - at > PENDING_SECONDS]:
+                del self._kept[old]
+            if len(self._kept) >= MAX_PENDING:
+                self._kept.pop(next(iter(self._kept)))
+        if replace:
+            self._kept[key] = (now, msg)
+        else:
+            self._kept.setdefault(key, (now, msg))
+
+    async def pop(self, key: tuple[str, str]) -> tuple[float, Incoming] | None:
+        """Take the pending question of ``key``: (its age in seconds, it), or None."""
+        kept = self._kept.pop(key, None)
+        return (time.monotonic() - kept[0], kept[1]) if kept is not None else None
+
+
 @dataclass
 class Tenant:
     """One commune being served: its id, Config and Engine."""
@@ -159,7 +190,11 @@ class TenantRouter:
         for t in self.tenants.values():  # "Tân Hòa" for "UBND xã Tân Hòa"
             short = re.sub(r"^(ubnd\s+)?(xa|phuong|thi tran|dac khu)\s+", "", fold(t.config.commune.name))
             self._names.setdefault(short, t.id)
-        self._pending: dict[tuple[str, str], tuple[float, Incoming]] = {}
+        self._pending: MemoryPending | Any = MemoryPending()
+
+    def use_pending(self, pending: Any) -> None:
+        """Keep pending questions in ``pending`` (same methods as :class:`MemoryPending`)."""
+        self._pending = pending
 
     async def close(self) -> None:
         """Close the residents table."""
@@ -193,16 +228,16 @@ class TenantRouter:
             name, arg = command.group(1).lower(), command.group(2).strip()
             if name == "start" and arg.lower() in self.tenants:  # t.me/<bot>?start=<commune>
                 await self._residents.remember(*key, arg.lower())
-                self._pending.pop(key, None)
+                await self._pending.pop(key)
                 return await self.tenants[arg.lower()].engine.handle(dataclasses.replace(msg, text="/start"))
             if name in CHANGE_COMMANDS:
                 if arg:
                     picked = self._pick(arg)
                     if picked is not None:
                         return await self._chosen(msg, picked)
-                self._keep_pending(key, msg)  # the answer may be typed: "2", "Tân Hòa"
+                await self._keep_pending(key, msg)  # the answer may be typed: "2", "Tân Hòa"
                 return await self._own(msg, self._ask())
-        if key in self._pending:
+        if await self._pending.has(key):
             picked = self._typed_pick(text)
             if picked is not None:
                 return await self._chosen(msg, picked)
@@ -217,7 +252,7 @@ class TenantRouter:
             return await self.tenants[known].engine.handle(msg)
         if len(self.tenants) == 1:
             return await next(iter(self.tenants.values())).engine.handle(msg)
-        self._keep_pending(key, msg)
+        await self._keep_pending(key, msg)
         return await self._own(msg, self._ask())
 
     def _commune_of_codes(self, text: str) -> str | None:
@@ -239,20 +274,14 @@ class TenantRouter:
             return list(self.tenants)[int(text) - 1]
         return self._pick(text) if text and len(text) <= 80 else None
 
-    def _keep_pending(self, key: tuple[str, str], msg: Incoming) -> None:
-        now = time.monotonic()
-        if len(self._pending) >= MAX_PENDING:
-            for old in [k for k, (at, _) in self._pending.items() if now - at > PENDING_SECONDS]:
-                del self._pending[old]
-            if len(self._pending) >= MAX_PENDING:
-                self._pending.pop(next(iter(self._pending)))
+    async def _keep_pending(self, key: tuple[str, str], msg: Incoming) -> None:
         text = msg.text.strip()
         command = _COMMAND.match(text)
         bare = command is not None and (command.group(1).lower() in CHANGE_COMMANDS or not command.group(2).strip())
         if text and not bare and msg.choice is None:  # answered once the commune is known
-            self._pending[key] = (now, msg)  # e.g. a question, or "/start 261128-0002" from a QR
+            await self._pending.put(key, msg)  # e.g. a question, or "/start 261128-0002" from a QR
         else:
-            self._pending.setdefault(key, (now, dataclasses.replace(msg, text="")))
+            await self._pending.put(key, dataclasses.replace(msg, text=""), replace=False)
 
     async def _chosen(self, msg: Incoming, commune: str) -> Response:
         """The resident named their commune: remember it and answer what they asked before."""
@@ -260,8 +289,8 @@ class TenantRouter:
         if tenant is None:
             return await self._own(msg, self._ask())
         await self._residents.remember(msg.channel, msg.user_id, commune)
-        asked_at, earlier = self._pending.pop((msg.channel, msg.user_id), (0.0, None))
-        if earlier is not None and earlier.text and time.monotonic() - asked_at <= PENDING_SECONDS:
+        age, earlier = await self._pending.pop((msg.channel, msg.user_id)) or (0.0, None)
+        if earlier is not None and earlier.text and age <= PENDING_SECONDS:
             response = await tenant.engine.handle(earlier)
             head = Reply(f"Đã ghi nhận: {tenant.config.commune.name}.")
             return dataclasses.replace(response, replies=[head, *response.replies])

@@ -20,11 +20,12 @@ import secrets
 import traceback
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -42,17 +43,19 @@ from bot.channels.base import Channel
 from bot.channels.logguard import LogGuard, mask_token
 from bot.channels.render import split_text
 from bot.channels.telegram_incoming import COMMANDS, callback_to_incoming, message_to_incoming
-from bot.channels.telegram_receive import SECRET_HEADER, SafeBot, webhook_handler
+from bot.channels.telegram_receive import SECRET_HEADER, SafeBot, readable_update, webhook_handler
 from bot.channels.usage import UsageMeter
-from bot.channels.webhook import MAX_BODY_BYTES, WebhookServer
+from bot.channels.webhook import MAX_BODY_BYTES, WebhookHost, WebhookServer
 from bot.config import TelegramConfig
 from bot.delivery import channel_jobs, run_outboxes
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import MAX_CHOICE_DATA_BYTES, Incoming, Reply
 from bot.procedures.wording import ReplyWriter, choice_rate
+from bot.storage import StorageError
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.serving.inbox import Inbox
     from bot.staff.relay import HandoverRelay
 
 log = logging.getLogger(__name__)
@@ -129,7 +132,19 @@ class TelegramChannel(Channel):
         poll_timeout: float = 30.0,
         retry_delays: Sequence[float] = (1.0, 3.0, 10.0),
         notify_interval: float = 5.0,
+        inbox: Inbox | None = None,
+        host: WebhookHost | None = None,
+        before_send: Callable[[str], Awaitable[None]] | None = None,
+        deliver_outboxes: bool = True,
     ) -> None:
+        #: Worker mode (``motcua run --workers``): residents' updates are stored in
+        #: ``inbox`` (answered by the workers' loops) on the shared listener ``host``;
+        #: ``before_send(chat_id)`` waits for the shared rate limits before each message.
+        self._inbox = inbox
+        self._host = host
+        self.before_send = before_send
+        self._deliver_outboxes = deliver_outboxes
+        self._pressed: set[asyncio.Task[None]] = set()
         self._config = config
         self._app = app
         self._poll_timeout = poll_timeout
@@ -175,7 +190,7 @@ class TelegramChannel(Channel):
         except BaseException:
             await self.stop()
             raise
-        jobs = channel_jobs(self._app, self.name, self.send, post=self.post)
+        jobs = channel_jobs(self._app, self.name, self.send, post=self.post) if self._deliver_outboxes else []
         if jobs:  # follow notifications, hand-over replies and posts to the staff group
             self._notifier_task = asyncio.create_task(
                 run_outboxes(jobs, self._stop_notifier, self._notify_interval), name="telegram-notifier"
@@ -300,8 +315,9 @@ class TelegramChannel(Channel):
             path=urlsplit(webhook.url).path or "/",
             secret_header=SECRET_HEADER,
             secret=secret,
-            handler=webhook_handler(application),
+            handler=webhook_handler(application) if self._inbox is None else self._to_inbox,
             max_body=MAX_BODY_BYTES,
+            host=self._host,
         )
         await server.start(webhook.listen, webhook.port)
         self._webhook = server
@@ -310,6 +326,49 @@ class TelegramChannel(Channel):
                 url=webhook.url, secret_token=secret, allowed_updates=_UPDATES
             )
         )
+
+    async def _to_inbox(self, data: Any) -> int:
+        """Worker mode: store a resident's update in the inbox (200 once committed; 503
+        when the database cannot take it, so Telegram sends it again); the staff group's
+        messages are handled here as without workers."""
+        application = self._application
+        assert application is not None and self._inbox is not None
+        readable = readable_update(data, application.bot)
+        if readable is None:
+            return 400
+        update = Update.de_json(readable, application.bot)
+        bot = application.bot
+        message, query = update.message, update.callback_query
+        relay = getattr(self._app, "relay", None)
+        if message is not None and relay is not None and relay.is_staff_chat(str(message.chat.id)):
+            await application.update_queue.put(update)
+            return 200
+        incoming, meta = None, {}
+        if message is not None:
+            incoming = message_to_incoming(message, bot.id, bot.username)
+            if message.chat.type != ChatType.PRIVATE:
+                meta = {"quote": message.message_id}
+        elif query is not None:
+            incoming = callback_to_incoming(query)
+        if incoming is None:
+            return 200
+        try:
+            fresh = await self._inbox.put(str(update.update_id), incoming, meta)
+        except StorageError as exc:
+            log.error("Telegram update %d not stored (%s); Telegram will send it again", update.update_id, exc)
+            return 503
+        if fresh and query is not None:  # stops the button's spinner
+            task = asyncio.create_task(self._answer_query(query))
+            self._pressed.add(task)
+            task.add_done_callback(self._pressed.discard)
+        return 200
+
+    @staticmethod
+    async def _answer_query(query: CallbackQuery) -> None:
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            log.info("Telegram answerCallbackQuery failed: %s", type(exc).__name__)
 
     @property
     def webhook_port(self) -> int | None:
@@ -459,6 +518,8 @@ class TelegramChannel(Channel):
                 ),
                 link_preview_options=_NO_PREVIEW,
             )
+            if self.before_send is not None:
+                await self.before_send(chat_id)
             sent.append(await self._retrying(send))
             if self._meter is not None:
                 self._meter.count_sent()

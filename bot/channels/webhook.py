@@ -50,7 +50,10 @@ class WebhookServer:
         handler: UpdateHandler,
         max_body: int = MAX_BODY_BYTES,
         read_timeout: float = 10.0,
+        host: WebhookHost | None = None,
     ) -> None:
+        self._host = host
+        self._attached: tuple[str, int] | None = None
         self._channel = channel
         self._path = path or "/"
         self._header = secret_header
@@ -63,12 +66,18 @@ class WebhookServer:
     @property
     def port(self) -> int | None:
         """The port listened on (None when not started)."""
+        if self._host is not None:
+            return self._host.port_of(*self._attached) if self._attached else None
         if self._runner is None or not self._runner.addresses:
             return None
         return int(self._runner.addresses[0][1])
 
     async def start(self, listen: str, port: int) -> None:
         """Listen on ``listen:port``; raises OSError when the address is taken."""
+        if self._host is not None:  # a listener shared with the other channel
+            await self._host.attach(listen, port, self._path, self._on_post)
+            self._attached = (listen, port)
+            return
         app = web.Application(client_max_size=self._max_body)
         app.router.add_post(self._path, self._on_post)
         # lingering_time=0: a refused request's unread body is not drained, the
@@ -84,6 +93,10 @@ class WebhookServer:
 
     async def stop(self) -> None:
         """Stop listening; requests already accepted are finished first."""
+        if self._host is not None and self._attached is not None:
+            attached, self._attached = self._attached, None
+            await self._host.detach(*attached, self._path)
+            return
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -132,3 +145,65 @@ def _refuse(request: web.Request, status: int, text: str) -> web.Response:
     response = web.Response(status=status, text=text)
     response.force_close()
     return response
+
+
+#: A path's request handler on a shared listener.
+PathHandler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class WebhookHost:
+    """Listeners shared by the webhook paths of both channels (``motcua run --workers``):
+    one per ``listen:port``, dispatching each POST by its path, so both channels can use
+    one port. With ``reuse_port`` every worker process listens on the same port
+    (SO_REUSEPORT) and the kernel spreads connections among them."""
+
+    def __init__(self, *, reuse_port: bool = False) -> None:
+        self._reuse_port = reuse_port
+        self._sites: dict[tuple[str, int], tuple[web.AppRunner, dict[str, PathHandler]]] = {}
+
+    def port_of(self, listen: str, port: int) -> int | None:
+        """The port actually listened on for ``listen:port`` (None when not listening)."""
+        site = self._sites.get((listen, port))
+        if site is None or not site[0].addresses:
+            return None
+        return int(site[0].addresses[0][1])
+
+    async def attach(self, listen: str, port: int, path: str, handler: PathHandler) -> None:
+        """Serve POSTs to ``path`` on ``listen:port`` with ``handler`` (listening first
+        if needed); raises OSError when the address is taken, ValueError when the path is."""
+        key = (listen, port)
+        if key not in self._sites:
+            routes: dict[str, PathHandler] = {}
+
+            async def dispatch(request: web.Request) -> web.StreamResponse:
+                chosen = routes.get(request.path)
+                if chosen is None:
+                    return _refuse(request, 404, "not found")
+                return await chosen(request)
+
+            app = web.Application(client_max_size=MAX_BODY_BYTES)
+            app.router.add_route("POST", "/{tail:.*}", dispatch)
+            runner = web.AppRunner(app, access_log=None, lingering_time=0)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, listen, port, reuse_port=self._reuse_port or None).start()
+            except BaseException:
+                await runner.cleanup()
+                raise
+            self._sites[key] = (runner, routes)
+        routes = self._sites[key][1]
+        if path in routes:
+            raise ValueError(f"two webhooks on {listen}:{port} at the same path {path}")
+        routes[path] = handler
+
+    async def detach(self, listen: str, port: int, path: str) -> None:
+        """Stop serving ``path``; the listener closes with its last path."""
+        key = (listen, port)
+        site = self._sites.get(key)
+        if site is None:
+            return
+        runner, routes = site
+        routes.pop(path, None)
+        if not routes:
+            del self._sites[key]
+            await runner.cleanup()

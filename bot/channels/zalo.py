@@ -17,11 +17,12 @@ app's notifier with :meth:`ZaloChannel.send`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,7 +31,7 @@ from bot.channels.base import Channel
 from bot.channels.logguard import LogGuard
 from bot.channels.render import numbered_choices, split_text
 from bot.channels.usage import UsageMeter
-from bot.channels.webhook import WebhookServer
+from bot.channels.webhook import WebhookHost, WebhookServer
 from bot.channels.zalo_api import (
     EVENT_IMAGE,
     MAX_TEXT_LENGTH,
@@ -51,9 +52,11 @@ from bot.delivery import channel_jobs, run_outboxes
 from bot.errors import ChannelError, RecipientBlocked
 from bot.messages import Incoming, Reply
 from bot.procedures.wording import ReplyWriter
+from bot.storage import StorageError
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.serving.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,16 @@ class ZaloChannel(Channel):
         notify_interval: float = 5.0,
         seen_capacity: int = 2048,
         drain_timeout: float = 60.0,
+        inbox: Inbox | None = None,
+        host: WebhookHost | None = None,
+        before_send: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        #: Worker mode (``motcua run --workers``): updates are stored in ``inbox`` (the
+        #: workers' loops answer them), on the shared listener ``host``;
+        #: ``before_send(chat_id)`` waits for the shared rate limits before each message.
+        self._inbox = inbox
+        self._host = host
+        self.before_send = before_send
         self._config = config
         self._app = app
         self._poll_timeout = poll_timeout
@@ -379,8 +391,9 @@ class ZaloChannel(Channel):
             path=path,
             secret_header=SECRET_HEADER,
             secret=webhook.secret_token,
-            handler=self._on_webhook,
+            handler=self._on_webhook if self._inbox is None else self._to_inbox,
             max_body=_MAX_BODY,
+            host=self._host,
         )
         try:
             await server.start(webhook.listen, webhook.port)
@@ -414,6 +427,41 @@ class ZaloChannel(Channel):
             return 400
         self._dispatch(update)
         return 200
+
+    async def _to_inbox(self, data: Any) -> int:
+        """Worker mode: store the update's message in the inbox (200 once committed; 503
+        when the database cannot take it, so Zalo sends it again)."""
+        assert self._inbox is not None
+        try:
+            update = Update.from_json(data)
+        except ValueError:
+            return 400
+        incoming = self.to_incoming(update)
+        if incoming is None:
+            return 200
+        message = update.message
+        assert message is not None
+        key = f"{message.chat.id}:{message.message_id}" if message.message_id else "h:" + hashlib.sha256(
+            json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        ).hexdigest()
+        try:
+            await self._inbox.put(key, incoming)
+        except StorageError as exc:
+            log.error("zalo: an update was not stored (%s); Zalo will send it again", exc)
+            return 503
+        if self._meter is not None:
+            self._meter.saw_user(incoming.user_id)
+        return 200
+
+    async def send_answer(self, chat_id: str, reply: Reply) -> None:
+        """Deliver one of the engine's replies (choices as a numbered list), as the
+        worker's outbox does; raises RecipientBlocked as :meth:`send`."""
+        try:
+            await self._send(chat_id, reply)
+        except ZaloApiError as exc:
+            if 400 <= exc.error_code < 500 and exc.error_code not in _NOT_UNDELIVERABLE:
+                raise RecipientBlocked(f"zalo: the chat cannot be messaged ({exc})") from None
+            raise
 
     # -- handling ------------------------------------------------------------------------
 
@@ -508,6 +556,8 @@ class ZaloChannel(Channel):
         if self._client is None:
             raise ChannelError("the Zalo channel is not started")
         for chunk in split_text(numbered_choices(reply), MAX_TEXT_LENGTH):
+            if self.before_send is not None:
+                await self.before_send(chat_id)
             await self._client.send_message(chat_id, chunk)
             if self._meter is not None:
                 self._meter.count_sent()

@@ -37,6 +37,8 @@ class Call:
 
     method: str
     params: dict[str, Any]
+    #: When the fake received it (``time.monotonic()``), for tests of send rates.
+    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True)
