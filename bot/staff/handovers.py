@@ -558,10 +558,12 @@ class HandoverStore:
 
     async def group_of(self, handover_id: int) -> str | None:
         """The staff group a hand-over was first posted to (None: never posted)."""
-        rows = await self._conn.execute_fetchall(
-            "SELECT chat_id FROM staff_posts WHERE handover_id = ? ORDER BY id LIMIT 1", (handover_id,)
+        where, scope = tenant_clause(self.db)
+        row = await self.db.fetchone(
+            f"SELECT chat_id FROM staff_posts WHERE handover_id = ? AND {where} ORDER BY id LIMIT 1",
+            (handover_id, *scope),
         )
-        return str(rows[0][0]) if rows else None
+        return str(row[0]) if row else None
 
     async def due_posts(self, chat_id: str, now: float, limit: int, stale_before: float) -> list[QueuedPost]:
         """Posts for the staff group due at ``now`` (and stale claims)."""
