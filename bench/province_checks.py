@@ -28,6 +28,9 @@ class Check:
     missing: int = 0
     extra: int = 0
     spurious: int = 0
+    #: Of ``extra``: copies of a message first sent in the moment before a worker was
+    #: killed (sent, but killed before it recorded the send: sent again after the lease).
+    at_kill: int = 0
 
     def count(self, got: int) -> None:
         """One item that was due, which arrived ``got`` times."""
@@ -42,30 +45,63 @@ class Check:
     def passed(self) -> bool:
         return self.missing == 0 and self.extra == 0 and self.spurious == 0
 
+    @property
+    def lost(self) -> bool:
+        """Something due never arrived, or a duplicate the kill does not explain."""
+        return self.missing > 0 or self.extra > self.at_kill or self.spurious > 0
+
     def line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
+        kill = f" ({self.at_kill:,} of them sent just before the kill)" if self.at_kill else ""
         return (
             f"{verdict}  {self.name}: {self.expected:,} due, {self.once:,} exactly once, "
-            f"{self.missing:,} missing, {self.extra:,} duplicated, {self.spurious:,} unexpected"
+            f"{self.missing:,} missing, {self.extra:,} duplicated{kill}, {self.spurious:,} unexpected"
         )
 
 
+#: A copy counts as sent "just before the kill" when its first arrived this many seconds
+#: or less before the SIGKILL.
+KILL_WINDOW = 1.0
+
+
 def replies(loads: Iterable[Load], residents: Mapping[int, Resident], received: Received,
-            until: Mapping[str, int]) -> Check:
-    """Every update got exactly one reply: the messages its chat received between its POST
-    and the POST of the chat's next update (for the last one: up to ``until[chat]``)."""
+            until: Mapping[str, int], kills: Sequence[float] = ()) -> Check:
+    """Every update got exactly one reply. A resident sends their next message only once
+    the previous one was answered, and a chat's replies come in order, so a chat's first
+    ``until[chat]`` messages are its updates' replies, one each: fewer is a loss, more a
+    duplicate. A duplicate that repeats a message the chat received in the second before
+    a kill (``kills``: perf_counter times) is also counted in ``at_kill``."""
     check = Check("replies, one per update")
-    by_resident: dict[int, list] = {}
+    steps: Counter[int] = Counter()
     for load in loads:
         for sent in load.sent:
-            by_resident.setdefault(sent.resident, []).append(sent)
-    for index, sents in by_resident.items():
+            steps[sent.resident] += 1
+    for index, due in steps.items():
         chat = residents[index].user_id
-        sents.sort(key=lambda s: s.step)
-        bounds = [s.before for s in sents] + [until.get(chat, received.count(chat))]
-        for i in range(len(sents)):
-            check.count(bounds[i + 1] - bounds[i])
+        got = received.by_chat.get(chat, [])[: until.get(chat, received.count(chat))]
+        excess = len(got) - due
+        check.expected += due
+        if excess < 0:
+            check.missing -= excess
+            check.once += due + excess
+            continue
+        copies = min(excess, _kill_copies(got, kills))
+        check.once += due - excess
+        check.extra += excess
+        check.at_kill += copies
     return check
+
+
+def _kill_copies(got: Sequence[tuple[float, str]], kills: Sequence[float]) -> int:
+    """How many of ``got`` arrived after a kill repeating one that arrived in the second
+    before it."""
+    copies = 0
+    for j, (at, text) in enumerate(got):
+        copies += any(
+            kill < at and any(kill - KILL_WINDOW <= first <= kill and t == text for first, t in got[:j])
+            for kill in kills
+        )
+    return copies
 
 
 def _texts(received: Received, chat: str, start: int = 0) -> list[str]:
