@@ -160,8 +160,11 @@ class Run:
         }
 
 
+_STARTED = time.perf_counter()
+
+
 def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(f"[{time.perf_counter() - _STARTED:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
 async def drive(bot: Bot, run: Run, residents: Residents, people: list[Resident], concurrency: int,
@@ -294,11 +297,13 @@ async def _bench(args: argparse.Namespace, work: Path, pg: PgServer) -> int:
             bot = Bot(config, args.baseline_workers, work / "bot-baseline.log", env)
             _say(f"baseline: {' '.join(bot.command()[1:])}")
             await bot.start(port_list, webhooks)
+            _say("baseline ready")
             try:
                 await drive(bot, run, residents, base_people, args.concurrency, port_list, webhooks, None)
                 await received.quiet(1.0, 30.0)
             finally:
                 await bot.stop()
+            _say("baseline stopped")
             runs.append(run)
         run = Run(f"{args.workers} workers, one killed", args.workers)
         bot = Bot(config, args.workers, work / "bot.log", env)
@@ -306,6 +311,7 @@ async def _bench(args: argparse.Namespace, work: Path, pg: PgServer) -> int:
         telegram.calls.clear()
         zalo.webhook = None
         await bot.start(port_list, webhooks)
+        _say("workers ready")
         second: SyncRun | None = None
         try:
             await drive(bot, run, residents, main_people, args.concurrency, port_list, webhooks,
@@ -323,6 +329,7 @@ async def _bench(args: argparse.Namespace, work: Path, pg: PgServer) -> int:
             _say(f"staff answer {len(cases):,} hand-overs; second sync ({len(changed):,} statuses changed) ...")
             await answer_handovers(telegram, hooks, residents, cases, by_index, staff)
             second = await sync(config, changed_path, env)
+            _say("second sync done; waiting for the notifications and staff answers")
             followed = sum(1 for p in everyone for code in p.follows if code in changed_codes)
             await received.quiet(3.0, args.settle, lambda: sum(
                 received.count(p.user_id) - until.get(p.user_id, 0) for p in everyone) >= followed + len(cases))

@@ -5,6 +5,7 @@ one worker, and ``motcua sync`` runs."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ def motcua_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-c", "from bot.cli import main; main()"]
 
 
+@functools.cache
 def supports_workers() -> bool:
     """Whether this ``motcua run`` has ``--workers``."""
     done = subprocess.run([*motcua_command(), "run", "--help"], capture_output=True, text=True)
