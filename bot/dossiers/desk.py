@@ -388,12 +388,13 @@ class StatusDesk:
                 )
             )
         today = self._today()
-        candidates = await self._store.in_statuses(
-            {Status.DONE, Status.SUPPLEMENT, Status.FINANCIAL, *PENDING_ON_US}
-        )
+        wanted = {Status.DONE, Status.SUPPLEMENT, Status.FINANCIAL, *PENDING_ON_US}
         if self._own_codes_only:  # another commune's "Thôn 1" is not this head's hamlet
-            own = f"{self._config.status.code_prefix}-".upper()
-            candidates = [d for d in candidates if d.code.upper().startswith(own)]
+            # Read only this commune's codes: a province holds millions of dossiers.
+            prefix = self._config.status.code_prefix.upper()
+            candidates = await self._store.in_statuses(wanted, code_prefix=prefix)
+        else:
+            candidates = await self._store.in_statuses(wanted)
         return _response(*(Reply(self._digest_text(h, candidates, today)) for h in hamlets))
 
     # --- wording ----------------------------------------------------------------------

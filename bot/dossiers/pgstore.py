@@ -48,6 +48,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from None
 
 from bot.dossiers.statuses import Status
+from bot.storage.tenancy import SETTING as TENANT_SETTING
+from bot.storage.tenancy import tenant_guard_sql as storage_guard_sql
 from bot.dossiers.store import (
     _DATA_COLUMNS,
     _DOSSIER_COLUMNS,
@@ -75,6 +77,7 @@ from bot.dossiers.store import (
     _commune_rows,
     _count_new,
     _followed_statuses,
+    prefix_range,
 )
 
 #: The ``motcua_schema`` part this module migrates.
@@ -82,22 +85,13 @@ SCHEMA_PART = "dossiers"
 
 #: The tables keyed by commune, under row-level security.
 TENANT_TABLES = ("dossiers", "status_history", "follows", "outbox", "sync_run_communes")
-#: The setting that names the commune a connection sees ('*': every commune; unset: none).
-TENANT_SETTING = "motcua.commune"
 
 
 def tenant_guard_sql(table: str) -> str:
-    """Row-level security on ``table`` (FORCE: its owner too): a connection sees and writes
-    only rows whose ``commune`` is its ``motcua.commune`` setting, or every row when that
-    is '*'; without the setting, none (fail closed). The contract of issue 13's
-    ``bot.storage.tenant_guard_sql``."""
-    setting = f"current_setting('{TENANT_SETTING}', true)"
-    check = f"({setting} = '*' OR commune = {setting})"
-    return (
-        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n"
-        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;\n"
-        f"CREATE POLICY {table}_tenant ON {table} USING {check} WITH CHECK {check};\n"
-    )
+    """Row-level security on ``table`` for a migration: :func:`bot.storage.tenant_guard_sql`
+    (FORCE: its owner too; a row is seen and written only under its commune's
+    ``motcua.commune`` setting or '*'; without the setting, none)."""
+    return storage_guard_sql(table) + ";\n"
 
 
 #: What the store's own connections run first: they see every commune.
@@ -213,6 +207,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE follows ADD COLUMN commune text COLLATE "C" NOT NULL DEFAULT '';
     ALTER TABLE outbox ADD COLUMN commune text COLLATE "C" NOT NULL DEFAULT '';
     CREATE INDEX dossiers_commune_status ON dossiers (commune, status);
+    -- Under row-level security a condition on right(code, 11), a function that is not
+    -- leakproof, cannot use an index (it may only run after the policy's): the tail is
+    -- a stored column, compared with = (leakproof), and indexed.
+    ALTER TABLE dossiers ADD COLUMN tail text COLLATE "C" GENERATED ALWAYS AS (right(code, 11)) STORED;
+    DROP INDEX dossiers_tail;
+    CREATE INDEX dossiers_tail ON dossiers (tail);
     CREATE TABLE sync_run_communes (
         run_id bigint NOT NULL,
         commune text COLLATE "C" NOT NULL,
@@ -233,10 +233,9 @@ MIGRATIONS: tuple[str, ...] = (
 #: Advisory lock keys (any fixed 64-bit numbers): migrating, and running a sync.
 MIGRATE_LOCK = 0x6D6F7463_75610001
 SYNC_LOCK = 0x6D6F7463_75610002
-#: The look-up of codes by tail; the expression matches the ``dossiers_tail`` index.
+#: The look-up of codes by tail, on the ``dossiers_tail`` index (of the stored ``tail``).
 TAIL_QUERY = (
-    "SELECT code FROM dossiers WHERE right(code, 11) = %s AND left(right(code, 12), 1) = '-' "
-    "LIMIT %s"
+    "SELECT code FROM dossiers WHERE tail = %s AND left(right(code, 12), 1) = '-' LIMIT %s"
 )
 #: Connections the bot's store keeps open at most (look-ups, desk writes, the outbox).
 POOL_SIZE = 4
@@ -710,20 +709,19 @@ class PgStore(DossierStore):
             return []
         return [r[0] for r in await self._fetch(TAIL_QUERY, (tail, limit))]
 
-    async def in_statuses(self, statuses: Iterable[Status], commune: str | None = None) -> list[Dossier]:
-        """Every dossier currently in one of ``statuses`` (of ``commune`` only), by code."""
-        keys = [s.value for s in statuses]
-        if commune is None:
-            rows = await self._fetch(
-                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE status = ANY(%s) ORDER BY code", (keys,)
-            )
-        else:
-            rows = await self._fetch(
-                f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE commune = %s AND status = ANY(%s) "
-                "ORDER BY code",
-                (commune, keys),
-                commune,
-            )
+    async def in_statuses(
+        self, statuses: Iterable[Status], commune: str | None = None, *, code_prefix: str | None = None
+    ) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses`` (of ``commune`` only, codes
+        beginning ``<code_prefix>-`` only), by code."""
+        where, params = "status = ANY(%s)", [[s.value for s in statuses]]
+        if commune is not None:
+            where, params = f"commune = %s AND {where}", [commune, *params]
+        if code_prefix is not None:
+            where, params = f"code >= %s AND code < %s AND {where}", [*prefix_range(code_prefix), *params]
+        rows = await self._fetch(
+            f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE {where} ORDER BY code", params, commune
+        )
         return [_dossier(r) for r in rows]
 
     async def in_codes(self, codes: Sequence[str], commune: str | None = None) -> list[Dossier]:

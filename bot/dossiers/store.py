@@ -285,6 +285,12 @@ _DOSSIER_COLUMNS = (
 )
 
 
+def prefix_range(code_prefix: str) -> tuple[str, str]:
+    """The codes beginning ``<code_prefix>-`` as a range ``[low, high)`` in byte order
+    ('.' follows '-'), so that the index on ``code`` finds them."""
+    return f"{code_prefix}-", f"{code_prefix}."
+
+
 def _followed_statuses(totals: Iterable[Sequence], followed: Iterable[Sequence]) -> list[FollowedStatus]:
     dossiers = {r[0]: int(r[1]) for r in totals}
     follows = {r[0]: (int(r[1]), int(r[2])) for r in followed}
@@ -581,9 +587,12 @@ class DossierStore(abc.ABC):
         code tail ``yymmdd-NNNN``; anything else finds nothing."""
 
     @abc.abstractmethod
-    async def in_statuses(self, statuses: Iterable[Status], commune: str | None = None) -> list[Dossier]:
-        """Every dossier currently in one of ``statuses`` (of ``commune`` only, when
-        given), by code."""
+    async def in_statuses(
+        self, statuses: Iterable[Status], commune: str | None = None, *, code_prefix: str | None = None
+    ) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses`` (of ``commune`` only, and only
+        codes beginning ``<code_prefix>-``, when given), by code. In a province, pass one
+        of them: the work is then one commune's, not every commune's."""
 
     @abc.abstractmethod
     async def in_codes(self, codes: Sequence[str], commune: str | None = None) -> list[Dossier]:
@@ -1215,13 +1224,17 @@ class Store(DossierStore):
         rows = await self._read.execute_fetchall(TAIL_QUERY, (tail, limit))
         return [r[0] for r in rows]
 
-    async def in_statuses(self, statuses: Iterable[Status], commune: str | None = None) -> list[Dossier]:
-        """Every dossier currently in one of ``statuses`` (of ``commune`` only, when
-        given), by code."""
+    async def in_statuses(
+        self, statuses: Iterable[Status], commune: str | None = None, *, code_prefix: str | None = None
+    ) -> list[Dossier]:
+        """Every dossier currently in one of ``statuses`` (of ``commune`` only, codes
+        beginning ``<code_prefix>-`` only, when given), by code."""
         keys = [s.value for s in statuses]
         where, params = f"status IN ({','.join('?' * len(keys))})", list(keys)
         if commune is not None:
-            where, params = f"commune = ? AND {where}", [commune, *keys]
+            where, params = f"commune = ? AND {where}", [commune, *params]
+        if code_prefix is not None:
+            where, params = f"code >= ? AND code < ? AND {where}", [*prefix_range(code_prefix), *params]
         rows = await self._read.execute_fetchall(
             f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE {where} ORDER BY code", params
         )

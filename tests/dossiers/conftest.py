@@ -28,7 +28,8 @@ class Db:
         return await open_store(self.path, self.url)
 
     def query(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        """Rows of a raw query (``?`` placeholders on both backends), outside any store."""
+        """Rows of a raw query (``?`` placeholders on both backends), outside any store,
+        seeing every commune."""
         if self.url is None:
             conn = sqlite3.connect(self.path)
             try:
@@ -38,6 +39,9 @@ class Db:
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
+            # Every commune's rows (the bot's own view): the tables are under row-level
+            # security, and the test role owns them but is no superuser.
+            conn.execute("SELECT set_config('motcua.commune', '*', false)")
             cur = conn.execute(sql.replace("?", "%s"), params or None)
             return cur.fetchall() if cur.description else []
 

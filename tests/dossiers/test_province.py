@@ -210,41 +210,30 @@ def test_motcua_sync_prints_the_commune_table(province: Province, tmp_path: Path
 # --- row-level security (PostgreSQL) -----------------------------------------------
 
 
-def _role_url(url: str, role: str) -> str:
-    head, _, rest = url.partition("://")
-    return f"{head}://{role}@{rest.split('@', 1)[1]}"
-
-
 @postgres_only
-async def test_row_level_security_per_commune(db: Db, province: Province, tmp_path: Path) -> None:
+async def test_row_level_security_per_commune(
+    db: Db, store: DossierStore, province: Province, tmp_path: Path, pg_server
+) -> None:
     import psycopg
 
     assert db.url is not None
-    # The store runs as an ordinary role that owns its tables (not a superuser, which
-    # would bypass row-level security): a sync must work under FORCE ROW LEVEL SECURITY.
+    # The store runs as the database's owner, an ordinary role (tests/pgserver.py): the
+    # syncs below are written under FORCE ROW LEVEL SECURITY.
+    await province_sync(store, province)
+    assert await store.follow("telegram", "u1", "c1", province.code(0))
+    assert await store.follow("telegram", "u2", "c2", province.code(1))
+    changed = write_changed_export(province, tmp_path / "changed.csv", fraction=1.0)
+    await province_sync(store, province, changed)
+    assert await store.count() == 900
+    assert await store.scoped("xa-001").count() == 300
     name = db.url.rsplit("/", 1)[1]
-    owner, reader = f"{name}_owner", f"{name}_reader"
-    with psycopg.connect(db.url, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{owner}" LOGIN')
-        admin.execute(f'CREATE ROLE "{reader}" LOGIN')
-        admin.execute(f'ALTER DATABASE "{name}" OWNER TO "{owner}"')
-        admin.execute(f'ALTER SCHEMA public OWNER TO "{owner}"')
-    owned = Db("postgres", db.path, _role_url(db.url, owner))
-    store = await owned.open()
-    try:
-        await province_sync(store, province)
-        assert await store.follow("telegram", "u1", "c1", province.code(0))
-        assert await store.follow("telegram", "u2", "c2", province.code(1))
-        changed = write_changed_export(province, tmp_path / "changed.csv", fraction=1.0)
-        await province_sync(store, province, changed)
-        assert await store.count() == 900
-        assert await store.scoped("xa-001").count() == 300
-    finally:
-        await store.close()
-    with psycopg.connect(owned.url, autocommit=True) as conn:
+    reader = f"{name}_reader"
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{reader}" LOGIN NOSUPERUSER NOBYPASSRLS')
+    with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{reader}"')
     tables = ("dossiers", "status_history", "follows", "outbox", "sync_run_communes")
-    with psycopg.connect(_role_url(db.url, reader), autocommit=True) as conn:
+    with psycopg.connect(pg_server.url(name, reader), autocommit=True) as conn:
         def seen(table: str) -> set[str]:
             return {r[0] for r in conn.execute(f"SELECT DISTINCT commune FROM {table}")}
 
@@ -260,7 +249,7 @@ async def test_row_level_security_per_commune(db: Db, province: Province, tmp_pa
         ).fetchone() == (0,)
         conn.execute("SET motcua.commune = '*'")
         assert seen("dossiers") == {"xa-001", "xa-002", "xa-003"}
-    with psycopg.connect(owned.url, autocommit=True) as conn:  # the owner too (FORCE)
+    with psycopg.connect(db.url, autocommit=True) as conn:  # the owner too (FORCE)
         assert conn.execute("SELECT count(*) FROM dossiers").fetchone() == (0,)
         conn.execute("SET motcua.commune = 'xa-003'")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -319,3 +308,46 @@ class _extra:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+async def test_scheduled_sync_of_a_province_routes_to_communes(
+    db: Db, store: DossierStore, province: Province
+) -> None:
+    import asyncio
+
+    from bot.dossiers.sync import run_scheduled_sync
+
+    config = config_of(province)
+    config.status.sync.source = str(province.export_path)
+    config.status.sync.interval_minutes = 0.0005
+    stop = asyncio.Event()
+    reports = []
+
+    def on_report(report) -> None:
+        reports.append(report)
+        stop.set()
+
+    await asyncio.wait_for(run_scheduled_sync(store, config, stop, on_report=on_report), 30)
+    assert {c: k.inserted for c, k in reports[0].communes.items()} == {
+        "xa-001": 300, "xa-002": 300, "xa-003": 300
+    }
+    assert db.query("SELECT count(*) FROM dossiers WHERE commune = ''") == [(0,)]
+
+
+async def test_reads_of_one_commune_by_prefix_or_id_hold_only_its_dossiers(
+    store: DossierStore, province: Province
+) -> None:
+    await province_sync(store, province)
+    prefix = province.communes[1].prefix
+    by_prefix = await store.in_statuses(list(Status), code_prefix=prefix)
+    by_id = await store.in_statuses(list(Status), commune="xa-002")
+    assert len(by_prefix) == 300 and [d.code for d in by_prefix] == [d.code for d in by_id]
+    assert all(d.code.startswith(f"{prefix}-") for d in by_prefix)
+    counts = await store.scoped("xa-003").follower_counts()
+    assert sum(c.dossiers for c in counts) == 300 and sum(c.followers for c in counts) == 0
+    assert await store.follow("telegram", "u", "c", province.code(2))  # xa-003's
+    counts = await store.scoped("xa-003").follower_counts()
+    assert sum(c.followers for c in counts) == 1
+    assert sum(c.followers for c in await store.scoped("xa-001").follower_counts()) == 0
+    assert await store.history(province.code(2), commune="xa-001") == []
+    assert len(await store.history(province.code(2), commune="xa-003")) == 1

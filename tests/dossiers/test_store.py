@@ -345,7 +345,8 @@ async def test_pg_reads_never_wait_on_a_sync_and_quick_writes_give_up(store: Dos
     await store.follow("telegram", "u1", "c1", code)
     # A sync's open transaction has changed the dossier, and another one holds u1's follow.
     writer = psycopg.connect(db.url)
-    writer.execute("UPDATE dossiers SET status = 'done'")
+    writer.execute("SELECT set_config('motcua.commune', '*', false)")  # row-level security
+    assert writer.execute("UPDATE dossiers SET status = 'done'").rowcount == 1
     writer.execute("SELECT * FROM follows WHERE user_id = 'u1' FOR UPDATE")
     try:
         started = time.monotonic()
