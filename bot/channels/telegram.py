@@ -340,11 +340,17 @@ class TelegramChannel(Channel):
         bot = application.bot
         message, query = update.message, update.callback_query
         relay = getattr(self._app, "relay", None)
-        if message is not None and relay is not None and relay.is_staff_chat(str(message.chat.id)):
-            await application.update_queue.put(update)
-            return 200
         incoming, meta = None, {}
-        if message is not None:
+        if message is not None and relay is not None and relay.is_staff_chat(str(message.chat.id)):
+            # the relay answers it in a worker (never the engine): see bot.serving.worker
+            replied = message.reply_to_message
+            to_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot.id
+            text = message.text if message.text is not None else (message.caption or "")
+            sender = str(message.from_user.id) if message.from_user else str(message.chat.id)
+            incoming = Incoming(channel=self.name, user_id=sender, chat_id=str(message.chat.id), text=text)
+            staff = {"replied": str(replied.message_id) if to_bot and replied else None, "name": _staff_name(message)}
+            meta = {"staff": staff, "quote": message.message_id}
+        elif message is not None:
             incoming = message_to_incoming(message, bot.id, bot.username)
             if message.chat.type != ChatType.PRIVATE:
                 meta = {"quote": message.message_id}
@@ -413,10 +419,7 @@ class TelegramChannel(Channel):
         """A message in the staff group: a reply to one of the bot's hand-over posts answers it."""
         replied = message.reply_to_message
         to_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
-        sender = message.from_user
-        staff = "Telegram"
-        if sender is not None:
-            staff = sender.full_name + (f" (@{sender.username})" if sender.username else "")
+        staff = _staff_name(message)
         text = message.text if message.text is not None else (message.caption or "")
         async with self._locks(str(message.chat.id)):
             answer = await relay.staff_message(
@@ -488,6 +491,14 @@ class TelegramChannel(Channel):
         except Forbidden:
             raise RecipientBlocked(f"telegram chat {chat_id} blocked the bot") from None
 
+    async def send_answer(self, chat_id: str, reply: Reply) -> None:
+        """Deliver one of the engine's replies from the workers' outbox, quoting the
+        question when the reply carries its message id (``quote``, in groups)."""
+        try:
+            await self._deliver(chat_id, reply, getattr(reply, "quote", None))
+        except Forbidden:
+            raise RecipientBlocked(f"telegram chat {chat_id} blocked the bot") from None
+
     async def post(self, chat_id: str, reply: Reply) -> list[str]:
         """Deliver ``reply`` (a hand-over's post to the staff group); the ids of the
         messages it became, so that a reply to any of them is known."""
@@ -540,6 +551,14 @@ class TelegramChannel(Channel):
                 log.warning("Telegram request failed (%s), retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
         return await call()
+
+
+def _staff_name(message: Message) -> str:
+    """How a staff member who wrote ``message`` is named in the hand-over's record."""
+    sender = message.from_user
+    if sender is None:
+        return "Telegram"
+    return sender.full_name + (f" (@{sender.username})" if sender.username else "")
 
 
 def _safe(exc: BaseException, token: str) -> str:

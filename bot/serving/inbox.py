@@ -200,10 +200,24 @@ def reply_to_json(reply: Reply, meta: dict[str, Any] | None = None) -> str:
     )
 
 
-def reply_from_json(text: str) -> Reply:
+@dataclass(frozen=True)
+class QueuedAnswer(Reply):
+    """A queued reply as the deliverer hands it to a channel: with the message id it
+    quotes (a group's question), if any."""
+
+    quote: int | None = None
+
+
+def reply_from_json(text: str) -> QueuedAnswer:
     """The reply stored as ``text``."""
     data = json.loads(text)
-    return Reply(str(data["text"]), tuple(Choice(str(l), str(d)) for l, d in data.get("choices", [])), data.get("rate"))
+    quote = (data.get("meta") or {}).get("quote")
+    return QueuedAnswer(
+        str(data["text"]),
+        tuple(Choice(str(label), str(value)) for label, value in data.get("choices", [])),
+        data.get("rate"),
+        quote=int(quote) if isinstance(quote, int) else None,
+    )
 
 
 @dataclass(frozen=True)

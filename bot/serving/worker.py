@@ -29,6 +29,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.delivery import Deliverer, SendFn
+from bot.messages import Reply
 from bot.serving.inbox import Inbox, InboxMessage, LostClaim, ReplyQueue
 from bot.serving.leases import Lease
 from bot.serving.limits import SharedRateLimiter, telegram_group
@@ -92,6 +93,8 @@ class Worker:
         self.stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
+        #: Replies sent at once right after answering (the rest wait for the reply loop).
+        self._send_slots = asyncio.Semaphore(2 * options.concurrency)
         self._slow_text = os.environ.get(SLOW_TEXT_ENV, "")
         self._slow_seconds = float(os.environ.get(SLOW_SECONDS_ENV) or 0.0)
 
@@ -129,7 +132,7 @@ class Worker:
             limiter = SharedRateLimiter(self.db, "telegram", telegram.rate_limits, is_group=telegram_group)
             channel = TelegramChannel(telegram, self.app, inbox=inbox, host=host, before_send=limiter)  # type: ignore[arg-type]
             self.channels.append(channel)
-            self.senders["telegram"] = channel.send
+            self.senders["telegram"] = channel.send_answer
         if zalo is not None and zalo.token:
             from bot.channels.zalo import ZaloChannel
 
@@ -200,8 +203,8 @@ class Worker:
             with DatabaseSessions.staging() as staged:
                 if self._slow_text and self._slow_text in message.incoming.text and message.attempts == 1:
                     await asyncio.sleep(self._slow_seconds)
-                response = await self.app.engine.handle(message.incoming)
-            await self.inbox.complete(message, response.replies, staged)
+                replies = await self._answer(message)
+            await self.inbox.complete(message, replies, staged)
         except LostClaim:
             log.warning("inbox message %d was taken by another worker; this answer is dropped", message.id)
             return
@@ -215,6 +218,20 @@ class Worker:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
+    async def _answer(self, message: InboxMessage) -> list[Reply]:
+        """The replies to ``message``: the engine's, or for a message in the staff group
+        the hand-over relay's word in the group (the engine never sees those)."""
+        staff = message.meta.get("staff")
+        relay = getattr(self.app, "relay", None)
+        if isinstance(staff, dict):
+            if relay is None:
+                return []
+            incoming = message.incoming
+            said = await relay.staff_message(staff.get("replied"), str(staff.get("name", "")), incoming.text,
+                                             chat=incoming.chat_id)
+            return [Reply(said)] if said else []
+        return (await self.app.engine.handle(message.incoming)).replies
+
     async def _send_replies(self, message: InboxMessage, patience: float = 10.0) -> None:
         """Send the replies of ``message`` now (those the chat's earlier replies hold
         back are left to the reply loop after ``patience`` seconds)."""
@@ -225,13 +242,19 @@ class Worker:
         deliverer = Deliverer(own, what="reply", base_delay=2.0, max_delay=120.0, max_attempts=8, lease=_reply_lease())
         deadline = time.monotonic() + patience
         try:
-            while True:
-                await deliverer.deliver_pending(message.channel, send)
-                if not await own.unsent([message.id]) or time.monotonic() > deadline:
-                    return
-                await asyncio.sleep(0.05)
+            async with self._send_slots:
+                await self._send_own(message, send, own, deliverer, deadline)
         except Exception as exc:  # the reply loop sends them
             log.warning("sending the replies of inbox message %d failed (%s)", message.id, type(exc).__name__)
+
+    async def _send_own(
+        self, message: InboxMessage, send: SendFn, own: ReplyQueue, deliverer: Deliverer, deadline: float
+    ) -> None:
+        while True:
+            await deliverer.deliver_pending(message.channel, send)
+            if not await own.unsent([message.id]) or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.05)
 
     async def _reply_loop(self) -> None:
         while not self.stop.is_set():
@@ -335,16 +358,20 @@ async def run_worker(config: Config, options: WorkerOptions) -> int:
         loop.add_signal_handler(sig, worker.stop.set)
     try:
         await worker.serve(
-            ready=lambda: print(
+            ready=lambda: _say(
                 f"motcua: worker {options.index} (pid {os.getpid()}) serving "
-                f"{', '.join(c.name for c in worker.channels)}",
-                file=sys.stderr,
-                flush=True,
+                f"{', '.join(c.name for c in worker.channels)}"
             )
         )
     finally:
         await worker.close()
     return 0
+
+
+def _say(line: str) -> None:
+    """Print one line to stderr in one write (the workers share it)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 __all__ = ["Worker", "WorkerOptions", "run_worker"]

@@ -122,11 +122,9 @@ class Supervisor:
                     return
                 slot.failures = slot.failures + 1 if now - slot.started < 30 else 1
                 delay = min(30.0, 0.5 * 2 ** (slot.failures - 1))
-                print(
+                _say(
                     f"motcua: worker {slot.index} (pid {process.pid}) ended with status {status}; "
-                    f"starting it again in {delay:.1f}s",
-                    file=sys.stderr,
-                    flush=True,
+                    f"starting it again in {delay:.1f}s"
                 )
                 slot.process, slot.restart_at = None, now + delay
             if slot.process is None and not self.stopping and now >= slot.restart_at:
@@ -189,7 +187,7 @@ def run_workers(config: Config, workers: int, options: Sequence[str]) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         supervisor.start()
-        print(f"motcua: {workers} worker(s) started; Ctrl+C to stop", file=sys.stderr, flush=True)
+        _say(f"motcua: {workers} worker(s) started; Ctrl+C to stop")
         while not stopping and not supervisor.operator_error:
             time.sleep(supervisor.poll)
             supervisor.check()
@@ -198,6 +196,12 @@ def run_workers(config: Config, workers: int, options: Sequence[str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 2 if supervisor.operator_error else 0
+
+
+def _say(line: str) -> None:
+    """Print one line to stderr in one write (the workers share it)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def worker_config(config: Config) -> Config:

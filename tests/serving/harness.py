@@ -73,7 +73,7 @@ class Province:
     async def wait_line(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
         """Wait until ``count`` lines of the workers' stderr contain ``text``."""
         async def wait() -> None:
-            while sum(text in line for line in self.lines) < count:
+            while sum(line.count(text) for line in self.lines) < count:
                 if self.process is not None and self.process.returncode is not None:
                     raise AssertionError("motcua ended: " + "".join(self.lines))
                 await asyncio.sleep(0.05)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving.harness import eventually, province, query
+from tests.fakes.telegram_api import text_message
+from tests.serving.harness import TG_SECRET, TG_TOKEN, eventually, province, query
 
 
 @pytest.fixture
@@ -104,3 +105,65 @@ async def test_the_rate_limit_is_shared_by_two_workers(tmp_path: Path, pg_url: s
         assert times[-1] - times[0] >= (len(times) - 1) / 4 - 0.5
         claims = query(pg_url, "SELECT DISTINCT split_part(claim, ':', 1) FROM serving_inbox WHERE state = 'done'")
         assert len(claims) == 2  # both workers answered (and sent) some of them
+
+
+async def test_workers_answer_a_group_quoting_its_question_and_one_runs_the_jobs(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with province(tmp_path, pg_url) as here:
+        update = text_message("@motcua_test_bot khai tử cần gì", user_id=515, chat_id=-1005, chat_type="group",
+                              message_id=4242)
+        update["update_id"] = 777001
+        assert await here.post("/tg", update, {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}) == 200
+        await eventually(lambda: here.tg_texts(-1005), what="the group's answer")
+        (call,) = [c for c in here.tg.calls_of("sendMessage") if str(c.params["chat_id"]) == "-1005"]
+        assert '"message_id": 4242' in str(call.params.get("reply_parameters")).replace("'", '"')
+        await eventually(lambda: query(pg_url, "SELECT holder FROM serving_leases WHERE name = 'jobs'"), 30, "lease")
+        ((holder,),) = query(pg_url, "SELECT holder FROM serving_leases WHERE name = 'jobs'")
+        pids = {line.split("(pid ")[1].split(")")[0] for line in "".join(here.lines).split("motcua: ") if "serving" in line}
+        assert len(pids) == 2 and holder.split("-")[2] in pids  # one of the two workers
+
+
+def test_workers_need_webhooks_and_postgresql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TG_TOKEN)
+    config = tmp_path / "config.yaml"
+    polling = "channels:\n  telegram:\n    token: \"${TELEGRAM_BOT_TOKEN}\"\n"
+    config.write_text(f"database:\n  path: {tmp_path / 'bot.sqlite3'}\n" + polling, encoding="utf-8")
+    assert main(["--config", str(config), "run", "--workers", "2"]) == 2
+    assert "set channels.telegram.webhook.url" in capsys.readouterr().err
+    webhook = polling + "    webhook:\n      url: https://motcua.example.vn/tg\n"
+    config.write_text(f"database:\n  path: {tmp_path / 'bot.sqlite3'}\n" + webhook, encoding="utf-8")
+    assert main(["--config", str(config), "run", "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers 2: set database.url" in err and err.count("\n") == 1
+
+
+async def test_one_worker_serves_from_the_sqlite_file(tmp_path: Path) -> None:
+    async with province(tmp_path, None, workers=1) as here:
+        assert await here.telegram("lam giay khai sinh can gi", user_id=121) == 200
+        assert await here.telegram("thế còn lệ phí?", user_id=121) == 200
+        assert await here.zalo_message("z-121", "khai tử cần gì") == 200
+        await eventually(lambda: len(here.tg_texts(121)) >= 2 and here.zalo_texts("z-121"), what="answers")
+        assert "lệ phí" in here.tg_texts(121)[1].lower()
+
+
+async def test_a_staff_reply_sent_twice_reaches_the_resident_once(tmp_path: Path, pg_url: str) -> None:
+    extra = 'handover:\n  telegram_chat_id: "-100999"\n'
+    async with province(tmp_path, pg_url, extra=extra) as here:
+        assert await here.telegram("gặp cán bộ", user_id=131) == 200
+        await eventually(lambda: here.tg_texts(-100999), 30, "the post to the staff group")
+        post = next(m for m in here.tg.sent if str(m["chat"]["id"]) == "-100999")
+        update = text_message("Ông mang CCCD bản gốc nhé", user_id=901, chat_id=-100999, chat_type="supergroup",
+                              message_id=5000, reply_to_message=post)
+        update["update_id"] = 880001
+        for _ in range(2):  # Telegram sends it again
+            assert await here.post("/tg", update, {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}) == 200
+        await eventually(lambda: any("CCCD bản gốc" in t for t in here.tg_texts(131)), 30, "the staff's reply")
+        await eventually(lambda: len(here.tg_texts(-100999)) >= 2, 30, "the word in the group")
+        await asyncio.sleep(2.0)
+        assert sum("CCCD bản gốc" in t for t in here.tg_texts(131)) == 1
+        assert len(here.tg_texts(-100999)) == 2  # the post, then one "sent" in the group
