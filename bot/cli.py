@@ -405,7 +405,7 @@ async def _notice(config: Config, args: argparse.Namespace) -> int:
     from datetime import date, datetime, time, timedelta
 
     from bot.staff.hours import VIETNAM
-    from bot.staff.notices import NoticeError, NoticeStore
+    from bot.staff.notices import PROVINCE, NoticeError, NoticeStore
 
     def who() -> str:
         try:
@@ -413,7 +413,9 @@ async def _notice(config: Config, args: argparse.Namespace) -> int:
         except (KeyError, OSError):
             return "dòng lệnh"
 
-    store = await NoticeStore.open(config.database.path, config.database.url)
+    opened = await NoticeStore.open(config.database.path, config.database.url)
+    # with communes:, the command line speaks for the province: its notices show in every commune
+    store = opened.scoped(PROVINCE) if config.communes else opened
     try:
         if args.notice_command == "add":
             try:
@@ -440,7 +442,7 @@ async def _notice(config: Config, args: argparse.Namespace) -> int:
         else:
             raise MotcuaError(f"notice remove: no announcement {args.id} is up")
     finally:
-        await store.close()
+        await opened.close()
     return 0
 
 

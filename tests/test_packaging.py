@@ -55,7 +55,7 @@ def _runtime_imports(tree: ast.AST) -> set[str]:
 
 #: Modules that may import an optional extra's packages (imported only when configured;
 #: tests/dossiers/test_pgstore.py checks that the SQLite default never imports them).
-OPTIONAL_IMPORTS = {"bot/dossiers/pgstore.py": "postgres"}
+OPTIONAL_IMPORTS = {"bot/dossiers/pgstore.py": "postgres", "bot/storage/postgres.py": "postgres"}
 
 
 def _requirement_names(requirements: list[str]) -> set[str]:

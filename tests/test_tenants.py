@@ -295,6 +295,15 @@ async def test_each_communes_staff_group_is_a_staff_chat(tmp_path: Path, overlay
         tenant_relay = app.router.engine_of("binh-minh").handovers  # type: ignore[union-attr]
         assert tenant_relay.staff_chat == "-1009876543210"
         assert app.router.engine_of("tan-hoa").handovers.staff_chat == "-1001111111111"  # type: ignore[union-attr]
+        # a group closes by number only its own commune's hand-overs
+        await app.engine.handle(say("/start tan-hoa", user="u1"))
+        await app.engine.handle(say("cho tôi gặp cán bộ", user="u1"))
+        (handover,) = await app.handovers.list()
+        other = await app.relay.staff_message(None, "Minh", f"/dong {handover.id}", chat="-1009876543210")
+        assert other == f"Không có yêu cầu #{handover.id} nào đang mở."
+        assert (await app.handovers.get(handover.id)).state == "waiting"  # type: ignore[union-attr]
+        own = await app.relay.staff_message(None, "Lan", f"/dong {handover.id}", chat="-1001111111111")
+        assert own is not None and own.startswith(f"Đã đóng yêu cầu #{handover.id}")
     finally:
         await app.close()
 
@@ -382,5 +391,59 @@ async def test_a_hand_over_and_its_answer_are_posted_to_its_communes_own_staff_g
             await outbox.deliver_pending(channel, deliver)
         assert [chat for chat, _ in posted] == ["-1009876543210", "-1009876543210"]
         assert posted[1][1].startswith("✅ Đã gửi")
+
+
+async def test_each_communes_engine_writes_its_own_commune_into_the_staff_rows(config_file: Path) -> None:
+    """Hand-overs, counts, missed questions and notices of two communes on one bot: each
+    commune's view (what its staff's back office gets) holds only its own."""
+    from datetime import datetime, timedelta
+
+    from bot.staff.hours import VIETNAM
+
+    app = await App.open(load_config(config_file))
+    assert app.router is not None and app.recorder is not None
+    try:
+        for user, commune in (("u1", "tan-hoa"), ("u2", "binh-minh"), ("u3", "binh-minh")):
+            await app.engine.handle(say(f"/start {commune}", user=user))
+        await app.engine.handle(say("cho tôi gặp cán bộ", user="u1"))
+        await app.engine.handle(say("cho tôi gặp cán bộ", user="u2"))
+        await app.engine.handle(say("giá vàng hôm nay thế nào", user="u3"))
+        tan_hoa, binh_minh = app.handovers.scoped("tan-hoa"), app.handovers.scoped("binh-minh")
+        assert [h.user_id for h in await tan_hoa.list()] == ["u1"]
+        assert [h.user_id for h in await binh_minh.list()] == ["u2"]
+        (theirs,) = await binh_minh.list()
+        assert await tan_hoa.get(theirs.id) is None and not await tan_hoa.reply(theirs.id, "Lan", "nhầm xã")
+        await app.recorder.flush()
+        assert await app.recorder.missed.scoped("binh-minh").count() == 1
+        assert await app.recorder.missed.scoped("tan-hoa").count() == 0
+        assert (await app.recorder.activity.scoped("tan-hoa").outcomes())["handover"] == 1
+        assert (await app.recorder.activity.scoped("binh-minh").outcomes())["refused"] == 1
+        until = datetime.now(VIETNAM) + timedelta(days=2)
+        await app.notices.scoped("binh-minh").post("Xã Bình Minh nghỉ chiều thứ Sáu.", until, "Minh")
+
+        async def shown(user: str, commune: str) -> str:
+            texts = []
+            for text in (f"/start {commune}", "lam giay khai sinh can gi"):  # shown once per conversation
+                texts += [r.text for r in (await app.engine.handle(say(text, user=user))).replies]
+            return "\n".join(texts)
+
+        assert "Xã Bình Minh nghỉ" in await shown("u4", "binh-minh")
+        assert "Xã Bình Minh nghỉ" not in await shown("u5", "tan-hoa")
+    finally:
+        await app.close()
+
+
+async def test_a_notice_from_the_command_line_shows_in_every_commune(config_file: Path) -> None:
+    from datetime import date, timedelta
+
+    until = (date.today() + timedelta(days=2)).isoformat()
+    added = _motcua("--config", str(config_file), "notice", "add", "Toàn tỉnh nghỉ lễ.", "--until", until, "--by", "Tỉnh")
+    assert added.returncode == 0, added.stderr
+    app = await App.open(load_config(config_file))
+    try:
+        for user, commune in (("u1", "tan-hoa"), ("u2", "binh-minh")):
+            start = await app.engine.handle(say(f"/start {commune}", user=user))
+            answer = await app.engine.handle(say("lam giay khai sinh can gi", user=user))
+            assert "Toàn tỉnh nghỉ lễ." in "\n".join(r.text for r in [*start.replies, *answer.replies]), commune
     finally:
         await app.close()

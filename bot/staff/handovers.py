@@ -549,11 +549,12 @@ class HandoverStore:
         """Queue ``text`` for the staff group ``chat_id``, about a hand-over (of this
         view; 0 when there is none such)."""
         where, scope = tenant_clause(self.db)
-        row = await self.db.fetchone(
-            "INSERT INTO staff_posts (commune, handover_id, chat_id, text) "
-            f"SELECT commune, id, ?, ? FROM handovers WHERE id = ? AND {where} RETURNING id",
-            (chat_id, text, handover_id, *scope),
-        )
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "INSERT INTO staff_posts (commune, handover_id, chat_id, text) "
+                f"SELECT commune, id, ?, ? FROM handovers WHERE id = ? AND {where} RETURNING id",
+                (chat_id, text, handover_id, *scope),
+            )
         return int(row[0]) if row else 0
 
     async def group_of(self, handover_id: int) -> str | None:
@@ -587,6 +588,15 @@ class HandoverStore:
                     "ON CONFLICT (chat_id, message_id) DO NOTHING",
                     (chat_id, str(message_id), handover_id, *scope),
                 )
+
+    async def posted_to(self, handover_id: int, chat_id: str) -> bool:
+        """Whether a post about the hand-over was queued for the staff group ``chat_id``."""
+        where, scope = tenant_clause(self.db)
+        row = await self.db.fetchone(
+            f"SELECT 1 FROM staff_posts WHERE handover_id = ? AND chat_id = ? AND {where} LIMIT 1",
+            (handover_id, chat_id, *scope),
+        )
+        return row is not None
 
     async def handover_for_post(self, chat_id: str, message_id: str) -> int | None:
         """The hand-over a message of the staff group is about, or None."""

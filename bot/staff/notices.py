@@ -95,10 +95,11 @@ def _notice(row: tuple) -> Notice:
 
 
 class _Cache:
-    """The last reading of the current notices, shared by the views of one store."""
+    """The last reading of the current notices per database view (scope), shared by the
+    views of one store, so a notice posted or removed through any of them shows at once."""
 
     def __init__(self) -> None:
-        self.read: tuple[float, list[Notice]] | None = None
+        self.reads: dict[str | None, tuple[float, list[Notice]]] = {}
 
 
 class NoticeStore:
@@ -140,7 +141,7 @@ class NoticeStore:
     def scoped(self, commune: str) -> NoticeStore:
         """This store as commune ``commune``'s staff see it (posting for that commune;
         :data:`PROVINCE` for the province's view, whose posts every commune shows)."""
-        return NoticeStore(self.db.scoped(commune), commune=commune, monotonic=self._monotonic)
+        return NoticeStore(self.db.scoped(commune), commune=commune, monotonic=self._monotonic, _cache=self._shared)
 
     def for_commune(self, commune: str) -> NoticeStore:
         """The notices commune ``commune``'s residents are shown (its engine's), sharing
@@ -170,14 +171,14 @@ class NoticeStore:
             "INSERT INTO notices (commune, text, until, posted_at, posted_by) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (self.commune, text, until.timestamp(), posted, staff[:200]),
         )
-        self._shared.read = None
+        self._shared.reads.clear()
         return number
 
     async def current(self, now: datetime) -> list[Notice]:
         """The announcements :attr:`commune`'s residents see at ``now`` (its own and the
         province's, not removed and not expired), oldest first."""
         shared = self._shared
-        cached = shared.read
+        cached = shared.reads.get(self.db.scope)
         tick = self._monotonic()
         if cached is None or tick - cached[0] > CACHE_SECONDS:
             where, scope = tenant_clause(self.db)
@@ -187,7 +188,7 @@ class NoticeStore:
                 (now.timestamp() - CACHE_SECONDS, *scope),
             )
             cached = (tick, [_notice(r) for r in reversed(rows)])
-            shared.read = cached
+            shared.reads[self.db.scope] = cached
         return [n for n in cached[1] if n.until > now and n.commune in (self.commune, PROVINCE)]
 
     async def all(self) -> list[Notice]:
@@ -203,7 +204,7 @@ class NoticeStore:
             f"UPDATE notices SET removed_at = ?, removed_by = ? WHERE id = ? AND removed_at IS NULL AND {where}",
             (time.time(), staff[:200], id, *scope),
         )
-        self._shared.read = None
+        self._shared.reads.clear()
         return changed == 1
 
 

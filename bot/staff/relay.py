@@ -234,6 +234,9 @@ class HandoverRelay:
             target = int(command.group(2)) if command.group(2) else number
             if target is None:
                 return "Để đóng một yêu cầu: trả lời (Reply) tin nhắn của yêu cầu đó bằng /dong, hoặc gửi /dong <số>."
+            if number is None and len(self._chats) > 1 and not await self.store.posted_to(target, chat or self.staff_chat):
+                # several communes' groups: a group closes by number only what was posted to it
+                return f"Không có yêu cầu #{target} nào đang mở."
             if await self.store.close_handover(target, staff):
                 return f"Đã đóng yêu cầu #{target} (không gửi thêm gì cho người dân)."
             return f"Không có yêu cầu #{target} nào đang mở."

@@ -4,6 +4,9 @@ One connection, in WAL mode, shared by every store and view of the file; its
 transactions take turns (an asyncio lock), since statements of two coroutines on one
 connection would otherwise mix into one transaction. Writers from other processes (a
 ``motcua sync`` beside a running bot) are waited for at most :data:`WRITE_WAIT_MS`.
+Plain reads go through a second, read-only connection, so a transaction waiting for
+another process's writer never holds up a read (a resident's reply reads the staff
+tables while the background recorder waits out a sync).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class _Tx:
 @dataclass
 class _Shared:
     conn: aiosqlite.Connection
+    #: For plain reads (WAL: they see the last commit and wait for no writer).
+    reader: aiosqlite.Connection
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
 
@@ -86,7 +91,14 @@ class SQLiteDatabase(Database):
         except sqlite3.DatabaseError as exc:
             await conn.close()
             raise StorageError(f"{path}: not a usable motcua database ({exc})") from None
-        return cls(path, _Shared(conn), scope)
+        try:
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute(f"PRAGMA busy_timeout = {WRITE_WAIT_MS}")
+            await reader.execute("PRAGMA query_only = ON")
+        except (OSError, sqlite3.Error) as exc:
+            await conn.close()
+            raise StorageError(f"{path}: cannot open the database ({exc})") from None
+        return cls(path, _Shared(conn, reader), scope)
 
     @property
     def connection(self) -> aiosqlite.Connection:
@@ -115,13 +127,12 @@ class SQLiteDatabase(Database):
             await shared.conn.execute("COMMIT")
 
     async def fetch(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        """All rows of a query (a plain read: it does not wait for another process's
-        writer, it reads the last committed data)."""
+        """All rows of a query (a plain read: it waits for no writer, of this process or
+        another; it reads the last committed data)."""
         shared = self._shared
         if shared.closed:
             raise StorageError(f"{self.label}: the database is closed")
-        async with shared.lock:
-            return await _Tx(shared.conn).fetch(sql, params)
+        return await _Tx(shared.reader).fetch(sql, params)
 
     async def fetchone(self, sql: str, params: Sequence = ()) -> tuple | None:
         """The first row of a query, or None (a plain read, as :meth:`fetch`)."""
@@ -159,3 +170,4 @@ class SQLiteDatabase(Database):
         if not shared.closed:
             shared.closed = True
             await shared.conn.close()
+            await shared.reader.close()

@@ -113,6 +113,29 @@ async def test_a_sync_holding_the_database_never_holds_up_an_answer_nor_loses_co
     assert (await app.recorder.activity.outcomes())["refused"] == 1
 
 
+@sqlite_only
+async def test_a_reply_never_waits_behind_a_staff_write_waiting_out_a_sync(app: App) -> None:
+    """The staff stores share one SQLite connection: a write waiting for another
+    process's writer (a sync) must not hold up the reads a reply makes meanwhile."""
+    await app.engine.handle(ask("xin chào"))
+    writer = sqlite3.connect(app.config.database.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a sync in another process holds the write lock
+    try:
+        waiting = asyncio.create_task(
+            app.database.run("INSERT INTO ratings (at, day, channel, procedure_id, up) VALUES ('x', 'x', 'zalo', 'p', 1)")
+        )
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # it waits for the lock (up to 2 s)
+        response = await app.engine.handle(ask("lam giay khai sinh can gi", chat="u9"))
+        assert response.intent is Intent.PROCEDURE
+        assert await app.handovers.open_for("zalo", "u9") is None
+        assert not waiting.done()  # the reply was made while the write still waited
+    finally:
+        writer.execute("COMMIT")
+        writer.close()
+    assert await waiting == 1
+
+
 async def test_motcua_ask_records_nothing(place: Place) -> None:
     app = await App.open(Config(database=DatabaseConfig(path=place.path, url=place.url)), record=False)
     try:
