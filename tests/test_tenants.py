@@ -391,6 +391,8 @@ async def test_a_hand_over_and_its_answer_are_posted_to_its_communes_own_staff_g
             await outbox.deliver_pending(channel, deliver)
         assert [chat for chat, _ in posted] == ["-1009876543210", "-1009876543210"]
         assert posted[1][1].startswith("✅ Đã gửi")
+    finally:
+        await app.close()
 
 
 async def test_each_communes_engine_writes_its_own_commune_into_the_staff_rows(config_file: Path) -> None:
