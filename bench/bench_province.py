@@ -223,8 +223,8 @@ def print_figures(province: Province, first: SyncRun, second: SyncRun | None, ru
     print(f"first provincial sync: {first.seconds:.1f} s ({rows / first.seconds:,.0f} rows/s), exit {first.status}")
     if second is not None:
         print(f"second sync, {changed:,} statuses changed: {second.seconds:.1f} s, exit {second.status}")
-    print(f"load: {people:,} residents per run (half Telegram, half Zalo), {messages:,} messages, "
-          f"{concurrency} residents at a time")
+    print(f"load: {people:,} residents (half Telegram, half Zalo), {messages:,} messages, "
+          f"{concurrency} residents at a time; the baseline: the same mix from other residents")
     keys = list(runs[0].figures())
     width = max(len(r.label) for r in runs) + 2
     print(f"{'':<20}" + "".join(f"{r.label:>{width}}" for r in runs))
