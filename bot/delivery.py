@@ -178,8 +178,8 @@ Job = tuple[Outbox, str, SendFn]
 
 def channel_jobs(app: Any, channel: str, send: SendFn, post: SendFn | None = None) -> list[Job]:
     """The outboxes a channel delivers for ``app``: follow notifications and hand-over
-    replies to its users with ``send``; with ``post`` (the Telegram channel, when a staff
-    group is configured), the hand-overs' posts to the staff group."""
+    replies to its users with ``send``; with ``post`` (the Telegram channel), the
+    hand-overs' posts to every configured staff group."""
     jobs: list[Job] = []
     notifier = getattr(app, "notifier", None)
     if notifier is not None:
@@ -187,8 +187,8 @@ def channel_jobs(app: Any, channel: str, send: SendFn, post: SendFn | None = Non
     relay = getattr(app, "relay", None)
     if relay is not None:
         jobs.append((relay.replies, channel, send))
-        if post is not None and relay.staff_chat:
-            jobs.append((relay.posts, relay.staff_chat, post))
+        if post is not None:  # each commune's own staff group too, not only the top-level one
+            jobs.extend((relay.posts, chat, post) for chat in relay.staff_chats)
     return jobs
 
 

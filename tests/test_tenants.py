@@ -362,6 +362,39 @@ async def test_a_receipts_qr_link_with_a_tail_is_answered_once_the_commune_is_ch
         await app.close()
 
 
+async def test_a_hand_over_and_its_answer_are_posted_to_its_communes_own_staff_group(tmp_path: Path, overlay: Path) -> None:
+    from bot.delivery import channel_jobs
+
+    path = tmp_path / "config.yaml"  # no top-level group: only Bình Minh's own
+    path.write_text(_config_text(tmp_path, overlay) + '    handover:\n      telegram_chat_id: "-1009876543210"\n', encoding="utf-8")
+    app = await App.open(load_config(path))
+    posted: list[tuple[str, str]] = []
+
+    async def post(chat_id: str, reply) -> list[str]:  # noqa: ANN001
+        posted.append((chat_id, reply.text))
+        return [str(len(posted))]
+
+    async def send(chat_id: str, reply) -> None:  # noqa: ANN001
+        pass
+
+    try:
+        await app.engine.handle(Incoming("zalo", "u9", "u9", "/start binh-minh"))
+        await app.engine.handle(Incoming("zalo", "u9", "u9", "gặp cán bộ"))
+        for outbox, channel, deliver in channel_jobs(app, "telegram", send, post=post):
+            await outbox.deliver_pending(channel, deliver)
+        assert [chat for chat, _ in posted] == ["-1009876543210"]
+        assert posted[0][1].startswith("🔔 Yêu cầu #")
+        # The staff answer in that group reaches the resident, and its "✅ Đã gửi" the same group.
+        assert app.relay is not None
+        await app.relay.staff_message("1", "Cán bộ Lan", "Mời bác lên xã sáng mai.", chat="-1009876543210")
+        for outbox, channel, deliver in channel_jobs(app, "zalo", send) + channel_jobs(app, "telegram", send, post=post):
+            await outbox.deliver_pending(channel, deliver)
+        assert [chat for chat, _ in posted] == ["-1009876543210", "-1009876543210"]
+        assert posted[1][1].startswith("✅ Đã gửi")
+    finally:
+        await app.close()
+
+
 async def test_each_communes_engine_writes_its_own_commune_into_the_staff_rows(config_file: Path) -> None:
     """Hand-overs, counts, missed questions and notices of two communes on one bot: each
     commune's view (what its staff's back office gets) holds only its own."""

@@ -45,9 +45,15 @@ log = logging.getLogger(__name__)
 SLOW_TEXT_ENV = "MOTCUA_TEST_SLOW_TEXT"
 SLOW_SECONDS_ENV = "MOTCUA_TEST_SLOW_SECONDS"
 LEASE_ENV = "MOTCUA_TEST_INBOX_LEASE"
+#: Test-only: shortens the replies' lease (90 s), e.g. for the province bench's CI run.
+REPLY_LEASE_ENV = "MOTCUA_TEST_REPLY_LEASE"
 #: Done messages and sent replies are kept this long (seconds), then deleted: a
 #: redelivered update is recognised within it.
 KEEP_DONE_SECONDS = 3600.0
+
+
+def _reply_lease() -> float:
+    return float(os.environ.get(REPLY_LEASE_ENV) or 90.0)
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ class Worker:
         self.inbox = Inbox(db, lease=lease, holder=f"{os.getpid()}")
         self.replies = ReplyQueue(db)
         self.deliverer = Deliverer(
-            self.replies, what="reply", base_delay=2.0, max_delay=120.0, max_attempts=8, lease=90.0
+            self.replies, what="reply", base_delay=2.0, max_delay=120.0, max_attempts=8, lease=_reply_lease()
         )
         self.sessions = DatabaseSessions(db, config.dialogue.session_timeout_minutes * 60)
         self.holder = f"worker-{options.index}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -235,7 +241,7 @@ class Worker:
         if send is None:
             return
         own = self.replies.of_messages([message.id])
-        deliverer = Deliverer(own, what="reply", base_delay=2.0, max_delay=120.0, max_attempts=8, lease=90.0)
+        deliverer = Deliverer(own, what="reply", base_delay=2.0, max_delay=120.0, max_attempts=8, lease=_reply_lease())
         deadline = time.monotonic() + patience
         try:
             async with self._send_slots:

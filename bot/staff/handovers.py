@@ -557,6 +557,15 @@ class HandoverStore:
             )
         return int(row[0]) if row else 0
 
+    async def group_of(self, handover_id: int) -> str | None:
+        """The staff group a hand-over was first posted to (None: never posted)."""
+        where, scope = tenant_clause(self.db)
+        row = await self.db.fetchone(
+            f"SELECT chat_id FROM staff_posts WHERE handover_id = ? AND {where} ORDER BY id LIMIT 1",
+            (handover_id, *scope),
+        )
+        return str(row[0]) if row else None
+
     async def due_posts(self, chat_id: str, now: float, limit: int, stale_before: float) -> list[QueuedPost]:
         """Posts for the staff group due at ``now`` (and stale claims)."""
         where, scope = tenant_clause(self.db)

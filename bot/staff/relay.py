@@ -142,9 +142,11 @@ class HandoverRelay:
         self.posts = Deliverer(_Posts(self), what="staff post", **delivery)
 
     async def post(self, handover_id: int, text: str) -> None:
-        """Queue ``text`` for the staff group (nothing when none is configured)."""
-        if self.staff_chat:
-            await self.store.queue_post(handover_id, self.staff_chat, text)
+        """Queue ``text`` for the staff group the hand-over went to (its commune's, with
+        several communes), else this relay's (nothing when none is configured)."""
+        chat = await self.store.group_of(handover_id) or self.staff_chat
+        if chat:
+            await self.store.queue_post(handover_id, chat, text)
 
     # -- the engine's side (bot.dialogue.HandoverService) -----------------------------
 
@@ -208,6 +210,11 @@ class HandoverRelay:
         return f"✉️ #{number} ({where}): người dân viết thêm:\n«{text}»\n↩️ Trả lời tin nhắn này để trả lời người dân."
 
     # -- the staff group's side --------------------------------------------------------
+
+    @property
+    def staff_chats(self) -> list[str]:
+        """Every staff group this relay answers for, sorted (the posts' outboxes)."""
+        return sorted(self._chats)
 
     def is_staff_chat(self, chat_id: str) -> bool:
         """Whether ``chat_id`` is the staff group (its messages are never questions)."""
