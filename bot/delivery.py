@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 SendFn = Callable[[str, Reply], Awaitable[Any]]
 
 
+#: Pauses (seconds) between tries to record a sent row; their sum stays well below any
+#: lease, so the row is recorded before another sender could claim it again.
+RECORD_PAUSES = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)
+
+
 class Item(Protocol):
     """What a deliverer needs of a queued row."""
 
@@ -161,8 +166,22 @@ class Deliverer(Generic[T]):
                     else:
                         await queue.retry(item, self._clock() + self.backoff(attempts), error)
                 else:
-                    await queue.sent(item, receipt)
+                    await self._record_sent(item, receipt)
                     delivered += 1
+
+    async def _record_sent(self, item: T, receipt: Any) -> None:
+        """Record a row as sent, trying again while the database is busy: the message is
+        out, and a row left claimed would be sent a second time when its lease ends."""
+        for pause in RECORD_PAUSES:
+            try:
+                await self._queue.sent(item, receipt)
+                return
+            except Exception as exc:  # noqa: BLE001 - busy or away: wait and try again
+                self._log.warning(
+                    "%s %d was sent but could not be recorded yet (%s)", self._what, item.id, type(exc).__name__
+                )
+                await asyncio.sleep(pause)
+        await self._queue.sent(item, receipt)  # the last try: its failure is the caller's
 
 
 class Outbox(Protocol):

@@ -34,6 +34,8 @@ CHOICE_PREFIX = "xa:"
 #: The commands that change the remembered commune.
 CHANGE_COMMANDS = ("xa", "doixa")
 _COMMAND = re.compile(r"^/([a-z_]+)(?:@\S+)?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+#: The reply when a message cannot be routed (no commune is guessed).
+ROUTING_FAILED = "Xin lỗi, hệ thống đang bận nên chưa trả lời được. Ông/bà vui lòng gửi lại tin nhắn sau ít phút."
 #: Pending questions kept while a resident chooses their commune (bounded memory).
 MAX_PENDING = 10_000
 #: A pending question older than this is dropped (seconds).
@@ -211,12 +213,14 @@ class TenantRouter:
         return [t.engine for t in self.tenants.values()]
 
     async def handle(self, msg: Incoming) -> Response:
-        """The response to one message, from the resident's commune. Never raises."""
+        """The response to one message, from the resident's commune. Never raises: when
+        the commune cannot be told (the database is busy or away), an apology asking to
+        send again, never another commune's answer."""
         try:
             return await self._route(msg)
         except Exception:
             log.exception("routing a message from channel %s failed", msg.channel)
-            return await next(iter(self.tenants.values())).engine.handle(msg)
+            return Response(Intent.UNKNOWN, [Reply(ROUTING_FAILED)])
 
     async def _route(self, msg: Incoming) -> Response:
         key = (msg.channel, msg.user_id)

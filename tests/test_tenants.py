@@ -486,3 +486,23 @@ async def test_report_of_one_commune_counts_only_its_own_messages(config_file: P
     wrong = _motcua("--config", str(config_file), "report", "--commune", "no-such")
     assert wrong.returncode != 0 and "--commune 'no-such': no such commune" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+async def test_a_message_that_cannot_be_routed_gets_an_apology_not_another_communes_answer(
+    config_file: Path,
+) -> None:
+    """When the residents' table cannot be read, the router does not guess a commune."""
+    from bot.tenants import ROUTING_FAILED
+
+    config = load_config(config_file)
+    app = await App.open(config)
+    try:
+        await app.engine.handle(say("/start binh-minh", user="u1"))
+        assert app.router is not None
+        async with app.router._residents.db.transaction() as tx:  # the fault: the table is gone
+            await tx.run("DROP TABLE residents")
+        response = await app.engine.handle(say("kết hôn nộp ở đâu", user="u1"))
+        assert [r.text for r in response.replies] == [ROUTING_FAILED]
+        assert response.intent is Intent.UNKNOWN
+    finally:
+        await app.close()
