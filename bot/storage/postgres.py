@@ -31,6 +31,10 @@ from bot.dossiers.pgstore import CONNECT_TIMEOUT, MIGRATE_LOCK, _safe_error, red
 
 #: How long a statement waits for a row lock before StorageBusy (milliseconds).
 LOCK_WAIT_MS = 2000
+#: How long a transaction waits for a free connection of the pool before StorageBusy
+#: (seconds): longer than a lock, since under load every connection may be in use for a
+#: moment (the province benchmark saw 2 s run out).
+POOL_WAIT_S = 10.0
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\?|%")
 
 
@@ -116,7 +120,7 @@ class PostgresDatabase(Database):
         if self._pool.closed:
             raise StorageError(f"{self.label}: the database is closed")
         try:
-            async with self._pool.connection(timeout=LOCK_WAIT_MS / 1000) as conn:
+            async with self._pool.connection(timeout=POOL_WAIT_S) as conn:
                 async with conn.transaction():
                     await conn.execute(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}")
                     if self.scope != self._pool_scope:
