@@ -23,10 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiosqlite
+
 from bot.messages import Incoming, Intent, MatchInfo, Reply, Response
 from bot.staff.missed import MAX_ROWS
 from bot.staff.recorder import StaffRecorder
-from bot.staff.schema import open_part
 
 TOPICS = [
     "xác nhận khuyết tật", "giá vàng hôm nay", "đổi bằng lái xe", "xin việc làm ở xã", "vay vốn ngân hàng chính sách",
@@ -51,7 +52,9 @@ async def main(messages: int) -> None:
     rng = random.Random(12)
     with tempfile.TemporaryDirectory(prefix="bench-missed-") as tmp:
         db = Path(tmp) / "motcua.sqlite3"
-        raw = await open_part(db, "raw", ("CREATE TABLE raw (k TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID",))
+        raw = await aiosqlite.connect(db, isolation_level=None)  # the baseline: one bare write each
+        await raw.execute("PRAGMA journal_mode = WAL")
+        await raw.execute("CREATE TABLE raw (k TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID")
         raw_times = []
         for i in range(messages):
             start = time.perf_counter()

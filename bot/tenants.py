@@ -24,8 +24,7 @@ from bot.dialogue import Engine, HandoverService, NoticeService, Recorder, Statu
 from bot.dossiers.codes import CodeFinder
 from bot.messages import Choice, Incoming, Intent, Reply, Response
 from bot.procedures.normalize import fold
-from bot.staff.shared import open_own
-from bot.storage import Database, Migration, tenant_guard_sql
+from bot.storage import Database, Migration, open_migrated, tenant_guard_sql
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ class ResidentStore:
     async def open(cls, path: Path, url: str | None = None) -> ResidentStore:
         """The store on a database of its own (the SQLite file at ``path``, or PostgreSQL
         at ``url``), closed with it."""
-        return cls(await open_own(path, url, "residents", MIGRATIONS), owned=True)
+        return cls(await open_migrated(Path(path), url, "residents", MIGRATIONS), owned=True)
 
     async def get(self, channel: str, user_id: str) -> str | None:
         """The commune id this user chose, or None."""

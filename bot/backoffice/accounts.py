@@ -29,7 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from bot.errors import MotcuaError
-from bot.storage import ALL_COMMUNES, Database, Migration, open_database
+from bot.storage import ALL_COMMUNES, Database, Migration, open_migrated
 
 PART = "accounts"
 #: The commune of a provincial administrator's account: every commune.
@@ -158,13 +158,7 @@ class AccountStore:
     async def open(cls, path: Path, url: str | None = None, **kwargs) -> AccountStore:
         """The store on its own database (the SQLite file at ``path``, or PostgreSQL at
         ``url``), closed with the store."""
-        db = await open_database(Path(path), url)
-        try:
-            await db.migrate(PART, MIGRATIONS)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, owned=True, **kwargs)
+        return cls(await open_migrated(Path(path), url, PART, MIGRATIONS), owned=True, **kwargs)
 
     async def close(self) -> None:
         """Close the database when this store opened it (:meth:`open`)."""

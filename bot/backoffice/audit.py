@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.storage import ALL_COMMUNES, Database, Migration, open_database, tenant_clause, tenant_guard_sql
+from bot.storage import ALL_COMMUNES, Database, Migration, open_migrated, tenant_clause, tenant_guard_sql
 
 PART = "audit"
 
@@ -105,13 +105,7 @@ class AuditLog:
     async def open(cls, path: Path, url: str | None = None, **kwargs) -> AuditLog:
         """The log on its own database (the SQLite file at ``path``, or PostgreSQL at
         ``url``), seeing every commune; closed with the log."""
-        db = await open_database(Path(path), url)
-        try:
-            await db.migrate(PART, MIGRATIONS)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, owned=True, **kwargs)
+        return cls(await open_migrated(Path(path), url, PART, MIGRATIONS), owned=True, **kwargs)
 
     def scoped(self, commune: str) -> AuditLog:
         """This log as commune ``commune``'s staff see it (writing for that commune)."""

@@ -14,8 +14,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.staff.shared import open_own, writer_commune
-from bot.storage import Database, Migration, tenant_clause, tenant_guard_sql
+from bot.staff.shared import writer_commune
+from bot.storage import Database, Migration, open_migrated, tenant_clause, tenant_guard_sql
 
 ANSWERED = "answered"
 CHOSE = "chose"
@@ -112,7 +112,7 @@ class ActivityStore:
     async def open(cls, path: Path, url: str | None = None) -> ActivityStore:
         """The store on its own database (the SQLite file at ``path``, or PostgreSQL at
         ``url``), closed with the store."""
-        return cls(await open_own(path, url, "activity", MIGRATIONS), owned=True)
+        return cls(await open_migrated(Path(path), url, "activity", MIGRATIONS), owned=True)
 
     def scoped(self, commune: str) -> ActivityStore:
         """This store as commune ``commune``'s staff see it."""

@@ -8,8 +8,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.staff.shared import open_own, writer_commune
-from bot.storage import Database, Migration, tenant_clause, tenant_guard_sql
+from bot.staff.shared import writer_commune
+from bot.storage import Database, Migration, open_migrated, tenant_clause, tenant_guard_sql
 
 _SQLITE_V1 = """
     CREATE TABLE ratings (
@@ -73,7 +73,7 @@ class FeedbackStore:
     async def open(cls, path: Path, url: str | None = None) -> FeedbackStore:
         """The store on its own database (the SQLite file at ``path``, or PostgreSQL at
         ``url``), closed with the store."""
-        return cls(await open_own(path, url, "feedback", MIGRATIONS), owned=True)
+        return cls(await open_migrated(Path(path), url, "feedback", MIGRATIONS), owned=True)
 
     def scoped(self, commune: str) -> FeedbackStore:
         """This store as commune ``commune``'s staff see it."""

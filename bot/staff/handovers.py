@@ -26,8 +26,8 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.staff.hours import VIETNAM
-from bot.staff.shared import open_own, writer_commune
-from bot.storage import Database, Migration, Transaction, tenant_clause, tenant_guard_sql
+from bot.staff.shared import writer_commune
+from bot.storage import Database, Migration, Transaction, open_migrated, tenant_clause, tenant_guard_sql
 
 STATES = ("waiting", "answered", "closed")
 #: Seconds an answered hand-over stays open for the resident's follow-ups.
@@ -322,7 +322,7 @@ class HandoverStore:
     async def open(cls, path: Path, url: str | None = None) -> HandoverStore:
         """The store on its own database (the SQLite file at ``path``, or PostgreSQL at
         ``url``), closed with the store."""
-        return cls(await open_own(path, url, "handovers", MIGRATIONS), owned=True)
+        return cls(await open_migrated(Path(path), url, "handovers", MIGRATIONS), owned=True)
 
     def scoped(self, commune: str) -> HandoverStore:
         """This store as commune ``commune``'s staff see it (and its residents write)."""

@@ -24,8 +24,8 @@ from rapidfuzz import fuzz, process
 
 from bot.procedures.normalize import fold
 from bot.staff.masking import mask
-from bot.staff.shared import open_own, writer_commune
-from bot.storage import Database, Migration, tenant_clause, tenant_guard_sql
+from bot.staff.shared import writer_commune
+from bot.storage import Database, Migration, open_migrated, tenant_clause, tenant_guard_sql
 
 DEFAULT_WORDS = Path(__file__).resolve().parent / "data" / "missed.yaml"
 
@@ -143,7 +143,7 @@ class MissedStore:
     ) -> MissedStore:
         """The store on its own database (the SQLite file at ``path``, or PostgreSQL at
         ``url``), closed with the store; rows past the retention are purged now."""
-        store = cls(await open_own(path, url, "missed", MIGRATIONS), retention_days, owned=True)
+        store = cls(await open_migrated(Path(path), url, "missed", MIGRATIONS), retention_days, owned=True)
         try:
             await store.purge(today or dt.date.today())
         except BaseException:

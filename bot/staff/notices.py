@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.staff.hours import VIETNAM
-from bot.staff.shared import open_own, writer_commune
-from bot.storage import ALL_COMMUNES, Database, Migration, tenant_clause, tenant_guard_sql
+from bot.staff.shared import writer_commune
+from bot.storage import ALL_COMMUNES, Database, Migration, open_migrated, tenant_clause, tenant_guard_sql
 
 #: Longest announcement, in characters (it is added under a reply on a phone).
 MAX_NOTICE_CHARS = 500
@@ -136,7 +136,7 @@ class NoticeStore:
     async def open(cls, path: Path, url: str | None = None) -> NoticeStore:
         """The store on its own database (the SQLite file at ``path``, or PostgreSQL at
         ``url``), closed with the store."""
-        return cls(await open_own(path, url, "notices", MIGRATIONS), owned=True)
+        return cls(await open_migrated(Path(path), url, "notices", MIGRATIONS), owned=True)
 
     def scoped(self, commune: str) -> NoticeStore:
         """This store as commune ``commune``'s staff see it (posting for that commune;

@@ -14,6 +14,7 @@ from bot.storage.database import (
     StorageError,
     Transaction,
     open_database,
+    open_migrated,
 )
 from bot.storage.tenancy import tenant_clause, tenant_guard_sql
 
@@ -25,6 +26,7 @@ __all__ = [
     "StorageError",
     "Transaction",
     "open_database",
+    "open_migrated",
     "tenant_clause",
     "tenant_guard_sql",
 ]

@@ -148,3 +148,17 @@ async def open_database(
     from bot.storage.sqlite import SQLiteDatabase
 
     return await SQLiteDatabase.open(Path(path), scope=scope)
+
+
+async def open_migrated(
+    path: Path, url: str | None, part: str, migrations: Sequence[Migration]
+) -> Database:
+    """A database of one store's own (see :func:`open_database`) with ``part``'s tables
+    migrated; closed again when the migration fails."""
+    db = await open_database(path, url)
+    try:
+        await db.migrate(part, migrations)
+    except BaseException:
+        await db.close()
+        raise
+    return db

@@ -13,8 +13,8 @@ from bot.backoffice import accounts as accounts_module
 from bot.backoffice import audit as audit_module
 from bot.backoffice.accounts import PROVINCE, AccountError, AccountStore, LoginOutcome
 from bot.backoffice.audit import AuditLog
-from bot.staff.schema import open_part
 from bot.storage import Database, open_database
+from tests.legacy import write_old_parts
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -90,21 +90,21 @@ async def test_row_level_security_hides_other_communes_audit_rows_even_without_a
 
 async def test_an_sqlite_file_of_the_earlier_version_keeps_its_accounts_and_log(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
-    old_accounts = await open_part(path, "accounts", [accounts_module.MIGRATIONS[0]["sqlite"]])
-    old_audit = await open_part(path, "audit", [audit_module.MIGRATIONS[0]["sqlite"]])
-    try:
-        from argon2 import PasswordHasher
+    from argon2 import PasswordHasher
 
-        await old_accounts.execute(
+    write_old_parts(path, {
+        "accounts": accounts_module.MIGRATIONS[0]["sqlite"],
+        "audit": audit_module.MIGRATIONS[0]["sqlite"],
+    })
+    with sqlite3.connect(path) as old:  # rows the earlier version wrote
+        old.execute(
             "INSERT INTO staff_accounts (name, password_hash, created_at) VALUES (?, ?, ?)",
             ("can-bo.lan", PasswordHasher().hash("mat-khau-rat-dai-2026"), 1.0),
         )
-        await old_audit.execute(
+        old.execute(
             "INSERT INTO staff_audit (at, staff, action, target, detail) VALUES (1.0, 'can-bo.lan', 'login', '', '')"
         )
-    finally:
-        await old_accounts.close()
-        await old_audit.close()
+    old.close()
     db = await open_database(path, scope=None)
     try:
         store = await AccountStore.create(db)

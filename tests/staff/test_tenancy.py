@@ -21,10 +21,10 @@ from bot.staff.hours import VIETNAM
 from bot.staff.missed import MissedStore
 from bot.staff.notices import PROVINCE, NoticeStore
 from bot.staff.recorder import StaffRecorder
-from bot.staff.schema import open_part
 from bot.storage import Database
 from bot.tenants import MIGRATIONS as RESIDENT_MIGRATIONS
 from bot.tenants import ResidentStore
+from tests.legacy import write_old_parts
 from tests.staff.conftest import Place, sqlite_only
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=VIETNAM)
@@ -187,9 +187,7 @@ OLD_PARTS = {
 
 @sqlite_only
 async def test_a_database_file_of_the_previous_schema_opens_and_keeps_its_rows(place: Place) -> None:
-    for part, text in OLD_PARTS.items():  # as the previous version made the file
-        conn = await open_part(place.path, part, (text,))
-        await conn.close()
+    write_old_parts(place.path, OLD_PARTS)  # as the previous version made the file
     with sqlite3.connect(place.path) as old:
         old.execute(
             "INSERT INTO handovers (channel, user_id, chat_id, opened_at, updated_at) VALUES ('zalo', 'u1', 'c1', ?, ?)",
