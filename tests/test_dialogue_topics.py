@@ -189,3 +189,13 @@ async def test_follow_ups_mostly_in_the_topics_words_keep_the_topic(engine: Engi
     await ask(engine, "đăng ký khai sinh cần gì")
     answer = await ask(engine, follow_up)
     assert (top(answer), answer.aspect.value if answer.aspect else None) == ("khai-sinh", aspect)
+
+
+@pytest.mark.parametrize(
+    ("topic", "meant"),
+    [("xin vào hộ cận nghèo cần làm gì", "cong-nhan-ho-ngheo"), ("trợ cấp hưu trí xã hội", "tro-cap-huu-tri-xa-hoi")],
+)
+async def test_who_to_file_with_is_a_where_follow_up(engine: Engine, topic: str, meant: str) -> None:
+    await ask(engine, topic)
+    answer = await ask(engine, "nộp hồ sơ cho ai")
+    assert (top(answer), answer.aspect.value if answer.aspect else None) == (meant, "where")
