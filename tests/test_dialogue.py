@@ -198,6 +198,19 @@ async def test_status_questions_are_recognised_without_a_database(engine: Engine
         assert response.intent is Intent.STATUS, text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tuần trước em nộp hồ sơ khai sinh cho con, bao giờ lấy được",
+        "giấy tờ nộp từ tháng trước mà chưa thấy gì",
+        "giay ket hon hen hom nay ma",
+    ],
+)
+async def test_waiting_for_a_file_handed_in_earlier_asks_its_status(engine: Engine, text: str) -> None:
+    # Filed some time ago, still waiting, no code given: a status question, not the procedure.
+    assert (await ask(engine, text)).intent is Intent.STATUS
+
+
 async def test_two_procedures_in_one_message(engine: Engine) -> None:
     response = await ask(engine, "làm giấy khai sinh cho con và chứng thực bản sao học bạ cần gì")
     ids = [m.id for m in response.matches]
