@@ -199,3 +199,19 @@ async def test_who_to_file_with_is_a_where_follow_up(engine: Engine, topic: str,
     await ask(engine, topic)
     answer = await ask(engine, "nộp hồ sơ cho ai")
     assert (top(answer), answer.aspect.value if answer.aspect else None) == (meant, "where")
+
+
+@pytest.mark.parametrize(
+    ("topic", "follow_up", "meant", "aspect"),
+    [
+        ("khai tử", "thế tiền lệ phí", "khai-tu", "fee"),  # "tiền" of a fee, not of trợ cấp
+        ("chứng thực bản sao", "bn tien 1 trang", "chung-thuc-ban-sao", "fee"),  # per page
+        ("trợ cấp hưu trí xã hội", "bao giờ có tiền", "tro-cap-huu-tri-xa-hoi", "time"),
+    ],
+)
+async def test_money_words_of_a_fee_or_a_payment_date_stay_on_the_topic(
+    engine: Engine, topic: str, follow_up: str, meant: str, aspect: str
+) -> None:
+    await ask(engine, topic)
+    answer = await ask(engine, follow_up)
+    assert (top(answer), answer.aspect.value if answer.aspect else None) == (meant, aspect)
