@@ -198,6 +198,19 @@ async def test_status_questions_are_recognised_without_a_database(engine: Engine
         assert response.intent is Intent.STATUS, text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tuần trước em nộp hồ sơ khai sinh cho con, bao giờ lấy được",
+        "giấy tờ nộp từ tháng trước mà chưa thấy gì",
+        "giay ket hon hen hom nay ma",
+    ],
+)
+async def test_waiting_for_a_file_handed_in_earlier_asks_its_status(engine: Engine, text: str) -> None:
+    # Filed some time ago, still waiting, no code given: a status question, not the procedure.
+    assert (await ask(engine, text)).intent is Intent.STATUS
+
+
 async def test_two_procedures_in_one_message(engine: Engine) -> None:
     response = await ask(engine, "làm giấy khai sinh cho con và chứng thực bản sao học bạ cần gì")
     ids = [m.id for m in response.matches]
@@ -327,12 +340,21 @@ async def test_other_lost_papers_get_the_copy_and_the_question(engine: Engine, q
         ("cảm ơn cháu nhé", "Dạ, không có gì ạ"),
         ("chào cháu", "Xin chào!"),
         ("bạn giúp được gì", "Xin chào!"),
+        # What the bot can do, asked as a newcomer to the app or with "những thủ tục nào".
+        ("ban giup duoc nhung thu tuc nao", "Xin chào!"),
+        ("chào cháu, bác mới dùng zalo, hỏi cái gì ở đây được", "Xin chào!"),
     ],
 )
 async def test_desk_basics_come_from_the_config(engine: Engine, question: str, expected: str | tuple[str, ...]) -> None:
     response = await ask(engine, question)
     assert response.intent is Intent.HELP
     assert text_of(response).startswith(expected)
+
+
+async def test_a_greeting_to_an_older_person_still_names_no_procedure(engine: Engine) -> None:
+    # "chào cháu" is a greeting; the "cháu" of a question after it still counts.
+    response = await ask(engine, "chào cháu, làm khai sinh cho cháu ở đâu")
+    assert response.intent is Intent.PROCEDURE and top(response) == "khai-sinh"
 
 
 async def test_a_desk_word_beside_a_procedure_leaves_the_procedure_question(engine: Engine) -> None:

@@ -189,3 +189,29 @@ async def test_follow_ups_mostly_in_the_topics_words_keep_the_topic(engine: Engi
     await ask(engine, "đăng ký khai sinh cần gì")
     answer = await ask(engine, follow_up)
     assert (top(answer), answer.aspect.value if answer.aspect else None) == ("khai-sinh", aspect)
+
+
+@pytest.mark.parametrize(
+    ("topic", "meant"),
+    [("xin vào hộ cận nghèo cần làm gì", "cong-nhan-ho-ngheo"), ("trợ cấp hưu trí xã hội", "tro-cap-huu-tri-xa-hoi")],
+)
+async def test_who_to_file_with_is_a_where_follow_up(engine: Engine, topic: str, meant: str) -> None:
+    await ask(engine, topic)
+    answer = await ask(engine, "nộp hồ sơ cho ai")
+    assert (top(answer), answer.aspect.value if answer.aspect else None) == (meant, "where")
+
+
+@pytest.mark.parametrize(
+    ("topic", "follow_up", "meant", "aspect"),
+    [
+        ("khai tử", "thế tiền lệ phí", "khai-tu", "fee"),  # "tiền" of a fee, not of trợ cấp
+        ("chứng thực bản sao", "bn tien 1 trang", "chung-thuc-ban-sao", "fee"),  # per page
+        ("trợ cấp hưu trí xã hội", "bao giờ có tiền", "tro-cap-huu-tri-xa-hoi", "time"),
+    ],
+)
+async def test_money_words_of_a_fee_or_a_payment_date_stay_on_the_topic(
+    engine: Engine, topic: str, follow_up: str, meant: str, aspect: str
+) -> None:
+    await ask(engine, topic)
+    answer = await ask(engine, follow_up)
+    assert (top(answer), answer.aspect.value if answer.aspect else None) == (meant, aspect)

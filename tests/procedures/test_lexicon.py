@@ -33,6 +33,9 @@ def aspects(text: str) -> list[Aspect]:
         ("có cần cả hai vợ chồng đến không", Aspect.CONDITIONS),  # who must come, not papers
         ("có phải đến tận nơi không", Aspect.CONDITIONS),
         ("có thu tiền không", Aspect.FEE),
+        ("nộp cho ai", Aspect.WHERE),  # who receives the file is where it is filed
+        ("hồ sơ gửi cho ai", Aspect.WHERE),
+        ("đơn hỗ trợ chi phí học tập nộp cho ai", Aspect.WHERE),  # "chi phí" in a name
     ],
 )
 def test_typical_aspects(text: str, aspect: Aspect) -> None:
@@ -42,6 +45,7 @@ def test_typical_aspects(text: str, aspect: Aspect) -> None:
 def test_cue_words_inside_names_are_not_aspects() -> None:
     # "chi phí mai táng" names a procedure; "đã có căn cước" is not "có cần ...".
     assert aspects("hỗ trợ chi phí mai táng") == []
+    assert aspects("hỗ trợ chi phí học tập cho con") == []
     assert aspects("ông tôi đã có căn cước nhưng chưa có giấy khai sinh") == []
     # Whether both must be present is a condition, not a list of papers.
     assert aspects("đăng ký kết hôn có bắt buộc cả hai cùng có mặt không") == [Aspect.CONDITIONS]

@@ -44,6 +44,11 @@ def test_nationalities_add_the_concept_foreign() -> None:
     assert "nuoc ngoai" in N.normalize("chồng em người Nhật")
     assert "nuoc ngoai" in N.normalize("lấy chồng Hàn Quốc")
     assert "nuoc ngoai" not in N.normalize("người lao động")
+    # A country's short name after "bên"/"người" is abroad; the word alone is not.
+    for text in ("con sinh bên Nhật về", "vợ chồng người Mỹ", "mất bên Hàn", "lấy chồng bên Lào"):
+        assert "nuoc ngoai" in N.normalize(text), text
+    for text in ("hết hạn", "đứng thứ nhất", "bên trung tâm y tế"):
+        assert "nuoc ngoai" not in N.normalize(text), text
 
 
 def test_dossier_is_one_word() -> None:
