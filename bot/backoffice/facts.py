@@ -16,30 +16,25 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
-import io
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
     LiteralScalarString,
     SingleQuotedScalarString,
 )
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from bot.errors import CatalogueError, MotcuaError
 from bot.procedures.catalogue import Catalogue
 from bot.procedures.compiled import open_catalogue
+from bot.procedures.yamlfile import NotAProcedureFile, load_round_trip, write_atomic
 
 #: The keys this form edits, in the catalogue schema's order.
 KEYS = ("documents", "time", "fee", "notes", "reviewed")
@@ -235,20 +230,13 @@ def _only_keys_changed(before: str, after: str, keys: list[str]) -> bool:
 def rewritten(original: str, facts: Facts, path: Path) -> tuple[str, list[str]]:
     """``original`` (a procedure file's text) with ``facts``, in its own format, and the
     keys changed; FactsError when the round trip would change anything else."""
-    bom = "\ufeff" if original.startswith("\ufeff") else ""
-    text = original[len(bom):]
-    newline = "\r\n" if "\r\n" in text else "\n"
     try:
-        _, indent, block_seq_indent = load_yaml_guess_indent(text)
-        rt = YAML(typ="rt")
-        rt.preserve_quotes = True
-        rt.width = 1_000_000  # never re-wrap long lines
-        rt.indent(mapping=indent or 2, sequence=indent or 2, offset=block_seq_indent or 0)
-        data = rt.load(text)
-    except YAMLError as exc:
-        raise FactsError(f"{path.name}: không đọc được tệp YAML ({type(exc).__name__}).") from None
-    if not isinstance(data, CommentedMap):
-        raise FactsError(f"{path.name}: tệp không phải một thủ tục.")
+        loaded = load_round_trip(original)
+    except NotAProcedureFile as exc:
+        if exc.reason == "yaml":
+            raise FactsError(f"{path.name}: không đọc được tệp YAML ({exc}).") from None
+        raise FactsError(f"{path.name}: tệp không phải một thủ tục.") from None
+    data, text = loaded.data, loaded.text
     keys = changed_keys(_as_facts(data), facts)
     if not keys:
         return original, []
@@ -259,28 +247,12 @@ def rewritten(original: str, facts: Facts, path: Path) -> tuple[str, list[str]]:
             data["reviewed"] = facts.reviewed
         else:
             _set_text(data, key, facts.value(key))
-    out = io.StringIO()
-    rt.dump(data, out)
-    new = out.getvalue()
-    if newline != "\n":
-        new = new.replace("\n", newline)
+    new = loaded.dump()
     if not _only_keys_changed(text, new, keys) or _as_facts(yaml.safe_load(new)) != facts:
         raise FactsError(
             f"{path.name}: không giữ nguyên được cách trình bày của tệp; hãy sửa bằng trình soạn thảo."
         )
-    return bom + new, keys
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (readers never see half a file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return loaded.with_bom(new), keys
 
 
 def _load_compiled(directory: Path) -> Catalogue:
@@ -314,7 +286,7 @@ def edit_facts(
     new, keys = rewritten(text, facts, path)
     if not keys:
         return []
-    _write(path, new.encode("utf-8"))
+    write_atomic(path, new.encode("utf-8"))
     try:
         written = validate(catalogue_dir).get(procedure_id)
         if written is None or written.path is None or written.path.resolve() != path.resolve():
@@ -324,7 +296,7 @@ def edit_facts(
         if read != facts:
             raise CatalogueError([f"{path}: the facts were not read back as written"])
     except BaseException as exc:
-        _write(path, original)
+        write_atomic(path, original)
         if isinstance(exc, CatalogueError):
             raise FactsError(
                 f"Thông tin mới làm danh mục không hợp lệ nên tệp đã được giữ nguyên ({exc.problems[0]})."
@@ -403,17 +375,13 @@ def edit_local_facts(
         text = original.decode("utf-8") if original is not None else f"id: {procedure_id}\n"
     except UnicodeDecodeError:
         raise FactsError(f"{path.name}: tệp không phải văn bản UTF-8.") from None
-    rt = YAML(typ="rt")
-    rt.preserve_quotes = True
-    rt.width = 1_000_000
     try:
-        _, indent, block_seq_indent = load_yaml_guess_indent(text)
-        rt.indent(mapping=indent or 2, sequence=indent or 2, offset=block_seq_indent or 0)
-        data = rt.load(text)
-    except YAMLError as exc:
-        raise FactsError(f"{path.name}: không đọc được tệp YAML ({type(exc).__name__}).") from None
-    if not isinstance(data, CommentedMap):
-        raise FactsError(f"{path.name}: tệp không phải thông tin của một thủ tục.")
+        loaded = load_round_trip(text)
+    except NotAProcedureFile as exc:
+        if exc.reason == "yaml":
+            raise FactsError(f"{path.name}: không đọc được tệp YAML ({exc}).") from None
+        raise FactsError(f"{path.name}: tệp không phải thông tin của một thủ tục.") from None
+    data, text = loaded.data, loaded.text
     keys = changed_keys(_merged(base, data), facts)
     if not keys:
         return []
@@ -428,13 +396,11 @@ def edit_local_facts(
             data["reviewed"] = value
         else:
             _set_text(data, key, value)
-    out = io.StringIO()
-    rt.dump(data, out)
-    new = out.getvalue()
+    new = loaded.dump()
     if original is not None and not _only_keys_changed(text, new, keys):
         raise FactsError(f"{path.name}: không giữ nguyên được cách trình bày của tệp; hãy sửa bằng trình soạn thảo.")
     if [k for k in data if k != "id"]:
-        _write(path, new.encode("utf-8"))
+        write_atomic(path, loaded.with_bom(new).encode("utf-8"))
     elif original is not None:
         path.unlink()
     try:
@@ -446,7 +412,7 @@ def edit_local_facts(
             raise CatalogueError([f"{path}: the facts were not read back as written"])
     except BaseException as exc:
         if original is not None:
-            _write(path, original)
+            write_atomic(path, original)
         else:
             path.unlink(missing_ok=True)
         if isinstance(exc, CatalogueError):

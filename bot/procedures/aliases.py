@@ -11,21 +11,16 @@ One call at a time per catalogue (the back office runs it in a worker thread).
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.util import load_yaml_guess_indent
+from ruamel.yaml.comments import CommentedSeq
 
 from bot.errors import CatalogueError, MotcuaError
 from bot.procedures.catalogue import Catalogue, load_catalogue
 from bot.procedures.compiled import open_catalogue
 from bot.procedures.normalize import clean, fold
+from bot.procedures.yamlfile import NotAProcedureFile, load_round_trip, write_atomic
 
 #: Longest alias accepted (characters): a way of asking, not a paragraph.
 MAX_ALIAS_CHARS = 200
@@ -47,20 +42,13 @@ def _check_text(text: str) -> str:
 def _rewritten(original: str, alias: str, path: Path) -> str:
     """``original`` (a procedure file) with ``alias`` appended to its aliases, in its own
     format; AliasError when the round trip would change anything else."""
-    bom = "\ufeff" if original.startswith("\ufeff") else ""
-    text = original[len(bom):]
-    newline = "\r\n" if "\r\n" in text else "\n"
     try:
-        _, indent, block_seq_indent = load_yaml_guess_indent(text)
-        yaml = YAML(typ="rt")
-        yaml.preserve_quotes = True
-        yaml.width = 1_000_000  # never re-wrap long lines
-        yaml.indent(mapping=indent or 2, sequence=indent or 2, offset=block_seq_indent or 0)
-        data = yaml.load(text)
-    except YAMLError as exc:
-        raise AliasError(f"{path}: không đọc được tệp YAML ({type(exc).__name__}).") from None
-    if not isinstance(data, CommentedMap):
-        raise AliasError(f"{path}: tệp không phải một thủ tục.")
+        loaded = load_round_trip(original)
+    except NotAProcedureFile as exc:
+        if exc.reason == "yaml":
+            raise AliasError(f"{path}: không đọc được tệp YAML ({exc}).") from None
+        raise AliasError(f"{path}: tệp không phải một thủ tục.") from None
+    data, text = loaded.data, loaded.text
     aliases = data.get("aliases")
     if aliases is None:
         data.insert(list(data).index("name") + 1 if "name" in data else len(data), "aliases", CommentedSeq())
@@ -68,16 +56,12 @@ def _rewritten(original: str, alias: str, path: Path) -> str:
     if not isinstance(aliases, CommentedSeq):
         raise AliasError(f"{path}: khóa aliases không phải một danh sách.")
     aliases.append(alias)
-    out = io.StringIO()
-    yaml.dump(data, out)
-    new = out.getvalue()
-    if newline != "\n":
-        new = new.replace("\n", newline)
+    new = loaded.dump()
     if not _only_lines_added(text, new):
         raise AliasError(
             f"{path}: không giữ nguyên được cách trình bày của tệp; hãy thêm cách gọi bằng trình soạn thảo."
         )
-    return bom + new
+    return loaded.with_bom(new)
 
 
 def _only_lines_added(before: str, after: str) -> bool:
@@ -90,18 +74,6 @@ def _only_lines_added(before: str, after: str) -> bool:
     while i < len(old) and old[i] == new[i]:
         i += 1
     return new[i + added :] == old[i:]
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (readers never see half a file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_compiled(directory: Path) -> Catalogue:
@@ -136,16 +108,13 @@ def add_alias(
             raise AliasError(f"«{alias}» đã là cách gọi của thủ tục khác: «{other.title}» ({other.id}).")
     path = proc.path
     original = path.read_bytes()
-    _write(path, _rewritten(original.decode("utf-8"), alias, path))
+    write_atomic(path, _rewritten(original.decode("utf-8"), alias, path).encode("utf-8"))
     try:
         written = validate(catalogue_dir).get(procedure_id)
         if written is None or alias not in written.aliases:
             raise CatalogueError([f"{path}: aliases: the new alias was not read back"])
     except BaseException as exc:
-        restore = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-        with restore:
-            restore.write(original)
-        os.replace(restore.name, path)
+        write_atomic(path, original)
         if isinstance(exc, CatalogueError):
             raise AliasError(
                 f"Thêm cách gọi làm danh mục không hợp lệ nên tệp đã được khôi phục ({exc.problems[0]})."
