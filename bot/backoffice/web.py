@@ -59,6 +59,17 @@ def _staff(request: web.Request) -> str:
     return request[SESSION].account
 
 
+async def _reload_after_edit(request: web.Request, done: str) -> web.Response | None:
+    """Answer from the edited catalogue at once; the page saying so (``done``, but the
+    catalogue does not validate) when it cannot, else None."""
+    try:
+        await _bo(request).app.reload_catalogue()
+    except CatalogueError:
+        return refuse(request, f"{done}, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
+                               "hãy chạy motcua validate.", status=500)
+    return None
+
+
 def _view(request: web.Request) -> View:
     """The stores as the logged-in account's commune (or the commune chosen by a
     provincial administrator) sees them."""
@@ -301,11 +312,9 @@ async def missed_alias(request: web.Request) -> web.Response:
             await asyncio.to_thread(add_alias, bo.app.config.catalogue.dir, procedure_id, text)
         except AliasError as exc:
             return refuse(request, f"Không thêm được cách hỏi: {exc}", status=400)
-        try:
-            await bo.app.reload_catalogue()
-        except CatalogueError:
-            return refuse(request, "Đã thêm cách hỏi, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
-                                   "hãy chạy motcua validate.", status=500)
+        failed = await _reload_after_edit(request, "Đã thêm cách hỏi")
+        if failed is not None:
+            return failed
     await _view(request).audit.record(_staff(request), "alias.add", procedure_id, text)
     raise _to(request, "/missed?ok=alias")
 
@@ -425,11 +434,9 @@ async def facts_save(request: web.Request) -> web.Response:
             return _facts_page(request, proc, typed, version, str(exc), status=400)
         if not keys:
             raise _to(request, f"/catalogue/{proc.id}?ok=unchanged")
-        try:
-            await bo.app.reload_catalogue()
-        except CatalogueError:
-            return refuse(request, "Đã lưu, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
-                                   "hãy chạy motcua validate.", status=500)
+        failed = await _reload_after_edit(request, "Đã lưu")
+        if failed is not None:
+            return failed
     await _view(request).audit.record(
         _staff(request), "catalogue.edit", proc.id, ", ".join(facts.label(k) for k in keys), commune=PROVINCE
     )
@@ -503,11 +510,9 @@ async def local_facts_save(request: web.Request) -> web.Response:
             return _local_page(request, proc, typed, version, own, str(exc), status=400)
         if not keys:
             raise _to(request, f"/overlay/{proc.id}?ok=unchanged")
-        try:
-            await bo.app.reload_catalogue()
-        except CatalogueError:
-            return refuse(request, "Đã lưu, nhưng danh mục đang có lỗi nên trợ lý chưa dùng được; "
-                                   "hãy chạy motcua validate.", status=500)
+        failed = await _reload_after_edit(request, "Đã lưu")
+        if failed is not None:
+            return failed
     await _view(request).audit.record(
         _staff(request), "overlay.edit", proc.id, ", ".join(facts.label(k) for k in keys)
     )

@@ -312,6 +312,28 @@ def _dossier(row: Sequence) -> Dossier:
     )
 
 
+async def open_pool(
+    url: str, size: int, name: str, configure: Callable[[psycopg.AsyncConnection], Awaitable[None]]
+) -> AsyncConnectionPool:
+    """An opened pool of autocommit connections to ``url``, each set up by ``configure``;
+    raises the driver's error (closed again) when it cannot connect in time."""
+    pool = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+        configure=configure,
+        open=False,
+        name=name,
+    )
+    try:
+        await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
 async def _see_all(conn: psycopg.AsyncConnection) -> None:
     """A pool connection of the store's own: it sees every commune (its SQL filters)."""
     await conn.execute(SEE_ALL)
@@ -623,19 +645,9 @@ class PgStore(DossierStore):
             raise StoreError(f"{label}: not a usable dossier database ({_safe_error(exc, url)})") from None
         finally:
             await conn.close()
-        pool = AsyncConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
-            configure=_see_all,
-            open=False,
-            name="motcua-dossiers",
-        )
         try:
-            await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            pool = await open_pool(url, pool_size, "motcua-dossiers", _see_all)
         except (PoolTimeout, psycopg.Error) as exc:
-            await pool.close()
             raise StoreError(f"{label}: cannot connect to the dossier database ({_safe_error(exc, url)})") from None
         return cls(url, pool)
 

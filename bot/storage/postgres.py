@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         f"({exc.name} is missing)"
     ) from None
 
-from bot.dossiers.pgstore import CONNECT_TIMEOUT, MIGRATE_LOCK, _safe_error, redact_url
+from bot.dossiers.pgstore import MIGRATE_LOCK, _safe_error, open_pool, redact_url
 
 #: How long a statement waits for a row lock before StorageBusy (milliseconds).
 LOCK_WAIT_MS = 2000
@@ -97,19 +97,9 @@ class PostgresDatabase(Database):
         async def configure(conn: psycopg.AsyncConnection) -> None:
             await conn.execute("SELECT set_config(%s, %s, false)", (SETTING, setting_of(scope)))
 
-        pool = AsyncConnectionPool(
-            url,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
-            configure=configure,
-            open=False,
-            name="motcua-storage",
-        )
         try:
-            await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            pool = await open_pool(url, pool_size, "motcua-storage", configure)
         except (PoolTimeout, psycopg.Error) as exc:
-            await pool.close()
             raise StorageError(f"{label}: cannot connect to the database ({_safe_error(exc, url)})") from None
         return cls(url, pool, scope, scope)
 
