@@ -320,6 +320,8 @@ class Engine:
             return Response(Intent.UNKNOWN, [self._writer.unknown()])
         if self._lexicon.is_greeting(tokens):
             return Response(Intent.HELP, [self._writer.help()])
+        if self._lexicon.asks_word(tokens):  # "khai sinh tiếng Anh là gì": no procedure asked
+            return Response(Intent.UNKNOWN, [self._writer.word_question()])
         desk = self._lexicon.desk_topic(tokens)
         if desk is not None:
             topic, covered = desk

@@ -186,6 +186,18 @@ async def test_out_of_scope_is_refused_kindly(engine: Engine, question: str) -> 
     assert "chưa tìm thấy" in text_of(response)
 
 
+@pytest.mark.parametrize("question", ["khai sinh tiếng Anh là gì", "kết hôn tiếng anh goi la gi", "CCCD là viết tắt của gì"])
+async def test_a_question_about_a_word_is_not_answered_with_the_procedure(engine: Engine, question: str) -> None:
+    response = await ask(engine, question)
+    assert response.intent is Intent.UNKNOWN and not response.matches
+    assert "không dịch hay giải nghĩa" in text_of(response)
+
+
+async def test_translating_papers_is_still_a_procedure(engine: Engine) -> None:
+    response = await ask(engine, "công chứng bản dịch tiếng Anh ở xã được không")
+    assert top(response) == "chung-thuc-chu-ky-nguoi-dich"
+
+
 async def test_referral_says_where_to_go_instead(engine: Engine) -> None:
     response = await ask(engine, "lam ho chieu o dau")
     assert response.intent is Intent.REFERRAL and top(response) == "ho-chieu"

@@ -106,6 +106,9 @@ class Lexicon:
     choice_frame: frozenset[str] = frozenset()
     #: Phrases asking for a person of the desk ("gặp cán bộ", "hỏi người thật").
     person_requests: tuple[Phrase, ...] = ()
+    #: Questions about a word itself (its translation, what an abbreviation stands for),
+    #: not about doing a procedure: "khai sinh tiếng Anh là gì".
+    word_questions: tuple[Phrase, ...] = ()
     #: Whole short answers to a yes/no question, normalised; polite words at their end
     #: and at their start.
     yes_answers: frozenset[str] = frozenset()
@@ -146,6 +149,7 @@ class Lexicon:
         init(self, "_desk_topic", desk_topic)
         init(self, "_desk", PhraseSet(desk_topic))
         init(self, "_person", PhraseSet(self.person_requests))
+        init(self, "_word", PhraseSet(self.word_questions))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -175,6 +179,7 @@ class Lexicon:
             weekdays=tuple(phrases(group) for group in raw.get("weekdays") or ()),
             choice_frame=frozenset(t for w in raw.get("choice_frame") or () for t in normalizer.tokens(str(w))),
             person_requests=phrases(raw.get("person_requests") or ()),
+            word_questions=phrases(raw.get("word_questions") or ()),
             yes_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("yes_answers") or ()),
             no_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("no_answers") or ()),
             answer_tails=frozenset(t for w in raw.get("answer_tails") or () for t in normalizer.tokens(str(w))),
@@ -224,6 +229,11 @@ class Lexicon:
     def asks_person(self, tokens: list[str]) -> bool:
         """Whether the message asks for a person of the desk ("cho tôi gặp cán bộ")."""
         return self._person.occurs_in(tokens)
+
+    def asks_word(self, tokens: list[str]) -> bool:
+        """Whether the message asks about a word rather than a procedure ("khai sinh
+        tiếng Anh là gì", "CCCD viết tắt của gì")."""
+        return self._word.occurs_in(tokens)
 
     def picked(self, tokens: list[str], labels: list[list[str]]) -> int | None:
         """The index of the choice a typed answer picks among ``labels`` (each as tokens):

@@ -343,6 +343,16 @@ class ReplyWriter:
             (Choice("Danh sách thủ tục", CHOICE_MENU), HANDOVER_CHOICE),
         )
 
+    def word_question(self) -> Reply:
+        """A question about a word (a translation, an abbreviation): what the bot does instead."""
+        return Reply(
+            "Xin lỗi, tôi không dịch hay giải nghĩa từ ngữ. "
+            "Tôi trả lời về thủ tục ở Bộ phận Một cửa của xã: cần giấy tờ gì, lệ phí, thời hạn, "
+            "nơi nộp, và tra cứu hồ sơ. Ví dụ: «làm giấy khai sinh cần gì». "
+            f"Cần hỏi thêm, ông/bà gọi Bộ phận Một cửa: {self.commune.hotline}.",
+            (Choice("Danh sách thủ tục", CHOICE_MENU), HANDOVER_CHOICE),
+        )
+
     def no_handover(self) -> Reply:
         """Asking for a person where hand-overs are not set up: how to reach the desk."""
         c = self.commune
