@@ -22,6 +22,7 @@ from bot.procedures.families import FamilyReader
 from bot.dossiers.codes import CodeFinder
 from bot.config import Config
 from bot.procedures.lexicon import Lexicon
+from bot.procedures.clauses import asked_part, refocus
 from bot.procedures.matcher import Decision, Match, Matcher, MatcherIndex
 from bot.messages import Aspect, Choice, Feedback, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
@@ -384,7 +385,9 @@ class Engine:
     def _procedure_question(self, text: str, tokens: list[str], session: Session) -> Response:
         aspects = self._lexicon.detect_aspects(tokens)
         followup = self._lexicon.is_followup(tokens)
-        matches = self._matcher.rank(text)
+        # The asking clause chooses among what the whole message names ("kết hôn lần 2 cần
+        # gì, tôi ly hôn rồi": the marriage, not the divorce).
+        matches = refocus(self.catalogue, self._matcher, self._matcher.rank(text), asked_part(text, self._normalizer, self._lexicon))
         decision = self._matcher.decide(matches)
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
         if current is None and (aspects or followup):

@@ -109,6 +109,9 @@ class Lexicon:
     #: Questions about a word itself (its translation, what an abbreviation stands for),
     #: not about doing a procedure: "khai sinh tiếng Anh là gì".
     word_questions: tuple[Phrase, ...] = ()
+    #: Words and phrases that make a clause a question or a request ("thế nào", "ở đâu",
+    #: "muốn"), as against one that only tells the situation ("tôi ly hôn rồi").
+    question_words: tuple[Phrase, ...] = ()
     #: Whole short answers to a yes/no question, normalised; polite words at their end
     #: and at their start.
     yes_answers: frozenset[str] = frozenset()
@@ -150,6 +153,7 @@ class Lexicon:
         init(self, "_desk", PhraseSet(desk_topic))
         init(self, "_person", PhraseSet(self.person_requests))
         init(self, "_word", PhraseSet(self.word_questions))
+        init(self, "_question", PhraseSet(self.question_words))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -180,6 +184,7 @@ class Lexicon:
             choice_frame=frozenset(t for w in raw.get("choice_frame") or () for t in normalizer.tokens(str(w))),
             person_requests=phrases(raw.get("person_requests") or ()),
             word_questions=phrases(raw.get("word_questions") or ()),
+            question_words=phrases(raw.get("question_words") or ()),
             yes_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("yes_answers") or ()),
             no_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("no_answers") or ()),
             answer_tails=frozenset(t for w in raw.get("answer_tails") or () for t in normalizer.tokens(str(w))),
@@ -234,6 +239,11 @@ class Lexicon:
         """Whether the message asks about a word rather than a procedure ("khai sinh
         tiếng Anh là gì", "CCCD viết tắt của gì")."""
         return self._word.occurs_in(tokens)
+
+    def asks_question(self, tokens: list[str]) -> bool:
+        """Whether a clause asks or requests something (a question word, a wish) rather
+        than only telling the situation."""
+        return self._question.occurs_in(tokens)
 
     def picked(self, tokens: list[str], labels: list[list[str]]) -> int | None:
         """The index of the choice a typed answer picks among ``labels`` (each as tokens):
