@@ -77,6 +77,8 @@ NGRAM_SEARCH_BELOW = 90.0
 #: list to confirm instead of a refusal: of entries within NEAR_SPREAD of the best.
 NEAR_FLOOR = 47.0
 NEAR_LEAD = 1.4
+#: ...or, without the n-grams' agreement, whose best entry leads the next by this much.
+NEAR_GAP = 20.0
 NEAR_SPREAD = 12.0
 NEAR_OPTIONS = 3
 
@@ -699,12 +701,15 @@ class Matcher:
 
     def tentative(self, text: str, matches: list[Match]) -> list[Match]:
         """The entries worth offering for a question that ``decide`` refuses, when both
-        scorers point at the same entry and the n-grams put it well ahead of any other
-        (a long description of a situation scores low on words); else empty."""
+        scorers point at the same entry and the n-grams put it well ahead of any other,
+        or when it leads every other entry by far (a long description of a situation
+        scores low on words); else empty."""
         if not matches or not NEAR_FLOOR <= matches[0].score < self.config.candidate:
             return []
+        second = matches[1].score if len(matches) > 1 else 0.0
         self.rank(text)
-        if not self._rank_cache.get((text[:MAX_QUESTION_CHARS], 5), ((), False))[1]:
+        agree = self._rank_cache.get((text[:MAX_QUESTION_CHARS], 5), ((), False))[1]
+        if not agree and matches[0].score - second < NEAR_GAP:
             return []
         floor = max(NEAR_FLOOR - NEAR_SPREAD, matches[0].score - NEAR_SPREAD)
         return [m for m in matches if m.score >= floor][:NEAR_OPTIONS]

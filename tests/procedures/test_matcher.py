@@ -203,3 +203,16 @@ def test_skipping_phrases_that_cannot_be_kept_changes_no_ranking(
     full = [[(m.procedure.id, m.score) for m in matcher.rank_words(t, 10)] for t in texts]
     assert sum(1 for p in pruned if p) > 150
     assert pruned == full
+
+
+def test_a_long_description_with_a_far_leader_is_offered_not_refused(matcher: Matcher) -> None:
+    """Below the answering score, a best entry far ahead of every other is worth a
+    confirmation even when the character n-grams do not single it out."""
+    text = "bố em là thương binh, giờ muốn xin xe lăn"
+    ranked = matcher.rank(text)
+    assert matcher.decide(ranked) is Decision.NONE
+    assert ranked[0].score - ranked[1].score >= 20
+    assert [m.procedure.id for m in matcher.tentative(text, ranked)] == ["phuong-tien-tro-giup-nguoi-co-cong"]
+    # Out of scope, nothing stands out: still refused.
+    for text in ("thời tiết ngày mai thế nào", "giá vàng hôm nay"):
+        assert matcher.tentative(text, matcher.rank(text)) == []
