@@ -95,6 +95,9 @@ class Lexicon:
     #: Words that say who or where rather than what (ông, bà, vợ, xã): they weigh less
     #: when telling procedures apart.
     light_words: frozenset[str] = frozenset()
+    #: Light words that never tell two procedures apart (places, the words for "a
+    #: procedure"), unlike people ("ông bà nhận nuôi cháu" is not "nhận nuôi").
+    place_words: frozenset[str] = frozenset()
     #: Questions about the desk itself, by topic (hours, address, hotline, thanks, identity).
     desk_questions: dict[str, tuple[Phrase, ...]] = field(default_factory=dict)
     #: Ordinal words for the bot's choices, by position; and for the last one.
@@ -177,6 +180,7 @@ class Lexicon:
             conjunctions=frozenset(str(c) for c in raw["conjunctions"]),
             status_cues=phrases(raw["status_cues"]),
             light_words=frozenset(t for w in raw.get("light_words", []) for t in normalizer.tokens(str(w))),
+            place_words=frozenset(t for w in raw.get("place_words", []) for t in normalizer.tokens(str(w))),
             desk_questions={str(k): phrases(v) for k, v in (raw.get("desk_questions") or {}).items()},
             choice_ordinals=tuple(phrases(group) for group in raw.get("choice_ordinals") or ()),
             choice_last=phrases(raw.get("choice_last") or ()),

@@ -216,3 +216,31 @@ def test_a_long_description_with_a_far_leader_is_offered_not_refused(matcher: Ma
     # Out of scope, nothing stands out: still refused.
     for text in ("thời tiết ngày mai thế nào", "giá vàng hôm nay"):
         assert matcher.tentative(text, matcher.rank(text)) == []
+
+
+def test_an_alias_that_differs_from_another_entry_only_by_a_place_is_not_its_own() -> None:
+    """'làm khai sinh không cần lên xã' strips to 'khai sinh xã': it no longer tells the
+    mobile registration apart, so a plain birth question at the commune stays plain."""
+    import datetime as dt
+
+    from bot.procedures.catalogue import Procedure
+
+    def entry(pid: str, name: str, *aliases: str) -> Procedure:
+        return Procedure(pid, name, "Hộ tịch", aliases, "UBND xã", ("test",), dt.date(2026, 12, 1))
+
+    catalogue = Catalogue(
+        {
+            "khai-sinh": entry("khai-sinh", "Đăng ký khai sinh", "khai sinh"),
+            "khai-sinh-luu-dong": entry(
+                "khai-sinh-luu-dong", "Đăng ký khai sinh lưu động", "làm khai sinh không cần lên xã"
+            ),
+        }
+    )
+    normalizer = Normalizer.default()
+    matcher = Matcher(catalogue, normalizer, Lexicon.load(normalizer), MatchingConfig())
+    ranked = matcher.rank_words("làm khai sinh cho con ở xã")
+    assert ranked[0].procedure.id == "khai-sinh"
+    assert all(m.procedure.id != "khai-sinh-luu-dong" or m.score < ranked[0].score - 20 for m in ranked)
+    index = matcher.index
+    own = [index.phrase_tokens[k] for k, i in enumerate(index.phrase_proc) if index.proc_ids[i] == "khai-sinh-luu-dong"]
+    assert ("khai", "sinh", "xa") not in own and own  # its name stays
