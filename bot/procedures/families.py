@@ -24,6 +24,9 @@ SAID_SLACK = 3
 FAMILY_TIE = 5.0
 #: A family's variant that leads its common case by this much (and is confident) stands.
 VARIANT_LEAD = 20.0
+#: ...and one this strong stands when the common case is not ranked at all ("đk lại kết
+#: hôn": the re-registration, not the copy of the record).
+STRONG_VARIANT = 80.0
 #: Longest typed description read against the members' situations ("ở trong nước").
 DESCRIPTION_WORDS = 8
 #: Words of a description that a member's situation must use.
@@ -141,7 +144,9 @@ class FamilyReader:
         family's common case, which it also ranks ("cấp lại giấy phép xây dựng": the
         re-issue, not the first permit)."""
         default = next((m.score for m in matches if m.procedure.id == family.default), None)
-        return default is not None and top.score >= self._config.confident and top.score - default >= VARIANT_LEAD
+        if default is None:  # the common case is ranked nowhere: a strong variant stands
+            return top.score >= STRONG_VARIANT
+        return top.score >= self._config.confident and top.score - default >= VARIANT_LEAD
 
     def said_variant(self, text: str, tokens: list[str]) -> Procedure | None:
         """The family member whose ``said`` phrase the question uses (its words in order,

@@ -39,3 +39,17 @@ def test_words_in_order_with_a_few_between() -> None:
     assert _in_order(["so", "khong", "con"], ["so", "o", "xa", "khong", "con"], slack=3)
     assert not _in_order(["so", "khong", "con"], ["khong", "con", "so"], slack=3)
     assert not _in_order(["so", "con"], ["so", "a", "b", "c", "d", "e", "con"], slack=3)
+
+
+def test_a_strong_variant_stands_when_the_common_case_is_not_ranked(catalogue: Catalogue) -> None:
+    """'đăng ký lại kết hôn' names the re-registration outright: the lost-paper family's
+    common case (a copy of the record) is not even ranked, so it is not answered instead."""
+    reader, matcher, _ = reader_for(catalogue)
+    for text in ("dang ky lai ket hon mat bao lau", "sổ đỏ bị mất rồi làm lại cần giấy tờ gì"):
+        ranked = matcher.rank(text)
+        assert ranked[0].score >= 80, text
+        assert reader.situation(text, ranked) is None, text
+    # A weaker reading still gets the common case and the deciding question.
+    text = "gks bị mất làm lại được không"
+    family = reader.situation(text, matcher.rank(text))
+    assert family is not None and family.id == "mat-giay-khai-sinh"
