@@ -83,3 +83,22 @@ def test_greetings_help_and_status() -> None:
 def test_light_words_are_people_and_places() -> None:
     assert {"ong", "ba", "xa"} <= L.light_words
     assert "khai" not in L.light_words
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("bọn em định đăng ký kết hôn tháng sau", ["dang", "ky", "ket", "hon"]),
+        ("tụi mình dự định làm khai sinh cho bé tuần tới", ["khai", "sinh", "be"]),
+        # "cưới năm 1998" is when they married, not "cuối năm": kept.
+        ("vợ chồng em cưới năm 1998", ["vo", "chong", "cuoi"]),
+    ],
+)
+def test_pronouns_plans_and_times_name_no_procedure(text: str, kept: list[str]) -> None:
+    assert L.strip_cues(N.tokens(text)) == kept
+
+
+def test_a_question_about_a_word_and_a_question_clause() -> None:
+    assert L.asks_word(N.tokens("giấy khai sinh tiếng Anh gọi là gì"))
+    assert not L.asks_word(N.tokens("dịch giấy khai sinh sang tiếng Anh ở đâu"))
+    assert L.asks_question(N.tokens("giờ làm ở đâu")) and not L.asks_question(N.tokens("tôi ly hôn rồi"))
