@@ -115,6 +115,7 @@ class Lexicon:
     #: Words and phrases that make a clause a question or a request ("thế nào", "ở đâu",
     #: "muốn"), as against one that only tells the situation ("tôi ly hôn rồi").
     question_words: tuple[Phrase, ...] = ()
+    question_tails: tuple[Phrase, ...] = ()
     #: Whole short answers to a yes/no question, normalised; polite words at their end
     #: and at their start.
     yes_answers: frozenset[str] = frozenset()
@@ -189,6 +190,7 @@ class Lexicon:
             person_requests=phrases(raw.get("person_requests") or ()),
             word_questions=phrases(raw.get("word_questions") or ()),
             question_words=phrases(raw.get("question_words") or ()),
+            question_tails=phrases(raw.get("question_tails") or ()),
             yes_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("yes_answers") or ()),
             no_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("no_answers") or ()),
             answer_tails=frozenset(t for w in raw.get("answer_tails") or () for t in normalizer.tokens(str(w))),
@@ -245,9 +247,14 @@ class Lexicon:
         return self._word.occurs_in(tokens)
 
     def asks_question(self, tokens: list[str]) -> bool:
-        """Whether a clause asks or requests something (a question word, a wish) rather
-        than only telling the situation."""
-        return self._question.occurs_in(tokens)
+        """Whether a clause asks or requests something (a question word, a wish, a
+        question word at its end) rather than only telling the situation."""
+        if self._question.occurs_in(tokens):
+            return True
+        end = len(tokens)
+        while end and tokens[end - 1] in self.answer_tails:
+            end -= 1  # "... không ạ", "... chưa nhỉ"
+        return any(tuple(tokens[end - len(tail) : end]) == tail for tail in self.question_tails if len(tail) <= end)
 
     def picked(self, tokens: list[str], labels: list[list[str]]) -> int | None:
         """The index of the choice a typed answer picks among ``labels`` (each as tokens):

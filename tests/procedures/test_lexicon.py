@@ -102,3 +102,6 @@ def test_a_question_about_a_word_and_a_question_clause() -> None:
     assert L.asks_word(N.tokens("giấy khai sinh tiếng Anh gọi là gì"))
     assert not L.asks_word(N.tokens("dịch giấy khai sinh sang tiếng Anh ở đâu"))
     assert L.asks_question(N.tokens("giờ làm ở đâu")) and not L.asks_question(N.tokens("tôi ly hôn rồi"))
+    # "không", "chưa" ask only at the end of a clause; inside one they deny.
+    assert L.asks_question(N.tokens("có mất phí không ạ")) and L.asks_question(N.tokens("xong chưa"))
+    assert not L.asks_question(N.tokens("chưa đăng ký kết hôn")) and not L.asks_question(N.tokens("không có sổ hộ khẩu"))
