@@ -27,8 +27,9 @@ CHOICES = 5
 #: Share of the asking part's naming words the leader's names use for it to name the
 #: leader too ("làm giấy khai sinh" names the foreign-element birth registration).
 NAMES_LEADER = 0.4
-#: The asking part's score for the entry it chooses must be at least the candidate score
-#: and lead the whole message's best entry (on the asking part) by this much.
+#: The asking part's word score for the entry it chooses must be at least FOCUS_FLOOR and
+#: lead the whole message's best entry (on the asking part) by FOCUS_LEAD.
+FOCUS_FLOOR = 45.0
 FOCUS_LEAD = 15.0
 
 
@@ -39,7 +40,9 @@ def asked_part(text: str, normalizer: Normalizer, lexicon: Lexicon) -> str | Non
     if len(clauses) < 2 or len(clauses) > MAX_CLAUSES:
         return None
     asks = [_asks(normalizer.tokens(c), lexicon) for c in clauses]
-    if not any(asks) or all(asks):
+    if not any(asks):
+        asks[-1] = True  # no question word: the request comes last ("..., giờ làm khai sinh cho con")
+    if all(asks):
         return None
     # Clauses between two asking ones belong to the question ("muốn làm cả khai tử, xóa
     # thường trú và mai táng phí, nhờ anh hướng dẫn"): the story comes before or after.
@@ -65,8 +68,7 @@ def refocus(catalogue: Catalogue, matcher: Matcher, matches: list[Match], asked:
     leader = matches[0]
     best = max(matches[:CHOICES], key=lambda m: (on_asked.get(m.procedure.id, 0.0), m.score))
     lead = on_asked.get(best.procedure.id, 0.0) - on_asked.get(leader.procedure.id, 0.0)
-    floor = matcher.config.candidate
-    if best is leader or on_asked.get(best.procedure.id, 0.0) < floor or lead < FOCUS_LEAD:
+    if best is leader or on_asked.get(best.procedure.id, 0.0) < FOCUS_FLOOR or lead < FOCUS_LEAD:
         return matches
     if matcher.explains(leader.procedure.id, asked) >= NAMES_LEADER:
         return matches  # the asking part names the leader too: the story only refines it
