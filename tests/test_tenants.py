@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bot.errors import CatalogueError, ConfigError
 from bot.messages import Incoming, Intent
 from bot.procedures.compiled import open_catalogue
 from bot.procedures.overlay import load_overlaid
+from tests.backends import BACKENDS, Backend, backend
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "procedures"
@@ -90,18 +92,11 @@ communes:
     return text if url is None else text.replace("database:\n", f'database:\n  url: "{url}"\n')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest):
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
     """None (the SQLite file), or a fresh database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        yield None
-        return
-    server = request.getfixturevalue("pg_server")
-    url = server.new_database()
-    try:
-        yield url
-    finally:
-        server.drop_database(url)
+    with backend(request, tmp_path, Backend) as where:
+        yield where.url
 
 
 @pytest.fixture
