@@ -395,6 +395,8 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
             print(f"{record.code} ({proc.id}): no change")
     print(f"motcua import --check: {changed} of {len(records)} record(s) differ from the catalogue")
     return 1 if changed else 0
+
+
 def _commune_option(config: Config, args: argparse.Namespace) -> str | None:
     """``--commune ID`` of ``report`` and ``notice``: an id of the config's ``communes:``,
     or None when not given; raises ConfigError (one line naming the file) for another."""
