@@ -128,10 +128,15 @@ def _parser() -> argparse.ArgumentParser:
     notice_add.add_argument("text", help="the announcement, in Vietnamese")
     notice_add.add_argument("--until", required=True, help="last day it is shown, YYYY-MM-DD (Vietnam time)")
     notice_add.add_argument("--by", default="", help="who posts it (default: the login name)")
-    notice_sub.add_parser("list", help="list the announcements, current and past")
+    notice_list = notice_sub.add_parser("list", help="list the announcements, current and past")
     notice_remove = notice_sub.add_parser("remove", help="take an announcement down")
     notice_remove.add_argument("id", type=int, help="its number, as `motcua notice list` shows it")
     notice_remove.add_argument("--by", default="", help="who removes it (default: the login name)")
+    for action in (notice_add, notice_list, notice_remove):
+        action.add_argument(
+            "--commune", metavar="ID",
+            help="with communes: this commune's announcements only (default: the province's, shown in every commune)",
+        )
 
     ev = sub.add_parser("eval", help="measure matching accuracy on labelled questions")
     ev.add_argument("files", nargs="+", type=Path, help="evaluation YAML files")
@@ -390,6 +395,19 @@ async def _import(config: Config, args: argparse.Namespace) -> int:
             print(f"{record.code} ({proc.id}): no change")
     print(f"motcua import --check: {changed} of {len(records)} record(s) differ from the catalogue")
     return 1 if changed else 0
+
+
+def _commune_option(config: Config, args: argparse.Namespace) -> str | None:
+    """``--commune ID`` of ``report`` and ``notice``: an id of the config's ``communes:``,
+    or None when not given; raises ConfigError (one line naming the file) for another."""
+    commune = args.commune
+    if commune is not None and commune not in {c.id for c in config.communes}:
+        known = ", ".join(c.id for c in config.communes) or "none: there is no communes: list"
+        where = args.config or "the built-in settings"
+        raise ConfigError(f"--commune {commune!r}: no such commune in communes: of {where} ({known})")
+    return commune
+
+
 async def _report(config: Config, args: argparse.Namespace) -> int:
     from bot.dossiers.store import open_store
     from bot.report import StaffViews, build_report, format_report
@@ -397,10 +415,7 @@ async def _report(config: Config, args: argparse.Namespace) -> int:
     from bot.staff.recorder import StaffRecorder
 
     names = _procedure_names(config)
-    commune = args.commune
-    if commune is not None and commune not in {c.id for c in config.communes}:
-        known = ", ".join(c.id for c in config.communes) or "none: there is no communes: list"
-        raise ConfigError(f"--commune {commune!r}: no such commune in communes: ({known})")
+    commune = _commune_option(config, args)
     store = await open_store(config.database.path, config.database.url)
     try:
         staff = await StaffRecorder.open(config.database.path, config.missed.retention_days, url=config.database.url)
@@ -431,9 +446,11 @@ async def _notice(config: Config, args: argparse.Namespace) -> int:
         except (KeyError, OSError):
             return "dòng lệnh"
 
+    commune = _commune_option(config, args)
     opened = await NoticeStore.open(config.database.path, config.database.url)
-    # with communes:, the command line speaks for the province: its notices show in every commune
-    store = opened.scoped(PROVINCE) if config.communes else opened
+    # with communes:, the command line speaks for the province (its notices show in every
+    # commune) unless --commune names one: then as that commune's staff
+    store = opened.scoped(commune or PROVINCE) if config.communes else opened
     try:
         if args.notice_command == "add":
             try:

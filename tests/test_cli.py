@@ -188,19 +188,19 @@ def test_production_config_needs_no_tokens_except_for_run(tmp_path: Path) -> Non
 
 
 def test_ask_into_a_reader_that_closes_early_ends_quietly(tmp_path: Path) -> None:
-    ask = start_motcua(
+    with start_motcua(
         "ask", "--json", "-", tmp=tmp_path,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    assert ask.stdin is not None and ask.stdout is not None and ask.stderr is not None
-    ask.stdin.write("lam giay khai sinh can gi\n".encode() * 2000)
-    ask.stdin.close()
-    first = ask.stdout.readline()  # like `| head -1`
-    ask.stdout.close()
-    assert ask.wait(timeout=60) == 141  # the status of a process ended by SIGPIPE
-    assert json.loads(first)["intent"] == "procedure"
-    err = ask.stderr.read()
-    assert err == b"", err
+    ) as ask:  # its pipes closed at the end
+        assert ask.stdin is not None and ask.stdout is not None and ask.stderr is not None
+        ask.stdin.write("lam giay khai sinh can gi\n".encode() * 2000)
+        ask.stdin.close()
+        first = ask.stdout.readline()  # like `| head -1`
+        ask.stdout.close()
+        assert ask.wait(timeout=60) == 141  # the status of a process ended by SIGPIPE
+        assert json.loads(first)["intent"] == "procedure"
+        err = ask.stderr.read()
+        assert err == b"", err
 
 
 def test_ctrl_c_ends_the_chat_with_a_goodbye(tmp_path: Path) -> None:
@@ -208,24 +208,25 @@ def test_ctrl_c_ends_the_chat_with_a_goodbye(tmp_path: Path) -> None:
     keyboard, terminal = pty.openpty()
     chat = start_motcua("chat", tmp=tmp_path, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     os.close(terminal)
-    assert chat.stdout is not None and chat.stderr is not None
-    os.write(keyboard, "xin chào\n".encode())
-    seen = b""
-    while b"Xin ch\xc3\xa0o!" not in seen or not seen.endswith("Bạn: ".encode()):
-        chunk = os.read(chat.stdout.fileno(), 4096)
-        assert chunk, seen
-        seen += chunk
-    chat.send_signal(signal.SIGINT)  # Ctrl+C while the chat waits for the next line
-    started = time.monotonic()
-    try:
-        code = chat.wait(timeout=10)
-    finally:
-        chat.kill()
-    assert code == 0 and time.monotonic() - started < 10
-    out = seen + chat.stdout.read()
-    assert out.decode().rstrip().endswith("Tạm biệt! Khi cần, cứ mở lại và hỏi tiếp nhé.")
-    err = chat.stderr.read()
-    assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err
+    with chat:  # its pipes closed at the end
+        assert chat.stdout is not None and chat.stderr is not None
+        os.write(keyboard, "xin chào\n".encode())
+        seen = b""
+        while b"Xin ch\xc3\xa0o!" not in seen or not seen.endswith("Bạn: ".encode()):
+            chunk = os.read(chat.stdout.fileno(), 4096)
+            assert chunk, seen
+            seen += chunk
+        chat.send_signal(signal.SIGINT)  # Ctrl+C while the chat waits for the next line
+        started = time.monotonic()
+        try:
+            code = chat.wait(timeout=10)
+        finally:
+            chat.kill()
+        assert code == 0 and time.monotonic() - started < 10
+        out = seen + chat.stdout.read()
+        assert out.decode().rstrip().endswith("Tạm biệt! Khi cần, cứ mở lại và hỏi tiếp nhé.")
+        err = chat.stderr.read()
+        assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err
     os.close(keyboard)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bot.errors import CatalogueError, ConfigError
 from bot.messages import Incoming, Intent
 from bot.procedures.compiled import open_catalogue
 from bot.procedures.overlay import load_overlaid
+from tests.backends import BACKENDS, Backend, backend
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "procedures"
@@ -90,18 +92,11 @@ communes:
     return text if url is None else text.replace("database:\n", f'database:\n  url: "{url}"\n')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest):
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
     """None (the SQLite file), or a fresh database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        yield None
-        return
-    server = request.getfixturevalue("pg_server")
-    url = server.new_database()
-    try:
-        yield url
-    finally:
-        server.drop_database(url)
+    with backend(request, tmp_path, Backend) as where:
+        yield where.url
 
 
 @pytest.fixture
@@ -451,6 +446,45 @@ async def test_a_notice_from_the_command_line_shows_in_every_commune(config_file
         await app.close()
 
 
+async def test_a_notice_for_one_commune_from_the_command_line_reaches_only_its_residents(
+    config_file: Path,
+) -> None:
+    """`motcua notice add|list|remove --commune ID` speaks as that commune's staff: the
+    notice shows to its residents only, the other commune neither lists nor removes it,
+    the province's view lists it; an unknown id is one line naming the file and the key."""
+    from datetime import date, timedelta
+
+    def notice(*args: str) -> subprocess.CompletedProcess[str]:
+        return _motcua("--config", str(config_file), "notice", *args)
+
+    until = (date.today() + timedelta(days=2)).isoformat()
+    added = notice("add", "Xã Bình Minh nghỉ chiều thứ Sáu.", "--until", until, "--by", "Minh", "--commune", "binh-minh")
+    assert added.returncode == 0, added.stderr
+    number = added.stdout.split()[1]
+    listed = notice("list", "--commune", "binh-minh")
+    assert listed.returncode == 0 and listed.stdout.startswith(f"{number}\tcurrent\t") and "Bình Minh nghỉ" in listed.stdout
+    assert notice("list", "--commune", "tan-hoa").stdout == "no announcements\n"
+    assert "Bình Minh nghỉ" in notice("list").stdout  # the province's view sees every commune's
+    app = await App.open(load_config(config_file))
+    try:
+        for user, commune, sees in (("u1", "tan-hoa", False), ("u2", "binh-minh", True)):
+            start = await app.engine.handle(say(f"/start {commune}", user=user))
+            answer = await app.engine.handle(say("lam giay khai sinh can gi", user=user))
+            shown = "\n".join(r.text for r in [*start.replies, *answer.replies])
+            assert ("Xã Bình Minh nghỉ" in shown) is sees, commune
+    finally:
+        await app.close()
+    other = notice("remove", number, "--commune", "tan-hoa")
+    assert other.returncode == 2 and f"no announcement {number} is up" in other.stderr
+    assert notice("remove", number, "--commune", "binh-minh").returncode == 0
+    assert "\tremoved\t" in notice("list", "--commune", "binh-minh").stdout
+    wrong = notice("add", "Thông báo.", "--until", until, "--commune", "no-such")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert wrong.stderr.strip().splitlines() == [
+        f"motcua: --commune 'no-such': no such commune in communes: of {config_file} (tan-hoa, binh-minh)"
+    ]
+
+
 def test_tenant_is_set_per_commune_and_is_not_a_config_key(config_file: Path, tmp_path: Path) -> None:
     from bot.tenants import tenant_configs
 
@@ -484,7 +518,7 @@ async def test_report_of_one_commune_counts_only_its_own_messages(config_file: P
     assert refused("--commune", "tan-hoa") == 1
     assert refused() == 3
     wrong = _motcua("--config", str(config_file), "report", "--commune", "no-such")
-    assert wrong.returncode != 0 and "--commune 'no-such': no such commune" in wrong.stderr
+    assert wrong.returncode != 0 and f"--commune 'no-such': no such commune in communes: of {config_file}" in wrong.stderr
     assert "Traceback" not in wrong.stderr
 
 

@@ -14,23 +14,19 @@ from bot.backoffice import audit as audit_module
 from bot.backoffice.accounts import PROVINCE, AccountError, AccountStore, LoginOutcome
 from bot.backoffice.audit import AuditLog
 from bot.storage import Database, open_database
+from tests.backends import BACKENDS, Backend, backend
 from tests.legacy import write_old_parts
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """An empty database seen by no commune (as the back office opens it)."""
-    url = None
-    if request.param == "postgres":
-        server = request.getfixturevalue("pg_server")
-        url = server.new_database()
-    database = await open_database(tmp_path / "motcua.sqlite3", url, scope=None)
-    try:
-        yield database
-    finally:
-        await database.close()
-        if url is not None:
-            server.drop_database(url)
+    with backend(request, tmp_path, Backend) as where:
+        database = await open_database(where.path, where.url, scope=None)
+        try:
+            yield database
+        finally:
+            await database.close()
 
 
 async def test_accounts_carry_their_commune_into_the_login_and_the_session(db: Database) -> None:

@@ -23,6 +23,7 @@ from bot.backoffice.web import create_app
 from bot.config import BackofficeConfig, load_config
 from bot.staff.hours import VIETNAM
 from bot.staff.missed import MissedStore
+from tests.backends import BACKENDS, Backend, backend
 
 from .conftest import ROOT, csrf_of, login
 
@@ -111,19 +112,12 @@ async def open_province(tmp_path: Path, url: str | None = None, overlay: Path | 
         await app.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 async def province(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Province]:
     """:func:`open_province` on a SQLite file or on the test PostgreSQL server."""
-    url = None
-    if request.param == "postgres":
-        server = request.getfixturevalue("pg_server")
-        url = server.new_database()
-    try:
-        async with open_province(tmp_path, url) as running:
+    with backend(request, tmp_path, Backend) as where:
+        async with open_province(tmp_path, where.url) as running:
             yield running
-    finally:
-        if url is not None:
-            server.drop_database(url)
 
 
 def browser() -> ClientSession:

@@ -126,3 +126,9 @@ def test_the_notice_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "--until: expected a date as YYYY-MM-DD" in capsys.readouterr().err
     assert main(["--db", db, "notice", "add", CLOSURE, "--until", "2020-01-01"]) == 2
     assert "already past" in capsys.readouterr().err
+    # One commune (no communes: list): --commune names none, and says so in one line.
+    assert main(["--db", db, "notice", "list", "--commune", "tan-hoa"]) == 2
+    assert capsys.readouterr().err == (
+        "motcua: --commune 'tan-hoa': no such commune in communes: of the built-in settings"
+        " (none: there is no communes: list)\n"
+    )
