@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.backends import BACKENDS, Backend, backend
 
 from bot.config import Config
 from bot.messages import Incoming, Reply
@@ -20,11 +22,12 @@ from bot.config import RateLimitConfig
 from bot.storage import Database, open_database
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def where(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str | None]:
-    if request.param == "sqlite":
-        return tmp_path / "bot.sqlite3", None
-    return tmp_path / "bot.sqlite3", request.getfixturevalue("pg_server").new_database()
+@pytest.fixture(params=BACKENDS)
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str | None]]:
+    """A database location of each backend: (SQLite path, PostgreSQL URL or None); a
+    PostgreSQL database is dropped afterwards."""
+    with backend(request, tmp_path, Backend) as place:
+        yield place.path, place.url
 
 
 @pytest.fixture

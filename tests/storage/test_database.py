@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.backends import BACKENDS, Backend, backend
 
 from bot.storage import (
     ALL_COMMUNES,
@@ -24,13 +26,12 @@ NOTES = [
 GUARDED = [*NOTES, {"sqlite": "SELECT 1", "postgres": tenant_guard_sql("notes")}]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def where(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str | None]:
-    """A database location of each backend: (SQLite path, PostgreSQL URL or None)."""
-    if request.param == "sqlite":
-        return tmp_path / "bot.sqlite3", None
-    server = request.getfixturevalue("pg_server")
-    return tmp_path / "unused.sqlite3", server.new_database()
+@pytest.fixture(params=BACKENDS)
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str | None]]:
+    """A database location of each backend: (SQLite path, PostgreSQL URL or None); a
+    PostgreSQL database is dropped afterwards."""
+    with backend(request, tmp_path, Backend) as place:
+        yield place.path, place.url
 
 
 @pytest.fixture
