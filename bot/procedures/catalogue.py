@@ -63,6 +63,7 @@ SKIPPED_FOLDERS = ("drafts",)
 
 # A family member's keys beyond id and when (see procedures/README.md, "Families").
 _MEMBER_FACTS = ("foreign_of", "border_of", "abroad_of")
+_FACTS = ("foreign", "border", "abroad")
 _MEMBER_OPTIONAL = ("said", "answers", "age_over", *_MEMBER_FACTS)
 _MEMBER_KEYS = {"id", "when", *_MEMBER_OPTIONAL}
 
@@ -288,8 +289,6 @@ def _check_value(kind: str, value: Any) -> str | None:
         for i, item in enumerate(value):
             if not isinstance(item, dict) or not {"id", "when"} <= set(item) <= _MEMBER_KEYS:
                 return f"item {i + 1}: expected the keys id and when (and optionally {', '.join(_MEMBER_OPTIONAL)})"
-            if "age_over" in item and (not isinstance(item["age_over"], str) or parse_age(item["age_over"]) is None):
-                return f"item {i + 1}: age_over: expected a number and a unit in quotes, e.g. \"60 ngày\", \"18 tuổi\""
             for key in _MEMBER_FACTS:
                 ids = item.get(key, [])
                 if not isinstance(ids, list) or not all(isinstance(x, str) and _ID.match(x) for x in ids):
@@ -409,6 +408,8 @@ def parse_entry(text: str, path: Path) -> tuple[Procedure | Family | None, list[
     kind = data.get("kind", KIND_PROCEDURE)
     if kind == KIND_FAMILY:
         problems += _check_keys(data, lines, path, _FAMILY_SCHEMA)
+        if not problems:
+            problems += _age_problems(data["members"], text, path)
         if problems:
             return None, problems
         return (
@@ -515,10 +516,11 @@ def _check_references(procs: list[Procedure], families: list[Family], broken: se
             problems.append(f"{fam.path}:{_line_of(fam.path, 'members')}: members: an id is listed twice")
         if fam.default not in member_ids and fam.default not in broken:
             problems.append(f"{fam.path}:{_line_of(fam.path, 'default')}: default: {fam.default!r} is not a member")
+        text = fam.path.read_text(encoding="utf-8") if any(m.replaces(f) for m in fam.members for f in _FACTS) else ""
         for member in fam.members:
             for key in _MEMBER_FACTS:
                 for other in getattr(member, key):
-                    where = f"{fam.path}:{_member_line(fam.path, member.id, key)}: members: {member.id}: {key}"
+                    where = f"{fam.path}:{_member_line(text, member.id, key)}: members: {member.id}: {key}"
                     if other not in by_id:
                         if other not in broken:
                             problems.append(f"{where}: unknown id {other!r}")
@@ -532,10 +534,20 @@ def _check_references(procs: list[Procedure], families: list[Family], broken: se
     return problems
 
 
-def _member_line(path: Path, member: str, key: str) -> int:
-    """The line of ``key`` under the member ``member`` of a family file (the member's
-    line, or 1, if not found)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+def _age_problems(members: list[dict[str, Any]], text: str, path: Path) -> list[str]:
+    """A problem for each member whose ``age_over`` is not a number and a unit."""
+    return [
+        f"{path}:{_member_line(text, m['id'], 'age_over')}: members: {m['id']}: age_over: expected a number "
+        'and a unit in quotes, e.g. "60 ngày", "18 tuổi"'
+        for m in members
+        if "age_over" in m and (not isinstance(m["age_over"], str) or parse_age(m["age_over"]) is None)
+    ]
+
+
+def _member_line(text: str, member: str, key: str) -> int:
+    """The line of ``key`` under the member ``member`` in a family file's ``text`` (the
+    member's line, or 1, if not found)."""
+    lines = text.splitlines()
     start = next((n for n, t in enumerate(lines, 1) if t.strip() in (f"- id: {member}", f"- id: \"{member}\"")), 1)
     for n in range(start, len(lines) + 1):
         text = lines[n - 1].strip()

@@ -39,6 +39,8 @@ class Cue:
 
     words: tuple[str, ...]
     unless_next: frozenset[str] = frozenset()
+    #: Where the place or people itself starts ("người Hàn": at "Hàn").
+    place: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,25 +64,26 @@ def _cues(items: Any, where: str) -> list[Cue]:
             cues.append(Cue(tuple(item.split())))
         elif isinstance(item, dict) and {"after", "words"} <= set(item):
             unless = frozenset(item.get("unless_next") or ())
-            cues += [Cue((*a.split(), w), unless) for a in item["after"] for w in item["words"]]
+            cues += [Cue((*a.split(), w), unless, len(a.split())) for a in item["after"] for w in item["words"]]
         else:
             raise CatalogueError(f"{DEFAULT_FACTS.name}: {where}: {item!r}: expected a phrase or {{after, words}}")
     return cues
 
 
 def _spans(tokens: Sequence[str], cues: dict[str, list[Cue]]) -> list[tuple[int, int]]:
-    """Where the cues occur in ``tokens``, as (start, end), longest first at a start."""
+    """Where the places or people of the cues occur in ``tokens``, as (start, end): the
+    longest cue at a position, and its place alone ("người Hàn": "Hàn")."""
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(tokens):
-        best = 0
+        best: Cue | None = None
         for cue in cues.get(tokens[i], ()):
             n = len(cue.words)
             if tuple(tokens[i:i + n]) == cue.words and (i + n >= len(tokens) or tokens[i + n] not in cue.unless_next):
-                best = max(best, n)
-        if best:
-            spans.append((i, i + best))
-            i += best
+                best = cue if best is None or n > len(best.words) else best
+        if best is not None:
+            spans.append((i + best.place, i + len(best.words)))
+            i += len(best.words)
         else:
             i += 1
     return spans

@@ -20,7 +20,7 @@ from bot.procedures.normalize import Normalizer
 #: Distinct words of a question a family's situation must use for the question to describe it.
 SITUATION_WORDS = 2
 #: Other words allowed between the words of a family member's ``said`` phrase.
-SAID_SLACK = 3
+SAID_SLACK = 4
 #: Families' situations this close both fit a question.
 FAMILY_TIE = 5.0
 #: A family's variant that leads its common case by this much (and is confident) stands.
@@ -215,8 +215,8 @@ class FamilyReader:
                 pick: str | None = rungs[0][1]
                 for days, member in rungs[1:]:
                     over = age.over(days)
-                    if over is None:
-                        pick = None
+                    if over is None:  # "quá 2 tháng" tells 60 days, not 18 years
+                        pick = None if member == rungs[1][1] else pick
                         break
                     if not over:
                         break
