@@ -30,6 +30,8 @@ FOREIGN, BORDER, ABROAD = "foreign", "border", "abroad"
 PLACE = "@"
 #: Other words allowed between the words of an ``abroad`` phrase.
 ABROAD_SLACK = 2
+#: Words after a declining word ("không cần nhập khẩu") read as what is declined.
+DECLINED_WINDOW = 3
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class FactReader:
     neighbour: list[Cue] = field(default_factory=list)
     border: list[Cue] = field(default_factory=list)
     abroad: list[tuple[str, ...]] = field(default_factory=list)
+    declined: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self._foreign = _index(self.foreign + self.neighbour)
@@ -141,7 +144,15 @@ class FactReader:
             neighbour=_cues(raw.get("neighbour", []), "neighbour"),
             border=_cues(raw.get("border", []), "border"),
             abroad=[tuple(p.split()) for p in raw.get("abroad", []) if isinstance(p, str) and p.split()],
+            declined=frozenset(str(w) for w in raw.get("declined", [])),
         )
+
+    def declined_words(self, tokens: Sequence[str]) -> set[str]:
+        """The words a declining word comes just before ("không cần nhập khẩu": "cần",
+        "nhập", "khẩu")."""
+        return {
+            w for i, tok in enumerate(tokens) if tok in self.declined for w in tokens[i + 1:i + 1 + DECLINED_WINDOW]
+        }
 
     def read(self, tokens: Sequence[str], year: int) -> Facts:
         """The facts ``tokens`` (a folded question) state; ``year`` is this year."""

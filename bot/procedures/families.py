@@ -94,6 +94,15 @@ class FamilyReader:
             rungs = sorted((m.age_days, m.id) for m in family.members if m.age_days is not None)
             if rungs:
                 self._ladders.append((family, [(0.0, family.default), *rungs]))
+        # Combined procedures, and the smaller combinations of their parts: (smaller, the
+        # parts it leaves out), the largest first.
+        self._smaller: dict[str, list[tuple[Procedure, frozenset[str]]]] = {}
+        combined = [p for p in catalogue if len(p.combines) >= 2]
+        for big in combined:
+            parts = set(big.combines)
+            smaller = [(p, frozenset(parts - set(p.combines))) for p in combined if set(p.combines) < parts]
+            if smaller:
+                self._smaller[big.id] = sorted(smaller, key=lambda s: len(s[1]))
         # Each family's members' ``said`` phrases, as words, in the members' order.
         self._said: dict[str, list[tuple[str, list[str]]]] = {
             family.id: [(m.id, words) for m in family.members for p in m.said if (words := normalizer.tokens(p))]
@@ -171,10 +180,11 @@ class FamilyReader:
         recording a registration made abroad), from the family files' ``age_over`` and
         ``<fact>_of`` keys; ``proc`` itself when the question states none. ``year``: this
         year, for a year of birth."""
-        facts = self._facts.read(self._normalizer.tokens(text), year)
+        tokens = self._normalizer.tokens(text)
+        facts = self._facts.read(tokens, year)
+        current = self._without_declined(proc, tokens) or proc
         if not facts.stated and not facts.ages:
-            return proc
-        current = proc
+            return current
         for _ in range(STATED_STEPS):
             step = self._by_age(current, facts, text) or self._by_fact(current, facts)
             if step is None or step.id == current.id:
@@ -189,6 +199,21 @@ class FamilyReader:
         at least one option changes and all that change agree; otherwise None."""
         changed = {v.id: v for p in procs if (v := self.stated_variant(p, text, year)).id != p.id}
         return next(iter(changed.values())) if len(changed) == 1 else None
+
+    def _without_declined(self, proc: Procedure, tokens: list[str]) -> Procedure | None:
+        """The smaller combined procedure, when the question declines the parts of
+        ``proc`` it leaves out ("không cần nhập khẩu"); None otherwise."""
+        smaller = self._smaller.get(proc.id)
+        if not smaller:
+            return None
+        declined = self._facts.declined_words(tokens)
+        if not declined:
+            return None
+        for small, left_out in smaller:
+            kept = set().union(*(self._matcher.alias_words(p) for p in small.combines))
+            if all(declined & (self._matcher.alias_words(p) - kept - self._lexicon.light_words) for p in left_out):
+                return small
+        return None
 
     def _by_fact(self, proc: Procedure, facts: Facts) -> Procedure | None:
         """The member standing for ``proc`` under the most specific fact stated."""
