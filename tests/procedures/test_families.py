@@ -119,9 +119,15 @@ def test_a_declined_part_of_a_combined_procedure_gives_the_smaller_combination(c
         ("nghĩa vụ quân sự cho con liệt sĩ có được miễn không", "mien-goi-nhap-ngu"),
         ("vừa chuyển đến xã, đăng ký nghĩa vụ quân sự ở đâu", "dang-ky-nghia-vu-quan-su-chuyen-den"),
         ("giám hộ cho cháu, nhờ chú theo dõi việc giám hộ", "giam-sat-giam-ho"),
+        ("hộ kinh doanh muốn đổi địa chỉ cửa hàng", "thay-doi-ho-kinh-doanh"),
+        ("đăng ký hộ kinh doanh rồi giờ tạm nghỉ một thời gian", "tam-ngung-ho-kinh-doanh"),
+        ("thủ tục hộ kinh doanh khi muốn nghỉ hẳn", "cham-dut-ho-kinh-doanh"),
+        ("giấy phép xây dựng sắp hết hạn mà chưa khởi công", "gia-han-giay-phep-xay-dung"),
+        ("hồ sơ mẹ Việt Nam anh hùng cho bà đã mất", "truy-tang-ba-me-viet-nam-anh-hung"),
+        ("sổ đỏ nhà tôi bị ghi sai tên chủ", "dinh-chinh-so-do"),
     ],
 )
-def test_said_phrases_pick_military_service_and_guardianship_variants(
+def test_said_phrases_from_the_members_situations_pick_them(
     catalogue: Catalogue, text: str, meant: str
 ) -> None:
     reader, _, normalizer = reader_for(catalogue)
