@@ -125,6 +125,10 @@ def test_a_declined_part_of_a_combined_procedure_gives_the_smaller_combination(c
         ("giấy phép xây dựng sắp hết hạn mà chưa khởi công", "gia-han-giay-phep-xay-dung"),
         ("hồ sơ mẹ Việt Nam anh hùng cho bà đã mất", "truy-tang-ba-me-viet-nam-anh-hung"),
         ("sổ đỏ nhà tôi bị ghi sai tên chủ", "dinh-chinh-so-do"),
+        ("đăng ký kết hôn mà chồng sắp cưới ốm nặng không lên xã được", "ket-hon-luu-dong"),
+        ("đăng ký lại việc nuôi con nuôi thì nộp gì", "dang-ky-lai-nuoi-con-nuoi"),
+        ("bố mất để lại đất, em muốn nhường phần thừa kế cho anh", "chung-thuc-tu-choi-nhan-di-san"),
+        ("bố là thương binh vừa mất, xin tiền mai táng", "tro-cap-khi-nguoi-co-cong-mat"),
     ],
 )
 def test_said_phrases_from_the_members_situations_pick_them(
