@@ -197,8 +197,26 @@ class FamilyReader:
         "which one?" to ("đăng ký lại khai tử cho người nước ngoài": of *khai tử nước
         ngoài*, *đăng ký lại khai tử* and its foreign variant, the foreign variant), when
         at least one option changes and all that change agree; otherwise None."""
+        whole = self._names_every_part(procs, text)
+        if whole is not None:
+            return whole
         changed = {v.id: v for p in procs if (v := self.stated_variant(p, text, year)).id != p.id}
         return next(iter(changed.values())) if len(changed) == 1 else None
+
+    def _names_every_part(self, procs: list[Procedure], text: str) -> Procedure | None:
+        """Of combined procedures offered together, the largest whose extra parts the
+        question names ("liên thông khai sinh, thường trú, BHYT": the three-part one, not
+        the two-part one it also ranks); None when it names none of them."""
+        offered = {p.id for p in procs}
+        tokens = self._normalizer.tokens(text)
+        words = self._matcher.catalogue_words(text) - self._facts.declined_words(tokens)
+        for big in procs:
+            smaller = [(small, left_out) for small, left_out in self._smaller.get(big.id, ()) if small.id in offered]
+            for small, left_out in smaller:
+                kept = set().union(*(self._matcher.alias_words(p) for p in small.combines))
+                if all(words & (self._matcher.alias_words(p) - kept - self._lexicon.light_words) for p in left_out):
+                    return big
+        return None
 
     def _without_declined(self, proc: Procedure, tokens: list[str]) -> Procedure | None:
         """The smaller combined procedure, when the question declines the parts of

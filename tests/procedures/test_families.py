@@ -144,3 +144,11 @@ def test_a_said_phrase_may_have_a_few_words_between_its_words(catalogue: Catalog
     text = "mất giấy kết hôn, sổ lưu ở xã cũng bị mất"
     picked = reader.said_variant(text, normalizer.tokens(text))
     assert picked is not None and picked.id == "dang-ky-lai-ket-hon"
+
+
+def test_a_which_one_between_combined_procedures_is_settled_by_the_parts_named(catalogue: Catalogue) -> None:
+    reader, _, _ = reader_for(catalogue)
+    options = [catalogue.procedures["lien-thong-khai-sinh"], catalogue.procedures["lien-thong-khai-sinh-bhyt"]]
+    picked = reader.stated_choice(options, "làm một lần khai sinh, đăng ký thường trú và thẻ bhyt cho bé", 2026)
+    assert picked is not None and picked.id == "lien-thong-khai-sinh"
+    assert reader.stated_choice(options, "liên thông khai sinh cho bé", 2026) is None
