@@ -15,14 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re
+
 import yaml
 
 from bot.errors import CatalogueError
 from bot.procedures.durations import StatedAge, stated_ages
+from bot.procedures.normalize import Normalizer
 
 DEFAULT_FACTS = Path(__file__).resolve().parent / "data" / "facts.yaml"
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: Between the words of two clauses of a question (never a folded word).
+CLAUSE = "|"
+_CLAUSE_END = re.compile(r"[,.;:!?()\n]+")
 
 #: The facts a family member may be picked by (keys ``<fact>_of`` in family files).
 FOREIGN, BORDER, ABROAD = "foreign", "border", "abroad"
@@ -32,6 +39,9 @@ PLACE = "@"
 ABROAD_SLACK = 2
 #: Words after a declining word ("không cần nhập khẩu") read as what is declined.
 DECLINED_WINDOW = 3
+#: Words before a fact's place or people where a declining word denies it ("không ai là
+#: người nước ngoài").
+DENIED_WINDOW = 4
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,23 @@ def _in_order(words: Sequence[str], tokens: Sequence[str], slack: int) -> bool:
     return False
 
 
+def clause_tokens(text: str, normalizer: Normalizer) -> list[str]:
+    """The folded words of ``text``, its clauses ("mẹ là kiều bào, sổ không còn")
+    separated by :data:`CLAUSE`, so that a "không" denies only within its clause."""
+    tokens: list[str] = []
+    for clause in _CLAUSE_END.split(text):
+        words = normalizer.tokens(clause)
+        if words:
+            tokens += [*words, CLAUSE]
+    return tokens[:-1] if tokens and tokens[-1] == CLAUSE else tokens
+
+
+def _before(tokens: Sequence[str], start: int, width: int) -> Sequence[str]:
+    """Up to ``width`` words before ``start``, within its clause."""
+    window = list(tokens[max(0, start - width):start])
+    return window[len(window) - window[::-1].index(CLAUSE):] if CLAUSE in window else window
+
+
 def _index(cues: list[Cue]) -> dict[str, list[Cue]]:
     by_first: dict[str, list[Cue]] = {}
     for cue in cues:
@@ -150,14 +177,25 @@ class FactReader:
     def declined_words(self, tokens: Sequence[str]) -> set[str]:
         """The words a declining word comes just before ("không cần nhập khẩu": "cần",
         "nhập", "khẩu")."""
-        return {
-            w for i, tok in enumerate(tokens) if tok in self.declined for w in tokens[i + 1:i + 1 + DECLINED_WINDOW]
-        }
+        declined: set[str] = set()
+        for i, tok in enumerate(tokens):
+            if tok in self.declined:
+                after = list(tokens[i + 1:i + 1 + DECLINED_WINDOW])
+                declined.update(after[:after.index(CLAUSE)] if CLAUSE in after else after)
+        return declined
+
+    def _said(self, tokens: Sequence[str], cues: dict[str, list[Cue]]) -> list[tuple[int, int]]:
+        """The spans of ``cues`` in ``tokens`` that no declining word just before denies
+        ("không phải người nước ngoài")."""
+        return [
+            (start, end) for start, end in _spans(tokens, cues)
+            if not self.declined.intersection(_before(tokens, start, DENIED_WINDOW))
+        ]
 
     def read(self, tokens: Sequence[str], year: int) -> Facts:
         """The facts ``tokens`` (a folded question) state; ``year`` is this year."""
         stated: set[str] = set()
-        foreign = _spans(tokens, self._foreign)
+        foreign = self._said(tokens, self._foreign)
         if foreign:
             stated.add(FOREIGN)
             marked: list[str] = []
@@ -168,7 +206,7 @@ class FactReader:
             marked += tokens[last:]
             if any(_in_order(p, marked, ABROAD_SLACK) for p in self.abroad):
                 stated.add(ABROAD)
-        if _spans(tokens, self._border):
+        if self._said(tokens, self._border):
             stated.add(BORDER)
-        neighbour = bool(_spans(tokens, self._neighbour))
+        neighbour = bool(self._said(tokens, self._neighbour))
         return Facts(frozenset(stated), tuple(stated_ages(tokens, year)), neighbour)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bot.config import MatchingConfig
 from bot.procedures.catalogue import ANSWERS, Catalogue, Family, Procedure, situations
-from bot.procedures.facts import ABROAD, BORDER, FOREIGN, FactReader, Facts
+from bot.procedures.facts import ABROAD, BORDER, FOREIGN, FactReader, Facts, clause_tokens
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Match, Matcher
 from bot.procedures.normalize import Normalizer
@@ -91,7 +91,7 @@ class FamilyReader:
         # the common case first at 0 days.
         self._ladders: list[tuple[Family, list[tuple[float, str]]]] = []
         for family in catalogue.families.values():
-            rungs = sorted((m.age_days, m.id) for m in family.members if m.age_days is not None)
+            rungs = sorted((m.age_days, m.id) for m in family.members if m.age_days is not None and m.id != family.default)
             if rungs:
                 self._ladders.append((family, [(0.0, family.default), *rungs]))
         # Combined procedures, and the smaller combinations of their parts: (smaller, the
@@ -180,7 +180,7 @@ class FamilyReader:
         recording a registration made abroad), from the family files' ``age_over`` and
         ``<fact>_of`` keys; ``proc`` itself when the question states none. ``year``: this
         year, for a year of birth."""
-        tokens = self._normalizer.tokens(text)
+        tokens = clause_tokens(text, self._normalizer)
         facts = self._facts.read(tokens, year)
         current = self._without_declined(proc, tokens) or proc
         if not facts.stated and not facts.ages:
@@ -208,8 +208,7 @@ class FamilyReader:
         question names ("liên thông khai sinh, thường trú, BHYT": the three-part one, not
         the two-part one it also ranks); None when it names none of them."""
         offered = {p.id for p in procs}
-        tokens = self._normalizer.tokens(text)
-        words = self._matcher.catalogue_words(text) - self._facts.declined_words(tokens)
+        words = self._matcher.catalogue_words(text) - self._facts.declined_words(clause_tokens(text, self._normalizer))
         for big in procs:
             smaller = [(small, left_out) for small, left_out in self._smaller.get(big.id, ()) if small.id in offered]
             for small, left_out in smaller:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.procedures.facts import ABROAD, BORDER, FOREIGN, FactReader, Facts
+from bot.procedures.facts import ABROAD, BORDER, CLAUSE, FOREIGN, FactReader, Facts, clause_tokens
 from bot.procedures.normalize import Normalizer
 
 
@@ -74,3 +74,17 @@ def test_a_foreign_element_alone_is_not_a_registration_abroad(text: str) -> None
 def test_declined_words_follow_a_declining_word() -> None:
     tokens = Normalizer.default().tokens("làm khai sinh và thẻ bhyt, không cần nhập khẩu")
     assert {"nhap", "khau"} <= FactReader.load().declined_words(tokens)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["cả hai là người Việt, không ai là người nước ngoài", "chồng em không phải người Hàn", "nhà không ở xã biên giới"],
+)
+def test_a_fact_denied_just_before_is_not_stated(text: str) -> None:
+    assert read(text).stated == frozenset()
+
+
+def test_a_denial_reaches_only_within_its_clause() -> None:
+    tokens = clause_tokens("sổ ở xã cũng không còn, mẹ là kiều bào", Normalizer.default())
+    assert CLAUSE in tokens
+    assert FOREIGN in FactReader.load().read(tokens, 2026).stated
