@@ -35,6 +35,8 @@ NEAR_SHARE = 0.9
 OLDEST_YEARS = 120
 
 Over, Under, About = "over", "under", "about"
+#: "gần 1 tuổi": read as a little under the number (see NEAR_SHARE).
+_NEAR = "near"
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _bound(tokens: Sequence[str], start: int) -> str:
     """The bound the words before a number give it."""
     before = tokens[max(0, start - 2):start]
     if "gan" in before:
-        return "near"
+        return _NEAR
     if any(w in UNDER_WORDS for w in before):
         return Under
     if any(w in OVER_WORDS for w in before):
@@ -121,7 +123,7 @@ def stated_ages(tokens: Sequence[str], year: int) -> list[StatedAge]:
             value += 0.5
         days = value * UNIT_DAYS[tok]
         bound = _bound(tokens, start)
-        if bound == "near":
+        if bound == _NEAR:
             found.append(StatedAge(days * NEAR_SHARE))
         else:
             found.append(StatedAge(days, bound))
