@@ -453,6 +453,9 @@ class Engine:
             return self._answer(matches[0].procedure, aspects, session, matches, question=text)
 
         options = self._matcher.candidates(matches)
+        stated = self._families.stated_choice([m.procedure for m in options], text, self._clock().year)
+        if stated is not None:  # "đăng ký lại khai tử cho người nước ngoài": the facts tell
+            return self._answer(stated, aspects, session, matches, question=text)
         family = self._families.family_of([m.procedure.id for m in options])
         if family is not None:  # close variants of one thing: answer the common case
             default = self.catalogue.get(family.default)
@@ -528,6 +531,8 @@ class Engine:
         question: str = "",
     ) -> Response:
         """The answer about ``proc`` (``question``: the message, when it asked in words)."""
+        if question and (stated := self._families.stated_variant(proc, question, self._clock().year)) is not proc:
+            proc, family = stated, None  # "con 8 tháng rồi": the question answers the family's question
         session.procedure_id, session.aspects = proc.id, list(aspects)
         infos = _infos(matches) if matches and matches[0].procedure.id == proc.id else [
             MatchInfo(proc.id, proc.name, 100.0),

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from bot.errors import CatalogueError
+from bot.procedures.durations import parse_age
 
 KIND_PROCEDURE = "procedure"
 KIND_REFERRAL = "referral"
@@ -59,6 +60,12 @@ _SCHEMA: dict[str, tuple[str, bool, bool]] = {
 
 #: Sub-folders of a catalogue that the bot does not load (drafts await review).
 SKIPPED_FOLDERS = ("drafts",)
+
+# A family member's keys beyond id and when (see procedures/README.md, "Families").
+_MEMBER_FACTS = ("foreign_of", "border_of", "abroad_of")
+_FACTS = ("foreign", "border", "abroad")
+_MEMBER_OPTIONAL = ("said", "answers", "age_over", *_MEMBER_FACTS)
+_MEMBER_KEYS = {"id", "when", *_MEMBER_OPTIONAL}
 
 # The keys of a family file (kind: family): key -> (expected type, required).
 _MEMBERS = "list of members (- id: ..., when: ...)"
@@ -137,6 +144,20 @@ class FamilyMember:
     when: str
     said: tuple[str, ...] = ()
     answers: str | None = None
+    #: ``age_over``: the age (or time since birth) past which this member fits, as written
+    #: ("60 ngày"), and in days.
+    age_over: str | None = None
+    age_days: float | None = None
+    #: The procedures this member stands for when a question states a foreign element
+    #: (``foreign_of``), a neighbouring country in a border commune (``border_of``), or
+    #: that the event was already registered abroad (``abroad_of``).
+    foreign_of: tuple[str, ...] = ()
+    border_of: tuple[str, ...] = ()
+    abroad_of: tuple[str, ...] = ()
+
+    def replaces(self, fact: str) -> tuple[str, ...]:
+        """The ids this member stands for when a question states ``fact``."""
+        return {"foreign": self.foreign_of, "border": self.border_of, "abroad": self.abroad_of}.get(fact, ())
 
 
 @dataclass(frozen=True)
@@ -266,8 +287,12 @@ def _check_value(kind: str, value: Any) -> str | None:
         if not isinstance(value, list) or len(value) < 2:
             return "expected a list of at least two members (- id: ..., when: ...)"
         for i, item in enumerate(value):
-            if not isinstance(item, dict) or not {"id", "when"} <= set(item) <= {"id", "when", "said", "answers"}:
-                return f"item {i + 1}: expected the keys id and when (and optionally said, answers)"
+            if not isinstance(item, dict) or not {"id", "when"} <= set(item) <= _MEMBER_KEYS:
+                return f"item {i + 1}: expected the keys id and when (and optionally {', '.join(_MEMBER_OPTIONAL)})"
+            for key in _MEMBER_FACTS:
+                ids = item.get(key, [])
+                if not isinstance(ids, list) or not all(isinstance(x, str) and _ID.match(x) for x in ids):
+                    return f"item {i + 1}: {key}: expected a list of procedure ids"
             if "answers" in item and item["answers"] not in ANSWERS:
                 return f"item {i + 1}: answers: expected \"có\" or \"không\" (the answer to the question that means this member)"
             if not all(isinstance(item[k], str) and item[k].strip() for k in ("id", "when")):
@@ -383,6 +408,8 @@ def parse_entry(text: str, path: Path) -> tuple[Procedure | Family | None, list[
     kind = data.get("kind", KIND_PROCEDURE)
     if kind == KIND_FAMILY:
         problems += _check_keys(data, lines, path, _FAMILY_SCHEMA)
+        if not problems:
+            problems += _age_problems(data["members"], text, path)
         if problems:
             return None, problems
         return (
@@ -398,6 +425,9 @@ def parse_entry(text: str, path: Path) -> tuple[Procedure | Family | None, list[
                         m["when"].strip(),
                         tuple(w.strip() for w in m.get("said", ())),
                         m.get("answers"),
+                        m.get("age_over"),
+                        parse_age(m["age_over"]) if "age_over" in m else None,
+                        *(tuple(m.get(key) or ()) for key in _MEMBER_FACTS),
                     )
                     for m in data["members"]
                 ),
@@ -463,6 +493,8 @@ def _check_references(procs: list[Procedure], families: list[Family], broken: se
     """
     by_id = {p.id: p for p in procs}
     problems: list[str] = []
+    # (fact key, procedure id) -> the member standing for it, and its file: one only.
+    standing: dict[tuple[str, str], tuple[str, Path]] = {}
     for proc in procs:
         for other in proc.combines:
             if other not in by_id and other not in broken and proc.path is not None:
@@ -484,7 +516,46 @@ def _check_references(procs: list[Procedure], families: list[Family], broken: se
             problems.append(f"{fam.path}:{_line_of(fam.path, 'members')}: members: an id is listed twice")
         if fam.default not in member_ids and fam.default not in broken:
             problems.append(f"{fam.path}:{_line_of(fam.path, 'default')}: default: {fam.default!r} is not a member")
+        text = fam.path.read_text(encoding="utf-8") if any(m.replaces(f) for m in fam.members for f in _FACTS) else ""
+        for member in fam.members:
+            for key in _MEMBER_FACTS:
+                for other in getattr(member, key):
+                    where = f"{fam.path}:{_member_line(text, member.id, key)}: members: {member.id}: {key}"
+                    if other not in by_id:
+                        if other not in broken:
+                            problems.append(f"{where}: unknown id {other!r}")
+                    elif by_id[other].is_referral:
+                        problems.append(f"{where}: {other!r} is a referral")
+                    elif (key, other) in standing and standing[key, other][0] != member.id:
+                        first, path = standing[key, other]
+                        problems.append(f"{where}: {other!r} is already replaced by {first!r} (in {path})")
+                    else:
+                        standing[key, other] = (member.id, fam.path)
     return problems
+
+
+def _age_problems(members: list[dict[str, Any]], text: str, path: Path) -> list[str]:
+    """A problem for each member whose ``age_over`` is not a number and a unit."""
+    return [
+        f"{path}:{_member_line(text, m['id'], 'age_over')}: members: {m['id']}: age_over: expected a number "
+        'and a unit in quotes, e.g. "60 ngày", "18 tuổi"'
+        for m in members
+        if "age_over" in m and (not isinstance(m["age_over"], str) or parse_age(m["age_over"]) is None)
+    ]
+
+
+def _member_line(text: str, member: str, key: str) -> int:
+    """The line of ``key`` under the member ``member`` in a family file's ``text`` (the
+    member's line, or 1, if not found)."""
+    lines = text.splitlines()
+    start = next((n for n, t in enumerate(lines, 1) if t.strip() in (f"- id: {member}", f"- id: \"{member}\"")), 1)
+    for n in range(start, len(lines) + 1):
+        text = lines[n - 1].strip()
+        if text.startswith(f"{key}:"):
+            return n
+        if n > start and text.startswith("- id:"):
+            break
+    return start
 
 
 def load_catalogue(directory: Path) -> Catalogue:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bot.config import MatchingConfig
 from bot.procedures.catalogue import ANSWERS, Catalogue, Family, Procedure, situations
+from bot.procedures.facts import ABROAD, BORDER, FOREIGN, FactReader, Facts, clause_tokens
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Match, Matcher
 from bot.procedures.normalize import Normalizer
@@ -19,7 +20,7 @@ from bot.procedures.normalize import Normalizer
 #: Distinct words of a question a family's situation must use for the question to describe it.
 SITUATION_WORDS = 2
 #: Other words allowed between the words of a family member's ``said`` phrase.
-SAID_SLACK = 3
+SAID_SLACK = 4
 #: Families' situations this close both fit a question.
 FAMILY_TIE = 5.0
 #: A family's variant that leads its common case by this much (and is confident) stands.
@@ -31,6 +32,11 @@ STRONG_VARIANT = 80.0
 DESCRIPTION_WORDS = 8
 #: Words of a description that a member's situation must use.
 DESCRIPTION_FIT = 2
+#: Stated facts are applied in this order, the most specific first ("đã đăng ký bên
+#: Hàn rồi": registered abroad, before merely foreign).
+FACT_ORDER = (ABROAD, BORDER, FOREIGN)
+#: Steps of replacing a procedure by the variant a stated fact picks (age, then facts).
+STATED_STEPS = 4
 
 
 def _in_order(words: list[str], tokens: list[str], slack: int) -> bool:
@@ -59,6 +65,7 @@ class FamilyReader:
         lexicon: Lexicon,
         matcher: Matcher,
         config: MatchingConfig,
+        facts: FactReader | None = None,
     ) -> None:
         self._catalogue = catalogue
         self._normalizer = normalizer
@@ -75,6 +82,30 @@ class FamilyReader:
             family.id: {pair for t in map(normalizer.tokens, (family.name, *family.aliases)) for pair in zip(t, t[1:])}
             for family in catalogue.families.values()
         }
+        self._facts = facts or FactReader.load()
+        # fact -> procedure id -> the member standing for it when a question states the fact.
+        self._replaced: dict[str, dict[str, str]] = {fact: {} for fact in FACT_ORDER}
+        for family in catalogue.families.values():
+            for m in family.members:
+                for fact in FACT_ORDER:
+                    for other in m.replaces(fact):
+                        self._replaced[fact].setdefault(other, m.id)
+        # Families with members by age (``age_over``): (family, [(days, member id)]),
+        # the common case first at 0 days.
+        self._ladders: list[tuple[Family, list[tuple[float, str]]]] = []
+        for family in catalogue.families.values():
+            rungs = sorted((m.age_days, m.id) for m in family.members if m.age_days is not None and m.id != family.default)
+            if rungs:
+                self._ladders.append((family, [(0.0, family.default), *rungs]))
+        # Combined procedures, and the smaller combinations of their parts: (smaller, the
+        # parts it leaves out), the largest first.
+        self._smaller: dict[str, list[tuple[Procedure, frozenset[str]]]] = {}
+        combined = [p for p in catalogue if len(p.combines) >= 2]
+        for big in combined:
+            parts = set(big.combines)
+            smaller = [(p, frozenset(parts - set(p.combines))) for p in combined if set(p.combines) < parts]
+            if smaller:
+                self._smaller[big.id] = sorted(smaller, key=lambda s: len(s[1]))
         # Each family's members' ``said`` phrases, as words, in the members' order.
         self._said: dict[str, list[tuple[str, list[str]]]] = {
             family.id: [(m.id, words) for m in family.members for p in m.said if (words := normalizer.tokens(p))]
@@ -147,6 +178,107 @@ class FamilyReader:
         if default is None:  # the common case is ranked nowhere: a strong variant stands
             return top.score >= STRONG_VARIANT
         return top.score >= self._config.confident and top.score - default >= VARIANT_LEAD
+
+    def stated_variant(self, proc: Procedure, text: str, year: int) -> Procedure:
+        """The variant of ``proc`` that facts stated in ``text`` pick ("con 8 tháng rồi":
+        the late birth registration; "chồng Hàn": the foreign marriage; "bên đó cấp rồi":
+        recording a registration made abroad), from the family files' ``age_over`` and
+        ``<fact>_of`` keys; ``proc`` itself when the question states none. ``year``: this
+        year, for a year of birth."""
+        tokens = clause_tokens(text, self._normalizer)
+        facts = self._facts.read(tokens, year)
+        current = self._without_declined(proc, tokens) or proc
+        if not facts.stated and not facts.ages:
+            return current
+        for _ in range(STATED_STEPS):
+            step = self._by_age(current, facts, text) or self._by_fact(current, facts)
+            if step is None or step.id == current.id:
+                break
+            current = step
+        return current
+
+    def stated_choice(self, procs: list[Procedure], text: str, year: int) -> Procedure | None:
+        """The one procedure the stated facts of ``text`` lead every changed option of a
+        "which one?" to ("đăng ký lại khai tử cho người nước ngoài": of *khai tử nước
+        ngoài*, *đăng ký lại khai tử* and its foreign variant, the foreign variant), when
+        at least one option changes and all that change agree; otherwise None."""
+        whole = self._names_every_part(procs, text)
+        if whole is not None:
+            return whole
+        changed = {v.id: v for p in procs if (v := self.stated_variant(p, text, year)).id != p.id}
+        return next(iter(changed.values())) if len(changed) == 1 else None
+
+    def _names_every_part(self, procs: list[Procedure], text: str) -> Procedure | None:
+        """Of combined procedures offered together, the largest whose extra parts the
+        question names ("liên thông khai sinh, thường trú, BHYT": the three-part one, not
+        the two-part one it also ranks); None when it names none of them."""
+        offered = {p.id for p in procs}
+        words = self._matcher.catalogue_words(text) - self._facts.declined_words(clause_tokens(text, self._normalizer))
+        for big in procs:
+            smaller = [(small, left_out) for small, left_out in self._smaller.get(big.id, ()) if small.id in offered]
+            for small, left_out in smaller:
+                kept = set().union(*(self._matcher.alias_words(p) for p in small.combines))
+                if all(words & (self._matcher.alias_words(p) - kept - self._lexicon.light_words) for p in left_out):
+                    return big
+        return None
+
+    def _without_declined(self, proc: Procedure, tokens: list[str]) -> Procedure | None:
+        """The smaller combined procedure, when the question declines the parts of
+        ``proc`` it leaves out ("không cần nhập khẩu"); None otherwise."""
+        smaller = self._smaller.get(proc.id)
+        if not smaller:
+            return None
+        declined = self._facts.declined_words(tokens)
+        if not declined:
+            return None
+        for small, left_out in smaller:
+            kept = set().union(*(self._matcher.alias_words(p) for p in small.combines))
+            if all(declined & (self._matcher.alias_words(p) - kept - self._lexicon.light_words) for p in left_out):
+                return small
+        return None
+
+    def _by_fact(self, proc: Procedure, facts: Facts) -> Procedure | None:
+        """The member standing for ``proc`` under the most specific fact stated."""
+        for fact in FACT_ORDER:
+            if fact not in facts.stated or (fact == BORDER and not facts.neighbour):
+                continue
+            member = self._replaced[fact].get(proc.id)
+            if member is not None:
+                return self._catalogue.get(member)
+        return None
+
+    def _by_age(self, proc: Procedure, facts: Facts, text: str) -> Procedure | None:
+        """The member of an age ladder that ``proc`` is on that the stated ages agree on;
+        an older member than ``proc``, or a younger one when the question does not name
+        ``proc`` ("khai sinh quá hạn" stays, whatever the number)."""
+        if not facts.ages:
+            return None
+        for family, rungs in self._ladders:
+            ids = [m for _, m in rungs]
+            if proc.id not in ids:
+                continue
+            picks: set[str] = set()
+            for age in facts.ages:
+                pick: str | None = rungs[0][1]
+                for days, member in rungs[1:]:
+                    over = age.over(days)
+                    if over is None:  # "quá 2 tháng" tells 60 days, not 18 years
+                        pick = None if member == rungs[1][1] else pick
+                        break
+                    if not over:
+                        break
+                    pick = member
+                if pick is not None:
+                    picks.add(pick)
+            if len(picks) != 1:
+                return None  # no age that tells, or two that disagree
+            (pick,) = picks
+            if pick == proc.id:
+                return None
+            if ids.index(pick) < ids.index(proc.id) and self.names_variant(text, proc.id, family):
+                return None
+            return self._catalogue.get(pick)
+        return None
 
     def said_variant(self, text: str, tokens: list[str]) -> Procedure | None:
         """The family member whose ``said`` phrase the question uses (its words in order,

@@ -198,7 +198,7 @@ def test_family_members_and_default_must_be_procedures_of_the_catalogue(tmp_path
 def test_family_members_need_an_id_and_a_situation(tmp_path: Path) -> None:
     write(tmp_path, "a", GOOD.format(id="a"))
     write(tmp_path, "mat-giay", FAMILY.format(default="a", second="b").replace("    when: Sổ đã mất\n", ""))
-    assert any("members: item 2: expected the keys id and when (and optionally said, answers)" in p for p in problems_of(tmp_path))
+    assert any("members: item 2: expected the keys id and when (and optionally said, answers," in p for p in problems_of(tmp_path))
 
 
 def test_bundled_families_point_at_procedures_of_the_desk(catalogue: Catalogue) -> None:
@@ -246,3 +246,41 @@ def test_a_family_member_may_list_phrases_that_answer_the_question(tmp_path: Pat
     assert family.members[1].said == ("sổ cũng mất",)
     write(tmp_path, "mat-giay", text.replace("      - sổ cũng mất\n", "      sổ cũng mất\n"))
     assert any("members: item 2: said: expected a list of phrases" in p for p in problems_of(tmp_path))
+
+
+def test_a_family_member_may_say_the_facts_that_pick_it(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        write(tmp_path, name, GOOD.format(id=name))
+    text = FAMILY.format(default="a", second="b").replace(
+        "    when: Sổ đã mất\n", '    when: Sổ đã mất\n    age_over: "60 ngày"\n    foreign_of: [a]\n'
+    )
+    write(tmp_path, "mat-giay", text)
+    member = load_catalogue(tmp_path).families["mat-giay"].members[1]
+    assert member.age_over == "60 ngày" and member.age_days == 60
+    assert member.replaces("foreign") == ("a",) and member.replaces("border") == ()
+
+
+def test_a_bad_age_over_is_named_with_its_line(tmp_path: Path) -> None:
+    write(tmp_path, "a", GOOD.format(id="a"))
+    write(tmp_path, "b", GOOD.format(id="b"))
+    text = FAMILY.format(default="a", second="b").replace("    when: Sổ đã mất\n", "    when: Sổ đã mất\n    age_over: hai tháng\n")
+    path = write(tmp_path, "mat-giay", text)
+    assert problems_of(tmp_path) == [
+        f'{path}:14: members: b: age_over: expected a number and a unit in quotes, e.g. "60 ngày", "18 tuổi"'
+    ]
+
+
+def test_a_fact_key_naming_an_unknown_or_doubly_replaced_id_is_named(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        write(tmp_path, name, GOOD.format(id=name))
+    text = FAMILY.format(default="a", second="b").replace("    when: Sổ đã mất\n", "    when: Sổ đã mất\n    foreign_of: [a, zz]\n")
+    path = write(tmp_path, "mat-giay", text)
+    assert problems_of(tmp_path) == [f"{path}:14: members: b: foreign_of: unknown id 'zz'"]
+    write(tmp_path, "mat-giay", text.replace("[a, zz]", "[a]"))
+    other = FAMILY.replace("id: mat-giay", "id: khac").format(default="a", second="c").replace(
+        "    when: Sổ đã mất\n", "    when: Sổ đã mất\n    foreign_of: [a]\n"
+    )
+    write(tmp_path, "khac", other)
+    problems = problems_of(tmp_path)
+    assert len(problems) == 1 and "foreign_of: 'a' is already replaced by" in problems[0]
+    assert ".yaml:14: members: " in problems[0]
