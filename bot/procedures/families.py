@@ -21,6 +21,9 @@ from bot.procedures.normalize import Normalizer
 SITUATION_WORDS = 2
 #: Other words allowed between the words of a family member's ``said`` phrase.
 SAID_SLACK = 4
+#: A family's situation must fit a question this well (0-100) for its members' ``said``
+#: phrases to pick one: less than an answer needs, as the phrase itself is evidence.
+SAID_FIT = 50.0
 #: Families' situations this close both fit a question.
 FAMILY_TIE = 5.0
 #: A family's variant that leads its common case by this much (and is confident) stands.
@@ -286,7 +289,7 @@ class FamilyReader:
         or None."""
         for situation in self._rank(text):
             phrases = self._said.get(situation.procedure.id)
-            if not phrases or situation.score < self._config.candidate:
+            if not phrases or situation.score < SAID_FIT:
                 continue
             for member, words in phrases:
                 if _in_order(words, tokens, slack=SAID_SLACK):
