@@ -77,7 +77,14 @@ class FamilyReader:
         self._config = config
         # The situations families describe ("mất giấy khai sinh"), matched like procedures.
         # (Words alone: a situation is a few short phrases, where n-grams add little.)
-        self._situations = Matcher(situations(catalogue), normalizer, lexicon, config, character_ngrams=False)
+        self._situations = Matcher(
+            situations(catalogue),
+            normalizer,
+            lexicon,
+            config,
+            character_ngrams=False,
+            known_words=frozenset(matcher.index.vocab),
+        )
         # The last text ranked: one message asks about it more than once.
         self._last: tuple[str, list[Match]] = ("", [])
         # Each family's word pairs, as its name and aliases write them (fillers included).

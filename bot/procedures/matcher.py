@@ -389,10 +389,13 @@ class Matcher:
         index: MatcherIndex | None = None,
         *,
         character_ngrams: bool = True,
+        known_words: frozenset[str] = frozenset(),
     ) -> None:
         """A matcher for ``catalogue``; ``index`` is its prebuilt :func:`build_index`
         (e.g. from the compiled cache), built here when not given; ``character_ngrams``:
-        whether rankings are re-weighed by character n-gram similarity."""
+        whether rankings are re-weighed by character n-gram similarity; ``known_words``:
+        real words beyond this catalogue's own, corrected into one of its words only when a
+        neighbour confirms it (a matcher over a few phrases would read "chồng" as "trong")."""
         self.config = config
         self._normalizer = normalizer
         self._lexicon = lexicon
@@ -410,6 +413,7 @@ class Matcher:
         self._body_vocab = index.body_vocab
         self._vocab = index.vocab
         self._vocab_set = frozenset(index.vocab)
+        self._known = known_words - self._vocab_set
         self._sounds = index.sounds
         self._index_deletes = index.deletes
         self._follows = index.follows
@@ -486,7 +490,7 @@ class Matcher:
         neighbour alone does not confirm that: "gia xang" is not "gia lang")."""
         edits = self._one_edit(token)
         alike = sound_key(token)
-        if alike != token:
+        if alike != token and token not in self._known:  # a real word is not misheard
             edits = edits + [w for w in self._one_edit(alike) if w not in edits]
         return [(w, w[0] != token[0] and far_replacement(token, w)) for w in edits]
 
@@ -625,6 +629,9 @@ class Matcher:
                 continue
             prev = out[-1][0] if out and out[-1][1] > 0 else None
             best = self._in_context(tok, prev, after if after in vocab else None)
+            if best is None and tok in self._known:  # a real word this catalogue does not use
+                out.append((tok, 0.0))
+                continue
             out.append((best, CONTEXT_FIX) if best is not None else self._correct(tok) or (tok, 0.0))
         out = self._expand_pairs(toks, out)
         if len(self._text_cache) >= TEXT_CACHE_SIZE:
