@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from rapidfuzz.distance import OSA
 
 from bot.messages import Aspect
-from bot.procedures.normalize import Normalizer
+from bot.procedures.normalize import Normalizer, could_be_syllable
 
 # LibYAML's safe loader when PyYAML has it: parsed at every start, and much faster.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -125,6 +126,7 @@ class Lexicon:
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
+    _cue_words: frozenset[str] = field(init=False, repr=False, compare=False)
     _exclusions: PhraseSet = field(init=False, repr=False, compare=False)
     _strippable: PhraseSet = field(init=False, repr=False, compare=False)
     _followups: PhraseSet = field(init=False, repr=False, compare=False)
@@ -147,6 +149,7 @@ class Lexicon:
         init = object.__setattr__  # the dataclass is frozen
         init(self, "_cue_aspect", cue_aspect)
         init(self, "_cues", PhraseSet(cue_aspect))
+        init(self, "_cue_words", frozenset(w for phrase in cue_aspect for w in phrase if len(w) >= 2))
         init(self, "_exclusions", PhraseSet(self.aspect_exclusions))
         init(self, "_strippable", PhraseSet((*cue_aspect, *self.filler_phrases, *self.followup_cues)))
         init(self, "_followups", PhraseSet(self.followup_cues))
@@ -198,7 +201,29 @@ class Lexicon:
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
-        """The aspects a question asks about, in the order they are mentioned."""
+        """The aspects a question asks about, in the order they are mentioned; a cue typed
+        with a slip ("cann nhung gj", "giya to gi") counts when mending its words by one
+        edit makes it whole."""
+        return self._aspects_in(tokens) or self._aspects_in(self._mended(tokens))
+
+    def _mended(self, tokens: list[str]) -> list[str]:
+        """``tokens`` with each word that cannot be a Vietnamese syllable ("cann", "gj") and
+        is one edit from a cue word (same first letter) replaced by it, where that completes
+        a cue phrase; the others as typed."""
+        words, stop = self._cue_words, self.stopwords
+        trial = list(tokens)
+        for i, tok in enumerate(tokens):
+            if tok in words or tok in stop or len(tok) < 2 or not tok.isalpha() or could_be_syllable(tok):
+                continue
+            near = [w for w in words if w[0] == tok[0] and abs(len(w) - len(tok)) <= 1 and OSA.distance(w, tok) == 1]
+            if near:
+                trial[i] = min(near)  # deterministic
+        if trial == tokens:
+            return tokens
+        covered = self._cues.covered(trial)
+        return [trial[i] if i in covered else tok for i, tok in enumerate(tokens)]
+
+    def _aspects_in(self, tokens: list[str]) -> list[Aspect]:
         taken = self._exclusions.covered(tokens)
         occurrences = sorted(
             ((self._cue_aspect[phrase][0], start, phrase) for start, phrase in self._cues.find(tokens)),

@@ -136,3 +136,16 @@ class Normalizer:
     def normalize(self, text: str) -> str:
         """The folded, shorthand-expanded form of ``text`` as one string."""
         return " ".join(self.tokens(text))
+
+
+# A folded Vietnamese syllable: an initial consonant (or none), one to three vowels, and
+# a final consonant (or none). Checks shape only: "cann", "gj", "nhugn", "kyy" cannot be one.
+_SYLLABLE = re.compile(r"(ngh|ng|gh|gi|kh|nh|ph|th|tr|ch|qu|[bcdghklmnpqrstvx])?([aeiouy]{1,3})(ch|nh|ng|[cmnpt])?")
+_BAD_VOWELS = re.compile(r"aa|ee|ii|yy|(?<!u)ya")
+
+
+def could_be_syllable(word: str) -> bool:
+    """Whether a folded word has the shape of a Vietnamese syllable (so it may be a real
+    word); a typo often has not ("cann", "nhugn", "gj")."""
+    m = _SYLLABLE.fullmatch(word)
+    return m is not None and not _BAD_VOWELS.search(m.group(2))

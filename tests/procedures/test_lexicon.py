@@ -105,3 +105,20 @@ def test_a_question_about_a_word_and_a_question_clause() -> None:
     # "không", "chưa" ask only at the end of a clause; inside one they deny.
     assert L.asks_question(N.tokens("có mất phí không ạ")) and L.asks_question(N.tokens("xong chưa"))
     assert not L.asks_question(N.tokens("chưa đăng ký kết hôn")) and not L.asks_question(N.tokens("không có sổ hộ khẩu"))
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect"),
+    [
+        ("đăng ký lại kết hôn cann nhung gj", Aspect.DOCUMENTS),
+        ("so do bi mat roi lam lai can giya to gi", Aspect.DOCUMENTS),
+        ("chung thuc chu ky can nhugn gi", Aspect.DOCUMENTS),
+    ],
+)
+def test_a_cue_typed_with_a_slip_still_asks_its_aspect(text: str, aspect: Aspect) -> None:
+    assert aspects(text) == [aspect]
+
+
+@pytest.mark.parametrize("text", ["Em muốn chứng thực hợp đồng mua bán nhà", "đăng ký biển số cho xe máy mới mua"])
+def test_real_words_are_never_mended_into_a_cue(text: str) -> None:
+    assert aspects(text) == []  # "mua" is a word, not "mẫu" misspelt

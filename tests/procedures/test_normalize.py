@@ -65,3 +65,12 @@ def test_typed_shorthand_with_two_letters_swapped() -> None:
     assert N.typed_tokens("ok") == ["ok"]
     # Catalogue text is read as written.
     assert N.tokens("gsk") == ["gsk"]
+
+
+def test_the_shape_of_a_syllable() -> None:
+    from bot.procedures.normalize import could_be_syllable
+
+    for word in ("giay", "nghieng", "khuya", "huu", "mua", "xoong"):
+        assert could_be_syllable(word), word
+    for word in ("cann", "gj", "nhugn", "kyy", "giya", "dc"):
+        assert not could_be_syllable(word), word
