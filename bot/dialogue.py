@@ -35,7 +35,7 @@ from bot.procedures.wording import (
     ReplyWriter,
     choice_procedure,
 )
-from bot.session import Session, SessionStore
+from bot.session import TURN_CHARS, Session, SessionStore
 from bot.staff.hours import OfficeHours, vietnam_now
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,17 @@ RECOVER_WORDS = 6
 
 #: Share of a message's naming words the current entry must use for a follow-up reading.
 FOLLOWUP_RELATES = 0.5
+#: A follow-up with an aspect cue whose few naming words (at most WEAK_WORDS distinct ones)
+#: score below this for every entry names nothing: it asks about the current topic
+#: ("làm ở xã nhà trai hay nhà gái", "làm đơn ở đâu").
+WEAK_NAMING = 40.0
+WEAK_WORDS = 3
+#: A follow-up that could mean several entries means the one whose names use at least
+#: this share of the current topic's name, this much more than any other's do.
+NEAR_TOPIC = 0.5
+NEAR_TOPIC_LEAD = 0.25
+#: ... among the entries scoring within this much of the best.
+NEAR_TOPIC_SPREAD = 25.0
 
 #: Share of a part's words an entry must use to count as covering that part.
 COVERS_PART = 0.9
@@ -385,21 +396,41 @@ class Engine:
         matches = self._matcher.rank(text)
         decision = self._matcher.decide(matches)
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
+        # "thì làm thủ tục gì": a question about a whole procedure, the aspect asked before stays behind.
+        carried = [] if aspects or self._lexicon.asks_overview(tokens) else session.aspects
+        unplaced, session.unplaced = session.unplaced, ""
+        bare = [] if aspects else self._lexicon.bare_aspects_of(tokens)
+        if bare:  # "phí?", "có bị phạt không": a follow-up naming nothing else
+            aspects, followup = bare, True
+            if current is not None:
+                return self._answer(current, aspects, session, matches, question=text)
+        if self._lexicon.resumes(tokens):
+            resumed = self._resumed(current, text, matches, decision, session)
+            if resumed is not None:
+                return self._answer(resumed, aspects or carried, session, matches, question=text)
+        if current is not None and self._lexicon.asks_together(tokens):
+            combined = self._combined(current, matches)
+            if combined is not None:  # "làm luôn thẻ BHYT cho cháu": the liên thông entry
+                return self._answer(combined, aspects, session, matches, question=text)
         if current is None and (aspects or followup):
             # "cần giấy tờ gì" right after "Có phải ông/bà hỏi về ...?" or "which one?":
             # about the procedure offered first (the best one), as a yes would be.
             offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
             first = self.catalogue.get(offered[0]) if offered else None
             if first is not None and self._continues(first, text, matches, decision):
-                return self._answer(first, aspects or session.aspects, session, matches, question=text)
+                return self._answer(first, aspects or carried, session, matches, question=text)
+        if current is None and unplaced and decision is Decision.NONE:
+            recovered = self._with_unplaced(unplaced, text, aspects, followup, session)
+            if recovered is not None:
+                return recovered
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
             if decision is Decision.NONE:
                 # "thế chữ ký thì sao" after chứng thực bản sao: a close entry of the field.
                 other = self._recover(current, text, matches)
-                if other is not None and other.id != current.id and self._names_instead(other, current, text):
-                    return self._answer(other, aspects or session.aspects, session, matches, question=text)
-            return self._answer(current, aspects or session.aspects, session, matches, question=text)
+                if other is not None and other.id != current.id:
+                    return self._answer(other, aspects or carried, session, matches, question=text)
+            return self._answer(current, aspects or carried, session, matches, question=text)
         if current is not None and Aspect.DOCUMENTS in aspects and _YES_NO.search(text):
             # "cần mang cccd không?": a paper to bring for the current topic, not a new one.
             return self._answer(current, aspects, session, matches, question=text)
@@ -415,18 +446,20 @@ class Engine:
             if current is not None:
                 recovered = self._recover(current, text, matches)
                 if recovered is not None:
-                    return self._answer(recovered, aspects or session.aspects, session, matches, question=text)
+                    return self._answer(recovered, aspects or carried, session, matches, question=text)
             options = self._matcher.tentative(text, matches)
             if options:  # a long description both scorers place: confirm, don't refuse
                 session.procedure_id, session.aspects = None, aspects
                 reply = self._writer.confirm([m.procedure for m in options])
                 return Response(Intent.PROCEDURE, [reply], _infos(matches), aspects[0] if aspects else None)
-            # The topic is kept: a follow-up after this refusal can still be about it.
+            # The topic is kept: a follow-up after this refusal can still be about it, and
+            # the next message may be read together with this one.
+            session.unplaced = text[:TURN_CHARS]
             return Response(Intent.UNKNOWN, [self._writer.unknown()], _infos(matches), aspects[0] if aspects else None)
 
         several = self._several(tokens, matches)
         if len(several) == 1:  # one procedure covers every part ("liên thông")
-            aspects = aspects or (session.aspects if followup else [])
+            aspects = aspects or (carried if followup else [])
             return self._answer(several[0], aspects, session, matches, question=text)
         if len(several) > 1:
             session.procedure_id, session.aspects = several[0].id, aspects
@@ -437,8 +470,8 @@ class Engine:
             infos += [i for i in _infos(matches) if i.id not in named]
             return Response(Intent.PROCEDURE, [reply], infos, aspects[0] if aspects else None)
 
-        if not aspects and followup and session.aspects:
-            aspects = session.aspects  # "à không, ý tôi là chứng thực bản sao": same question
+        if not aspects and followup and carried:
+            aspects = carried  # "à không, ý tôi là chứng thực bản sao": same question
         # A situation a family describes ("mất giấy khai sinh"): its common case, unless
         # the question clearly names one procedure (a variant, or something else).
         family = self._families.situation(text, matches)
@@ -448,6 +481,9 @@ class Engine:
             return self._answer(matches[0].procedure, aspects, session, matches, question=text)
 
         options = self._matcher.candidates(matches)
+        near = self._near_topic(current, matches) if current is not None and (aspects or followup) else None
+        if near is not None:  # "còn nếu người nhận nuôi là Việt kiều" after nuôi con nuôi
+            return self._answer(near, aspects or carried, session, matches, question=text)
         family = self._families.family_of([m.procedure.id for m in options])
         if family is not None:  # close variants of one thing: answer the common case
             default = self.catalogue.get(family.default)
@@ -468,15 +504,15 @@ class Engine:
         close procedure of the same field it names weakly ("chữ ký thôi" after chứng thực
         bản sao), or the current procedure itself when it only describes the case
         ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
-        # Read in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
+        # The message's own ranking first ("tạm nghỉ mấy tháng" after hộ kinh doanh), then read
+        # in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
         in_field = self._matcher.rank_words(f"{current.field} {text}")
-        said = self._matcher.catalogue_words(text)
-        for ranked in (in_field, matches):
+        for ranked in (matches, in_field):
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:
                 continue
-            if not said & self._matcher.alias_words(top.procedure.id):
-                continue  # only the field's own name matched: the message names nothing of it
+            if not self._names_instead(top.procedure, current, text):
+                continue  # the field's name, or words the topic uses too ("gia" of hộ gia đình)
             if top.procedure.field == current.field and (
                 top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER
             ):
@@ -495,11 +531,90 @@ class Engine:
         """Whether a message with an aspect or follow-up cue asks more about ``current``
         ("thế còn lệ phí?", "mất bao lâu?") rather than about another procedure, or another
         topic altogether ("giá vàng bao nhiêu": words the catalogue, or ``current``, never uses)."""
-        if self._matcher.unknown_words(text) or self._matcher.relates(current.id, text) <= FOLLOWUP_RELATES:
+        if self._matcher.unknown_words(text):
             return False
+        if self._matcher.relates(current.id, text) <= FOLLOWUP_RELATES:
+            return self._names_nothing(text, matches)
         if decision is Decision.NONE:
             return True
         return matches[0].score < STRONG_MATCH and not self._names_other(matches, current)
+
+    def _names_nothing(self, text: str, matches: list[Match]) -> bool:
+        """Whether an aspect question's few naming words name no procedure at all, and it
+        speaks of the case's people or places ("làm ở xã nhà trai hay nhà gái", "trên VNeID
+        được không hay phải lên xã"): every entry scores low on its words, each a catalogue
+        word typed as such. ("giá vàng bao nhiêu" names no one of a case: another subject.)"""
+        if matches and matches[0].score >= WEAK_NAMING:
+            return False
+        tokens = self._normalizer.tokens(text)
+        if not self._lexicon.detect_aspects(tokens) or self._lexicon.light_words.isdisjoint(tokens):
+            return False
+        words = set(self._matcher.query_tokens(text))
+        return len(words) <= WEAK_WORDS and not self._matcher.guessed_words(text)
+
+    def _with_unplaced(
+        self, unplaced: str, text: str, aspects: list[Aspect], followup: bool, session: Session
+    ) -> Response | None:
+        """A message read together with the question refused just before it: both sets of
+        words name a procedure ("cho con" after "nhà có cháu mới sinh"), or this one only
+        asks an aspect and the earlier one had a fair best guess, which is offered to confirm."""
+        joined = self._matcher.rank(f"{unplaced} {text}")
+        if self._matcher.decide(joined) is Decision.ANSWER:
+            return self._answer(joined[0].procedure, aspects, session, joined, question=f"{unplaced} {text}")
+        if not (aspects or followup) or self._matcher.query_tokens(text) and not self._names_nothing(text, []):
+            return None
+        earlier = self._matcher.rank(unplaced)
+        if not earlier or earlier[0].score < RECOVER_FLOOR or self._matcher.unknown_words(unplaced):
+            return None
+        session.procedure_id, session.aspects = None, aspects
+        reply = self._writer.confirm([earlier[0].procedure])
+        return Response(Intent.PROCEDURE, [reply], _infos(earlier), aspects[0] if aspects else None, unsure=True)
+
+    def _resumed(
+        self, current: Procedure | None, text: str, matches: list[Match], decision: Decision, session: Session
+    ) -> Procedure | None:
+        """The earlier topic "quay lại vụ ..." returns to: among the entries its words fit,
+        one already discussed in this conversation; with no naming words, the topic before
+        the current one. None when it names something new (read as any question)."""
+        earlier = [p for i in reversed(session.questions) if (p := self.catalogue.get(i)) is not None]
+        earlier = [p for p in earlier if current is None or p.id != current.id]
+        if not earlier:
+            return None
+        if not self._matcher.query_tokens(text):
+            return earlier[0]
+        if decision is Decision.NONE and not matches:
+            return None
+        fitting = {m.procedure.id for m in matches if matches and m.score >= matches[0].score - PART_FITS}
+        return next((p for p in earlier if p.id in fitting), None)
+
+    def _near_topic(self, current: Procedure, options: list[Match]) -> Procedure | None:
+        """Of the entries a follow-up could mean, the one that is a variant of the current
+        topic: its names use most of the topic's name, clearly more than the others'."""
+        if not options:
+            return None
+        close = [m for m in options if m.score >= options[0].score - NEAR_TOPIC_SPREAD]
+        shares = [(self._matcher.explains(m.procedure.id, current.name), m.procedure) for m in close]
+        shares = [(share, p) for share, p in shares if p.id != current.id]
+        if not shares:
+            return None
+        shares.sort(key=lambda sp: -sp[0])
+        best, proc = shares[0]
+        runner = shares[1][0] if len(shares) > 1 else 0.0
+        return proc if best >= NEAR_TOPIC and best - runner >= NEAR_TOPIC_LEAD else None
+
+    def _combined(self, current: Procedure, matches: list[Match]) -> Procedure | None:
+        """The combined ("liên thông") entry doing ``current`` and the procedure a message
+        names at the same time, the one combining the fewest; None when none does."""
+        if not matches or self._matcher.decide(matches) is Decision.NONE:
+            return None
+        named = matches[0].procedure.id
+        if named == current.id:
+            return None
+        if named in current.combines:
+            return current  # already the combined one
+        base = {current.id, *current.combines}
+        fits = [p for p in self.catalogue if p.combines and named in p.combines and base & {*p.combines}]
+        return min(fits, key=lambda p: (len(p.combines), p.id)) if fits else None
 
     def _names_instead(self, other: Procedure, current: Procedure, text: str) -> bool:
         """Whether ``text`` uses a word of ``other``'s names that ``current``'s names do not

@@ -112,6 +112,16 @@ class Lexicon:
     no_answers: frozenset[str] = frozenset()
     answer_tails: frozenset[str] = frozenset()
     answer_heads: frozenset[str] = frozenset()
+    #: Aspect cues that count only in a follow-up naming nothing else ("phí?", "có bị
+    #: phạt không"): in a whole question the same words may name a procedure ("học phí").
+    bare_aspects: dict[Aspect, tuple[Phrase, ...]] = field(default_factory=dict)
+    #: Phrases asking what to do at all ("làm thủ tục gì", "thế nào"): the overview, so the
+    #: aspect asked before does not carry over.
+    overview_cues: tuple[Phrase, ...] = ()
+    #: Phrases asking to do another procedure at the same time ("làm luôn", "cùng lúc").
+    together_cues: tuple[Phrase, ...] = ()
+    #: Phrases returning to an earlier topic of the conversation ("quay lại vụ ...").
+    resume_cues: tuple[Phrase, ...] = ()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -123,6 +133,11 @@ class Lexicon:
     _desk: PhraseSet = field(init=False, repr=False, compare=False)
     _desk_topic: dict[Phrase, str] = field(init=False, repr=False, compare=False)
     _person: PhraseSet = field(init=False, repr=False, compare=False)
+    _bare: PhraseSet = field(init=False, repr=False, compare=False)
+    _bare_aspect: dict[Phrase, Aspect] = field(init=False, repr=False, compare=False)
+    _overview: PhraseSet = field(init=False, repr=False, compare=False)
+    _together: PhraseSet = field(init=False, repr=False, compare=False)
+    _resume: PhraseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
@@ -146,6 +161,12 @@ class Lexicon:
         init(self, "_desk_topic", desk_topic)
         init(self, "_desk", PhraseSet(desk_topic))
         init(self, "_person", PhraseSet(self.person_requests))
+        bare = {phrase: aspect for aspect, ps in self.bare_aspects.items() for phrase in ps}
+        init(self, "_bare_aspect", bare)
+        init(self, "_bare", PhraseSet(bare))
+        init(self, "_overview", PhraseSet(self.overview_cues))
+        init(self, "_together", PhraseSet(self.together_cues))
+        init(self, "_resume", PhraseSet(self.resume_cues))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -179,6 +200,10 @@ class Lexicon:
             no_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("no_answers") or ()),
             answer_tails=frozenset(t for w in raw.get("answer_tails") or () for t in normalizer.tokens(str(w))),
             answer_heads=frozenset(t for w in raw.get("answer_heads") or () for t in normalizer.tokens(str(w))),
+            bare_aspects={Aspect(k): phrases(v) for k, v in (raw.get("bare_aspects") or {}).items()},
+            overview_cues=phrases(raw.get("overview_cues") or ()),
+            together_cues=phrases(raw.get("together_cues") or ()),
+            resume_cues=phrases(raw.get("resume_cues") or ()),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -237,7 +262,8 @@ class Lexicon:
         for index, group in enumerate(self.choice_ordinals):
             if index < len(labels) and any(whole == p or framed == p or (len(p) > 1 and _contains(whole, p)) for p in group):
                 return index
-        if any(whole == p or _contains(whole, p) for p in self.choice_last):
+        # A one-word "last" must be the whole pick: "cuoi" is also cưới ("kể chuyện cười").
+        if any(whole == p or framed == p or (len(p) > 1 and _contains(whole, p)) for p in self.choice_last):
             return len(labels) - 1
         if not words or len(words) > 4:
             return None
@@ -274,6 +300,32 @@ class Lexicon:
             if words[start] not in self.answer_heads:
                 break
         return None
+
+    def bare_aspects_of(self, tokens: list[str]) -> list[Aspect]:
+        """The aspects of a follow-up made only of :attr:`bare_aspects` cues, fillers and
+        follow-up cues ("phí?", "thế còn phí", "có bị phạt không"); empty for any other."""
+        found: list[Aspect] = []
+        covered: set[int] = set()
+        for start, phrase in self._bare.find(tokens):
+            covered.update(range(start, start + len(phrase)))
+            if self._bare_aspect[phrase] not in found:
+                found.append(self._bare_aspect[phrase])
+        if not found:
+            return []
+        rest = [t for i, t in enumerate(tokens) if i not in covered]
+        return [] if self.strip_cues(rest) else found
+
+    def asks_overview(self, tokens: list[str]) -> bool:
+        """Whether the message asks what to do at all ("thì làm thủ tục gì", "thế nào")."""
+        return self._overview.occurs_in(tokens)
+
+    def asks_together(self, tokens: list[str]) -> bool:
+        """Whether the message asks to do something at the same time ("làm luôn ...")."""
+        return self._together.occurs_in(tokens)
+
+    def resumes(self, tokens: list[str]) -> bool:
+        """Whether the message returns to an earlier topic ("quay lại vụ khai tử")."""
+        return self._resume.occurs_in(tokens)
 
     def without_status(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that ask about a filed dossier."""
