@@ -326,7 +326,10 @@ class Engine:
             if self._matcher.decide(ranked) is Decision.ANSWER:
                 return await self._bundle(msg, [text, rest], quote=False, status_first=True)
         if has_code or self._lexicon.asks_status(tokens):
-            return await self._status(msg, text)
+            response = await self._status(msg, text)
+            if not response.matches:  # "hồ sơ kết hôn của em xong chưa": follow-ups are about kết hôn
+                self._topic_from_status(text, session)
+            return response
         if not normalized:  # only emoji or punctuation
             return Response(Intent.UNKNOWN, [self._writer.unknown()])
         if self._lexicon.is_greeting(tokens):
@@ -580,8 +583,8 @@ class Engine:
         earlier = [p for p in earlier if current is None or p.id != current.id]
         if not earlier:
             return None
-        if not self._matcher.query_tokens(text):
-            return earlier[0]
+        if not self._matcher.query_tokens(" ".join(self._lexicon.without_resume(self._normalizer.tokens(text)))):
+            return earlier[0]  # "quay lại cái lúc nãy"
         if decision is Decision.NONE and not matches:
             return None
         fitting = {m.procedure.id for m in matches if matches and m.score >= matches[0].score - PART_FITS}
@@ -858,6 +861,19 @@ class Engine:
         response = await self.status.answer(msg, text)
         self._follow_up_on(msg, response)
         return response
+
+    def _topic_from_status(self, text: str, session: Session) -> None:
+        """The procedure a status question names in words (no dossier told it) becomes the
+        topic, so that "thế còn lệ phí?" after it is about that procedure."""
+        rest = " ".join(self._lexicon.without_status(self._normalizer.tokens(_ANY_DIGITS.sub(" ", text))))
+        ranked = self._matcher.rank(rest) if self._matcher.query_tokens(rest) else []
+        decision = self._matcher.decide(ranked)
+        named = ranked[0].procedure if decision is Decision.ANSWER else None
+        if decision is Decision.CHOOSE:
+            family = self._families.family_of([m.procedure.id for m in self._matcher.candidates(ranked)])
+            named = self.catalogue.get(family.default) if family is not None else None
+        if named is not None:
+            session.procedure_id, session.aspects = named.id, []
 
     def _follow_up_on(self, msg: Incoming, response: Response) -> None:
         """After a status answer about one procedure, follow-ups are about that procedure."""

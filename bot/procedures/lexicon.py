@@ -327,6 +327,11 @@ class Lexicon:
         """Whether the message returns to an earlier topic ("quay lại vụ khai tử")."""
         return self._resume.occurs_in(tokens)
 
+    def without_resume(self, tokens: list[str]) -> list[str]:
+        """``tokens`` without the phrases that return to an earlier topic."""
+        drop = self._resume.covered(tokens)
+        return [t for i, t in enumerate(tokens) if i not in drop]
+
     def without_status(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that ask about a filed dossier."""
         drop = self._status.covered(tokens)
