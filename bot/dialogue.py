@@ -411,6 +411,14 @@ class Engine:
             resumed = self._resumed(current, text, matches, decision, session)
             if resumed is not None:
                 return self._answer(resumed, aspects or carried, session, matches, question=text)
+        overview = self._lexicon.asks_overview(tokens)
+        if (
+            current is not None
+            and (aspects or followup or overview)
+            and self._lexicon.only_generic(tokens)
+            and not self._matcher.unknown_words(text)
+        ):  # "nộp hồ sơ ở đâu vậy", "thủ tục thế nào": the desk's words, about the topic
+            return self._answer(current, aspects or carried, session, matches, question=text)
         if current is not None and self._lexicon.asks_together(tokens):
             combined = self._combined(current, matches)
             if combined is not None:  # "làm luôn thẻ BHYT cho cháu": the liên thông entry

@@ -157,3 +157,26 @@ async def test_another_procedure_done_at_the_same_time_gets_the_combined_entry(
 ) -> None:
     await ask(engine, topic)
     assert read(await ask(engine, together))[0] == meant
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "aspect"),
+    [
+        ("nộp hồ sơ ở đâu vậy", "where"),
+        ("thủ tục thế nào", None),
+        ("mấy hôm thì lấy", "time"),
+        ("người nhà đi thay được ko", "conditions"),
+        ("nộp ở chỗ nào", "where"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("topic", "meant"),
+    [("chứng thực bản sao", "chung-thuc-ban-sao"), ("trợ cấp hưu trí xã hội", "tro-cap-huu-tri-xa-hoi")],
+)
+async def test_a_follow_up_in_the_desks_generic_words_stays_on_the_topic(
+    engine: Engine, topic: str, meant: str, follow_up: str, aspect: str | None
+) -> None:
+    """"hồ sơ", "nộp", "lấy", "thay" are in some entry's name (tuyển sinh, kết hôn, người
+    có uy tín) but every procedure's follow-ups use them: they name no other procedure."""
+    await ask(engine, topic)
+    assert read(await ask(engine, follow_up)) == (meant, aspect)

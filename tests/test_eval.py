@@ -67,6 +67,13 @@ def test_held_out_development_set(catalogue: Catalogue) -> None:
     assert ours.extra["multi-turn (turns)"] >= 96.5
 
 
+def test_blind_development_set_follow_ups(catalogue: Catalogue) -> None:
+    """The set written without seeing the code: its conversations' follow-up turns."""
+    data = load_eval([EVAL / "dev-blind.yaml"], catalogue)
+    ours, _ = asyncio.run(evaluate_engine(Engine.build(Config(), catalogue), data))
+    assert ours.extra["multi-turn (turns)"] >= 87.0
+
+
 def test_catalogue_sets_beat_bm25_clearly(catalogue: Catalogue) -> None:
     """The sets written with the new entries (many close names, long life situations)."""
     data = load_eval(sorted(EVAL.glob("catalogue-*.yaml")), catalogue)

@@ -122,6 +122,9 @@ class Lexicon:
     together_cues: tuple[Phrase, ...] = ()
     #: Phrases returning to an earlier topic of the conversation ("quay lại vụ ...").
     resume_cues: tuple[Phrase, ...] = ()
+    #: Words every procedure's follow-ups use ("nộp hồ sơ", "thủ tục", "người nhà đi thay"):
+    #: in a follow-up they name no other procedure.
+    generic_words: tuple[Phrase, ...] = ()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -138,6 +141,7 @@ class Lexicon:
     _overview: PhraseSet = field(init=False, repr=False, compare=False)
     _together: PhraseSet = field(init=False, repr=False, compare=False)
     _resume: PhraseSet = field(init=False, repr=False, compare=False)
+    _generic: PhraseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
@@ -167,6 +171,7 @@ class Lexicon:
         init(self, "_overview", PhraseSet(self.overview_cues))
         init(self, "_together", PhraseSet(self.together_cues))
         init(self, "_resume", PhraseSet(self.resume_cues))
+        init(self, "_generic", PhraseSet(self.generic_words))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -204,6 +209,7 @@ class Lexicon:
             overview_cues=phrases(raw.get("overview_cues") or ()),
             together_cues=phrases(raw.get("together_cues") or ()),
             resume_cues=phrases(raw.get("resume_cues") or ()),
+            generic_words=phrases(raw.get("generic_words") or ()),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -326,6 +332,12 @@ class Lexicon:
     def resumes(self, tokens: list[str]) -> bool:
         """Whether the message returns to an earlier topic ("quay lại vụ khai tử")."""
         return self._resume.occurs_in(tokens)
+
+    def only_generic(self, tokens: list[str]) -> bool:
+        """Whether the naming words of a message are all :attr:`generic_words` (at least one)
+        ("nộp hồ sơ ở đâu vậy", "thủ tục thế nào")."""
+        drop = self._generic.covered(tokens)
+        return bool(drop) and not self.strip_cues([t for i, t in enumerate(tokens) if i not in drop])
 
     def without_resume(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that return to an earlier topic."""
