@@ -341,7 +341,11 @@ class Engine:
             if day is not None:  # "thứ 7 có làm việc không": the day's words name no procedure
                 covered = covered | day[1]
             rest = " ".join(t for i, t in enumerate(tokens) if i not in covered)
-            if not self._matcher.query_tokens(rest):  # only about the desk, no procedure named
+            rest_tokens = rest.split()
+            asks_more = topic == "thanks" and (  # "ok cảm ơn, còn phí thì sao": the question
+                self._lexicon.detect_aspects(rest_tokens) or self._lexicon.is_followup(rest_tokens)
+            )
+            if not self._matcher.query_tokens(rest) and not asks_more:  # only about the desk
                 today = None
                 if topic == "hours":
                     now = self._clock()
@@ -419,6 +423,9 @@ class Engine:
             and not self._matcher.unknown_words(text)
         ):  # "nộp hồ sơ ở đâu vậy", "thủ tục thế nào": the desk's words, about the topic
             return self._answer(current, aspects or carried, session, matches, question=text)
+        if current is not None and self._lexicon.lacks_paper(tokens) and not self._matcher.unknown_words(text):
+            # "em không có sổ hộ khẩu thì sao": a paper missing for the topic, not the paper's own entry.
+            return self._answer(current, aspects or [Aspect.CONDITIONS], session, matches, question=text)
         if current is not None and self._lexicon.asks_together(tokens):
             combined = self._combined(current, matches)
             if combined is not None:  # "làm luôn thẻ BHYT cho cháu": the liên thông entry

@@ -180,3 +180,34 @@ async def test_a_follow_up_in_the_desks_generic_words_stays_on_the_topic(
     có uy tín) but every procedure's follow-ups use them: they name no other procedure."""
     await ask(engine, topic)
     assert read(await ask(engine, follow_up)) == (meant, aspect)
+
+
+@pytest.mark.parametrize(
+    "follow_up", ["thế nộp hồ sơ ở đâu hả bạn", "nhờ con trai đi nộp được không", "à còn một việc nữa, làm ở đâu"]
+)
+async def test_people_and_polite_words_in_a_follow_up_name_no_other_procedure(engine: Engine, follow_up: str) -> None:
+    await ask(engine, "đăng ký kết hôn cần giấy tờ gì")
+    assert read(await ask(engine, follow_up))[0] == "ket-hon"
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "aspect"),
+    [("e ko có sổ hộ khẩu thì sao", "conditions"), ("chưa có cccd thì làm được không", "conditions")],
+)
+async def test_a_missing_paper_is_a_question_about_the_topic_not_the_papers_entry(
+    engine: Engine, follow_up: str, aspect: str
+) -> None:
+    await ask(engine, "đăng ký kết hôn cần giấy tờ gì")
+    assert read(await ask(engine, follow_up)) == ("ket-hon", aspect)
+
+
+async def test_a_paper_asked_for_on_its_own_is_still_its_entry(engine: Engine) -> None:
+    await ask(engine, "đăng ký kết hôn cần giấy tờ gì")
+    assert read(await ask(engine, "làm căn cước ở đâu"))[0] == "can-cuoc"
+
+
+async def test_thanks_with_a_follow_up_question_answers_the_question(engine: Engine) -> None:
+    await ask(engine, "đăng ký kết hôn cần giấy tờ gì")
+    answer = await ask(engine, "ok cảm ơn, còn phí thì sao")
+    assert answer.intent is Intent.PROCEDURE and read(answer) == ("ket-hon", "fee")
+    assert (await ask(engine, "cảm ơn nhiều")).intent is Intent.HELP

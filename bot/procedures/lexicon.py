@@ -125,6 +125,10 @@ class Lexicon:
     #: Words every procedure's follow-ups use ("nộp hồ sơ", "thủ tục", "người nhà đi thay"):
     #: in a follow-up they name no other procedure.
     generic_words: tuple[Phrase, ...] = ()
+    #: A paper said to be missing at a message's start ("không có ...", "chưa có ..."), and
+    #: the ends that make it a question about the current topic ("... thì sao").
+    lacking_cues: tuple[Phrase, ...] = ()
+    lacking_ends: tuple[Phrase, ...] = ()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -142,6 +146,8 @@ class Lexicon:
     _together: PhraseSet = field(init=False, repr=False, compare=False)
     _resume: PhraseSet = field(init=False, repr=False, compare=False)
     _generic: PhraseSet = field(init=False, repr=False, compare=False)
+    _lacking: PhraseSet = field(init=False, repr=False, compare=False)
+    _lacking_ends: PhraseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
@@ -172,6 +178,8 @@ class Lexicon:
         init(self, "_together", PhraseSet(self.together_cues))
         init(self, "_resume", PhraseSet(self.resume_cues))
         init(self, "_generic", PhraseSet(self.generic_words))
+        init(self, "_lacking", PhraseSet(self.lacking_cues))
+        init(self, "_lacking_ends", PhraseSet(self.lacking_ends))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -210,6 +218,8 @@ class Lexicon:
             together_cues=phrases(raw.get("together_cues") or ()),
             resume_cues=phrases(raw.get("resume_cues") or ()),
             generic_words=phrases(raw.get("generic_words") or ()),
+            lacking_cues=phrases(raw.get("lacking_cues") or ()),
+            lacking_ends=phrases(raw.get("lacking_ends") or ()),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -334,10 +344,25 @@ class Lexicon:
         return self._resume.occurs_in(tokens)
 
     def only_generic(self, tokens: list[str]) -> bool:
-        """Whether the naming words of a message are all :attr:`generic_words` (at least one)
-        ("nộp hồ sơ ở đâu vậy", "thủ tục thế nào")."""
+        """Whether the naming words of a message are all :attr:`generic_words` (at least one),
+        polite words at its end aside ("nộp hồ sơ ở đâu vậy", "thủ tục thế nào hả bạn")."""
+        tokens = list(tokens)
+        while len(tokens) > 1 and tokens[-1] in self.answer_tails:
+            tokens.pop()
         drop = self._generic.covered(tokens)
         return bool(drop) and not self.strip_cues([t for i, t in enumerate(tokens) if i not in drop])
+
+    def lacks_paper(self, tokens: list[str]) -> bool:
+        """Whether the message says a paper is missing and asks what then ("em không có sổ
+        hộ khẩu thì sao", "chưa có cccd thì làm được không")."""
+        if not self._lacking_ends.occurs_in(tokens):
+            return False
+        for i in range(min(len(tokens), 4)):
+            if self._lacking.longest_at(tokens, i):
+                return True
+            if tokens[i] not in self.stopwords:
+                return False
+        return False
 
     def without_resume(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that return to an earlier topic."""
