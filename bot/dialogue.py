@@ -443,6 +443,10 @@ class Engine:
                 return recovered
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
+            variant = matches[0].procedure if decision is not Decision.NONE else None
+            if variant is not None and variant.id != current.id and self._is_variant(variant, current, text):
+                # "con sinh ra ở nước ngoài thì sao" after khai sinh: its foreign variant.
+                return self._answer(variant, aspects or carried, session, matches, question=text)
             if decision is Decision.NONE:
                 # "thế chữ ký thì sao" after chứng thực bản sao: a close entry of the field.
                 other = self._recover(current, text, matches)
@@ -604,6 +608,11 @@ class Engine:
             return None
         fitting = {m.procedure.id for m in matches if matches and m.score >= matches[0].score - PART_FITS}
         return next((p for p in earlier if p.id in fitting), None)
+
+    def _is_variant(self, other: Procedure, current: Procedure, text: str) -> bool:
+        """Whether ``other`` is a variant of ``current`` that ``text`` names: its names use
+        most of the current topic's name, and the message a word of them the topic's do not."""
+        return self._matcher.explains(other.id, current.name) >= NEAR_TOPIC and self._names_instead(other, current, text)
 
     def _near_topic(self, current: Procedure, options: list[Match]) -> Procedure | None:
         """Of the entries a follow-up could mean, the one that is a variant of the current

@@ -211,3 +211,10 @@ async def test_thanks_with_a_follow_up_question_answers_the_question(engine: Eng
     answer = await ask(engine, "ok cảm ơn, còn phí thì sao")
     assert answer.intent is Intent.PROCEDURE and read(answer) == ("ket-hon", "fee")
     assert (await ask(engine, "cảm ơn nhiều")).intent is Intent.HELP
+
+
+async def test_a_follow_up_naming_a_variant_of_the_topic_moves_to_the_variant(engine: Engine) -> None:
+    """The variant's name holds the topic's ("khai sinh ... nước ngoài"): the message's
+    extra words choose it even though they score below a confident answer alone."""
+    await ask(engine, "khai sinh cho con cần gì")
+    assert read(await ask(engine, "con sinh ra ở nước ngoài thì sao")) == ("khai-sinh-nuoc-ngoai", "documents")
