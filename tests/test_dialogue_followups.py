@@ -218,3 +218,22 @@ async def test_a_follow_up_naming_a_variant_of_the_topic_moves_to_the_variant(en
     extra words choose it even though they score below a confident answer alone."""
     await ask(engine, "khai sinh cho con cần gì")
     assert read(await ask(engine, "con sinh ra ở nước ngoài thì sao")) == ("khai-sinh-nuoc-ngoai", "documents")
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "aspect"),
+    [
+        ("hết mấy tiền", "fee"),
+        ("mất mấy trăm", "fee"),  # not "mất mấy [ngày]"
+        ("phải đóng tiền không", "fee"),
+        ("đợi bao lâu", "time"),  # "đợi", not "đổi" (cải chính)
+        ("nơi làm", "where"),
+        ("ra xã hay phải lên tỉnh", "where"),
+        ("cần cái gì", "documents"),
+        ("có form không", "forms"),
+        ("có phải có mặt không", "conditions"),  # who must come, not "có mất" a fee
+    ],
+)
+async def test_more_ways_of_asking_an_aspect_stay_on_the_topic(engine: Engine, follow_up: str, aspect: str) -> None:
+    await ask(engine, "đăng ký khai tử cho bố")
+    assert read(await ask(engine, follow_up)) == ("khai-tu", aspect)
