@@ -406,35 +406,37 @@ class Engine:
         # "thì làm thủ tục gì": a question about a whole procedure, the aspect asked before stays behind.
         carried = [] if aspects or self._lexicon.asks_overview(tokens) else session.aspects
         unplaced, session.unplaced = session.unplaced, ""
+        # Right after "Có phải ông/bà hỏi về ...?" or "which one?", a follow-up is about the
+        # procedure offered first (the best one), as a yes would be.
+        offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
+        first = self.catalogue.get(offered[0]) if offered else None
+        anchor = current or first
         bare = [] if aspects else self._lexicon.bare_aspects_of(tokens)
         if bare:  # "phí?", "có bị phạt không": a follow-up naming nothing else
             aspects, followup = bare, True
-            if current is not None:
-                return self._answer(current, aspects, session, matches, question=text)
+            if anchor is not None:
+                return self._answer(anchor, aspects, session, matches, question=text)
         if self._lexicon.resumes(tokens):
             resumed = self._resumed(current, text, matches, decision, session)
             if resumed is not None:
                 return self._answer(resumed, aspects or carried, session, matches, question=text)
         overview = self._lexicon.asks_overview(tokens)
         if (
-            current is not None
+            anchor is not None
             and (aspects or followup or overview)
             and self._lexicon.only_generic(tokens)
             and not self._matcher.unknown_words(text)
         ):  # "nộp hồ sơ ở đâu vậy", "thủ tục thế nào": the desk's words, about the topic
-            return self._answer(current, aspects or carried, session, matches, question=text)
-        if current is not None and self._lexicon.lacks_paper(tokens) and not self._matcher.unknown_words(text):
+            return self._answer(anchor, aspects or carried, session, matches, question=text)
+        if anchor is not None and self._lexicon.lacks_paper(tokens) and not self._matcher.unknown_words(text):
             # "em không có sổ hộ khẩu thì sao": a paper missing for the topic, not the paper's own entry.
-            return self._answer(current, aspects or [Aspect.CONDITIONS], session, matches, question=text)
+            return self._answer(anchor, aspects or [Aspect.CONDITIONS], session, matches, question=text)
         if current is not None and self._lexicon.asks_together(tokens):
             combined = self._combined(current, matches)
             if combined is not None:  # "làm luôn thẻ BHYT cho cháu": the liên thông entry
                 return self._answer(combined, aspects, session, matches, question=text)
         if current is None and (aspects or followup):
-            # "cần giấy tờ gì" right after "Có phải ông/bà hỏi về ...?" or "which one?":
-            # about the procedure offered first (the best one), as a yes would be.
-            offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
-            first = self.catalogue.get(offered[0]) if offered else None
+            # "cần giấy tờ gì" after the bot offered procedures: about the first offered.
             if first is not None and self._continues(first, text, matches, decision):
                 return self._answer(first, aspects or carried, session, matches, question=text)
         if current is None and unplaced and decision is Decision.NONE:

@@ -237,3 +237,12 @@ async def test_a_follow_up_naming_a_variant_of_the_topic_moves_to_the_variant(en
 async def test_more_ways_of_asking_an_aspect_stay_on_the_topic(engine: Engine, follow_up: str, aspect: str) -> None:
     await ask(engine, "đăng ký khai tử cho bố")
     assert read(await ask(engine, follow_up)) == ("khai-tu", aspect)
+
+
+@pytest.mark.parametrize(("follow_up", "aspect"), [("phí?", "fee"), ("nộp hồ sơ ở đâu vậy", "where")])
+async def test_a_bare_or_generic_follow_up_after_the_bot_asked_is_about_the_procedure_offered(
+    engine: Engine, follow_up: str, aspect: str
+) -> None:
+    offered = await ask(engine, "nhà em có cháu mới sinh")  # "Có phải ông/bà hỏi về «Đăng ký khai sinh»?"
+    assert any(c.data == "p:khai-sinh" for c in offered.replies[0].choices)
+    assert read(await ask(engine, follow_up)) == ("khai-sinh", aspect)
