@@ -373,14 +373,32 @@ class Engine:
         picks the member whose situation it fits). None when nothing was asked."""
         offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
         yes = self._lexicon.yes_no(tokens)
-        if session.choices and session.choices[-1].data == CHOICE_MENU and len(offered) == 1 and yes is not None:
+        asked: list[Aspect] = []  # an aspect asked after the yes ("đúng rồi, cần giấy gì")
+        confirming = bool(session.choices) and session.choices[-1].data == CHOICE_MENU and len(offered) == 1
+        family = self._families.asked(session.procedure_id, offered)
+        if yes is None and confirming:  # not after a family's question: "có ... không?" opens questions
+            head, rest = self._lexicon.yes_no_head(tokens)
+            asked = self._lexicon.detect_aspects(rest) or self._lexicon.bare_aspects_of(rest)
+            if head and asked and (
+                not self._matcher.query_tokens(" ".join(rest)) or self._lexicon.only_generic(rest)
+            ):
+                yes = head
+            else:
+                asked = []
+        if confirming and yes is not None:
             proc = self.catalogue.get(offered[0])  # the bot asked to confirm one procedure
             if yes and proc is not None:
-                return self._answer(proc, session.aspects, session, [])
+                return self._answer(proc, asked or session.aspects, session, [])
             return Response(Intent.UNKNOWN, [self._writer.unknown()])
-        family = self._families.asked(session.procedure_id, offered)
         if family is None:  # a bare yes or no answers nothing: greet back, as to "vâng"
-            return Response(Intent.HELP, [self._writer.help()]) if yes is not None else None
+            return Response(Intent.HELP, [self._writer.help()]) if yes is not None and not asked else None
+        if yes is None:
+            # "sổ ở xã vẫn còn": the answer closing words of the question asked.
+            tail, before = self._lexicon.yes_no_tail(tokens)
+            named = self._matcher.query_tokens(" ".join(before))
+            words = set(self._normalizer.tokens(family.question))
+            if tail is not None and named and sum(w in words for w in named) * 2 >= len(named):
+                yes = tail
         if yes is not None:
             procs = self._families.answered(family, yes)
         elif self._matcher.decide(self._matcher.rank(text)) is Decision.NONE:
@@ -389,7 +407,7 @@ class Engine:
         else:
             return None  # a question of its own
         if len(procs) == 1:
-            return self._answer(procs[0], session.aspects, session, [])
+            return self._answer(procs[0], asked or session.aspects, session, [])
         if procs:
             session.procedure_id = None
             return Response(Intent.PROCEDURE, [self._writer.choose(procs)], _infos([]))

@@ -246,3 +246,31 @@ async def test_a_bare_or_generic_follow_up_after_the_bot_asked_is_about_the_proc
     offered = await ask(engine, "nhà em có cháu mới sinh")  # "Có phải ông/bà hỏi về «Đăng ký khai sinh»?"
     assert any(c.data == "p:khai-sinh" for c in offered.replies[0].choices)
     assert read(await ask(engine, follow_up)) == ("khai-sinh", aspect)
+
+
+@pytest.mark.parametrize(
+    ("first", "reply", "meant", "aspect"),
+    [
+        ("bố em mất tuần trước", "đúng rồi, cần giấy gì", "khai-tu", "documents"),
+        ("nhà em có cháu mới sinh", "dạ đúng, làm ở đâu ạ", "khai-sinh", "where"),
+    ],
+)
+async def test_a_yes_with_an_aspect_to_the_bots_question_answers_that_aspect(
+    engine: Engine, first: str, reply: str, meant: str, aspect: str
+) -> None:
+    await ask(engine, first)  # "Có phải ông/bà hỏi về ...?"
+    assert read(await ask(engine, reply)) == (meant, aspect)
+
+
+async def test_an_answer_closing_the_deciding_questions_own_words_picks_the_member(engine: Engine) -> None:
+    """"Việc khai sinh ... còn lưu trong sổ hộ tịch ở xã không?" - "sổ gốc ở xã vẫn còn"."""
+    await ask(engine, "mất giấy khai sinh")
+    assert read(await ask(engine, "sổ gốc ở xã vẫn còn"))[0] == "trich-luc-ho-tich"
+    assert read(await ask(engine, "lệ phí")) == ("trich-luc-ho-tich", "fee")
+
+
+async def test_a_question_opening_with_co_after_a_familys_question_is_no_yes(engine: Engine) -> None:
+    """"có mẫu tờ khai không" opens a question; it does not answer "có" to the family's
+    "Một trong hai người có phải người nước ngoài ...?"."""
+    await ask(engine, "dang ky ket hon")
+    assert read(await ask(engine, "có mẫu tờ khai không, cho em xin")) == ("ket-hon", "forms")

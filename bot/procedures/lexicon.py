@@ -369,6 +369,26 @@ class Lexicon:
         drop = self._resume.covered(tokens)
         return [t for i, t in enumerate(tokens) if i not in drop]
 
+    def yes_no_head(self, tokens: list[str]) -> tuple[bool | None, list[str]]:
+        """A yes or no opening a longer message, and the words after it ("đúng rồi, cần
+        giấy gì" -> True, ["can", "giay", "gi"]); (None, tokens) when none opens it."""
+        for end in range(len(tokens) - 1, 0, -1):
+            if self.is_followup(tokens[end - 1 :]):
+                continue  # "à còn một việc nữa": "còn" opens a follow-up, it is no "còn" (yes)
+            said = self.yes_no(tokens[:end])
+            if said is not None:
+                return said, list(tokens[end:])
+        return None, list(tokens)
+
+    def yes_no_tail(self, tokens: list[str]) -> tuple[bool | None, list[str]]:
+        """A yes or no of two words or more closing a longer message, and the words before
+        it ("sổ ở xã vẫn còn" -> True, ["so", "o", "xa"]); (None, tokens) when none closes it."""
+        for start in range(1, len(tokens) - 1):
+            said = self.yes_no(tokens[start:])
+            if said is not None:
+                return said, list(tokens[:start])
+        return None, list(tokens)
+
     def without_status(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that ask about a filed dossier."""
         drop = self._status.covered(tokens)
