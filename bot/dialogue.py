@@ -68,6 +68,8 @@ NEAR_TOPIC = 0.5
 NEAR_TOPIC_LEAD = 0.25
 #: ... among the entries scoring within this much of the best.
 NEAR_TOPIC_SPREAD = 25.0
+#: "làm luôn X": an entry whose names use this share of both names does both.
+COMBINES_BOTH = 0.9
 
 #: Share of a part's words an entry must use to count as covering that part.
 COVERS_PART = 0.9
@@ -446,13 +448,13 @@ class Engine:
             and not self._matcher.unknown_words(text)
         ):  # "nộp hồ sơ ở đâu vậy", "thủ tục thế nào": the desk's words, about the topic
             return self._answer(anchor, aspects or carried, session, matches, question=text)
-        if anchor is not None and self._lexicon.lacks_paper(tokens) and not self._matcher.unknown_words(text):
-            # "em không có sổ hộ khẩu thì sao": a paper missing for the topic, not the paper's own entry.
-            return self._answer(anchor, aspects or [Aspect.CONDITIONS], session, matches, question=text)
         if current is not None and self._lexicon.asks_together(tokens):
             combined = self._combined(current, matches)
             if combined is not None:  # "làm luôn thẻ BHYT cho cháu": the liên thông entry
-                return self._answer(combined, aspects, session, matches, question=text)
+                return self._answer(combined, aspects or carried, session, matches, question=text)
+        if anchor is not None and self._lexicon.lacks_paper(tokens) and not self._matcher.unknown_words(text):
+            # "em không có sổ hộ khẩu thì sao": a paper missing for the topic, not the paper's own entry.
+            return self._answer(anchor, aspects or [Aspect.CONDITIONS], session, matches, question=text)
         if current is None and (aspects or followup):
             # "cần giấy tờ gì" after the bot offered procedures: about the first offered.
             if first is not None and self._continues(first, text, matches, decision):
@@ -654,14 +656,24 @@ class Engine:
         names at the same time, the one combining the fewest; None when none does."""
         if not matches or self._matcher.decide(matches) is Decision.NONE:
             return None
-        named = matches[0].procedure.id
-        if named == current.id:
+        others = [m for m in matches if m.procedure.id != current.id]
+        if not others:
             return None
+        named = others[0].procedure.id
         if named in current.combines:
             return current  # already the combined one
         base = {current.id, *current.combines}
         fits = [p for p in self.catalogue if p.combines and named in p.combines and base & {*p.combines}]
-        return min(fits, key=lambda p: (len(p.combines), p.id)) if fits else None
+        if fits:
+            return min(fits, key=lambda p: (len(p.combines), p.id))
+        # An entry whose names hold both ("khai sinh kết hợp nhận cha, mẹ, con"), ranked close.
+        other = others[0]
+        for m in others[1:]:
+            if m.score < other.score - NEAR_TOPIC_SPREAD:
+                break
+            if min(self._matcher.explains(m.procedure.id, p.name) for p in (current, other.procedure)) >= COMBINES_BOTH:
+                return m.procedure
+        return None
 
     def _names_instead(self, other: Procedure, current: Procedure, text: str) -> bool:
         """Whether ``text`` uses a word of ``other``'s names that ``current``'s names do not

@@ -150,6 +150,9 @@ async def test_quay_lai_with_nothing_named_returns_to_the_topic_before(engine: E
     [
         ("làm khai sinh cho con ở đâu ạ", "làm luôn thẻ bảo hiểm y tế cho cháu được không", "lien-thong-khai-sinh-bhyt"),
         ("khai tử cần giấy gì", "làm luôn cả hỗ trợ mai táng được không", "lien-thong-khai-tu"),
+        # no "combines" in the file: the entry whose names hold both
+        ("dang ky nhan cha con can giay to gi", "giờ muốn làm khai sinh với nhận cha luôn một lần cho cháu",
+         "khai-sinh-nhan-cha-me-con"),
     ],
 )
 async def test_another_procedure_done_at_the_same_time_gets_the_combined_entry(

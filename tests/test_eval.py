@@ -48,7 +48,7 @@ def test_accuracy_thresholds(figures: dict[str, Figures]) -> None:
     assert ours.top3 >= 99.5
     assert ours.refused >= 97.5
     assert ours.extra["aspect"] >= 95.5
-    assert ours.extra["multi-turn (turns)"] >= 98.5
+    assert ours.extra["multi-turn (turns)"] >= 99.5
     assert ours.extra["replies with a made-up number"] == 0
 
 
