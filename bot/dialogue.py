@@ -51,6 +51,9 @@ STRONG_MATCH = 90.0
 #: A weak match (below the matcher's candidate score) of the current topic's field that
 #: scores at least this much is read as a correction within the topic.
 RECOVER_FLOOR = 40.0
+#: Read in the topic's field, a close entry must score this much more than for the field's
+#: name alone: the message's own words must point at it.
+FIELD_ADDS = 15.0
 #: A message of at most this many naming words, all known to the catalogue, that names
 #: nothing clearly is read as more about the current topic.
 RECOVER_WORDS = 6
@@ -551,12 +554,15 @@ class Engine:
         # The message's own ranking first ("tạm nghỉ mấy tháng" after hộ kinh doanh), then read
         # in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
         in_field = self._matcher.rank_words(f"{current.field} {text}")
+        field_alone = {m.procedure.id: m.score for m in self._matcher.rank_words(current.field, limit=20)}
         for ranked in (matches, in_field):
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:
                 continue
             if not self._names_instead(top.procedure, current, text):
                 continue  # the field's name, or words the topic uses too ("gia" of hộ gia đình)
+            if ranked is in_field and top.score - field_alone.get(top.procedure.id, 0.0) < FIELD_ADDS:
+                continue  # the field's name scores it ("hoạt động"): the message adds little ("thôi tiết")
             if top.procedure.field == current.field and (
                 top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER
             ):
