@@ -569,7 +569,7 @@ class Engine:
                 return top.procedure
         words = self._matcher.query_tokens(text)
         if (
-            len(words) <= RECOVER_WORDS
+            1 < len(set(words)) <= RECOVER_WORDS  # one shared word is no description ("giá" of "gia đình")
             and not self._matcher.unknown_words(text)
             and not self._matcher.guessed_words(text)
             and self._matcher.relates(current.id, text) > FOLLOWUP_RELATES

@@ -88,6 +88,7 @@ async def test_a_follow_up_asking_what_to_do_gets_the_close_entry_it_names_witho
         ("đăng ký kết hôn cần giấy tờ gì", "kể chuyện cười đi"),
         ("đăng ký hộ kinh doanh mất bao lâu", "thời tiết ngày mai có mưa không"),  # "thôi" of "thôi kinh doanh"
         ("đăng ký hộ kinh doanh mất bao lâu", "bao gio duoc nghi tet"),  # "nghỉ" of "nghỉ bán hẳn"
+        ("đăng ký hộ kinh doanh mất bao lâu", "gia vang hom nay"),  # "gia" of "hộ gia đình"
     ],
 )
 async def test_another_subject_in_words_the_topic_shares_is_refused(engine: Engine, topic: str, other: str) -> None:
