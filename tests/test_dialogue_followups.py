@@ -280,3 +280,10 @@ async def test_a_question_opening_with_co_after_a_familys_question_is_no_yes(eng
     "Một trong hai người có phải người nước ngoài ...?"."""
     await ask(engine, "dang ky ket hon")
     assert read(await ask(engine, "có mẫu tờ khai không, cho em xin")) == ("ket-hon", "forms")
+
+
+@pytest.mark.parametrize(("follow_up", "aspect"), [("ở xã không làm được à", "where"), ("thế lệ phí bao nhiêu", "fee")])
+async def test_follow_ups_after_a_referral_stay_on_the_referral(engine: Engine, follow_up: str, aspect: str) -> None:
+    await ask(engine, "làm hộ chiếu ở đâu")
+    answer = await ask(engine, follow_up)
+    assert answer.intent is Intent.REFERRAL and read(answer) == ("ho-chieu", aspect)
