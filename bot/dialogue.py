@@ -426,6 +426,10 @@ class Engine:
         matches = self._matcher.rank(text)
         decision = self._matcher.decide(matches)
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
+        if current is not None and self._lexicon.negates(tokens):
+            # "không phải, con em sinh ở Nhật": not the topic just answered, whatever else it is.
+            matches = [m for m in matches if m.procedure.id != current.id]
+            decision, current = self._matcher.decide(matches), None
         # "thì làm thủ tục gì": a question about a whole procedure, the aspect asked before stays behind.
         carried = [] if aspects or self._lexicon.asks_overview(tokens) else session.aspects
         unplaced, session.unplaced = session.unplaced, ""

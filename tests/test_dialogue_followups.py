@@ -287,3 +287,10 @@ async def test_follow_ups_after_a_referral_stay_on_the_referral(engine: Engine, 
     await ask(engine, "làm hộ chiếu ở đâu")
     answer = await ask(engine, follow_up)
     assert answer.intent is Intent.REFERRAL and read(answer) == ("ho-chieu", aspect)
+
+
+async def test_a_correction_saying_no_never_offers_the_topic_it_rejects(engine: Engine) -> None:
+    await ask(engine, "khai sinh cho con cần gì")
+    corrected = await ask(engine, "không phải, con em sinh ở Nhật")
+    assert "p:khai-sinh" not in {c.data for r in corrected.replies for c in r.choices}
+    assert read(corrected)[0] != "khai-sinh"

@@ -129,6 +129,9 @@ class Lexicon:
     #: the ends that make it a question about the current topic ("... thì sao").
     lacking_cues: tuple[Phrase, ...] = ()
     lacking_ends: tuple[Phrase, ...] = ()
+    #: Phrases opening a message that say the last answer was not what was meant ("không
+    #: phải", "nhầm"): the topic just answered is not what the message names.
+    negations: tuple[Phrase, ...] = ()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -148,6 +151,7 @@ class Lexicon:
     _generic: PhraseSet = field(init=False, repr=False, compare=False)
     _lacking: PhraseSet = field(init=False, repr=False, compare=False)
     _lacking_ends: PhraseSet = field(init=False, repr=False, compare=False)
+    _negations: PhraseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
@@ -180,6 +184,7 @@ class Lexicon:
         init(self, "_generic", PhraseSet(self.generic_words))
         init(self, "_lacking", PhraseSet(self.lacking_cues))
         init(self, "_lacking_ends", PhraseSet(self.lacking_ends))
+        init(self, "_negations", PhraseSet(self.negations))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -220,6 +225,7 @@ class Lexicon:
             generic_words=phrases(raw.get("generic_words") or ()),
             lacking_cues=phrases(raw.get("lacking_cues") or ()),
             lacking_ends=phrases(raw.get("lacking_ends") or ()),
+            negations=phrases(raw.get("negations") or ()),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -351,6 +357,16 @@ class Lexicon:
             tokens.pop()
         drop = self._generic.covered(tokens)
         return bool(drop) and not self.strip_cues([t for i, t in enumerate(tokens) if i not in drop])
+
+    def negates(self, tokens: list[str]) -> bool:
+        """Whether the message opens saying the last answer missed ("không phải, ...",
+        "à nhầm, ..."), after polite words only."""
+        for i in range(min(len(tokens), 4)):
+            if self._negations.longest_at(tokens, i):
+                return True
+            if tokens[i] not in self.stopwords and tokens[i] not in self.answer_heads:
+                return False
+        return False
 
     def lacks_paper(self, tokens: list[str]) -> bool:
         """Whether the message says a paper is missing and asks what then ("em không có sổ
