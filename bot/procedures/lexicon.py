@@ -23,6 +23,10 @@ DEFAULT_LEXICON = Path(__file__).resolve().parent / "data" / "lexicon.yaml"
 
 Phrase = tuple[str, ...]
 
+#: The most words a yes or no answer opening or closing a longer message has ("dạ vâng
+#: đúng rồi ạ"): longer ones are not looked for (bounded work per message).
+ANSWER_WORDS = 6
+
 
 class PhraseSet:
     """Phrases indexed by their first word, so that all of them are found in a token list
@@ -388,7 +392,7 @@ class Lexicon:
     def yes_no_head(self, tokens: list[str]) -> tuple[bool | None, list[str]]:
         """A yes or no opening a longer message, and the words after it ("đúng rồi, cần
         giấy gì" -> True, ["can", "giay", "gi"]); (None, tokens) when none opens it."""
-        for end in range(len(tokens) - 1, 0, -1):
+        for end in range(min(len(tokens) - 1, ANSWER_WORDS), 0, -1):
             if self.is_followup(tokens[end - 1 :]):
                 continue  # "à còn một việc nữa": "còn" opens a follow-up, it is no "còn" (yes)
             said = self.yes_no(tokens[:end])
@@ -399,7 +403,7 @@ class Lexicon:
     def yes_no_tail(self, tokens: list[str]) -> tuple[bool | None, list[str]]:
         """A yes or no of two words or more closing a longer message, and the words before
         it ("sổ ở xã vẫn còn" -> True, ["so", "o", "xa"]); (None, tokens) when none closes it."""
-        for start in range(1, len(tokens) - 1):
+        for start in range(max(1, len(tokens) - ANSWER_WORDS), len(tokens) - 1):
             said = self.yes_no(tokens[start:])
             if said is not None:
                 return said, list(tokens[:start])
