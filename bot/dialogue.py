@@ -610,8 +610,9 @@ class Engine:
         self, unplaced: str, text: str, aspects: list[Aspect], followup: bool, session: Session
     ) -> Response | None:
         """A message read together with the question refused just before it: both sets of
-        words name a procedure ("cho con" after "nhà có cháu mới sinh"), or this one only
-        asks an aspect and the earlier one had a fair best guess, which is offered to confirm."""
+        words name a procedure ("có được hỗ trợ không" after "nhà tôi bị bão làm sập"), or
+        this one only asks an aspect and the earlier one had a fair best guess, which is
+        offered to confirm ("cần những gì" after a long description of a case)."""
         joined = self._matcher.rank(f"{unplaced} {text}")
         if self._matcher.decide(joined) is Decision.ANSWER:
             return self._answer(joined[0].procedure, aspects, session, joined, question=f"{unplaced} {text}")
