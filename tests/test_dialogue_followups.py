@@ -295,3 +295,11 @@ async def test_a_correction_saying_no_never_offers_the_topic_it_rejects(engine: 
     corrected = await ask(engine, "không phải, con em sinh ở Nhật")
     assert "p:khai-sinh" not in {c.data for r in corrected.replies for c in r.choices}
     assert read(corrected)[0] != "khai-sinh"
+
+
+@pytest.mark.parametrize("follow_up", ["phải công chứng không", "cần xác nhận của thôn không"])
+async def test_asking_whether_a_paper_must_be_certified_is_about_the_topics_papers(engine: Engine, follow_up: str) -> None:
+    """"công chứng", "xác nhận" name procedures of their own, but said alone after an answer
+    they ask what the topic's papers must be."""
+    await ask(engine, "đăng ký kết hôn cần giấy tờ gì")
+    assert read(await ask(engine, follow_up)) == ("ket-hon", "documents")
