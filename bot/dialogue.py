@@ -36,7 +36,7 @@ from bot.procedures.wording import (
     ReplyWriter,
     choice_procedure,
 )
-from bot.session import Session, SessionStore
+from bot.session import TURN_CHARS, Session, SessionStore
 from bot.staff.hours import OfficeHours, vietnam_now
 
 log = logging.getLogger(__name__)
@@ -52,12 +52,28 @@ STRONG_MATCH = 90.0
 #: A weak match (below the matcher's candidate score) of the current topic's field that
 #: scores at least this much is read as a correction within the topic.
 RECOVER_FLOOR = 40.0
+#: Read in the topic's field, a close entry must score this much more than for the field's
+#: name alone: the message's own words must point at it.
+FIELD_ADDS = 15.0
 #: A message of at most this many naming words, all known to the catalogue, that names
 #: nothing clearly is read as more about the current topic.
 RECOVER_WORDS = 6
 
 #: Share of a message's naming words the current entry must use for a follow-up reading.
 FOLLOWUP_RELATES = 0.5
+#: A follow-up with an aspect cue whose few naming words (at most WEAK_WORDS distinct ones)
+#: score below this for every entry names nothing: it asks about the current topic
+#: ("làm ở xã nhà trai hay nhà gái", "làm đơn ở đâu").
+WEAK_NAMING = 40.0
+WEAK_WORDS = 3
+#: A follow-up that could mean several entries means the one whose names use at least
+#: this share of the current topic's name, this much more than any other's do.
+NEAR_TOPIC = 0.5
+NEAR_TOPIC_LEAD = 0.25
+#: ... among the entries scoring within this much of the best.
+NEAR_TOPIC_SPREAD = 25.0
+#: "làm luôn X": an entry whose names use this share of both names does both.
+COMBINES_BOTH = 0.9
 
 #: Share of a part's words an entry must use to count as covering that part.
 COVERS_PART = 0.9
@@ -316,7 +332,10 @@ class Engine:
             if self._matcher.decide(ranked) is Decision.ANSWER:
                 return await self._bundle(msg, [text, rest], quote=False, status_first=True)
         if has_code or self._lexicon.asks_status(tokens):
-            return await self._status(msg, text)
+            response = await self._status(msg, text)
+            if not response.matches:  # "hồ sơ kết hôn của em xong chưa": follow-ups are about kết hôn
+                self._topic_from_status(text, session)
+            return response
         if not normalized:  # only emoji or punctuation
             return Response(Intent.UNKNOWN, [self._writer.unknown()])
         if self._lexicon.is_greeting(tokens):
@@ -330,7 +349,11 @@ class Engine:
             if day is not None:  # "thứ 7 có làm việc không": the day's words name no procedure
                 covered = covered | day[1]
             rest = " ".join(t for i, t in enumerate(tokens) if i not in covered)
-            if not self._matcher.query_tokens(rest):  # only about the desk, no procedure named
+            rest_tokens = rest.split()
+            asks_more = topic == "thanks" and (  # "ok cảm ơn, còn phí thì sao": the question
+                self._lexicon.detect_aspects(rest_tokens) or self._lexicon.is_followup(rest_tokens)
+            )
+            if not self._matcher.query_tokens(rest) and not asks_more:  # only about the desk
                 today = None
                 if topic == "hours":
                     now = self._clock()
@@ -358,14 +381,32 @@ class Engine:
         picks the member whose situation it fits). None when nothing was asked."""
         offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
         yes = self._lexicon.yes_no(tokens)
-        if session.choices and session.choices[-1].data == CHOICE_MENU and len(offered) == 1 and yes is not None:
+        asked: list[Aspect] = []  # an aspect asked after the yes ("đúng rồi, cần giấy gì")
+        confirming = bool(session.choices) and session.choices[-1].data == CHOICE_MENU and len(offered) == 1
+        family = self._families.asked(session.procedure_id, offered)
+        if yes is None and confirming:  # not after a family's question: "có ... không?" opens questions
+            head, rest = self._lexicon.yes_no_head(tokens)
+            asked = self._lexicon.detect_aspects(rest) or self._lexicon.bare_aspects_of(rest)
+            if head and asked and (
+                not self._matcher.query_tokens(" ".join(rest)) or self._lexicon.only_generic(rest)
+            ):
+                yes = head
+            else:
+                asked = []
+        if confirming and yes is not None:
             proc = self.catalogue.get(offered[0])  # the bot asked to confirm one procedure
             if yes and proc is not None:
-                return self._answer(proc, session.aspects, session, [])
+                return self._answer(proc, asked or session.aspects, session, [])
             return Response(Intent.UNKNOWN, [self._writer.unknown()])
-        family = self._families.asked(session.procedure_id, offered)
         if family is None:  # a bare yes or no answers nothing: greet back, as to "vâng"
-            return Response(Intent.HELP, [self._writer.help()]) if yes is not None else None
+            return Response(Intent.HELP, [self._writer.help()]) if yes is not None and not asked else None
+        if yes is None:
+            # "sổ ở xã vẫn còn": the answer closing words of the question asked.
+            tail, before = self._lexicon.yes_no_tail(tokens)
+            named = self._matcher.query_tokens(" ".join(before))
+            words = set(self._normalizer.tokens(family.question))
+            if tail is not None and named and sum(w in words for w in named) * 2 >= len(named):
+                yes = tail
         if yes is not None:
             procs = self._families.answered(family, yes)
         elif self._matcher.decide(self._matcher.rank(text)) is Decision.NONE:
@@ -374,7 +415,7 @@ class Engine:
         else:
             return None  # a question of its own
         if len(procs) == 1:
-            return self._answer(procs[0], session.aspects, session, [])
+            return self._answer(procs[0], asked or session.aspects, session, [])
         if procs:
             session.procedure_id = None
             return Response(Intent.PROCEDURE, [self._writer.choose(procs)], _infos([]))
@@ -390,21 +431,62 @@ class Engine:
         matches = refocus(self.catalogue, self._matcher, self._matcher.rank(text), asked_part(text, self._normalizer, self._lexicon))
         decision = self._matcher.decide(matches)
         current = self.catalogue.get(session.procedure_id) if session.procedure_id else None
+        if current is not None and self._lexicon.negates(tokens):
+            # "không phải, con em sinh ở Nhật": not the topic just answered, whatever else it is.
+            matches = [m for m in matches if m.procedure.id != current.id]
+            decision, current = self._matcher.decide(matches), None
+        # "thì làm thủ tục gì": a question about a whole procedure, the aspect asked before stays behind.
+        carried = [] if aspects or self._lexicon.asks_overview(tokens) else session.aspects
+        unplaced, session.unplaced = session.unplaced, ""
+        # Right after "Có phải ông/bà hỏi về ...?" or "which one?", a follow-up is about the
+        # procedure offered first (the best one), as a yes would be.
+        offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
+        first = self.catalogue.get(offered[0]) if offered else None
+        anchor = current or first
+        bare = [] if aspects else self._lexicon.bare_aspects_of(tokens)
+        if bare:  # "phí?", "có bị phạt không": a follow-up naming nothing else
+            aspects, followup = bare, True
+            if anchor is not None:
+                return self._answer(anchor, aspects, session, matches, question=text)
+        if self._lexicon.resumes(tokens):
+            resumed = self._resumed(current, text, matches, decision, session)
+            if resumed is not None:
+                return self._answer(resumed, aspects or carried, session, matches, question=text)
+        overview = self._lexicon.asks_overview(tokens)
+        if (
+            anchor is not None
+            and (aspects or followup or overview)
+            and self._lexicon.only_generic(tokens)
+            and not self._matcher.unknown_words(text)
+        ):  # "nộp hồ sơ ở đâu vậy", "thủ tục thế nào": the desk's words, about the topic
+            return self._answer(anchor, aspects or carried, session, matches, question=text)
+        if current is not None and self._lexicon.asks_together(tokens):
+            combined = self._combined(current, matches)
+            if combined is not None:  # "làm luôn thẻ BHYT cho cháu": the liên thông entry
+                return self._answer(combined, aspects or carried, session, matches, question=text)
+        if anchor is not None and self._lexicon.lacks_paper(tokens) and not self._matcher.unknown_words(text):
+            # "em không có sổ hộ khẩu thì sao": a paper missing for the topic, not the paper's own entry.
+            return self._answer(anchor, aspects or [Aspect.CONDITIONS], session, matches, question=text)
         if current is None and (aspects or followup):
-            # "cần giấy tờ gì" right after "Có phải ông/bà hỏi về ...?" or "which one?":
-            # about the procedure offered first (the best one), as a yes would be.
-            offered = [c.data[2:] for c in session.choices if c.data.startswith("p:")]
-            first = self.catalogue.get(offered[0]) if offered else None
+            # "cần giấy tờ gì" after the bot offered procedures: about the first offered.
             if first is not None and self._continues(first, text, matches, decision):
-                return self._answer(first, aspects or session.aspects, session, matches, question=text)
+                return self._answer(first, aspects or carried, session, matches, question=text)
+        if current is None and unplaced and decision is Decision.NONE:
+            recovered = self._with_unplaced(unplaced, text, aspects, followup, session)
+            if recovered is not None:
+                return recovered
 
         if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
+            variant = matches[0].procedure if decision is not Decision.NONE else None
+            if variant is not None and variant.id != current.id and self._is_variant(variant, current, text):
+                # "con sinh ra ở nước ngoài thì sao" after khai sinh: its foreign variant.
+                return self._answer(variant, aspects or carried, session, matches, question=text)
             if decision is Decision.NONE:
                 # "thế chữ ký thì sao" after chứng thực bản sao: a close entry of the field.
                 other = self._recover(current, text, matches)
-                if other is not None and other.id != current.id and self._names_instead(other, current, text):
-                    return self._answer(other, aspects or session.aspects, session, matches, question=text)
-            return self._answer(current, aspects or session.aspects, session, matches, question=text)
+                if other is not None and other.id != current.id:
+                    return self._answer(other, aspects or carried, session, matches, question=text)
+            return self._answer(current, aspects or carried, session, matches, question=text)
         if current is not None and Aspect.DOCUMENTS in aspects and _YES_NO.search(text):
             # "cần mang cccd không?": a paper to bring for the current topic, not a new one.
             return self._answer(current, aspects, session, matches, question=text)
@@ -420,18 +502,20 @@ class Engine:
             if current is not None:
                 recovered = self._recover(current, text, matches)
                 if recovered is not None:
-                    return self._answer(recovered, aspects or session.aspects, session, matches, question=text)
+                    return self._answer(recovered, aspects or carried, session, matches, question=text)
             options = self._matcher.tentative(text, matches)
             if options:  # a long description both scorers place: confirm, don't refuse
                 session.procedure_id, session.aspects = None, aspects
                 reply = self._writer.confirm([m.procedure for m in options])
                 return Response(Intent.PROCEDURE, [reply], _infos(matches), aspects[0] if aspects else None)
-            # The topic is kept: a follow-up after this refusal can still be about it.
+            # The topic is kept: a follow-up after this refusal can still be about it, and
+            # the next message may be read together with this one.
+            session.unplaced = text[:TURN_CHARS]
             return Response(Intent.UNKNOWN, [self._writer.unknown()], _infos(matches), aspects[0] if aspects else None)
 
         several = self._several(tokens, matches)
         if len(several) == 1:  # one procedure covers every part ("liên thông")
-            aspects = aspects or (session.aspects if followup else [])
+            aspects = aspects or (carried if followup else [])
             return self._answer(several[0], aspects, session, matches, question=text)
         if len(several) > 1:
             session.procedure_id, session.aspects = several[0].id, aspects
@@ -442,8 +526,8 @@ class Engine:
             infos += [i for i in _infos(matches) if i.id not in named]
             return Response(Intent.PROCEDURE, [reply], infos, aspects[0] if aspects else None)
 
-        if not aspects and followup and session.aspects:
-            aspects = session.aspects  # "à không, ý tôi là chứng thực bản sao": same question
+        if not aspects and followup and carried:
+            aspects = carried  # "à không, ý tôi là chứng thực bản sao": same question
         # A situation a family describes ("mất giấy khai sinh"): its common case, unless
         # the question clearly names one procedure (a variant, or something else).
         family = self._families.situation(text, matches)
@@ -456,6 +540,9 @@ class Engine:
         stated = self._families.stated_choice([m.procedure for m in options], text, self._clock().year)
         if stated is not None:  # "đăng ký lại khai tử cho người nước ngoài": the facts tell
             return self._answer(stated, aspects, session, matches, question=text)
+        near = self._near_topic(current, matches) if current is not None and (aspects or followup) else None
+        if near is not None:  # "còn nếu người nhận nuôi là Việt kiều" after nuôi con nuôi
+            return self._answer(near, aspects or carried, session, matches, question=text)
         family = self._families.family_of([m.procedure.id for m in options])
         if family is not None:  # close variants of one thing: answer the common case
             default = self.catalogue.get(family.default)
@@ -476,22 +563,25 @@ class Engine:
         close procedure of the same field it names weakly ("chữ ký thôi" after chứng thực
         bản sao), or the current procedure itself when it only describes the case
         ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
-        # Read in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
+        # The message's own ranking first ("tạm nghỉ mấy tháng" after hộ kinh doanh), then read
+        # in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
         in_field = self._matcher.rank_words(f"{current.field} {text}")
-        said = self._matcher.catalogue_words(text)
-        for ranked in (in_field, matches):
+        field_alone = {m.procedure.id: m.score for m in self._matcher.rank_words(current.field, limit=20)}
+        for ranked in (matches, in_field):
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:
                 continue
-            if not said & self._matcher.alias_words(top.procedure.id):
-                continue  # only the field's own name matched: the message names nothing of it
+            if not self._names_instead(top.procedure, current, text):
+                continue  # the field's name, or words the topic uses too ("gia" of hộ gia đình)
+            if ranked is in_field and top.score - field_alone.get(top.procedure.id, 0.0) < FIELD_ADDS:
+                continue  # the field's name scores it ("hoạt động"): the message adds little ("thôi tiết")
             if top.procedure.field == current.field and (
                 top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER
             ):
                 return top.procedure
         words = self._matcher.query_tokens(text)
         if (
-            len(words) <= RECOVER_WORDS
+            1 < len(set(words)) <= RECOVER_WORDS  # one shared word is no description ("giá" of "gia đình")
             and not self._matcher.unknown_words(text)
             and not self._matcher.guessed_words(text)
             and self._matcher.relates(current.id, text) > FOLLOWUP_RELATES
@@ -503,11 +593,106 @@ class Engine:
         """Whether a message with an aspect or follow-up cue asks more about ``current``
         ("thế còn lệ phí?", "mất bao lâu?") rather than about another procedure, or another
         topic altogether ("giá vàng bao nhiêu": words the catalogue, or ``current``, never uses)."""
-        if self._matcher.unknown_words(text) or self._matcher.relates(current.id, text) <= FOLLOWUP_RELATES:
+        if self._matcher.unknown_words(text):
             return False
+        if self._matcher.relates(current.id, text) <= FOLLOWUP_RELATES:
+            return self._names_nothing(text, matches)
         if decision is Decision.NONE:
             return True
         return matches[0].score < STRONG_MATCH and not self._names_other(matches, current)
+
+    def _names_nothing(self, text: str, matches: list[Match]) -> bool:
+        """Whether an aspect question's few naming words name no procedure at all, and it
+        speaks of the case's people or places ("làm ở xã nhà trai hay nhà gái", "trên VNeID
+        được không hay phải lên xã"): every entry scores low on its words, each a catalogue
+        word typed as such. ("giá vàng bao nhiêu" names no one of a case: another subject.)"""
+        if matches and matches[0].score >= WEAK_NAMING:
+            return False
+        tokens = self._normalizer.tokens(text)
+        if not self._lexicon.detect_aspects(tokens) or self._lexicon.light_words.isdisjoint(tokens):
+            return False
+        words = set(self._matcher.query_tokens(text))
+        return len(words) <= WEAK_WORDS and not self._matcher.guessed_words(text)
+
+    def _with_unplaced(
+        self, unplaced: str, text: str, aspects: list[Aspect], followup: bool, session: Session
+    ) -> Response | None:
+        """A message read together with the question refused just before it: both sets of
+        words name a procedure ("có được hỗ trợ không" after "nhà tôi bị bão làm sập"), or
+        this one only asks an aspect and the earlier one had a fair best guess, which is
+        offered to confirm ("cần những gì" after a long description of a case)."""
+        joined = self._matcher.rank(f"{unplaced} {text}")
+        if self._matcher.decide(joined) is Decision.ANSWER:
+            return self._answer(joined[0].procedure, aspects, session, joined, question=f"{unplaced} {text}")
+        if not (aspects or followup) or self._matcher.query_tokens(text) and not self._names_nothing(text, []):
+            return None
+        earlier = self._matcher.rank(unplaced)
+        if not earlier or earlier[0].score < RECOVER_FLOOR or self._matcher.unknown_words(unplaced):
+            return None
+        session.procedure_id, session.aspects = None, aspects
+        reply = self._writer.confirm([earlier[0].procedure])
+        return Response(Intent.PROCEDURE, [reply], _infos(earlier), aspects[0] if aspects else None, unsure=True)
+
+    def _resumed(
+        self, current: Procedure | None, text: str, matches: list[Match], decision: Decision, session: Session
+    ) -> Procedure | None:
+        """The earlier topic "quay lại vụ ..." returns to: among the entries its words fit,
+        one already discussed in this conversation; with no naming words, the topic before
+        the current one. None when it names something new (read as any question)."""
+        earlier = [p for i in reversed(session.questions) if (p := self.catalogue.get(i)) is not None]
+        earlier = [p for p in earlier if current is None or p.id != current.id]
+        if not earlier:
+            return None
+        if not self._matcher.query_tokens(" ".join(self._lexicon.without_resume(self._normalizer.tokens(text)))):
+            return earlier[0]  # "quay lại cái lúc nãy"
+        if decision is Decision.NONE and not matches:
+            return None
+        fitting = {m.procedure.id for m in matches if matches and m.score >= matches[0].score - PART_FITS}
+        return next((p for p in earlier if p.id in fitting), None)
+
+    def _is_variant(self, other: Procedure, current: Procedure, text: str) -> bool:
+        """Whether ``other`` is a variant of ``current`` that ``text`` names: its names use
+        most of the current topic's name, and the message a word of them the topic's do not."""
+        return self._matcher.explains(other.id, current.name) >= NEAR_TOPIC and self._names_instead(other, current, text)
+
+    def _near_topic(self, current: Procedure, options: list[Match]) -> Procedure | None:
+        """Of the entries a follow-up could mean, the one that is a variant of the current
+        topic: its names use most of the topic's name, clearly more than the others'."""
+        if not options:
+            return None
+        close = [m for m in options if m.score >= options[0].score - NEAR_TOPIC_SPREAD]
+        shares = [(self._matcher.explains(m.procedure.id, current.name), m.procedure) for m in close]
+        shares = [(share, p) for share, p in shares if p.id != current.id]
+        if not shares:
+            return None
+        shares.sort(key=lambda sp: -sp[0])
+        best, proc = shares[0]
+        runner = shares[1][0] if len(shares) > 1 else 0.0
+        return proc if best >= NEAR_TOPIC and best - runner >= NEAR_TOPIC_LEAD else None
+
+    def _combined(self, current: Procedure, matches: list[Match]) -> Procedure | None:
+        """The combined ("liên thông") entry doing ``current`` and the procedure a message
+        names at the same time, the one combining the fewest; None when none does."""
+        if not matches or self._matcher.decide(matches) is Decision.NONE:
+            return None
+        others = [m for m in matches if m.procedure.id != current.id]
+        if not others:
+            return None
+        named = others[0].procedure.id
+        if named in current.combines:
+            return current  # already the combined one
+        base = {current.id, *current.combines}
+        fits = [p for p in self.catalogue if p.combines and named in p.combines and base & {*p.combines}]
+        if fits:
+            return min(fits, key=lambda p: (len(p.combines), p.id))
+        # An entry whose names hold both ("khai sinh kết hợp nhận cha, mẹ, con"), ranked close.
+        other = others[0]
+        for m in others[1:]:
+            if m.score < other.score - NEAR_TOPIC_SPREAD:
+                break
+            if min(self._matcher.explains(m.procedure.id, p.name) for p in (current, other.procedure)) >= COMBINES_BOTH:
+                return m.procedure
+        return None
 
     def _names_instead(self, other: Procedure, current: Procedure, text: str) -> bool:
         """Whether ``text`` uses a word of ``other``'s names that ``current``'s names do not
@@ -753,6 +938,19 @@ class Engine:
         response = await self.status.answer(msg, text)
         self._follow_up_on(msg, response)
         return response
+
+    def _topic_from_status(self, text: str, session: Session) -> None:
+        """The procedure a status question names in words (no dossier told it) becomes the
+        topic, so that "thế còn lệ phí?" after it is about that procedure."""
+        rest = " ".join(self._lexicon.without_status(self._normalizer.tokens(_ANY_DIGITS.sub(" ", text))))
+        ranked = self._matcher.rank(rest) if self._matcher.query_tokens(rest) else []
+        decision = self._matcher.decide(ranked)
+        named = ranked[0].procedure if decision is Decision.ANSWER else None
+        if decision is Decision.CHOOSE:
+            family = self._families.family_of([m.procedure.id for m in self._matcher.candidates(ranked)])
+            named = self.catalogue.get(family.default) if family is not None else None
+        if named is not None:
+            session.procedure_id, session.aspects = named.id, []
 
     def _follow_up_on(self, msg: Incoming, response: Response) -> None:
         """After a status answer about one procedure, follow-ups are about that procedure."""

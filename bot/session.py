@@ -41,6 +41,9 @@ class Session:
     turns: list[tuple[str, str]] = field(default_factory=list)
     #: The announcements already shown in this conversation.
     notices_seen: set[int] = field(default_factory=set)
+    #: The last question the bot could not place (refused), cut to :data:`TURN_CHARS`:
+    #: the next message may be read together with it ("cần những gì" after a refusal).
+    unplaced: str = ""
 
     def remember(self, author: str, text: str) -> None:
         """Keep one message of the conversation (the last :data:`MAX_TURNS` are kept)."""

@@ -48,7 +48,7 @@ def test_accuracy_thresholds(figures: dict[str, Figures]) -> None:
     assert ours.top3 >= 99.5
     assert ours.refused >= 97.5
     assert ours.extra["aspect"] >= 95.5
-    assert ours.extra["multi-turn (turns)"] >= 98.5
+    assert ours.extra["multi-turn (turns)"] >= 99.5
     assert ours.extra["replies with a made-up number"] == 0
 
 
@@ -65,6 +65,13 @@ def test_held_out_development_set(catalogue: Catalogue) -> None:
     ours, _ = asyncio.run(evaluate_engine(Engine.build(Config(), catalogue), data))
     assert ours.top1 >= 95.0 and ours.top3 >= 97.5 and ours.refused >= 90.0
     assert ours.extra["multi-turn (turns)"] >= 96.5
+
+
+def test_blind_development_set_follow_ups(catalogue: Catalogue) -> None:
+    """The set written without seeing the code: its conversations' follow-up turns."""
+    data = load_eval([EVAL / "dev-blind.yaml"], catalogue)
+    ours, _ = asyncio.run(evaluate_engine(Engine.build(Config(), catalogue), data))
+    assert ours.extra["multi-turn (turns)"] >= 87.0
 
 
 def test_catalogue_sets_beat_bm25_clearly(catalogue: Catalogue) -> None:

@@ -24,6 +24,10 @@ DEFAULT_LEXICON = Path(__file__).resolve().parent / "data" / "lexicon.yaml"
 
 Phrase = tuple[str, ...]
 
+#: The most words a yes or no answer opening or closing a longer message has ("dạ vâng
+#: đúng rồi ạ"): longer ones are not looked for (bounded work per message).
+ANSWER_WORDS = 6
+
 
 class PhraseSet:
     """Phrases indexed by their first word, so that all of them are found in a token list
@@ -123,6 +127,26 @@ class Lexicon:
     no_answers: frozenset[str] = frozenset()
     answer_tails: frozenset[str] = frozenset()
     answer_heads: frozenset[str] = frozenset()
+    #: Aspect cues that count only in a follow-up naming nothing else ("phí?", "có bị
+    #: phạt không"): in a whole question the same words may name a procedure ("học phí").
+    bare_aspects: dict[Aspect, tuple[Phrase, ...]] = field(default_factory=dict)
+    #: Phrases asking what to do at all ("làm thủ tục gì", "thế nào"): the overview, so the
+    #: aspect asked before does not carry over.
+    overview_cues: tuple[Phrase, ...] = ()
+    #: Phrases asking to do another procedure at the same time ("làm luôn", "cùng lúc").
+    together_cues: tuple[Phrase, ...] = ()
+    #: Phrases returning to an earlier topic of the conversation ("quay lại vụ ...").
+    resume_cues: tuple[Phrase, ...] = ()
+    #: Words every procedure's follow-ups use ("nộp hồ sơ", "thủ tục", "người nhà đi thay"):
+    #: in a follow-up they name no other procedure.
+    generic_words: tuple[Phrase, ...] = ()
+    #: A paper said to be missing at a message's start ("không có ...", "chưa có ..."), and
+    #: the ends that make it a question about the current topic ("... thì sao").
+    lacking_cues: tuple[Phrase, ...] = ()
+    lacking_ends: tuple[Phrase, ...] = ()
+    #: Phrases opening a message that say the last answer was not what was meant ("không
+    #: phải", "nhầm"): the topic just answered is not what the message names.
+    negations: tuple[Phrase, ...] = ()
     # Derived look-up indexes (built from the lists above).
     _cues: PhraseSet = field(init=False, repr=False, compare=False)
     _cue_aspect: dict[Phrase, tuple[int, Aspect]] = field(init=False, repr=False, compare=False)
@@ -135,6 +159,15 @@ class Lexicon:
     _desk: PhraseSet = field(init=False, repr=False, compare=False)
     _desk_topic: dict[Phrase, str] = field(init=False, repr=False, compare=False)
     _person: PhraseSet = field(init=False, repr=False, compare=False)
+    _bare: PhraseSet = field(init=False, repr=False, compare=False)
+    _bare_aspect: dict[Phrase, Aspect] = field(init=False, repr=False, compare=False)
+    _overview: PhraseSet = field(init=False, repr=False, compare=False)
+    _together: PhraseSet = field(init=False, repr=False, compare=False)
+    _resume: PhraseSet = field(init=False, repr=False, compare=False)
+    _generic: PhraseSet = field(init=False, repr=False, compare=False)
+    _lacking: PhraseSet = field(init=False, repr=False, compare=False)
+    _lacking_ends: PhraseSet = field(init=False, repr=False, compare=False)
+    _negations: PhraseSet = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
@@ -161,6 +194,16 @@ class Lexicon:
         init(self, "_person", PhraseSet(self.person_requests))
         init(self, "_word", PhraseSet(self.word_questions))
         init(self, "_question", PhraseSet(self.question_words))
+        bare = {phrase: aspect for aspect, ps in self.bare_aspects.items() for phrase in ps}
+        init(self, "_bare_aspect", bare)
+        init(self, "_bare", PhraseSet(bare))
+        init(self, "_overview", PhraseSet(self.overview_cues))
+        init(self, "_together", PhraseSet(self.together_cues))
+        init(self, "_resume", PhraseSet(self.resume_cues))
+        init(self, "_generic", PhraseSet(self.generic_words))
+        init(self, "_lacking", PhraseSet(self.lacking_cues))
+        init(self, "_lacking_ends", PhraseSet(self.lacking_ends))
+        init(self, "_negations", PhraseSet(self.negations))
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -198,6 +241,14 @@ class Lexicon:
             no_answers=frozenset(normalizer.normalize(str(a)) for a in raw.get("no_answers") or ()),
             answer_tails=frozenset(t for w in raw.get("answer_tails") or () for t in normalizer.tokens(str(w))),
             answer_heads=frozenset(t for w in raw.get("answer_heads") or () for t in normalizer.tokens(str(w))),
+            bare_aspects={Aspect(k): phrases(v) for k, v in (raw.get("bare_aspects") or {}).items()},
+            overview_cues=phrases(raw.get("overview_cues") or ()),
+            together_cues=phrases(raw.get("together_cues") or ()),
+            resume_cues=phrases(raw.get("resume_cues") or ()),
+            generic_words=phrases(raw.get("generic_words") or ()),
+            lacking_cues=phrases(raw.get("lacking_cues") or ()),
+            lacking_ends=phrases(raw.get("lacking_ends") or ()),
+            negations=phrases(raw.get("negations") or ()),
         )
 
     def detect_aspects(self, tokens: list[str]) -> list[Aspect]:
@@ -293,7 +344,8 @@ class Lexicon:
         for index, group in enumerate(self.choice_ordinals):
             if index < len(labels) and any(whole == p or framed == p or (len(p) > 1 and _contains(whole, p)) for p in group):
                 return index
-        if any(whole == p or _contains(whole, p) for p in self.choice_last):
+        # A one-word "last" must be the whole pick: "cuoi" is also cưới ("kể chuyện cười").
+        if any(whole == p or framed == p or (len(p) > 1 and _contains(whole, p)) for p in self.choice_last):
             return len(labels) - 1
         if not words or len(words) > 4:
             return None
@@ -330,6 +382,88 @@ class Lexicon:
             if words[start] not in self.answer_heads:
                 break
         return None
+
+    def bare_aspects_of(self, tokens: list[str]) -> list[Aspect]:
+        """The aspects of a follow-up made only of :attr:`bare_aspects` cues, fillers and
+        follow-up cues ("phí?", "thế còn phí", "có bị phạt không"); empty for any other."""
+        found: list[Aspect] = []
+        covered: set[int] = set()
+        for start, phrase in self._bare.find(tokens):
+            covered.update(range(start, start + len(phrase)))
+            if self._bare_aspect[phrase] not in found:
+                found.append(self._bare_aspect[phrase])
+        if not found:
+            return []
+        rest = [t for i, t in enumerate(tokens) if i not in covered]
+        return [] if self.strip_cues(rest) else found
+
+    def asks_overview(self, tokens: list[str]) -> bool:
+        """Whether the message asks what to do at all ("thì làm thủ tục gì", "thế nào")."""
+        return self._overview.occurs_in(tokens)
+
+    def asks_together(self, tokens: list[str]) -> bool:
+        """Whether the message asks to do something at the same time ("làm luôn ...")."""
+        return self._together.occurs_in(tokens)
+
+    def resumes(self, tokens: list[str]) -> bool:
+        """Whether the message returns to an earlier topic ("quay lại vụ khai tử")."""
+        return self._resume.occurs_in(tokens)
+
+    def only_generic(self, tokens: list[str]) -> bool:
+        """Whether the naming words of a message are all :attr:`generic_words` (at least one),
+        polite words at its end aside ("nộp hồ sơ ở đâu vậy", "thủ tục thế nào hả bạn")."""
+        tokens = list(tokens)
+        while len(tokens) > 1 and tokens[-1] in self.answer_tails:
+            tokens.pop()
+        drop = self._generic.covered(tokens)
+        return bool(drop) and not self.strip_cues([t for i, t in enumerate(tokens) if i not in drop])
+
+    def negates(self, tokens: list[str]) -> bool:
+        """Whether the message opens saying the last answer missed ("không phải, ...",
+        "à nhầm, ..."), after polite words only."""
+        for i in range(min(len(tokens), 4)):
+            if self._negations.longest_at(tokens, i):
+                return True
+            if tokens[i] not in self.stopwords and tokens[i] not in self.answer_heads:
+                return False
+        return False
+
+    def lacks_paper(self, tokens: list[str]) -> bool:
+        """Whether the message says a paper is missing and asks what then ("em không có sổ
+        hộ khẩu thì sao", "chưa có cccd thì làm được không")."""
+        if not self._lacking_ends.occurs_in(tokens):
+            return False
+        for i in range(min(len(tokens), 4)):
+            if self._lacking.longest_at(tokens, i):
+                return True
+            if tokens[i] not in self.stopwords:
+                return False
+        return False
+
+    def without_resume(self, tokens: list[str]) -> list[str]:
+        """``tokens`` without the phrases that return to an earlier topic."""
+        drop = self._resume.covered(tokens)
+        return [t for i, t in enumerate(tokens) if i not in drop]
+
+    def yes_no_head(self, tokens: list[str]) -> tuple[bool | None, list[str]]:
+        """A yes or no opening a longer message, and the words after it ("đúng rồi, cần
+        giấy gì" -> True, ["can", "giay", "gi"]); (None, tokens) when none opens it."""
+        for end in range(min(len(tokens) - 1, ANSWER_WORDS), 0, -1):
+            if self.is_followup(tokens[end - 1 :]):
+                continue  # "à còn một việc nữa": "còn" opens a follow-up, it is no "còn" (yes)
+            said = self.yes_no(tokens[:end])
+            if said is not None:
+                return said, list(tokens[end:])
+        return None, list(tokens)
+
+    def yes_no_tail(self, tokens: list[str]) -> tuple[bool | None, list[str]]:
+        """A yes or no of two words or more closing a longer message, and the words before
+        it ("sổ ở xã vẫn còn" -> True, ["so", "o", "xa"]); (None, tokens) when none closes it."""
+        for start in range(max(1, len(tokens) - ANSWER_WORDS), len(tokens) - 1):
+            said = self.yes_no(tokens[start:])
+            if said is not None:
+                return said, list(tokens[:start])
+        return None, list(tokens)
 
     def without_status(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that ask about a filed dossier."""

@@ -42,6 +42,7 @@ def session_to_json(session: Session) -> str:
             "rated_ids": sorted(session.rated_ids),
             "turns": [list(t) for t in session.turns],
             "notices_seen": sorted(session.notices_seen),
+            "unplaced": session.unplaced,
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -62,6 +63,7 @@ def session_from_json(text: str, updated: float) -> Session:
             updated=updated,
             turns=[(str(a), str(t)) for a, t in data.get("turns", [])],
             notices_seen={int(n) for n in data.get("notices_seen", [])},
+            unplaced=str(data.get("unplaced") or ""),
         )
     except (ValueError, TypeError, AttributeError):
         return Session(updated=updated)

@@ -122,3 +122,19 @@ def test_a_cue_typed_with_a_slip_still_asks_its_aspect(text: str, aspect: Aspect
 @pytest.mark.parametrize("text", ["Em muốn chứng thực hợp đồng mua bán nhà", "đăng ký biển số cho xe máy mới mua"])
 def test_real_words_are_never_mended_into_a_cue(text: str) -> None:
     assert aspects(text) == []  # "mua" is a word, not "mẫu" misspelt
+
+
+def test_a_yes_opening_or_closing_a_longer_message_is_found() -> None:
+    assert L.yes_no_head(N.tokens("đúng rồi, cần giấy gì")) == (True, ["can", "giay", "gi"])
+    assert L.yes_no_head(N.tokens("à còn một việc nữa, làm ở đâu"))[0] is None  # "còn" opens a follow-up
+    assert L.yes_no_tail(N.tokens("sổ ở xã vẫn còn")) == (True, ["so", "o", "xa"])
+    assert L.yes_no_tail(N.tokens("có được không"))[0] is None  # a question ends in "không", it is no answer
+
+
+def test_negations_missing_papers_and_resumptions_are_read_at_their_place() -> None:
+    assert L.negates(N.tokens("dạ không phải, em hỏi khai tử"))
+    assert not L.negates(N.tokens("khai tử không phải nộp phí à"))
+    assert L.lacks_paper(N.tokens("em không có sổ hộ khẩu thì sao"))
+    assert not L.lacks_paper(N.tokens("em không có sổ hộ khẩu"))  # a statement, not a question about the topic
+    assert L.resumes(N.tokens("quay lại vụ khai tử"))
+    assert L.without_resume(N.tokens("quay lại cái lúc nãy")) == []
