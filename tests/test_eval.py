@@ -44,7 +44,7 @@ def test_the_set_is_as_large_as_the_issue_asks(catalogue: Catalogue) -> None:
 
 def test_accuracy_thresholds(figures: dict[str, Figures]) -> None:
     ours = figures["motcua"]
-    assert ours.top1 >= 95.3
+    assert ours.top1 >= 97.0
     assert ours.top3 >= 99.5
     assert ours.refused >= 97.5
     assert ours.extra["aspect"] >= 95.5
@@ -63,7 +63,7 @@ def test_beats_both_baselines_clearly(figures: dict[str, Figures]) -> None:
 def test_held_out_development_set(catalogue: Catalogue) -> None:
     data = load_eval([EVAL / "dev.yaml"], catalogue)
     ours, _ = asyncio.run(evaluate_engine(Engine.build(Config(), catalogue), data))
-    assert ours.top1 >= 95.0 and ours.top3 >= 97.5 and ours.refused >= 90.0
+    assert ours.top1 >= 97.0 and ours.top3 >= 99.5 and ours.refused >= 92.0
     assert ours.extra["multi-turn (turns)"] >= 96.5
 
 
@@ -72,6 +72,7 @@ def test_blind_development_set_follow_ups(catalogue: Catalogue) -> None:
     data = load_eval([EVAL / "dev-blind.yaml"], catalogue)
     ours, _ = asyncio.run(evaluate_engine(Engine.build(Config(), catalogue), data))
     assert ours.extra["multi-turn (turns)"] >= 87.0
+    assert ours.top1 >= 93.5 and ours.refused >= 91.5
 
 
 def test_catalogue_sets_beat_bm25_clearly(catalogue: Catalogue) -> None:
@@ -79,5 +80,5 @@ def test_catalogue_sets_beat_bm25_clearly(catalogue: Catalogue) -> None:
     data = load_eval(sorted(EVAL.glob("catalogue-*.yaml")), catalogue)
     ours, _ = asyncio.run(evaluate_engine(Engine.build(Config(), catalogue), data))
     bm25 = evaluate_ranker(bm25_ranker(catalogue), lambda s: s <= 0, data)
-    assert ours.top1 >= 78.0 and ours.top1 >= bm25.top1 + 5.0
+    assert ours.top1 >= 81.0 and ours.top1 >= bm25.top1 + 5.0
     assert ours.top3 >= 96.5 and ours.refused >= 78.0
