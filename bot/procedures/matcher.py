@@ -267,22 +267,20 @@ def build_index(catalogue: Catalogue, normalizer: Normalizer, lexicon: Lexicon) 
                     paperless.add((i, toks[1:]))
     # An alias stripped down to another entry's phrase ("đăng ký khai sinh khi đã có
     # giấy tờ" -> "dang ky khai sinh") has lost what told it apart: the entry whose
-    # phrase lost the least keeps it.
-    # Places tell nothing apart either: "làm khai sinh không cần lên xã" stripped to
-    # "khai sinh xã" is just "khai sinh".
-    light = lexicon.place_words
-
-    def telling(toks: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(t for t in toks if t not in light) or toks
-
+    # phrase lost the least keeps it. Places tell nothing apart either: "làm khai sinh
+    # không cần lên xã" stripped to "khai sinh xã" is just "khai sinh".
+    places = lexicon.place_words
+    told: list[tuple[int, tuple[str, ...], tuple[str, ...], int]] = []  # entry, phrase, key, loss
+    for i, toks, loss in stripped:
+        key = tuple(t for t in toks if t not in places) or toks
+        told.append((i, toks, key, loss + len(toks) - len(key)))
     least_loss: dict[tuple[str, ...], int] = {}
-    for _, toks, loss in stripped:
-        key, lost = telling(toks), loss + len(toks) - len(telling(toks))
-        least_loss[key] = min(lost, least_loss.get(key, lost))
+    for _, _, key, loss in told:
+        least_loss[key] = min(loss, least_loss.get(key, loss))
     phrase_tokens: list[tuple[int, tuple[str, ...]]] = []
     seen: set[tuple[int, tuple[str, ...]]] = set()
-    for i, toks, loss in stripped:
-        if loss + len(toks) - len(telling(toks)) == least_loss[telling(toks)] and (i, toks) not in seen:
+    for i, toks, key, loss in told:
+        if loss == least_loss[key] and (i, toks) not in seen:
             seen.add((i, toks))
             phrase_tokens.append((i, toks))
     df: dict[str, int] = defaultdict(int)
