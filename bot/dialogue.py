@@ -27,6 +27,7 @@ from bot.procedures.matcher import Decision, Match, Matcher, MatcherIndex
 from bot.messages import Aspect, Choice, Feedback, Incoming, Intent, MatchInfo, Reply, Response
 from bot.procedures.normalize import Normalizer, clean
 from bot.bundle import MAX_PARTS, split_bundle
+from bot.topics import PART_FITS, RECOVER_FLOOR, STRONG_MATCH, TopicReader
 from bot.procedures.wording import (
     CHOICE_HANDOVER,
     CHOICE_MENU,
@@ -46,40 +47,9 @@ log = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 4000
 #: How much of a forwarded question is quoted back, so the reply stands on its own.
 QUOTE_CHARS = 120
-#: A message that names a procedure this well wins even over a follow-up reading.
-STRONG_MATCH = 90.0
-
-#: A weak match (below the matcher's candidate score) of the current topic's field that
-#: scores at least this much is read as a correction within the topic.
-RECOVER_FLOOR = 40.0
-#: Read in the topic's field, a close entry must score this much more than for the field's
-#: name alone: the message's own words must point at it.
-FIELD_ADDS = 15.0
-#: A message of at most this many naming words, all known to the catalogue, that names
-#: nothing clearly is read as more about the current topic.
-RECOVER_WORDS = 6
-
-#: Share of a message's naming words the current entry must use for a follow-up reading.
-FOLLOWUP_RELATES = 0.5
-#: A follow-up with an aspect cue whose few naming words (at most WEAK_WORDS distinct ones)
-#: score below this for every entry names nothing: it asks about the current topic
-#: ("làm ở xã nhà trai hay nhà gái", "làm đơn ở đâu").
-WEAK_NAMING = 40.0
-WEAK_WORDS = 3
-#: A follow-up that could mean several entries means the one whose names use at least
-#: this share of the current topic's name, this much more than any other's do.
-NEAR_TOPIC = 0.5
-NEAR_TOPIC_LEAD = 0.25
-#: ... among the entries scoring within this much of the best.
-NEAR_TOPIC_SPREAD = 25.0
-#: "làm luôn X": an entry whose names use this share of both names does both.
-COMBINES_BOTH = 0.9
 
 #: Share of a part's words an entry must use to count as covering that part.
 COVERS_PART = 0.9
-#: A part of a message fits the whole message's best entry when that entry scores within
-#: this much of the part's own best.
-PART_FITS = 12.0
 
 _ANY_DIGITS = re.compile(r"\S*\d\S*")
 #: A question that ends asking yes or no ("... không?", "... ko", "... chưa ạ").
@@ -169,6 +139,7 @@ class Engine:
         self._lexicon = lexicon
         self._matcher = matcher
         self._families = FamilyReader(catalogue, normalizer, lexicon, matcher, config.matching)
+        self._topics = TopicReader(catalogue, normalizer, lexicon, matcher)
         self._writer = ReplyWriter(config.commune)
         self._groups = catalogue.groups(load_group_labels())
         self._codes = CodeFinder(config.status.code_pattern, config.status.code_prefix)
@@ -189,8 +160,10 @@ class Engine:
         """Answer from ``catalogue`` from now on (a reload); conversations are kept."""
         matcher = Matcher(catalogue, self._normalizer, self._lexicon, self.config.matching, index)
         families = FamilyReader(catalogue, self._normalizer, self._lexicon, matcher, self.config.matching)
+        topics = TopicReader(catalogue, self._normalizer, self._lexicon, matcher)
         groups = catalogue.groups(load_group_labels())
         self.catalogue, self._matcher, self._families, self._groups = catalogue, matcher, families, groups
+        self._topics = topics
 
     @classmethod
     def build(
@@ -449,7 +422,7 @@ class Engine:
             if anchor is not None:
                 return self._answer(anchor, aspects, session, matches, question=text)
         if self._lexicon.resumes(tokens):
-            resumed = self._resumed(current, text, matches, decision, session)
+            resumed = self._topics.resumed(current, text, matches, decision, list(session.questions))
             if resumed is not None:
                 return self._answer(resumed, aspects or carried, session, matches, question=text)
         overview = self._lexicon.asks_overview(tokens)
@@ -461,7 +434,7 @@ class Engine:
         ):  # "nộp hồ sơ ở đâu vậy", "thủ tục thế nào": the desk's words, about the topic
             return self._answer(anchor, aspects or carried, session, matches, question=text)
         if current is not None and self._lexicon.asks_together(tokens):
-            combined = self._combined(current, matches)
+            combined = self._topics.combined(current, matches)
             if combined is not None:  # "làm luôn thẻ BHYT cho cháu": the liên thông entry
                 return self._answer(combined, aspects or carried, session, matches, question=text)
         if anchor is not None and self._lexicon.lacks_paper(tokens) and not self._matcher.unknown_words(text):
@@ -469,21 +442,21 @@ class Engine:
             return self._answer(anchor, aspects or [Aspect.CONDITIONS], session, matches, question=text)
         if current is None and (aspects or followup):
             # "cần giấy tờ gì" after the bot offered procedures: about the first offered.
-            if first is not None and self._continues(first, text, matches, decision):
+            if first is not None and self._topics.continues(first, text, matches, decision):
                 return self._answer(first, aspects or carried, session, matches, question=text)
         if current is None and unplaced and decision is Decision.NONE:
             recovered = self._with_unplaced(unplaced, text, aspects, followup, session)
             if recovered is not None:
                 return recovered
 
-        if current is not None and (aspects or followup) and self._continues(current, text, matches, decision):
+        if current is not None and (aspects or followup) and self._topics.continues(current, text, matches, decision):
             variant = matches[0].procedure if decision is not Decision.NONE else None
-            if variant is not None and variant.id != current.id and self._is_variant(variant, current, text):
+            if variant is not None and variant.id != current.id and self._topics.is_variant(variant, current, text):
                 # "con sinh ra ở nước ngoài thì sao" after khai sinh: its foreign variant.
                 return self._answer(variant, aspects or carried, session, matches, question=text)
             if decision is Decision.NONE:
                 # "thế chữ ký thì sao" after chứng thực bản sao: a close entry of the field.
-                other = self._recover(current, text, matches)
+                other = self._topics.recover(current, text, matches)
                 if other is not None and other.id != current.id:
                     return self._answer(other, aspects or carried, session, matches, question=text)
             return self._answer(current, aspects or carried, session, matches, question=text)
@@ -500,7 +473,7 @@ class Engine:
             if family is not None and (default := self.catalogue.get(family.default)) is not None:
                 return self._answer(default, aspects, session, matches, family, question=text)
             if current is not None:
-                recovered = self._recover(current, text, matches)
+                recovered = self._topics.recover(current, text, matches)
                 if recovered is not None:
                     return self._answer(recovered, aspects or carried, session, matches, question=text)
             options = self._matcher.tentative(text, matches)
@@ -540,7 +513,7 @@ class Engine:
         stated = self._families.stated_choice([m.procedure for m in options], text, self._clock().year)
         if stated is not None:  # "đăng ký lại khai tử cho người nước ngoài": the facts tell
             return self._answer(stated, aspects, session, matches, question=text)
-        near = self._near_topic(current, matches) if current is not None and (aspects or followup) else None
+        near = self._topics.near_topic(current, matches) if current is not None and (aspects or followup) else None
         if near is not None:  # "còn nếu người nhận nuôi là Việt kiều" after nuôi con nuôi
             return self._answer(near, aspects or carried, session, matches, question=text)
         family = self._families.family_of([m.procedure.id for m in options])
@@ -558,62 +531,6 @@ class Engine:
             unsure=True,
         )
 
-    def _recover(self, current: Procedure, text: str, matches: list[Match]) -> Procedure | None:
-        """What a message the catalogue alone cannot place means in the current topic: a
-        close procedure of the same field it names weakly ("chữ ký thôi" after chứng thực
-        bản sao), or the current procedure itself when it only describes the case
-        ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
-        # The message's own ranking first ("tạm nghỉ mấy tháng" after hộ kinh doanh), then read
-        # in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
-        in_field = self._matcher.rank_words(f"{current.field} {text}")
-        field_alone = {m.procedure.id: m.score for m in self._matcher.rank_words(current.field, limit=20)}
-        for ranked in (matches, in_field):
-            top = ranked[0] if ranked else None
-            if top is None or top.procedure.id == current.id or top.procedure.is_referral:
-                continue
-            if not self._names_instead(top.procedure, current, text):
-                continue  # the field's name, or words the topic uses too ("gia" of hộ gia đình)
-            if ranked is in_field and top.score - field_alone.get(top.procedure.id, 0.0) < FIELD_ADDS:
-                continue  # the field's name scores it ("hoạt động"): the message adds little ("thôi tiết")
-            if top.procedure.field == current.field and (
-                top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER
-            ):
-                return top.procedure
-        words = self._matcher.query_tokens(text)
-        if (
-            1 < len(set(words)) <= RECOVER_WORDS  # one shared word is no description ("giá" of "gia đình")
-            and not self._matcher.unknown_words(text)
-            and not self._matcher.guessed_words(text)
-            and self._matcher.relates(current.id, text) > FOLLOWUP_RELATES
-        ):
-            return current
-        return None
-
-    def _continues(self, current: Procedure, text: str, matches: list[Match], decision: Decision) -> bool:
-        """Whether a message with an aspect or follow-up cue asks more about ``current``
-        ("thế còn lệ phí?", "mất bao lâu?") rather than about another procedure, or another
-        topic altogether ("giá vàng bao nhiêu": words the catalogue, or ``current``, never uses)."""
-        if self._matcher.unknown_words(text):
-            return False
-        if self._matcher.relates(current.id, text) <= FOLLOWUP_RELATES:
-            return self._names_nothing(text, matches)
-        if decision is Decision.NONE:
-            return True
-        return matches[0].score < STRONG_MATCH and not self._names_other(matches, current)
-
-    def _names_nothing(self, text: str, matches: list[Match]) -> bool:
-        """Whether an aspect question's few naming words name no procedure at all, and it
-        speaks of the case's people or places ("làm ở xã nhà trai hay nhà gái", "trên VNeID
-        được không hay phải lên xã"): every entry scores low on its words, each a catalogue
-        word typed as such. ("giá vàng bao nhiêu" names no one of a case: another subject.)"""
-        if matches and matches[0].score >= WEAK_NAMING:
-            return False
-        tokens = self._normalizer.tokens(text)
-        if not self._lexicon.detect_aspects(tokens) or self._lexicon.light_words.isdisjoint(tokens):
-            return False
-        words = set(self._matcher.query_tokens(text))
-        return len(words) <= WEAK_WORDS and not self._matcher.guessed_words(text)
-
     def _with_unplaced(
         self, unplaced: str, text: str, aspects: list[Aspect], followup: bool, session: Session
     ) -> Response | None:
@@ -624,7 +541,7 @@ class Engine:
         joined = self._matcher.rank(f"{unplaced} {text}")
         if self._matcher.decide(joined) is Decision.ANSWER:
             return self._answer(joined[0].procedure, aspects, session, joined, question=f"{unplaced} {text}")
-        if not (aspects or followup) or self._matcher.query_tokens(text) and not self._names_nothing(text, []):
+        if not (aspects or followup) or self._matcher.query_tokens(text) and not self._topics.names_nothing(text, []):
             return None
         earlier = self._matcher.rank(unplaced)
         if not earlier or earlier[0].score < RECOVER_FLOOR or self._matcher.unknown_words(unplaced):
@@ -632,78 +549,6 @@ class Engine:
         session.procedure_id, session.aspects = None, aspects
         reply = self._writer.confirm([earlier[0].procedure])
         return Response(Intent.PROCEDURE, [reply], _infos(earlier), aspects[0] if aspects else None, unsure=True)
-
-    def _resumed(
-        self, current: Procedure | None, text: str, matches: list[Match], decision: Decision, session: Session
-    ) -> Procedure | None:
-        """The earlier topic "quay lại vụ ..." returns to: among the entries its words fit,
-        one already discussed in this conversation; with no naming words, the topic before
-        the current one. None when it names something new (read as any question)."""
-        earlier = [p for i in reversed(session.questions) if (p := self.catalogue.get(i)) is not None]
-        earlier = [p for p in earlier if current is None or p.id != current.id]
-        if not earlier:
-            return None
-        if not self._matcher.query_tokens(" ".join(self._lexicon.without_resume(self._normalizer.tokens(text)))):
-            return earlier[0]  # "quay lại cái lúc nãy"
-        if decision is Decision.NONE and not matches:
-            return None
-        fitting = {m.procedure.id for m in matches if matches and m.score >= matches[0].score - PART_FITS}
-        return next((p for p in earlier if p.id in fitting), None)
-
-    def _is_variant(self, other: Procedure, current: Procedure, text: str) -> bool:
-        """Whether ``other`` is a variant of ``current`` that ``text`` names: its names use
-        most of the current topic's name, and the message a word of them the topic's do not."""
-        return self._matcher.explains(other.id, current.name) >= NEAR_TOPIC and self._names_instead(other, current, text)
-
-    def _near_topic(self, current: Procedure, options: list[Match]) -> Procedure | None:
-        """Of the entries a follow-up could mean, the one that is a variant of the current
-        topic: its names use most of the topic's name, clearly more than the others'."""
-        if not options:
-            return None
-        close = [m for m in options if m.score >= options[0].score - NEAR_TOPIC_SPREAD]
-        shares = [(self._matcher.explains(m.procedure.id, current.name), m.procedure) for m in close]
-        shares = [(share, p) for share, p in shares if p.id != current.id]
-        if not shares:
-            return None
-        shares.sort(key=lambda sp: -sp[0])
-        best, proc = shares[0]
-        runner = shares[1][0] if len(shares) > 1 else 0.0
-        return proc if best >= NEAR_TOPIC and best - runner >= NEAR_TOPIC_LEAD else None
-
-    def _combined(self, current: Procedure, matches: list[Match]) -> Procedure | None:
-        """The combined ("liên thông") entry doing ``current`` and the procedure a message
-        names at the same time, the one combining the fewest; None when none does."""
-        if not matches or self._matcher.decide(matches) is Decision.NONE:
-            return None
-        others = [m for m in matches if m.procedure.id != current.id]
-        if not others:
-            return None
-        named = others[0].procedure.id
-        if named in current.combines:
-            return current  # already the combined one
-        base = {current.id, *current.combines}
-        fits = [p for p in self.catalogue if p.combines and named in p.combines and base & {*p.combines}]
-        if fits:
-            return min(fits, key=lambda p: (len(p.combines), p.id))
-        # An entry whose names hold both ("khai sinh kết hợp nhận cha, mẹ, con"), ranked close.
-        other = others[0]
-        for m in others[1:]:
-            if m.score < other.score - NEAR_TOPIC_SPREAD:
-                break
-            if min(self._matcher.explains(m.procedure.id, p.name) for p in (current, other.procedure)) >= COMBINES_BOTH:
-                return m.procedure
-        return None
-
-    def _names_instead(self, other: Procedure, current: Procedure, text: str) -> bool:
-        """Whether ``text`` uses a word of ``other``'s names that ``current``'s names do not
-        use ("chữ ký" names chứng thực chữ ký, not bản sao; "tiền" names both trợ cấp)."""
-        said = self._matcher.catalogue_words(text)
-        return bool(said & (self._matcher.alias_words(other.id) - self._matcher.alias_words(current.id)))
-
-    @staticmethod
-    def _names_other(matches: list[Match], current: Procedure) -> bool:
-        """Whether the ranking clearly points at a procedure other than ``current``."""
-        return bool(matches) and matches[0].procedure.id != current.id and matches[0].score >= 75.0
 
     def _answer(
         self,
