@@ -56,6 +56,14 @@ class TopicReader:
         self._normalizer = normalizer
         self._lexicon = lexicon
         self._matcher = matcher
+        # Each field's name ranked alone (a few dozen fields: kept for the catalogue's life).
+        self._fields: dict[str, dict[str, float]] = {}
+
+    def _field_alone(self, field: str) -> dict[str, float]:
+        """The scores of the entries a field's name alone ranks ("Chứng thực")."""
+        if field not in self._fields:
+            self._fields[field] = {m.procedure.id: m.score for m in self._matcher.rank_words(field, limit=20)}
+        return self._fields[field]
 
     def recover(self, current: Procedure, text: str, matches: list[Match]) -> Procedure | None:
         """What a message the catalogue alone cannot place means in the current topic: a
@@ -64,15 +72,14 @@ class TopicReader:
         ("là con của em gái mình, ở trong nước"). None for another subject altogether."""
         # The message's own ranking first ("tạm nghỉ mấy tháng" after hộ kinh doanh), then read
         # in the topic's field ("chữ ký" after chứng thực: "chứng thực chữ ký").
-        in_field = self._matcher.rank_words(f"{current.field} {text}")
-        field_alone = {m.procedure.id: m.score for m in self._matcher.rank_words(current.field, limit=20)}
-        for ranked in (matches, in_field):
+        for in_field in (False, True):
+            ranked = self._matcher.rank_words(f"{current.field} {text}") if in_field else matches
             top = ranked[0] if ranked else None
             if top is None or top.procedure.id == current.id or top.procedure.is_referral:
                 continue
             if not self.names_instead(top.procedure, current, text):
                 continue  # the field's name, or words the topic uses too ("gia" of hộ gia đình)
-            if ranked is in_field and top.score - field_alone.get(top.procedure.id, 0.0) < FIELD_ADDS:
+            if in_field and top.score - self._field_alone(current.field).get(top.procedure.id, 0.0) < FIELD_ADDS:
                 continue  # the field's name scores it ("hoạt động"): the message adds little ("thôi tiết")
             if top.procedure.field == current.field and (
                 top.score >= RECOVER_FLOOR or self._matcher.decide(ranked) is Decision.ANSWER

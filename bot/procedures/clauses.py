@@ -64,14 +64,14 @@ def refocus(catalogue: Catalogue, matcher: Matcher, matches: list[Match], asked:
     so the decision stays calibrated on the whole message."""
     if asked is None or len(matches) < 2 or not matcher.query_tokens(asked):
         return matches
-    on_asked = {m.procedure.id: m.score for m in matcher.rank_words(asked, limit=CHOICES * 2)}
     leader = matches[0]
+    if matcher.explains(leader.procedure.id, asked) >= NAMES_LEADER:
+        return matches  # the asking part names the leader too: the story only refines it
+    on_asked = {m.procedure.id: m.score for m in matcher.rank_words(asked, limit=CHOICES * 2)}
     best = max(matches[:CHOICES], key=lambda m: (on_asked.get(m.procedure.id, 0.0), m.score))
     lead = on_asked.get(best.procedure.id, 0.0) - on_asked.get(leader.procedure.id, 0.0)
     if best is leader or on_asked.get(best.procedure.id, 0.0) < FOCUS_FLOOR or lead < FOCUS_LEAD:
         return matches
-    if matcher.explains(leader.procedure.id, asked) >= NAMES_LEADER:
-        return matches  # the asking part names the leader too: the story only refines it
     if any(m.id == best.procedure.id for f in catalogue.families_of(leader.procedure.id) for m in f.members):
         return matches
     swapped = [replace(best, score=leader.score), replace(leader, score=best.score)]
