@@ -116,6 +116,12 @@ class FamilyReader:
             smaller = [(p, frozenset(parts - set(p.combines))) for p in combined if set(p.combines) < parts]
             if smaller:
                 self._smaller[big.id] = sorted(smaller, key=lambda s: len(s[1]))
+        # The procedures stated facts can change at all (most cannot: no need to read facts).
+        self._changeable = frozenset(
+            {pid for replaced in self._replaced.values() for pid in replaced}
+            | {pid for _, rungs in self._ladders for _, pid in rungs}
+            | set(self._smaller)
+        )
         # Each family's members' ``said`` phrases, as words, in the members' order.
         self._said: dict[str, list[tuple[str, list[str]]]] = {
             family.id: [(m.id, words) for m in family.members for p in m.said if (words := normalizer.tokens(p))]
@@ -195,6 +201,8 @@ class FamilyReader:
         recording a registration made abroad), from the family files' ``age_over`` and
         ``<fact>_of`` keys; ``proc`` itself when the question states none. ``year``: this
         year, for a year of birth."""
+        if proc.id not in self._changeable:
+            return proc
         tokens = clause_tokens(text, self._normalizer)
         facts = self._facts.read(tokens, year)
         current = self._without_declined(proc, tokens) or proc
