@@ -460,3 +460,13 @@ async def test_a_question_naming_the_common_case_gets_no_deciding_question(engin
     assert top(named) == "chung-thuc-ban-sao" and "❓" not in named.replies[0].text
     vague = await ask(engine, "xin bản sao", chat="c2")
     assert "❓" in vague.replies[0].text  # "a copy" of what? the family's question tells
+
+
+@pytest.mark.parametrize("question", ["bọn em định cưới tháng sau", "tụi mình sắp cưới thì làm giấy gì"])
+async def test_a_plan_to_marry_is_the_marriage_registration(engine: Engine, question: str) -> None:
+    assert top(await ask(engine, question)) == "ket-hon"
+
+
+@pytest.mark.parametrize("question", ["đám cưới bạn thân nên mừng bao nhiêu", "kể chuyện cười đi"])
+async def test_a_wedding_party_or_a_joke_is_not_a_marriage_question(engine: Engine, question: str) -> None:
+    assert (await ask(engine, question)).intent is Intent.UNKNOWN
