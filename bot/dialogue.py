@@ -430,8 +430,8 @@ class Engine:
             anchor is not None
             and (aspects or followup or overview)
             and self._lexicon.only_generic(tokens)
-            and not self._matcher.unknown_words(text)
-        ):  # "nộp hồ sơ ở đâu vậy", "thủ tục thế nào": the desk's words, about the topic
+            and all(self._lexicon.only_generic([w]) for w in self._matcher.unknown_words(text))
+        ):  # "nộp hồ sơ ở đâu vậy", "thủ tục thế nào", "làm trên VNeID được không": the desk's words
             return self._answer(anchor, aspects or carried, session, matches, question=text)
         if current is not None and self._lexicon.asks_together(tokens):
             combined = self._topics.combined(current, matches)

@@ -303,3 +303,11 @@ async def test_asking_whether_a_paper_must_be_certified_is_about_the_topics_pape
     they ask what the topic's papers must be."""
     await ask(engine, "đăng ký kết hôn cần giấy tờ gì")
     assert read(await ask(engine, follow_up)) == ("ket-hon", "documents")
+
+
+@pytest.mark.parametrize("follow_up", ["làm online trên VNeID được không", "nộp trên app được không", "gửi qua bưu điện được không"])
+async def test_how_to_file_asked_after_an_answer_stays_on_the_topic(engine: Engine, follow_up: str) -> None:
+    """VNeID, online, the post: ways of filing, not another subject."""
+    await ask(engine, "làm khai sinh cho con cần gì")
+    answer = await ask(engine, follow_up)
+    assert answer.intent is Intent.PROCEDURE and read(answer)[0] == "khai-sinh"
