@@ -409,7 +409,8 @@ class Engine:
             matches = [m for m in matches if m.procedure.id != current.id]
             decision, current = self._matcher.decide(matches), None
         # "thì làm thủ tục gì": a question about a whole procedure, the aspect asked before stays behind.
-        carried = [] if aspects or self._lexicon.asks_overview(tokens) else session.aspects
+        overview = self._lexicon.asks_overview(tokens)
+        carried = [] if aspects or overview else session.aspects
         unplaced, session.unplaced = session.unplaced, ""
         # Right after "Có phải ông/bà hỏi về ...?" or "which one?", a follow-up is about the
         # procedure offered first (the best one), as a yes would be.
@@ -425,7 +426,6 @@ class Engine:
             resumed = self._topics.resumed(current, text, matches, decision, list(session.questions))
             if resumed is not None:
                 return self._answer(resumed, aspects or carried, session, matches, question=text)
-        overview = self._lexicon.asks_overview(tokens)
         if (
             anchor is not None
             and (aspects or followup or overview)

@@ -32,9 +32,9 @@ from ruamel.yaml.scalarstring import (
 )
 
 from bot.errors import CatalogueError, MotcuaError
-from bot.procedures.catalogue import Catalogue
+from bot.procedures.catalogue import Catalogue, Procedure
 from bot.procedures.compiled import open_catalogue
-from bot.procedures.yamlfile import NotAProcedureFile, load_round_trip, write_atomic
+from bot.procedures.yamlfile import NotAProcedureFile, load_round_trip, replace_checked
 
 #: The keys this form edits, in the catalogue schema's order.
 KEYS = ("documents", "time", "fee", "notes", "reviewed")
@@ -138,6 +138,11 @@ def _as_facts(data: Mapping[str, Any]) -> Facts:
     )
 
 
+def _facts_of(proc: Procedure) -> Facts:
+    """The facts of a loaded catalogue entry."""
+    return _as_facts({key: getattr(proc, key) for key in KEYS})
+
+
 def read_facts(path: Path) -> tuple[Facts, str]:
     """The facts in the procedure file at ``path`` now, and the file's fingerprint."""
     data = path.read_bytes()
@@ -233,9 +238,7 @@ def rewritten(original: str, facts: Facts, path: Path) -> tuple[str, list[str]]:
     try:
         loaded = load_round_trip(original)
     except NotAProcedureFile as exc:
-        if exc.reason == "yaml":
-            raise FactsError(f"{path.name}: không đọc được tệp YAML ({exc}).") from None
-        raise FactsError(f"{path.name}: tệp không phải một thủ tục.") from None
+        raise FactsError(exc.explain(path.name)) from None
     data, text = loaded.data, loaded.text
     keys = changed_keys(_as_facts(data), facts)
     if not keys:
@@ -286,22 +289,19 @@ def edit_facts(
     new, keys = rewritten(text, facts, path)
     if not keys:
         return []
-    write_atomic(path, new.encode("utf-8"))
-    try:
+    def read_back() -> None:
         written = validate(catalogue_dir).get(procedure_id)
         if written is None or written.path is None or written.path.resolve() != path.resolve():
             raise CatalogueError([f"{path}: the procedure was not read back"])
-        read = _as_facts({"documents": written.documents, "time": written.time, "fee": written.fee,
-                          "notes": written.notes, "reviewed": written.reviewed})
-        if read != facts:
+        if _facts_of(written) != facts:
             raise CatalogueError([f"{path}: the facts were not read back as written"])
-    except BaseException as exc:
-        write_atomic(path, original)
-        if isinstance(exc, CatalogueError):
-            raise FactsError(
-                f"Thông tin mới làm danh mục không hợp lệ nên tệp đã được giữ nguyên ({exc.problems[0]})."
-            ) from None
-        raise
+
+    try:
+        replace_checked(path, new.encode("utf-8"), original, read_back)
+    except CatalogueError as exc:
+        raise FactsError(
+            f"Thông tin mới làm danh mục không hợp lệ nên tệp đã được giữ nguyên ({exc.problems[0]})."
+        ) from None
     return keys
 
 
@@ -378,9 +378,7 @@ def edit_local_facts(
     try:
         loaded = load_round_trip(text)
     except NotAProcedureFile as exc:
-        if exc.reason == "yaml":
-            raise FactsError(f"{path.name}: không đọc được tệp YAML ({exc}).") from None
-        raise FactsError(f"{path.name}: tệp không phải thông tin của một thủ tục.") from None
+        raise FactsError(exc.explain(path.name, "thông tin của một thủ tục")) from None
     data, text = loaded.data, loaded.text
     keys = changed_keys(_merged(base, data), facts)
     if not keys:
@@ -399,25 +397,16 @@ def edit_local_facts(
     new = loaded.dump()
     if original is not None and not _only_keys_changed(text, new, keys):
         raise FactsError(f"{path.name}: không giữ nguyên được cách trình bày của tệp; hãy sửa bằng trình soạn thảo.")
-    if [k for k in data if k != "id"]:
-        write_atomic(path, loaded.with_bom(new).encode("utf-8"))
-    elif original is not None:
-        path.unlink()
-    try:
+    def read_back() -> None:
         written = validate(base_dir, overlay).get(procedure_id)
-        read = None if written is None else _as_facts(
-            {"documents": written.documents, "time": written.time, "fee": written.fee,
-             "notes": written.notes, "reviewed": written.reviewed})
-        if read != facts:
+        if written is None or _facts_of(written) != facts:
             raise CatalogueError([f"{path}: the facts were not read back as written"])
-    except BaseException as exc:
-        if original is not None:
-            write_atomic(path, original)
-        else:
-            path.unlink(missing_ok=True)
-        if isinstance(exc, CatalogueError):
-            raise FactsError(
-                f"Thông tin mới làm danh mục của xã không hợp lệ nên tệp đã được giữ nguyên ({exc.problems[0]})."
-            ) from None
-        raise
+
+    kept = loaded.with_bom(new).encode("utf-8") if [k for k in data if k != "id"] else None  # None: no local key left
+    try:
+        replace_checked(path, kept, original, read_back)
+    except CatalogueError as exc:
+        raise FactsError(
+            f"Thông tin mới làm danh mục của xã không hợp lệ nên tệp đã được giữ nguyên ({exc.problems[0]})."
+        ) from None
     return keys

@@ -20,7 +20,7 @@ from bot.errors import CatalogueError, MotcuaError
 from bot.procedures.catalogue import Catalogue, load_catalogue
 from bot.procedures.compiled import open_catalogue
 from bot.procedures.normalize import clean, fold
-from bot.procedures.yamlfile import NotAProcedureFile, load_round_trip, write_atomic
+from bot.procedures.yamlfile import NotAProcedureFile, load_round_trip, replace_checked
 
 #: Longest alias accepted (characters): a way of asking, not a paragraph.
 MAX_ALIAS_CHARS = 200
@@ -45,9 +45,7 @@ def _rewritten(original: str, alias: str, path: Path) -> str:
     try:
         loaded = load_round_trip(original)
     except NotAProcedureFile as exc:
-        if exc.reason == "yaml":
-            raise AliasError(f"{path}: không đọc được tệp YAML ({exc}).") from None
-        raise AliasError(f"{path}: tệp không phải một thủ tục.") from None
+        raise AliasError(exc.explain(path)) from None
     data, text = loaded.data, loaded.text
     aliases = data.get("aliases")
     if aliases is None:
@@ -108,16 +106,15 @@ def add_alias(
             raise AliasError(f"«{alias}» đã là cách gọi của thủ tục khác: «{other.title}» ({other.id}).")
     path = proc.path
     original = path.read_bytes()
-    write_atomic(path, _rewritten(original.decode("utf-8"), alias, path).encode("utf-8"))
-    try:
+    def read_back() -> None:
         written = validate(catalogue_dir).get(procedure_id)
         if written is None or alias not in written.aliases:
             raise CatalogueError([f"{path}: aliases: the new alias was not read back"])
-    except BaseException as exc:
-        write_atomic(path, original)
-        if isinstance(exc, CatalogueError):
-            raise AliasError(
-                f"Thêm cách gọi làm danh mục không hợp lệ nên tệp đã được khôi phục ({exc.problems[0]})."
-            ) from None
-        raise
+
+    try:
+        replace_checked(path, _rewritten(original.decode("utf-8"), alias, path).encode("utf-8"), original, read_back)
+    except CatalogueError as exc:
+        raise AliasError(
+            f"Thêm cách gọi làm danh mục không hợp lệ nên tệp đã được khôi phục ({exc.problems[0]})."
+        ) from None
     return path

@@ -27,6 +27,8 @@ Phrase = tuple[str, ...]
 #: The most words a yes or no answer opening or closing a longer message has ("dạ vâng
 #: đúng rồi ạ"): longer ones are not looked for (bounded work per message).
 ANSWER_WORDS = 6
+#: Words at a message's start looked through for a phrase opening it ("dạ không phải, ...").
+OPENING_WORDS = 4
 
 
 class PhraseSet:
@@ -168,6 +170,7 @@ class Lexicon:
     _lacking: PhraseSet = field(init=False, repr=False, compare=False)
     _lacking_ends: PhraseSet = field(init=False, repr=False, compare=False)
     _negations: PhraseSet = field(init=False, repr=False, compare=False)
+    _polite: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longer cues win, so "bao nhieu ngay" counts as time, not as fee's "bao nhieu";
@@ -204,6 +207,7 @@ class Lexicon:
         init(self, "_lacking", PhraseSet(self.lacking_cues))
         init(self, "_lacking_ends", PhraseSet(self.lacking_ends))
         init(self, "_negations", PhraseSet(self.negations))
+        init(self, "_polite", self.stopwords | self.answer_heads)
 
     @classmethod
     def load(cls, normalizer: Normalizer, path: Path = DEFAULT_LEXICON) -> Lexicon:
@@ -327,10 +331,26 @@ class Lexicon:
         question word at its end) rather than only telling the situation."""
         if self._question.occurs_in(tokens):
             return True
+        tokens = self._without_tails(tokens, keep=0)  # "... không ạ", "... chưa nhỉ"
         end = len(tokens)
-        while end and tokens[end - 1] in self.answer_tails:
-            end -= 1  # "... không ạ", "... chưa nhỉ"
         return any(tuple(tokens[end - len(tail) : end]) == tail for tail in self.question_tails if len(tail) <= end)
+
+    def _without_tails(self, tokens: list[str], keep: int) -> list[str]:
+        """``tokens`` without the polite words at their end (:attr:`answer_tails`), keeping
+        at least ``keep`` words."""
+        end = len(tokens)
+        while end > keep and tokens[end - 1] in self.answer_tails:
+            end -= 1
+        return list(tokens[:end])
+
+    def _opens_with(self, phrases: PhraseSet, tokens: list[str], skip: frozenset[str]) -> bool:
+        """Whether one of ``phrases`` opens the message, after words of ``skip`` only."""
+        for i in range(min(len(tokens), OPENING_WORDS)):
+            if phrases.longest_at(tokens, i):
+                return True
+            if tokens[i] not in skip:
+                return False
+        return False
 
     def picked(self, tokens: list[str], labels: list[list[str]]) -> int | None:
         """The index of the choice a typed answer picks among ``labels`` (each as tokens):
@@ -412,33 +432,19 @@ class Lexicon:
     def only_generic(self, tokens: list[str]) -> bool:
         """Whether the naming words of a message are all :attr:`generic_words` (at least one),
         polite words at its end aside ("nộp hồ sơ ở đâu vậy", "thủ tục thế nào hả bạn")."""
-        tokens = list(tokens)
-        while len(tokens) > 1 and tokens[-1] in self.answer_tails:
-            tokens.pop()
+        tokens = self._without_tails(tokens, keep=1)
         drop = self._generic.covered(tokens)
         return bool(drop) and not self.strip_cues([t for i, t in enumerate(tokens) if i not in drop])
 
     def negates(self, tokens: list[str]) -> bool:
         """Whether the message opens saying the last answer missed ("không phải, ...",
         "à nhầm, ..."), after polite words only."""
-        for i in range(min(len(tokens), 4)):
-            if self._negations.longest_at(tokens, i):
-                return True
-            if tokens[i] not in self.stopwords and tokens[i] not in self.answer_heads:
-                return False
-        return False
+        return self._opens_with(self._negations, tokens, self._polite)
 
     def lacks_paper(self, tokens: list[str]) -> bool:
         """Whether the message says a paper is missing and asks what then ("em không có sổ
         hộ khẩu thì sao", "chưa có cccd thì làm được không")."""
-        if not self._lacking_ends.occurs_in(tokens):
-            return False
-        for i in range(min(len(tokens), 4)):
-            if self._lacking.longest_at(tokens, i):
-                return True
-            if tokens[i] not in self.stopwords:
-                return False
-        return False
+        return self._lacking_ends.occurs_in(tokens) and self._opens_with(self._lacking, tokens, self.stopwords)
 
     def without_resume(self, tokens: list[str]) -> list[str]:
         """``tokens`` without the phrases that return to an earlier topic."""

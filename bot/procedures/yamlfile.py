@@ -1,12 +1,14 @@
 """Editing one catalogue file in place, keeping its format: its comments, key order,
 quotes, indentation, line ends and byte-order mark (ruamel.yaml's round trip), and
-replacing it atomically. Used by ``motcua alias add`` and the back office's editor."""
+replacing it atomically, put back when the catalogue no longer validates. Used by
+``motcua alias add`` and the back office's editor."""
 
 from __future__ import annotations
 
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,12 @@ class NotAProcedureFile(ValueError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(detail or reason)
         self.reason = reason
+
+    def explain(self, name: object, what: str = "một thủ tục") -> str:
+        """The sentence shown to staff for the file ``name``, which should hold ``what``."""
+        if self.reason == "yaml":
+            return f"{name}: không đọc được tệp YAML ({self})."
+        return f"{name}: tệp không phải {what}."
 
 
 @dataclass
@@ -77,4 +85,22 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def replace_checked(path: Path, data: bytes | None, original: bytes | None, check: Callable[[], None]) -> None:
+    """Replace ``path`` with ``data`` (None: remove it), then run ``check`` (e.g. the
+    catalogue still validates); when it raises, put ``original`` back (None: there was no
+    file) and re-raise."""
+    if data is not None:
+        write_atomic(path, data)
+    elif original is not None:
+        path.unlink()
+    try:
+        check()
+    except BaseException:
+        if original is not None:
+            write_atomic(path, original)
+        else:
+            path.unlink(missing_ok=True)
         raise

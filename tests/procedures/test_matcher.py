@@ -3,11 +3,12 @@ out-of-scope questions refused."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
 
-from bot.procedures.catalogue import Catalogue
+from bot.procedures.catalogue import Catalogue, Procedure
 from bot.config import MatchingConfig
 from bot.procedures.lexicon import Lexicon
 from bot.procedures.matcher import Decision, Matcher
@@ -221,9 +222,6 @@ def test_a_long_description_with_a_far_leader_is_offered_not_refused(matcher: Ma
 def test_an_alias_that_differs_from_another_entry_only_by_a_place_is_not_its_own() -> None:
     """'làm khai sinh không cần lên xã' strips to 'khai sinh xã': it no longer tells the
     mobile registration apart, so a plain birth question at the commune stays plain."""
-    import datetime as dt
-
-    from bot.procedures.catalogue import Procedure
 
     def entry(pid: str, name: str, *aliases: str) -> Procedure:
         return Procedure(pid, name, "Hộ tịch", aliases, "UBND xã", ("test",), dt.date(2026, 12, 1))
